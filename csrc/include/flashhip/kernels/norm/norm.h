@@ -1,0 +1,56 @@
+// The normalisation family's launcher: rmsnorm, fused add + rmsnorm, layernorm and the fp8
+// quantising forms, over rows of a [rows, hidden] view. Host-only header, no torch.
+#pragma once
+
+#include <cstdint>
+
+#include "flashhip/platform/dtypes.h"
+#include "flashhip/platform/launch.h"
+
+namespace flashhip::kernels {
+
+enum class NormKind : int8_t {
+  kRms,               // out = rmsnorm(input)
+  kFusedAddRms,       // residual = input + residual; out = rmsnorm(residual)
+  kLayer,             // out = layernorm(input) (* weight + bias)
+  kRmsQuant,          // out (fp8) = rmsnorm(input) / scale
+  kFusedAddRmsQuant,  // residual = input + residual; out (fp8) = rmsnorm(residual) / scale
+};
+
+// Row r of a 2-D view starts at base + r * row_stride elements; the innermost dimension is
+// contiguous. out may alias input (in place).
+struct NormParams {
+  NormKind kind = NormKind::kRms;
+  void* out = nullptr;             // [rows, hidden] out_dtype
+  const void* input = nullptr;     // [rows, hidden] act_dtype
+  void* residual = nullptr;        // [rows, hidden] act_dtype; fused forms only
+  const void* weight = nullptr;    // [hidden] weight_dtype
+  const void* bias = nullptr;      // [hidden] weight_dtype, or null; layernorm only
+  const float* scale = nullptr;    // [1]; quantising forms only
+  int64_t out_row_stride = 0;
+  int64_t input_row_stride = 0;
+  int64_t residual_row_stride = 0;
+  int64_t rows = 0;
+  int64_t hidden = 0;
+  float eps = 1e-6f;
+  bool gemma = false;  // scale by (1 + weight) instead of weight
+  DType act_dtype = DType::kFloat32;
+  DType weight_dtype = DType::kFloat32;
+  DType out_dtype = DType::kFloat32;
+};
+
+// What the launcher chose, for logging and benchmarks.
+struct NormLaunchInfo {
+  const char* variant = "";  // "registers" (row held in registers) or "streaming" (re-read)
+  int vec = 0;               // elements per memory access
+  int items = 0;             // vectors each thread holds (registers variant)
+  int threads_per_row = 0;
+  int rows_per_block = 0;
+  int wave = 0;
+};
+
+// Enqueues the kernel on `stream`. Argument validation is the caller's; an invalid-value error
+// comes back only for dtype combinations no kernel was built for.
+LaunchStatus launch_norm(const NormParams& params, StreamHandle stream, NormLaunchInfo* info = nullptr);
+
+}  // namespace flashhip::kernels

@@ -1,0 +1,209 @@
+// Normalisation kernels. Each row of `hidden` elements is handled by `blockDim.x` threads;
+// `blockDim.y` rows share a block when a row needs fewer threads than a wave.
+//
+// Two variants:
+// - norm_rows_in_registers: each thread keeps ITEMS vectors of VEC elements in registers, so
+//   the input is read once and the output written once (the memory-bound optimum). Used while a
+//   row fits in ITEMS * VEC * 1024 elements.
+// - norm_rows_streaming: re-reads the row (from L1/L2) for each pass; any hidden size and
+//   alignment, no shared memory beyond the reduction scratch, so 64 KiB-LDS devices are fine.
+#pragma once
+
+#include "flashhip/kernels/norm/norm.h"
+#include "flashhip/platform/dtypes.h"
+#include "flashhip/platform/vec.h"
+#include "flashhip/platform/wave.h"
+
+namespace flashhip::kernels::norm_detail {
+
+inline constexpr int kMaxThreadsPerBlock = 1024;
+
+template <NormKind KIND>
+struct KindTraits {
+  static constexpr bool kFusedAdd = KIND == NormKind::kFusedAddRms || KIND == NormKind::kFusedAddRmsQuant;
+  static constexpr bool kQuant = KIND == NormKind::kRmsQuant || KIND == NormKind::kFusedAddRmsQuant;
+  static constexpr bool kLayer = KIND == NormKind::kLayer;
+};
+
+// Sum of `value` over the blockDim.x threads of one row. Rows of at most a wave reduce with
+// shuffles alone; wider rows (then one row per block) also go through shared memory.
+template <int WAVE>
+FH_DEVICE FH_INLINE float row_sum(float value, float* scratch /* [kMaxThreadsPerBlock / WAVE] */) {
+  const int threads_per_row = static_cast<int>(blockDim.x);
+  if (threads_per_row <= WAVE) return group_reduce_sum<WAVE>(value, threads_per_row);
+  value = group_reduce_sum<WAVE>(value);
+  const int wave_id = static_cast<int>(threadIdx.x) / WAVE;
+  const int lane = lane_id<WAVE>();
+  if (lane == 0) scratch[wave_id] = value;
+  __syncthreads();
+  value = lane < threads_per_row / WAVE ? scratch[lane] : 0.0f;
+  value = group_reduce_sum<WAVE>(value);
+  __syncthreads();  // the scratch is reused by the next reduction
+  return value;
+}
+
+// The per-element epilogue shared by both variants: x is the (residual-added) input value.
+template <NormKind KIND, typename TOut>
+struct Epilogue {
+  float mean;       // 0 for the RMS forms
+  float inv_scale;  // 1 / sqrt(mean square or variance + eps)
+  float quant_scale;
+  bool gemma;
+
+  FH_DEVICE FH_INLINE TOut apply(float x, float w, float b) const {
+    if (gemma) w += 1.0f;
+    float y = (x - mean) * inv_scale * w + b;
+    if constexpr (KindTraits<KIND>::kQuant) y = y / quant_scale;  // saturated by the fp8 conversion
+    return from_float<TOut>(y);
+  }
+};
+
+template <NormKind KIND, int WAVE, int VEC, int ITEMS, typename TAct, typename TW, typename TOut>
+__global__ void __launch_bounds__(kMaxThreadsPerBlock) norm_rows_in_registers(const NormParams p) {
+  using Kind = KindTraits<KIND>;
+  using ActVec = Vec<TAct, VEC>;
+  using WVec = Vec<TW, VEC>;
+  __shared__ float scratch[kMaxThreadsPerBlock / WAVE];
+
+  const int64_t row = static_cast<int64_t>(blockIdx.x) * blockDim.y + threadIdx.y;
+  const bool row_valid = row < p.rows;
+  const int64_t n_vec = p.hidden / VEC;
+  const TAct* in_row = static_cast<const TAct*>(p.input) + row * p.input_row_stride;  // [hidden]
+  TAct* res_row = Kind::kFusedAdd ? static_cast<TAct*>(p.residual) + row * p.residual_row_stride : nullptr;
+  TOut* out_row = static_cast<TOut*>(p.out) + row * p.out_row_stride;  // [hidden]
+  const TW* weight = static_cast<const TW*>(p.weight);                 // [hidden]
+
+  float x[ITEMS][VEC];
+  WVec w[ITEMS];
+  bool valid[ITEMS];
+  float acc = 0.0f;
+  // All loads of the row (and the weights) are issued before the first reduction.
+#pragma unroll
+  for (int i = 0; i < ITEMS; ++i) {
+    const int64_t v = static_cast<int64_t>(i) * blockDim.x + threadIdx.x;
+    valid[i] = row_valid && v < n_vec;
+    if (valid[i]) {
+      const ActVec in = ActVec::load(in_row + v * VEC);
+      w[i] = WVec::load(weight + v * VEC);
+      if constexpr (Kind::kFusedAdd) {
+        const ActVec res = ActVec::load(res_row + v * VEC);
+        ActVec sum;
+#pragma unroll
+        for (int j = 0; j < VEC; ++j) {
+          sum[j] = from_float<TAct>(to_float(in[j]) + to_float(res[j]));
+          x[i][j] = to_float(sum[j]);
+        }
+        sum.store(res_row + v * VEC);
+      } else {
+#pragma unroll
+        for (int j = 0; j < VEC; ++j) x[i][j] = to_float(in[j]);
+      }
+    } else {
+#pragma unroll
+      for (int j = 0; j < VEC; ++j) x[i][j] = 0.0f;
+    }
+#pragma unroll
+    for (int j = 0; j < VEC; ++j) acc += Kind::kLayer ? x[i][j] : x[i][j] * x[i][j];
+  }
+
+  const float inv_hidden = 1.0f / static_cast<float>(p.hidden);
+  float mean = 0.0f;
+  if constexpr (Kind::kLayer) {
+    mean = row_sum<WAVE>(acc, scratch) * inv_hidden;
+    acc = 0.0f;
+#pragma unroll
+    for (int i = 0; i < ITEMS; ++i) {
+#pragma unroll
+      for (int j = 0; j < VEC; ++j) {
+        const float d = valid[i] ? x[i][j] - mean : 0.0f;
+        acc += d * d;
+      }
+    }
+  }
+  const Epilogue<KIND, TOut> epilogue{mean, rsqrtf(row_sum<WAVE>(acc, scratch) * inv_hidden + p.eps),
+                                      Kind::kQuant ? *p.scale : 1.0f, p.gemma};
+  const TW* bias = static_cast<const TW*>(p.bias);  // [hidden] or null
+
+#pragma unroll
+  for (int i = 0; i < ITEMS; ++i) {
+    if (!valid[i]) continue;
+    const int64_t v = static_cast<int64_t>(i) * blockDim.x + threadIdx.x;
+    WVec b;
+    if (bias != nullptr) b = WVec::load(bias + v * VEC);
+    Vec<TOut, VEC> out;
+#pragma unroll
+    for (int j = 0; j < VEC; ++j) {
+      out[j] = epilogue.apply(x[i][j], to_float(w[i][j]), bias != nullptr ? to_float(b[j]) : 0.0f);
+    }
+    out.store(out_row + v * VEC);
+  }
+}
+
+template <NormKind KIND, int WAVE, int VEC, typename TAct, typename TW, typename TOut>
+__global__ void __launch_bounds__(kMaxThreadsPerBlock) norm_rows_streaming(const NormParams p) {
+  using Kind = KindTraits<KIND>;
+  using ActVec = Vec<TAct, VEC>;
+  using WVec = Vec<TW, VEC>;
+  __shared__ float scratch[kMaxThreadsPerBlock / WAVE];
+
+  const int64_t row = static_cast<int64_t>(blockIdx.x) * blockDim.y + threadIdx.y;
+  const bool row_valid = row < p.rows;
+  const int64_t n_vec = row_valid ? p.hidden / VEC : 0;
+  const TAct* in_row = static_cast<const TAct*>(p.input) + row * p.input_row_stride;  // [hidden]
+  TAct* res_row = Kind::kFusedAdd ? static_cast<TAct*>(p.residual) + row * p.residual_row_stride : nullptr;
+  TOut* out_row = static_cast<TOut*>(p.out) + row * p.out_row_stride;  // [hidden]
+  const TW* weight = static_cast<const TW*>(p.weight);                 // [hidden]
+  const TW* bias = static_cast<const TW*>(p.bias);                     // [hidden] or null
+  // After the first pass the normalised value is read back from the residual (fused forms:
+  // this thread wrote it) or the input.
+  const TAct* x_row = Kind::kFusedAdd ? res_row : in_row;
+
+  float acc = 0.0f;
+  for (int64_t v = threadIdx.x; v < n_vec; v += blockDim.x) {
+    const ActVec in = ActVec::load(in_row + v * VEC);
+    ActVec x = in;
+    if constexpr (Kind::kFusedAdd) {
+      const ActVec res = ActVec::load(res_row + v * VEC);
+#pragma unroll
+      for (int j = 0; j < VEC; ++j) x[j] = from_float<TAct>(to_float(in[j]) + to_float(res[j]));
+      x.store(res_row + v * VEC);
+    }
+#pragma unroll
+    for (int j = 0; j < VEC; ++j) {
+      const float f = to_float(x[j]);
+      acc += Kind::kLayer ? f : f * f;
+    }
+  }
+
+  const float inv_hidden = 1.0f / static_cast<float>(p.hidden);
+  float mean = 0.0f;
+  if constexpr (Kind::kLayer) {
+    mean = row_sum<WAVE>(acc, scratch) * inv_hidden;
+    acc = 0.0f;
+    for (int64_t v = threadIdx.x; v < n_vec; v += blockDim.x) {
+      const ActVec x = ActVec::load(x_row + v * VEC);
+#pragma unroll
+      for (int j = 0; j < VEC; ++j) {
+        const float d = to_float(x[j]) - mean;
+        acc += d * d;
+      }
+    }
+  }
+  const Epilogue<KIND, TOut> epilogue{mean, rsqrtf(row_sum<WAVE>(acc, scratch) * inv_hidden + p.eps),
+                                      Kind::kQuant ? *p.scale : 1.0f, p.gemma};
+
+  for (int64_t v = threadIdx.x; v < n_vec; v += blockDim.x) {
+    const ActVec x = ActVec::load(x_row + v * VEC);
+    const WVec w = WVec::load(weight + v * VEC);
+    WVec b;
+    if (bias != nullptr) b = WVec::load(bias + v * VEC);
+    Vec<TOut, VEC> out;
+#pragma unroll
+    for (int j = 0; j < VEC; ++j) {
+      out[j] = epilogue.apply(to_float(x[j]), to_float(w[j]), bias != nullptr ? to_float(b[j]) : 0.0f);
+    }
+    out.store(out_row + v * VEC);
+  }
+}
+
+}  // namespace flashhip::kernels::norm_detail

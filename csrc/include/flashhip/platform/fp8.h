@@ -1,0 +1,124 @@
+// fp8 e4m3 in its two flavours. Which one a device computes in natively is a property of the
+// device target (OCP on NVIDIA sm_89+ and gfx950, FNUZ on gfx940/gfx942), so both types exist in
+// every build and the conversion uses the hardware instruction only where it matches the target.
+#pragma once
+
+#include <cmath>
+#include <cstdint>
+
+#include "flashhip/platform/dtypes.h"
+#include "flashhip/platform/macros.h"
+
+#if FH_PLATFORM_CUDA
+#include <cuda_fp8.h>
+#endif
+
+namespace flashhip {
+
+struct alignas(1) fp8_e4m3fn_t {
+  uint8_t bits;
+};
+struct alignas(1) fp8_e4m3fnuz_t {
+  uint8_t bits;
+};
+
+// Encoding facts of each flavour; the largest finite values are defined here and nowhere else.
+template <typename T>
+struct Fp8Traits;
+template <>
+struct Fp8Traits<fp8_e4m3fn_t> {
+  static constexpr float kMaxFinite = 448.0f;
+  static constexpr int kExponentBias = 7;
+  static constexpr uint8_t kNaN = 0x7f;  // sign bit may be set too
+  static constexpr bool kHasNegativeZero = true;
+};
+template <>
+struct Fp8Traits<fp8_e4m3fnuz_t> {
+  static constexpr float kMaxFinite = 240.0f;
+  static constexpr int kExponentBias = 8;
+  static constexpr uint8_t kNaN = 0x80;  // the only NaN; no negative zero
+  static constexpr bool kHasNegativeZero = false;
+};
+// e5m2 flavours, for the ops that will take them: largest finite values only.
+inline constexpr float kFp8E5M2MaxFinite = 57344.0f;
+inline constexpr float kFp8E5M2FnuzMaxFinite = 57344.0f;
+
+// Portable float -> e4m3 with round-to-nearest-even, saturating to the largest finite value;
+// NaN stays NaN. Runs on host and device; the reference for the hardware paths.
+template <typename T>
+FH_HOST_DEVICE FH_INLINE T fp8_e4m3_from_float_software(float f) {
+  using Traits = Fp8Traits<T>;
+  const uint32_t u = float_to_bits(f);
+  const uint8_t sign = static_cast<uint8_t>((u >> 24) & 0x80u);
+  if ((u & 0x7fffffffu) > 0x7f800000u) return T{static_cast<uint8_t>(Traits::kNaN | (Traits::kHasNegativeZero ? sign : 0))};
+  float a = bits_to_float(u & 0x7fffffffu);
+  a = a < Traits::kMaxFinite ? a : Traits::kMaxFinite;  // saturate (inf included)
+  // Values below the smallest normal 2^(1-bias) are multiples of 2^(1-bias-3): scale by a power
+  // of two (exact) and round the integer count to nearest even.
+  const float min_normal = bits_to_float(static_cast<uint32_t>(127 + 1 - Traits::kExponentBias) << 23);
+  uint8_t code;
+  if (a < min_normal) {
+    const float inv_quantum = bits_to_float(static_cast<uint32_t>(127 + Traits::kExponentBias - 1 + 3) << 23);
+    code = static_cast<uint8_t>(rintf(a * inv_quantum));  // 0..8; 8 encodes the smallest normal
+  } else {
+    uint32_t b = float_to_bits(a);
+    b += 0x7ffffu + ((b >> 20) & 1u);  // round the 23-bit mantissa to 3 bits, ties to even
+    const int exponent = static_cast<int>(b >> 23) - 127 + Traits::kExponentBias;
+    code = static_cast<uint8_t>((exponent << 3) | ((b >> 20) & 7u));
+  }
+  if (code == 0 && !Traits::kHasNegativeZero) return T{0};
+  return T{static_cast<uint8_t>(code | sign)};
+}
+
+template <typename T>
+FH_HOST_DEVICE FH_INLINE float fp8_e4m3_to_float(T x) {
+  using Traits = Fp8Traits<T>;
+  const uint32_t sign = (x.bits & 0x80u) << 24;
+  const uint32_t exponent = (x.bits >> 3) & 0xfu;
+  const uint32_t mantissa = x.bits & 7u;
+  if (Traits::kHasNegativeZero ? (x.bits & 0x7f) == 0x7f : x.bits == 0x80) return bits_to_float(0x7fc00000u);
+  float magnitude;
+  if (exponent == 0) {  // subnormal: mantissa * 2^(1 - bias - 3)
+    magnitude = static_cast<float>(mantissa) *
+                bits_to_float(static_cast<uint32_t>(127 + 1 - Traits::kExponentBias - 3) << 23);
+  } else {
+    magnitude = bits_to_float(((exponent + 127 - Traits::kExponentBias) << 23) | (mantissa << 20));
+  }
+  return bits_to_float(float_to_bits(magnitude) | sign);
+}
+
+FH_HOST_DEVICE FH_INLINE float to_float(fp8_e4m3fn_t x) { return fp8_e4m3_to_float(x); }
+FH_HOST_DEVICE FH_INLINE float to_float(fp8_e4m3fnuz_t x) { return fp8_e4m3_to_float(x); }
+
+}  // namespace flashhip
+
+#include "flashhip/platform/fp8_cdna.h"
+
+namespace flashhip {
+
+// float -> fp8 as kernels call it: the target's conversion instruction where the flavour is the
+// target's native one, the portable routine otherwise.
+template <>
+struct FromFloat<fp8_e4m3fn_t> {
+  FH_HOST_DEVICE FH_INLINE static fp8_e4m3fn_t apply(float f) {
+#if FH_ARCH_SM89_PLUS
+    return fp8_e4m3fn_t{static_cast<uint8_t>(__nv_cvt_float_to_fp8(f, __NV_SATFINITE, __NV_E4M3))};
+#elif FH_ARCH_CDNA4
+    return fp8_e4m3fn_t{fp8_convert_native_amd<fp8_e4m3fn_t>(f)};
+#else
+    return fp8_e4m3_from_float_software<fp8_e4m3fn_t>(f);
+#endif
+  }
+};
+template <>
+struct FromFloat<fp8_e4m3fnuz_t> {
+  FH_HOST_DEVICE FH_INLINE static fp8_e4m3fnuz_t apply(float f) {
+#if FH_ARCH_CDNA3
+    return fp8_e4m3fnuz_t{fp8_convert_native_amd<fp8_e4m3fnuz_t>(f)};
+#else
+    return fp8_e4m3_from_float_software<fp8_e4m3fnuz_t>(f);
+#endif
+  }
+};
+
+}  // namespace flashhip

@@ -1,0 +1,19 @@
+// The boundary between launchers (compiled by nvcc/hipcc) and their callers (plain C++, e.g.
+// the torch wrappers): no GPU runtime types cross it, so callers need no GPU toolkit headers.
+#pragma once
+
+namespace flashhip {
+
+// The caller's stream as an opaque handle (a cudaStream_t or hipStream_t).
+using StreamHandle = void*;
+
+// A launcher's outcome: the runtime's error code, 0 for success.
+struct LaunchStatus {
+  int code = 0;
+  bool ok() const { return code == 0; }
+};
+
+// The runtime's description of a failed launch; defined with the kernels.
+const char* launch_error_string(LaunchStatus status);
+
+}  // namespace flashhip

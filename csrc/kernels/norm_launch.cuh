@@ -1,0 +1,110 @@
+// Picks the norm kernel variant for a call and launches it. Included by the per-kind
+// translation units (norm_*.cu) so that their instantiations compile in parallel.
+#pragma once
+
+#include <cstdint>
+
+#include "flashhip/kernels/norm/norm_kernels.cuh"
+#include "flashhip/platform/arch.h"
+
+namespace flashhip::kernels::norm_detail {
+
+// Most vectors a thread keeps in registers; beyond ITEMS * VEC * kMaxThreadsPerBlock elements a
+// row is streamed.
+inline constexpr int kMaxItems = 8;
+// Threads per row the register variant aims for before holding more items per thread: enough
+// loads in flight per thread while leaving several blocks per multiprocessor.
+inline constexpr int kTargetThreadsPerRow = 256;
+
+inline bool is_aligned(const void* ptr, int bytes) {
+  return ptr == nullptr || reinterpret_cast<uintptr_t>(ptr) % static_cast<uintptr_t>(bytes) == 0;
+}
+
+inline int next_pow2(int64_t n) {
+  int p = 1;
+  while (p < n) p *= 2;
+  return p;
+}
+
+// Block shape for rows needing `threads_needed` threads: narrow rows share a block (a power of
+// two of threads each, so shuffle groups stay aligned); wide rows get a whole block.
+inline void choose_block(int64_t threads_needed, int wave, int* threads_per_row, int* rows_per_block) {
+  if (threads_needed <= wave) {
+    *threads_per_row = next_pow2(threads_needed);
+    *rows_per_block = kTargetThreadsPerRow / *threads_per_row;
+  } else {
+    *threads_per_row = static_cast<int>((threads_needed + wave - 1) / wave * wave);
+    *rows_per_block = 1;
+  }
+}
+
+template <NormKind KIND, int WAVE, typename TAct, typename TW, typename TOut>
+gpuError_t launch_norm_typed(const NormParams& p, gpuStream_t stream, NormLaunchInfo* info) {
+  constexpr int kVec = kWideVecElems<TAct>;
+  const bool vectorisable = p.hidden % kVec == 0 && p.input_row_stride % kVec == 0 &&
+                            p.out_row_stride % kVec == 0 && p.residual_row_stride % kVec == 0 &&
+                            is_aligned(p.input, sizeof(TAct) * kVec) && is_aligned(p.residual, sizeof(TAct) * kVec) &&
+                            is_aligned(p.out, sizeof(TOut) * kVec) && is_aligned(p.weight, sizeof(TW) * kVec) &&
+                            is_aligned(p.bias, sizeof(TW) * kVec);
+  const int vec = vectorisable ? kVec : 1;
+  const int64_t n_vec = p.hidden / vec;
+  int items = 1;
+  while (items < kMaxItems && n_vec > static_cast<int64_t>(items) * kTargetThreadsPerRow) items *= 2;
+  const int64_t threads_needed = (n_vec + items - 1) / items;
+  const bool in_registers = vectorisable && threads_needed <= kMaxThreadsPerBlock;
+
+  int threads_per_row = 0, rows_per_block = 0;
+  choose_block(in_registers ? threads_needed : n_vec, WAVE, &threads_per_row, &rows_per_block);
+  if (threads_per_row > kMaxThreadsPerBlock) threads_per_row = kMaxThreadsPerBlock;
+  const dim3 block(threads_per_row, rows_per_block);
+  const dim3 grid(static_cast<unsigned>((p.rows + rows_per_block - 1) / rows_per_block));
+
+  if (info != nullptr) {
+    *info = NormLaunchInfo{in_registers ? "registers" : "streaming", vec, in_registers ? items : 0,
+                           threads_per_row, rows_per_block, WAVE};
+  }
+  if (in_registers) {
+    switch (items) {
+      case 1: norm_rows_in_registers<KIND, WAVE, kVec, 1, TAct, TW, TOut><<<grid, block, 0, stream>>>(p); break;
+      case 2: norm_rows_in_registers<KIND, WAVE, kVec, 2, TAct, TW, TOut><<<grid, block, 0, stream>>>(p); break;
+      case 4: norm_rows_in_registers<KIND, WAVE, kVec, 4, TAct, TW, TOut><<<grid, block, 0, stream>>>(p); break;
+      default: norm_rows_in_registers<KIND, WAVE, kVec, kMaxItems, TAct, TW, TOut><<<grid, block, 0, stream>>>(p); break;
+    }
+  } else if (vectorisable) {
+    norm_rows_streaming<KIND, WAVE, kVec, TAct, TW, TOut><<<grid, block, 0, stream>>>(p);
+  } else {
+    norm_rows_streaming<KIND, WAVE, 1, TAct, TW, TOut><<<grid, block, 0, stream>>>(p);
+  }
+  return gpuGetLastError();
+}
+
+// Resolves the wave width, then the element types of one kind.
+template <NormKind KIND, typename TAct, typename TW, typename TOut>
+gpuError_t launch_norm_on_device(const NormParams& p, gpuStream_t stream, NormLaunchInfo* info) {
+  DeviceTraits traits;
+  FH_RETURN_IF_ERROR(current_device_traits(&traits));
+  return dispatch_wave_size(traits.wave_size, [&](auto wave) {
+    return launch_norm_typed<KIND, decltype(wave)::value, TAct, TW, TOut>(p, stream, info);
+  });
+}
+
+// Calls f(TAct{}) for the activation dtype; gpuErrorInvalidValue for others.
+template <typename F>
+gpuError_t dispatch_activation(DType dtype, F&& f) {
+  switch (dtype) {
+    case DType::kFloat32: return f(float{});
+    case DType::kFloat16: return f(half_t{});
+    case DType::kBFloat16: return f(bf16_t{});
+    default: return gpuErrorInvalidValue;
+  }
+}
+
+}  // namespace flashhip::kernels::norm_detail
+
+namespace flashhip::kernels {
+// One entry per kind, defined in its own translation unit.
+gpuError_t launch_rms_norm(const NormParams& p, gpuStream_t stream, NormLaunchInfo* info);
+gpuError_t launch_fused_add_rms_norm(const NormParams& p, gpuStream_t stream, NormLaunchInfo* info);
+gpuError_t launch_layer_norm(const NormParams& p, gpuStream_t stream, NormLaunchInfo* info);
+gpuError_t launch_rms_norm_quant(const NormParams& p, gpuStream_t stream, NormLaunchInfo* info);
+}  // namespace flashhip::kernels

@@ -1,0 +1,200 @@
+// Torch wrappers of the normalisation family: argument checks, then the CPU implementation or
+// the GPU launcher on the caller's current stream. One function per op serves both devices.
+#include <ATen/ATen.h>
+#include <c10/core/DeviceGuard.h>
+#include <torch/library.h>
+
+#include "checks.h"
+#include "cpu/norm.h"
+#include "flashhip/kernels/norm/norm.h"
+#include "kernel_log.h"
+
+namespace flashhip::ops {
+namespace {
+
+using kernels::NormKind;
+using kernels::NormParams;
+
+constexpr std::initializer_list<at::ScalarType> kActivationDtypes = {at::kHalf, at::kBFloat16, at::kFloat};
+constexpr std::initializer_list<at::ScalarType> kFp8Dtypes = {at::kFloat8_e4m3fn, at::kFloat8_e4m3fnuz};
+
+// Checks shared by the family: input [..., hidden] in an activation dtype, a writable output of
+// the same shape, weight [hidden]. Returns the input's row view.
+RowView check_common(const char* op, const at::Tensor& out, const char* out_name, const at::Tensor& input,
+                     const at::Tensor& weight, double eps) {
+  check_device(op, "input", input);
+  check_dtype(op, "input", input, kActivationDtypes);
+  const RowView in = row_view(op, "input", input);
+  check_same_device(op, out_name, out, input);
+  check_same_shape(op, out_name, out, input, "input");
+  check_writable(op, out_name, out);
+  check_same_device(op, "weight", weight, input);
+  check_shape(op, "weight", weight, {in.hidden});
+  TORCH_CHECK(weight.is_contiguous(), op, ": argument 'weight' must be contiguous");
+  TORCH_CHECK(in.rows == 0 || in.hidden > 0, op, ": argument 'input' has an empty hidden dimension");
+  TORCH_CHECK(eps >= 0.0 && std::isfinite(eps), op, ": argument 'eps' must be finite and >= 0, got ", eps);
+  return in;
+}
+
+void check_scale(const char* op, const at::Tensor& scale, const at::Tensor& input) {
+  check_same_device(op, "scale", scale, input);
+  check_dtype(op, "scale", scale, {at::kFloat});
+  TORCH_CHECK(scale.numel() == 1, op, ": argument 'scale' must hold one fp32 value (shape [1]), got shape ",
+              scale.sizes());
+}
+
+std::string describe(const kernels::NormLaunchInfo& info, at::ScalarType act) {
+  return std::string(info.variant) + " (" + c10::toString(act) + ", vec " + std::to_string(info.vec) + ", items " +
+         std::to_string(info.items) + ", " + std::to_string(info.threads_per_row) + " threads/row, " +
+         std::to_string(info.rows_per_block) + " rows/block, wave " + std::to_string(info.wave) + ")";
+}
+
+void run(const char* op, const NormParams& p, const at::Tensor& input) {
+  if (p.rows == 0) return;
+  if (input.is_cpu()) {
+    cpu::norm(p);
+    if (kernel_log_enabled()) log_kernel_once(op, std::string("cpu (") + c10::toString(input.scalar_type()) + ")", "cpu");
+    return;
+  }
+#ifdef FLASHHIP_WITH_GPU
+  const c10::DeviceGuard guard(input.device());
+  kernels::NormLaunchInfo info;
+  check_launch(op, kernels::launch_norm(p, current_stream(input), &info));
+  if (kernel_log_enabled()) log_kernel_once(op, describe(info, input.scalar_type()), input.device().str());
+#else
+  TORCH_CHECK(false, op, ": this flashhip build has no GPU kernels (built with FLASHHIP_GPU=OFF)");
+#endif
+}
+
+NormParams params_for(NormKind kind, const RowView& in, const at::Tensor& input, double eps, bool gemma) {
+  NormParams p;
+  p.kind = kind;
+  p.input = input.data_ptr();
+  p.input_row_stride = in.row_stride;
+  p.rows = in.rows;
+  p.hidden = in.hidden;
+  p.eps = static_cast<float>(eps);
+  p.gemma = gemma;
+  p.act_dtype = kernel_dtype(input.scalar_type());
+  p.weight_dtype = p.act_dtype;
+  p.out_dtype = p.act_dtype;
+  return p;
+}
+
+void rmsnorm(at::Tensor& out, const at::Tensor& input, const at::Tensor& weight, double eps, bool gemma) {
+  constexpr const char* op = "flashhip.rmsnorm";
+  const RowView in = check_common(op, out, "out", input, weight, eps);
+  check_same_dtype(op, "out", out, input, "input");
+  check_same_dtype(op, "weight", weight, input, "input");
+  check_no_partial_overlap(op, "out", out, input);
+  NormParams p = params_for(NormKind::kRms, in, input, eps, gemma);
+  p.out = out.data_ptr();
+  p.out_row_stride = row_view(op, "out", out).row_stride;
+  p.weight = weight.data_ptr();
+  run(op, p, input);
+}
+
+void fused_add_rmsnorm(at::Tensor& input, at::Tensor& residual, const at::Tensor& weight, double eps, bool gemma) {
+  constexpr const char* op = "flashhip.fused_add_rmsnorm";
+  const RowView in = check_common(op, input, "input", input, weight, eps);
+  check_same_device(op, "residual", residual, input);
+  check_same_shape(op, "residual", residual, input, "input");
+  check_same_dtype(op, "residual", residual, input, "input");
+  check_writable(op, "residual", residual);
+  check_same_dtype(op, "weight", weight, input, "input");
+  TORCH_CHECK(!residual.is_same(input), op, ": 'input' and 'residual' must be different tensors");
+  check_no_partial_overlap(op, "residual", residual, input);
+  NormParams p = params_for(NormKind::kFusedAddRms, in, input, eps, gemma);
+  p.out = input.data_ptr();
+  p.out_row_stride = in.row_stride;
+  p.residual = residual.data_ptr();
+  p.residual_row_stride = row_view(op, "residual", residual).row_stride;
+  p.weight = weight.data_ptr();
+  run(op, p, input);
+}
+
+void layernorm(at::Tensor& out, const at::Tensor& input, const at::Tensor& weight, const std::optional<at::Tensor>& bias,
+               double eps) {
+  constexpr const char* op = "flashhip.layernorm";
+  const RowView in = check_common(op, out, "out", input, weight, eps);
+  check_same_dtype(op, "out", out, input, "input");
+  check_no_partial_overlap(op, "out", out, input);
+  TORCH_CHECK(weight.scalar_type() == input.scalar_type() || weight.scalar_type() == at::kFloat, op,
+              ": argument 'weight' must have the dtype of 'input' (", input.scalar_type(), ") or float32, got ",
+              weight.scalar_type());
+  NormParams p = params_for(NormKind::kLayer, in, input, eps, false);
+  if (bias.has_value()) {
+    check_same_device(op, "bias", *bias, input);
+    check_shape(op, "bias", *bias, {in.hidden});
+    check_same_dtype(op, "bias", *bias, weight, "weight");
+    TORCH_CHECK(bias->is_contiguous(), op, ": argument 'bias' must be contiguous");
+    p.bias = bias->data_ptr();
+  }
+  p.out = out.data_ptr();
+  p.out_row_stride = row_view(op, "out", out).row_stride;
+  p.weight = weight.data_ptr();
+  p.weight_dtype = kernel_dtype(weight.scalar_type());
+  run(op, p, input);
+}
+
+void rmsnorm_quant(at::Tensor& out, const at::Tensor& input, const at::Tensor& weight, const at::Tensor& scale,
+                   double eps, bool gemma) {
+  constexpr const char* op = "flashhip.rmsnorm_quant";
+  const RowView in = check_common(op, out, "out", input, weight, eps);
+  check_dtype(op, "out", out, kFp8Dtypes);
+  check_same_dtype(op, "weight", weight, input, "input");
+  check_scale(op, scale, input);
+  NormParams p = params_for(NormKind::kRmsQuant, in, input, eps, gemma);
+  p.out = out.data_ptr();
+  p.out_row_stride = row_view(op, "out", out).row_stride;
+  p.out_dtype = kernel_dtype(out.scalar_type());
+  p.weight = weight.data_ptr();
+  p.scale = scale.data_ptr<float>();
+  run(op, p, input);
+}
+
+void fused_add_rmsnorm_quant(at::Tensor& out, const at::Tensor& input, at::Tensor& residual, const at::Tensor& weight,
+                             const at::Tensor& scale, double eps, bool gemma) {
+  constexpr const char* op = "flashhip.fused_add_rmsnorm_quant";
+  const RowView in = check_common(op, out, "out", input, weight, eps);
+  check_dtype(op, "out", out, kFp8Dtypes);
+  check_same_device(op, "residual", residual, input);
+  check_same_shape(op, "residual", residual, input, "input");
+  check_same_dtype(op, "residual", residual, input, "input");
+  check_writable(op, "residual", residual);
+  TORCH_CHECK(!residual.is_same(input), op, ": 'input' and 'residual' must be different tensors");
+  check_no_partial_overlap(op, "residual", residual, input);
+  check_same_dtype(op, "weight", weight, input, "input");
+  check_scale(op, scale, input);
+  NormParams p = params_for(NormKind::kFusedAddRmsQuant, in, input, eps, gemma);
+  p.out = out.data_ptr();
+  p.out_row_stride = row_view(op, "out", out).row_stride;
+  p.out_dtype = kernel_dtype(out.scalar_type());
+  p.residual = residual.data_ptr();
+  p.residual_row_stride = row_view(op, "residual", residual).row_stride;
+  p.weight = weight.data_ptr();
+  p.scale = scale.data_ptr<float>();
+  run(op, p, input);
+}
+
+}  // namespace
+
+TORCH_LIBRARY_IMPL(flashhip, CPU, m) {
+  m.impl("rmsnorm", &rmsnorm);
+  m.impl("fused_add_rmsnorm", &fused_add_rmsnorm);
+  m.impl("layernorm", &layernorm);
+  m.impl("rmsnorm_quant", &rmsnorm_quant);
+  m.impl("fused_add_rmsnorm_quant", &fused_add_rmsnorm_quant);
+}
+
+#ifdef FLASHHIP_WITH_GPU
+TORCH_LIBRARY_IMPL(flashhip, CUDA, m) {
+  m.impl("rmsnorm", &rmsnorm);
+  m.impl("fused_add_rmsnorm", &fused_add_rmsnorm);
+  m.impl("layernorm", &layernorm);
+  m.impl("rmsnorm_quant", &rmsnorm_quant);
+  m.impl("fused_add_rmsnorm_quant", &fused_add_rmsnorm_quant);
+}
+#endif
+
+}  // namespace flashhip::ops

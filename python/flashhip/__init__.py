@@ -1,0 +1,22 @@
+"""flashhip: LLM-inference kernels for AMD Instinct and NVIDIA GPUs, as ``torch.ops.flashhip.*``.
+
+Importing the package loads the op library. The typed functions below allocate their output
+when none is given; ``torch.ops.flashhip.<op>`` is the destination-passing form engines call
+inside CUDA graphs and torch.compile.
+"""
+
+from . import _library  # noqa: F401  (registers torch.ops.flashhip.*)
+from . import flashinfer, reference
+from .norm import fused_add_rmsnorm, fused_add_rmsnorm_quant, layernorm, rmsnorm, rmsnorm_quant
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "rmsnorm",
+    "fused_add_rmsnorm",
+    "layernorm",
+    "rmsnorm_quant",
+    "fused_add_rmsnorm_quant",
+    "reference",
+    "flashinfer",
+]

@@ -1,0 +1,92 @@
+"""Normalisation ops: destination-passing wrappers of ``torch.ops.flashhip.*`` and functional
+forms that allocate their output."""
+
+from __future__ import annotations
+
+from typing import Optional
+
+import torch
+
+from . import _library  # noqa: F401  (registers the ops)
+
+_ops = torch.ops.flashhip
+
+
+def rmsnorm(
+    input: torch.Tensor,
+    weight: torch.Tensor,
+    eps: float = 1e-6,
+    *,
+    gemma: bool = False,
+    out: Optional[torch.Tensor] = None,
+) -> torch.Tensor:
+    """Root-mean-square norm over the last dimension.
+
+    ``out = input / sqrt(mean(input**2) + eps) * weight`` (``* (1 + weight)`` with ``gemma``),
+    computed in fp32 and rounded once. ``input`` is ``[..., hidden]`` (fp16/bf16/fp32, leading
+    dimensions may be strided), ``weight`` is ``[hidden]`` of the same dtype. Writes ``out``
+    (allocated when None; may be ``input`` itself) and returns it.
+    """
+    if out is None:
+        out = torch.empty_like(input)
+    _ops.rmsnorm(out, input, weight, eps, gemma)
+    return out
+
+
+def fused_add_rmsnorm(
+    input: torch.Tensor, residual: torch.Tensor, weight: torch.Tensor, eps: float = 1e-6, *, gemma: bool = False
+) -> None:
+    """In place: ``residual <- input + residual``, then ``input <- rmsnorm(residual)``."""
+    _ops.fused_add_rmsnorm(input, residual, weight, eps, gemma)
+
+
+def layernorm(
+    input: torch.Tensor,
+    weight: torch.Tensor,
+    bias: Optional[torch.Tensor] = None,
+    eps: float = 1e-5,
+    *,
+    out: Optional[torch.Tensor] = None,
+) -> torch.Tensor:
+    """Layer norm over the last dimension; ``weight``/``bias`` in the input's dtype or fp32."""
+    if out is None:
+        out = torch.empty_like(input)
+    _ops.layernorm(out, input, weight, bias, eps)
+    return out
+
+
+def rmsnorm_quant(
+    input: torch.Tensor,
+    weight: torch.Tensor,
+    scale: torch.Tensor,
+    eps: float = 1e-6,
+    *,
+    gemma: bool = False,
+    out: Optional[torch.Tensor] = None,
+    out_dtype: torch.dtype = torch.float8_e4m3fn,
+) -> torch.Tensor:
+    """rmsnorm followed by fp8 quantisation: ``clamp(rmsnorm(input) / scale)`` in ``out_dtype``
+    (``float8_e4m3fn``, max 448, or ``float8_e4m3fnuz``, max 240). ``scale`` is fp32 ``[1]``."""
+    if out is None:
+        out = torch.empty(input.shape, dtype=out_dtype, device=input.device)
+    _ops.rmsnorm_quant(out, input, weight, scale, eps, gemma)
+    return out
+
+
+def fused_add_rmsnorm_quant(
+    input: torch.Tensor,
+    residual: torch.Tensor,
+    weight: torch.Tensor,
+    scale: torch.Tensor,
+    eps: float = 1e-6,
+    *,
+    gemma: bool = False,
+    out: Optional[torch.Tensor] = None,
+    out_dtype: torch.dtype = torch.float8_e4m3fn,
+) -> torch.Tensor:
+    """``residual <- input + residual``; returns fp8 ``clamp(rmsnorm(residual) / scale)``.
+    ``input`` is left as it is."""
+    if out is None:
+        out = torch.empty(input.shape, dtype=out_dtype, device=input.device)
+    _ops.fused_add_rmsnorm_quant(out, input, residual, weight, scale, eps, gemma)
+    return out

@@ -1,0 +1,100 @@
+// The normalisation ops called through the C++ front-end (the dispatcher), against ATen.
+#include <gtest/gtest.h>
+#include <torch/cuda.h>
+
+#include "flashhip/api.h"
+
+namespace {
+
+at::Tensor rms_reference(const at::Tensor& x, const at::Tensor& w, double eps, bool gemma) {
+  const auto xf = x.to(at::kFloat);
+  const auto wf = gemma ? w.to(at::kFloat) + 1 : w.to(at::kFloat);
+  return xf * at::rsqrt(xf.pow(2).mean(-1, true) + eps) * wf;
+}
+
+std::vector<c10::Device> devices() {
+  std::vector<c10::Device> out = {c10::Device(c10::kCPU)};
+  if (torch::cuda::is_available()) out.emplace_back(c10::kCUDA, 0);
+  return out;
+}
+
+template <typename F>
+std::string error_of(F&& f) {
+  try {
+    f();
+  } catch (const c10::Error& e) {
+    return e.what_without_backtrace();
+  }
+  return "";
+}
+
+TEST(Norm, RmsnormMatchesAtenOnEveryDevice) {
+  for (const auto& device : devices()) {
+    for (const auto dtype : {at::kFloat, at::kBFloat16, at::kHalf}) {
+      const auto opts = at::TensorOptions().device(device).dtype(dtype);
+      const auto x = at::randn({37, 1000}, opts);
+      const auto w = at::randn({1000}, opts);
+      auto out = at::full({37, 1000}, std::nan(""), opts);
+      flashhip::rmsnorm(out, x, w, 1e-6, true);
+      const auto ref = rms_reference(x, w, 1e-6, true);
+      const double tol = dtype == at::kFloat ? 1e-5 : 2e-2;
+      EXPECT_TRUE(at::allclose(out.to(at::kFloat), ref, tol, tol)) << device << " " << dtype;
+    }
+  }
+}
+
+TEST(Norm, FusedAddRmsnormUpdatesBothTensors) {
+  for (const auto& device : devices()) {
+    const auto opts = at::TensorOptions().device(device).dtype(at::kFloat);
+    auto x = at::randn({5, 4096}, opts);
+    auto r = at::randn({5, 4096}, opts);
+    const auto w = at::randn({4096}, opts);
+    const auto sum = x + r;
+    flashhip::fused_add_rmsnorm(x, r, w, 1e-6, false);
+    EXPECT_TRUE(at::allclose(r, sum));
+    EXPECT_TRUE(at::allclose(x, rms_reference(sum, w, 1e-6, false), 1e-5, 1e-5));
+  }
+}
+
+TEST(Norm, LayernormMatchesAten) {
+  for (const auto& device : devices()) {
+    const auto opts = at::TensorOptions().device(device).dtype(at::kFloat);
+    const auto x = at::randn({9, 513}, opts);
+    const auto w = at::randn({513}, opts);
+    const auto b = at::randn({513}, opts);
+    auto out = at::empty_like(x).fill_(std::nan(""));
+    flashhip::layernorm(out, x, w, b, 1e-5);
+    const auto ref = at::layer_norm(x, {513}, w, b, 1e-5);
+    EXPECT_TRUE(at::allclose(out, ref, 1e-4, 1e-4)) << device;
+  }
+}
+
+TEST(Norm, RmsnormQuantWritesSaturatedFp8) {
+  for (const auto& device : devices()) {
+    const auto opts = at::TensorOptions().device(device);
+    const auto x = at::randn({3, 256}, opts.dtype(at::kBFloat16)) * 100;
+    const auto w = at::randn({256}, opts.dtype(at::kBFloat16));
+    const auto scale = at::full({1}, 0.01, opts.dtype(at::kFloat));  // pushes values past 448
+    auto out = at::empty({3, 256}, opts.dtype(at::kFloat8_e4m3fn));
+    flashhip::rmsnorm_quant(out, x, w, scale, 1e-6, false);
+    const auto values = out.to(at::kFloat);
+    EXPECT_LE(values.abs().max().item<float>(), 448.0f);
+    EXPECT_EQ(values.isnan().sum().item<int64_t>(), 0);
+  }
+}
+
+TEST(Norm, BadArgumentsAreNamedAndNothingIsWritten) {
+  const auto x = at::randn({4, 64});
+  const auto w = at::randn({63});
+  auto out = at::full({4, 64}, 7.0);
+  const auto message = error_of([&] { flashhip::rmsnorm(out, x, w, 1e-6, false); });
+  EXPECT_NE(message.find("'weight'"), std::string::npos) << message;
+  EXPECT_NE(message.find("[64]"), std::string::npos) << message;
+  EXPECT_TRUE(out.eq(7.0).all().item<bool>());
+
+  auto out_bad_dtype = at::empty({4, 64}, at::kHalf);
+  const auto message2 = error_of([&] { flashhip::rmsnorm(out_bad_dtype, x, at::randn({64}), 1e-6, false); });
+  EXPECT_NE(message2.find("'out'"), std::string::npos) << message2;
+}
+
+}  // namespace

@@ -1,0 +1,40 @@
+// Every op the library promises is registered with exactly its documented schema.
+#include <ATen/core/dispatch/Dispatcher.h>
+#include <gtest/gtest.h>
+
+#include <sstream>
+#include <string>
+#include <vector>
+
+namespace {
+
+const std::vector<std::string> kExpectedSchemas = {
+    "flashhip::rmsnorm(Tensor(a!) out, Tensor input, Tensor weight, float eps, bool gemma) -> ()",
+    "flashhip::fused_add_rmsnorm(Tensor(a!) input, Tensor(b!) residual, Tensor weight, float eps, bool gemma) -> ()",
+    "flashhip::layernorm(Tensor(a!) out, Tensor input, Tensor weight, Tensor? bias, float eps) -> ()",
+    "flashhip::rmsnorm_quant(Tensor(a!) out, Tensor input, Tensor weight, Tensor scale, float eps, bool gemma) -> ()",
+    "flashhip::fused_add_rmsnorm_quant(Tensor(a!) out, Tensor input, Tensor(b!) residual, Tensor weight, "
+    "Tensor scale, float eps, bool gemma) -> ()",
+};
+
+std::string name_of(const std::string& schema) { return schema.substr(0, schema.find('(')); }
+
+TEST(Schemas, EveryExpectedOpIsRegisteredWithItsSchema) {
+  for (const auto& expected : kExpectedSchemas) {
+    const auto handle = c10::Dispatcher::singleton().findSchema({name_of(expected), ""});
+    ASSERT_TRUE(handle.has_value()) << "missing op " << name_of(expected);
+    std::ostringstream actual;
+    actual << handle->schema();
+    EXPECT_EQ(actual.str(), expected);
+  }
+}
+
+TEST(Schemas, EveryOpHasACpuKernel) {
+  for (const auto& expected : kExpectedSchemas) {
+    const auto handle = c10::Dispatcher::singleton().findSchema({name_of(expected), ""});
+    ASSERT_TRUE(handle.has_value());
+    EXPECT_TRUE(handle->hasKernelForDispatchKey(c10::DispatchKey::CPU)) << name_of(expected);
+  }
+}
+
+}  // namespace
