@@ -1,0 +1,327 @@
+"""The normalisation family against the pure-torch reference, on CPU and (when present) GPU."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from torch.library import opcheck
+
+import flashhip
+from flashhip import reference as ref
+
+from conftest import DEVICES, HAS_GPU, NO_GPU_REASON, poison_like, requires_gpu, strided_rows
+
+ops = torch.ops.flashhip
+DTYPES = [torch.float32, torch.float16, torch.bfloat16]
+# One rounding of the output at the end: fp32 results agree to float rounding of the reduction,
+# 16-bit ones to one or two ulps of the output dtype.
+TOL = {torch.float32: 2e-5, torch.float16: 2e-3, torch.bfloat16: 1.6e-2}
+FP8 = [torch.float8_e4m3fn, torch.float8_e4m3fnuz]
+# Hidden sizes: odd (scalar path), small (rows share a block), vector-aligned, register-held,
+# and streaming (row larger than the registers hold, 16384+ without large shared memory).
+HIDDEN = [1, 7, 127, 128, 1000, 4096, 5120, 16384, 32768, 40000]
+
+
+def assert_close(actual, expected, dtype):
+    torch.testing.assert_close(actual.float(), expected.float(), rtol=TOL[dtype], atol=TOL[dtype])
+
+
+def assert_fp8_close(actual, expected_fp32, scale, out_dtype):
+    """Within one fp8 ulp of the exactly quantised value (fp32 rounding differences can move a
+    value across a rounding boundary), and never NaN."""
+    q = ref.quantize_fp8(expected_fp32, scale, out_dtype).float()
+    a = actual.float()
+    assert not a.isnan().any()
+    ulp = torch.maximum(q.abs(), a.abs()) * 2.0**-3 + 2.0**-9
+    assert ((a - q).abs() <= ulp).all(), f"max diff {(a - q).abs().max()}"
+
+
+@pytest.mark.parametrize("device", DEVICES)
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("hidden", HIDDEN)
+@pytest.mark.parametrize("gemma", [False, True])
+def test_rmsnorm(device, dtype, hidden, gemma):
+    rows = 3 if hidden > 16384 else 13
+    x = torch.randn(rows, hidden, device=device).to(dtype)
+    w = torch.randn(hidden, device=device).to(dtype)
+    out = poison_like(x)
+    ops.rmsnorm(out, x, w, 1e-6, gemma)
+    assert_close(out, ref.rmsnorm(x, w, 1e-6, gemma), dtype)
+
+
+@pytest.mark.parametrize("device", DEVICES)
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("hidden", [127, 4096, 40000])
+def test_rmsnorm_strided_3d_and_in_place(device, dtype, hidden):
+    x = strided_rows(8, hidden, dtype, device)
+    w = torch.randn(hidden, device=device).to(dtype)
+    expected = ref.rmsnorm(x, w)
+    out = poison_like(x)
+    ops.rmsnorm(out, x, w, 1e-6, False)
+    assert_close(out, expected, dtype)
+    if hidden < 8192:
+        # [batch, heads, head_dim] with padded heads (QK-norm on a slice of a fused buffer):
+        # the leading dimensions collapse to one row stride.
+        x3 = torch.randn(4, 6, hidden + 8, device=device).to(dtype)[:, :, :hidden]
+        out3 = poison_like(torch.empty(4, 6, hidden, dtype=dtype, device=device))
+        ops.rmsnorm(out3, x3, w, 1e-6, False)
+        assert_close(out3, ref.rmsnorm(x3, w), dtype)
+        # Leading dimensions that no single stride describes are refused, naming the argument.
+        x_gaps = torch.randn(4, 6, hidden, device=device).to(dtype)[:, :5]
+        with pytest.raises(RuntimeError, match="'input'.*one row dimension"):
+            ops.rmsnorm(torch.empty_like(x_gaps), x_gaps, w, 1e-6, False)
+    # In place: out is input.
+    ops.rmsnorm(x, x, w, 1e-6, False)
+    assert_close(x, expected, dtype)
+
+
+@pytest.mark.parametrize("device", DEVICES)
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("hidden", [7, 1000, 4096, 16384, 40000])
+@pytest.mark.parametrize("gemma", [False, True])
+def test_fused_add_rmsnorm(device, dtype, hidden, gemma):
+    x = strided_rows(5, hidden, dtype, device)
+    r = torch.randn(5, hidden, device=device).to(dtype)
+    expected, expected_residual = ref.fused_add_rmsnorm(x, r, w := torch.randn(hidden, device=device).to(dtype), 1e-6, gemma)
+    ops.fused_add_rmsnorm(x, r, w, 1e-6, gemma)
+    assert_close(r, expected_residual, dtype)
+    assert_close(x, expected, dtype)
+
+
+@pytest.mark.parametrize("device", DEVICES)
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("hidden", [7, 1000, 4096, 40000])
+@pytest.mark.parametrize("affine", ["none", "same", "fp32"])
+def test_layernorm(device, dtype, hidden, affine):
+    x = (torch.randn(6, hidden, device=device) * 3 + 2).to(dtype)  # a non-zero mean matters here
+    wdtype = torch.float32 if affine == "fp32" else dtype
+    w = torch.randn(hidden, device=device).to(wdtype)
+    b = None if affine == "none" else torch.randn(hidden, device=device).to(wdtype)
+    out = poison_like(x)
+    ops.layernorm(out, x, w, b, 1e-5)
+    assert_close(out, ref.layernorm(x, w, b, 1e-5), dtype)
+    torch.testing.assert_close(
+        out.float(), torch.nn.functional.layer_norm(x.float(), (hidden,), w.float(), None if b is None else b.float(), 1e-5),
+        rtol=TOL[dtype] * 2, atol=TOL[dtype] * 2)
+
+
+@pytest.mark.parametrize("device", DEVICES)
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("out_dtype", FP8)
+@pytest.mark.parametrize("hidden", [7, 4096, 40000])
+@pytest.mark.parametrize("gemma", [False, True])
+def test_rmsnorm_quant(device, dtype, out_dtype, hidden, gemma):
+    x = torch.randn(9, hidden, device=device).to(dtype)
+    w = torch.randn(hidden, device=device).to(dtype)
+    scale = torch.tensor([0.0125], device=device)  # some values saturate, most do not
+    out = poison_like(torch.empty(9, hidden, dtype=out_dtype, device=device))
+    ops.rmsnorm_quant(out, x, w, scale, 1e-6, gemma)
+    assert_fp8_close(out, ref.rmsnorm(x, w, 1e-6, gemma), scale, out_dtype)
+    if hidden >= 4096:  # enough samples that some exceed the fp8 range: saturated, not beyond
+        assert out.float().abs().max() == ref.FP8_MAX[out_dtype]
+
+
+@pytest.mark.parametrize("device", DEVICES)
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("out_dtype", FP8)
+@pytest.mark.parametrize("hidden", [7, 4096, 40000])
+def test_fused_add_rmsnorm_quant(device, dtype, out_dtype, hidden):
+    x = strided_rows(4, hidden, dtype, device)
+    x_before = x.clone()
+    r = torch.randn(4, hidden, device=device).to(dtype)
+    w = torch.randn(hidden, device=device).to(dtype)
+    scale = torch.tensor([0.05], device=device)
+    y, expected_residual = ref.fused_add_rmsnorm(x, r, w)
+    out = poison_like(torch.empty(4, hidden, dtype=out_dtype, device=device))
+    ops.fused_add_rmsnorm_quant(out, x, r, w, scale, 1e-6, False)
+    assert_close(r, expected_residual, dtype)
+    assert torch.equal(x, x_before), "input must be left as it is"
+    assert_fp8_close(out, y, scale, out_dtype)
+
+
+@pytest.mark.parametrize("device", DEVICES)
+def test_zero_tokens(device):
+    for dtype in DTYPES:
+        x = torch.empty(0, 4096, device=device, dtype=dtype)
+        w = torch.randn(4096, device=device).to(dtype)
+        ops.rmsnorm(torch.empty_like(x), x, w, 1e-6, False)
+        ops.fused_add_rmsnorm(x, torch.empty_like(x), w, 1e-6, False)
+        ops.layernorm(torch.empty_like(x), x, w, None, 1e-5)
+        q = torch.empty(0, 4096, device=device, dtype=torch.float8_e4m3fn)
+        scale = torch.ones(1, device=device)
+        ops.rmsnorm_quant(q, x, w, scale, 1e-6, False)
+        ops.fused_add_rmsnorm_quant(q, x, torch.empty_like(x), w, scale, 1e-6, False)
+
+
+def _samples(device):
+    x = torch.randn(5, 256, device=device, dtype=torch.bfloat16)
+    w = torch.randn(256, device=device, dtype=torch.bfloat16)
+    wf = torch.randn(256, device=device)
+    scale = torch.tensor([0.1], device=device)
+    q = torch.empty(5, 256, device=device, dtype=torch.float8_e4m3fn)
+    return [
+        (ops.rmsnorm.default, (torch.empty_like(x), x, w, 1e-6, True)),
+        (ops.fused_add_rmsnorm.default, (x.clone(), torch.randn_like(x), w, 1e-6, False)),
+        (ops.layernorm.default, (torch.empty_like(x), x, wf, wf.clone(), 1e-5)),
+        (ops.layernorm.default, (torch.empty_like(x), x, w, None, 1e-5)),
+        (ops.rmsnorm_quant.default, (q, x, w, scale, 1e-6, False)),
+        (ops.fused_add_rmsnorm_quant.default, (q.clone(), x, torch.randn_like(x), w, scale, 1e-6, True)),
+    ]
+
+
+# torch's schema check compares outputs with arithmetic that has no fp8 kernel ("mul" not
+# implemented for Float8_e4m3fn), so for fp8 outputs it cannot run; the (a!) marks of those ops
+# are covered by the other checks here (aot dispatch functionalises them) and by test_schemas.cpp.
+FP8_SKIPPED_CHECKS = ("test_autograd_registration", "test_faketensor", "test_aot_dispatch_dynamic")
+
+
+@pytest.mark.parametrize("device", DEVICES)
+def test_opcheck(device):
+    for op, args in _samples(device):
+        writes_fp8 = any(isinstance(a, torch.Tensor) and a.dtype in FP8 for a in args)
+        if writes_fp8:
+            opcheck(op, args, test_utils=FP8_SKIPPED_CHECKS)
+        else:
+            opcheck(op, args)  # every default check: schema, autograd registration, fake, aot dispatch
+
+
+@pytest.mark.parametrize("device", DEVICES)
+def test_torch_compile_fullgraph(device):
+    def block(x, r, w, scale):
+        flashhip.fused_add_rmsnorm(x, r, w)
+        y = flashhip.rmsnorm(x * 2, w, gemma=True)
+        return y, flashhip.rmsnorm_quant(y, w, scale), flashhip.layernorm(y, w.float())
+
+    compiled = torch.compile(block, fullgraph=True)
+    x = torch.randn(7, 512, device=device, dtype=torch.bfloat16)
+    r = torch.randn_like(x)
+    w = torch.randn(512, device=device, dtype=torch.bfloat16)
+    scale = torch.tensor([0.1], device=device)
+    x1, r1, x2, r2 = x.clone(), r.clone(), x.clone(), r.clone()
+    eager = block(x1, r1, w, scale)
+    got = compiled(x2, r2, w, scale)
+    torch.testing.assert_close(r2, r1)
+    torch.testing.assert_close(x2, x1)
+    for a, b in zip(got, eager):
+        torch.testing.assert_close(a.float(), b.float())
+
+
+def test_functional_and_flashinfer_forms():
+    x = torch.randn(4, 96, dtype=torch.float16)
+    w = torch.randn(96, dtype=torch.float16)
+    assert_close(flashhip.flashinfer.rmsnorm(x, w), ref.rmsnorm(x, w), torch.float16)
+    assert_close(flashhip.flashinfer.gemma_rmsnorm(x, w), ref.rmsnorm(x, w, gemma=True), torch.float16)
+    gamma, beta = torch.randn(96), torch.randn(96)
+    assert_close(flashhip.flashinfer.layernorm(x, gamma, beta, 1e-6), ref.layernorm(x, gamma, beta, 1e-6), torch.float16)
+    r = torch.randn_like(x)
+    expected, expected_r = ref.fused_add_rmsnorm(x, r, w, gemma=True)
+    flashhip.flashinfer.gemma_fused_add_rmsnorm(x, r, w)
+    assert_close(x, expected, torch.float16)
+    assert_close(r, expected_r, torch.float16)
+    q = flashhip.rmsnorm_quant(x, w, torch.tensor([0.1]), out_dtype=torch.float8_e4m3fnuz)
+    assert q.dtype == torch.float8_e4m3fnuz and q.shape == x.shape
+
+
+# ---- Bad inputs: a RuntimeError naming the argument, and nothing written ----
+
+def _bad_cases():
+    x = torch.randn(4, 64)
+    w = torch.randn(64)
+    s = torch.tensor([1.0])
+    q = torch.empty(4, 64, dtype=torch.float8_e4m3fn)
+    out = lambda **kw: torch.empty(4, 64, **kw)  # noqa: E731
+    return [
+        ("rmsnorm", (out(), x, torch.randn(63), 1e-6, False), "'weight' must have shape \\[64\\]"),
+        ("rmsnorm", (out(dtype=torch.float16), x, w, 1e-6, False), "'out' must have the dtype of 'input'"),
+        ("rmsnorm", (torch.empty(4, 65), x, w, 1e-6, False), "'out' must have the shape of 'input'"),
+        ("rmsnorm", (out(), x.to(torch.int32), w, 1e-6, False), "'input' must have dtype"),
+        ("rmsnorm", (out(), torch.randn(64, 4).t(), w, 1e-6, False), "'input' must be contiguous in its innermost"),
+        ("rmsnorm", (out(), x, w.half(), 1e-6, False), "'weight' must have the dtype of 'input'"),
+        ("rmsnorm", (out(), x, w, -1.0, False), "'eps' must be finite and >= 0"),
+        ("rmsnorm", (torch.empty(1, 64).expand(4, 64), x, w, 1e-6, False), "output 'out' has elements that share memory"),
+        ("rmsnorm", (torch.empty(4, 0), torch.randn(4, 0), torch.randn(0), 1e-6, False), "'input' has an empty hidden"),
+        ("fused_add_rmsnorm", (x, torch.randn(4, 32), w, 1e-6, False), "'residual' must have the shape of 'input'"),
+        ("fused_add_rmsnorm", (x, x, w, 1e-6, False), "must be different tensors"),
+        ("layernorm", (out(), x, w, torch.randn(32), 1e-5), "'bias' must have shape \\[64\\]"),
+        ("layernorm", (out(), x, w.to(torch.float16), None, 1e-5), "'weight' must have the dtype of 'input'"),
+        ("rmsnorm_quant", (out(), x, w, s, 1e-6, False), "'out' must have dtype Float8_e4m3fn, Float8_e4m3fnuz"),
+        ("rmsnorm_quant", (q, x, w, torch.tensor([1.0, 2.0]), 1e-6, False), "'scale' must hold one fp32 value"),
+        ("rmsnorm_quant", (q, x, w, torch.tensor([1.0], dtype=torch.float64), 1e-6, False), "'scale' must have dtype Float"),
+        ("fused_add_rmsnorm_quant", (q, x, torch.randn(4, 64).half(), w, s, 1e-6, False), "'residual' must have the dtype of 'input'"),
+    ]
+
+
+@pytest.mark.parametrize("case", range(len(_bad_cases())))
+def test_bad_input_is_named_and_nothing_is_written(case):
+    name, args, message = _bad_cases()[case]
+    snapshots = [a.float().clone() if isinstance(a, torch.Tensor) else None for a in args]
+    with pytest.raises(RuntimeError, match=message):
+        getattr(ops, name)(*args)
+    for a, snap in zip(args, snapshots):
+        if snap is not None:
+            torch.testing.assert_close(a.float(), snap, equal_nan=True)
+
+
+@requires_gpu
+def test_wrong_device_is_named():
+    x = torch.randn(4, 64, device="cuda")
+    w = torch.randn(64)  # on the CPU
+    with pytest.raises(RuntimeError, match="'weight' must be on cuda"):
+        ops.rmsnorm(torch.empty_like(x), x, w, 1e-6, False)
+
+
+# ---- GPU only: CUDA graphs, non-default streams ----
+
+@requires_gpu
+def test_cuda_graph_capture_and_replay():
+    x = torch.randn(64, 4096, device="cuda", dtype=torch.bfloat16)
+    r = torch.randn_like(x)
+    w = torch.randn(4096, device="cuda", dtype=torch.bfloat16)
+    out = torch.empty_like(x)
+    q = torch.empty(64, 4096, device="cuda", dtype=torch.float8_e4m3fn)
+    scale = torch.tensor([0.1], device="cuda")
+    stream = torch.cuda.Stream()
+    stream.wait_stream(torch.cuda.current_stream())
+    with torch.cuda.stream(stream):  # warm-up outside capture
+        ops.rmsnorm(out, x, w, 1e-6, False)
+    torch.cuda.current_stream().wait_stream(stream)
+    graph = torch.cuda.CUDAGraph()
+    with torch.cuda.graph(graph):
+        ops.rmsnorm(out, x, w, 1e-6, False)
+        ops.rmsnorm_quant(q, x, w, scale, 1e-6, False)
+        ops.layernorm(out, out, w, None, 1e-5)
+    for _ in range(2):
+        x.copy_(torch.randn_like(x))
+        out.fill_(float("nan"))
+        graph.replay()
+        torch.cuda.synchronize()
+        assert_close(out, ref.layernorm(ref.rmsnorm(x, w).to(x.dtype), w, None, 1e-5), torch.bfloat16)
+        assert_fp8_close(q, ref.rmsnorm(x, w), scale, torch.float8_e4m3fn)
+    del r
+
+
+@requires_gpu
+def test_non_default_stream_orders_with_its_work():
+    stream = torch.cuda.Stream()
+    with torch.cuda.stream(stream):
+        x = torch.randn(4096, 8192, device="cuda", dtype=torch.bfloat16)
+        w = torch.randn(8192, device="cuda", dtype=torch.bfloat16)
+        out = torch.full_like(x, float("nan"))
+        # Queued behind a long matmul on the same stream: launching on the default stream
+        # instead would read x before the matmul wrote it.
+        x.copy_(x @ torch.eye(8192, device="cuda", dtype=torch.bfloat16))
+        ops.rmsnorm(out, x, w, 1e-6, False)
+    stream.synchronize()
+    assert_close(out, ref.rmsnorm(x, w), torch.bfloat16)
+
+
+@requires_gpu
+def test_gpu_matches_cpu_bitwise_for_fp8():
+    x = torch.randn(33, 5120, dtype=torch.bfloat16)
+    w = torch.randn(5120, dtype=torch.bfloat16)
+    scale = torch.tensor([0.02])
+    for out_dtype in FP8:
+        cpu = flashhip.rmsnorm_quant(x, w, scale, out_dtype=out_dtype)
+        gpu = flashhip.rmsnorm_quant(x.cuda(), w.cuda(), scale.cuda(), out_dtype=out_dtype).cpu()
+        mismatch = (cpu.view(torch.uint8) != gpu.view(torch.uint8)).float().mean().item()
+        assert mismatch < 1e-3, f"{out_dtype}: {mismatch:.2%} of codes differ"
