@@ -1,0 +1,53 @@
+"""Bar chart of a benchmark JSON: time of each implementation per (op, shape), with flashhip's
+ratio to the best peer written above its bar. Usage: python benchmarks/plot.py results/x.json"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+
+def plot_family(json_path: Path, png_path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    data = json.loads(Path(json_path).read_text())
+    records = data["records"]
+    groups = []
+    for r in records:
+        key = (r["op"], r["shape"], r["dtype"])
+        if key not in groups:
+            groups.append(key)
+    impls = []
+    for r in records:
+        if r["impl"] not in impls:
+            impls.append(r["impl"])
+    fig, ax = plt.subplots(figsize=(max(8, 1.3 * len(groups)), 5))
+    width = 0.8 / len(impls)
+    for j, impl in enumerate(impls):
+        xs, ys = [], []
+        for i, key in enumerate(groups):
+            for r in records:
+                if (r["op"], r["shape"], r["dtype"]) == key and r["impl"] == impl:
+                    xs.append(i + j * width)
+                    ys.append(r["us"])
+        ax.bar(xs, ys, width, label=impl)
+    ax.set_xticks([i + 0.4 - width / 2 for i in range(len(groups))])
+    ax.set_xticklabels([f"{op}\n{shape}" for op, shape, _ in groups], fontsize=7)
+    ax.set_yscale("log")
+    ax.set_ylabel("time per call (us, log)")
+    meta = data["meta"]
+    ax.set_title(f"{meta['family']}: {meta['device']}, torch {meta['torch']}, commit {meta['commit']}", fontsize=9)
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(png_path, dpi=110)
+    print(f"wrote {png_path}")
+
+
+if __name__ == "__main__":
+    for arg in sys.argv[1:]:
+        p = Path(arg)
+        plot_family(p, p.with_suffix(".png"))

@@ -1,0 +1,117 @@
+"""The checker/benchmark CLI: checks every op against its pure-torch reference on fresh random
+inputs and times it, on the GPU when there is one and on the CPU otherwise.
+
+    python -m flashhip check [--device cpu|cuda] [--json PATH]
+
+Exit status 0 when every check passes, 1 otherwise.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from typing import Callable
+
+import torch
+
+from . import norm, reference as ref
+
+ops = torch.ops.flashhip
+
+
+def _time_us(fn: Callable[[], object], device: str) -> float:
+    for _ in range(3):
+        fn()
+    if device == "cuda":
+        start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
+        start.record()
+        for _ in range(20):
+            fn()
+        end.record()
+        torch.cuda.synchronize()
+        return start.elapsed_time(end) * 1e3 / 20
+    t0 = time.perf_counter()
+    for _ in range(5):
+        fn()
+    return (time.perf_counter() - t0) * 1e6 / 5
+
+
+def _max_rel_err(actual: torch.Tensor, expected: torch.Tensor) -> float:
+    a, e = actual.double(), expected.double()
+    return ((a - e).norm() / e.norm().clamp_min(1e-30)).item()
+
+
+def _cases(device: str, tokens: int, hidden: int):
+    """(name, run, check) triples: run() calls the op; check() returns the relative error."""
+    bf16 = torch.bfloat16
+    x = torch.randn(tokens, hidden, device=device, dtype=bf16)
+    r = torch.randn_like(x)
+    w = torch.randn(hidden, device=device, dtype=bf16)
+    scale = torch.tensor([0.05], device=device)
+    out = torch.full_like(x, float("nan"))
+    q = torch.empty(tokens, hidden, device=device, dtype=torch.float8_e4m3fn)
+    xs, rs = x.clone(), r.clone()
+
+    def check_fused():
+        x2, r2 = x.clone(), r.clone()
+        ops.fused_add_rmsnorm(x2, r2, w, 1e-6, False)
+        y, new_r = ref.fused_add_rmsnorm(x, r, w)
+        return max(_max_rel_err(x2, y), _max_rel_err(r2, new_r))
+
+    def check_quant():
+        ops.rmsnorm_quant(q, x, w, scale, 1e-6, False)
+        return _max_rel_err(q.float(), ref.quantize_fp8(ref.rmsnorm(x, w), scale, q.dtype).float())
+
+    def check_fused_quant():
+        r2 = r.clone()
+        ops.fused_add_rmsnorm_quant(q, x, r2, w, scale, 1e-6, False)
+        y, _ = ref.fused_add_rmsnorm(x, r, w)
+        return _max_rel_err(q.float(), ref.quantize_fp8(y, scale, q.dtype).float())
+
+    return [
+        ("rmsnorm", lambda: ops.rmsnorm(out, x, w, 1e-6, False),
+         lambda: _max_rel_err(norm.rmsnorm(x, w), ref.rmsnorm(x, w)), 4 * tokens * hidden, 1e-2),
+        ("fused_add_rmsnorm", lambda: ops.fused_add_rmsnorm(xs, rs, w, 1e-6, False), check_fused, 8 * tokens * hidden, 1e-2),
+        ("layernorm", lambda: ops.layernorm(out, x, w, None, 1e-5),
+         lambda: _max_rel_err(norm.layernorm(x, w), ref.layernorm(x, w)), 4 * tokens * hidden, 1e-2),
+        ("rmsnorm_quant", lambda: ops.rmsnorm_quant(q, x, w, scale, 1e-6, False), check_quant, 3 * tokens * hidden, 5e-2),
+        ("fused_add_rmsnorm_quant", lambda: ops.fused_add_rmsnorm_quant(q, x, rs, w, scale, 1e-6, False),
+         check_fused_quant, 7 * tokens * hidden, 5e-2),
+    ]
+
+
+def check(device: str, json_path: str | None) -> int:
+    tokens, hidden = (8192, 4096) if device == "cuda" else (256, 4096)
+    name = torch.cuda.get_device_name() if device == "cuda" else "cpu"
+    print(f"flashhip check on {name} ({device}), torch {torch.__version__}, shape {tokens}x{hidden} bf16")
+    print(f"{'op':<26}{'rel. error':>12}{'limit':>9}{'time (us)':>12}{'GB/s':>9}  result")
+    results, failed = [], 0
+    for op, run, check_fn, nbytes, limit in _cases(device, tokens, hidden):
+        err = check_fn()
+        us = _time_us(run, device)
+        ok = err <= limit
+        failed += not ok
+        gbps = nbytes / us / 1e3
+        print(f"{op:<26}{err:>12.2e}{limit:>9.0e}{us:>12.1f}{gbps:>9.1f}  {'ok' if ok else 'FAIL'}")
+        results.append({"op": op, "rel_err": err, "limit": limit, "us": us, "GBps": gbps, "ok": ok})
+    if json_path:
+        with open(json_path, "w") as f:
+            json.dump({"device": name, "torch": torch.__version__, "shape": [tokens, hidden], "results": results}, f, indent=1)
+    print("all checks passed" if not failed else f"{failed} check(s) FAILED")
+    return 1 if failed else 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="flashhip", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = parser.add_subparsers(dest="command", required=True)
+    p = sub.add_parser("check", help="check every op against the reference and time it")
+    p.add_argument("--device", choices=["cpu", "cuda"], default="cuda" if torch.cuda.is_available() else "cpu")
+    p.add_argument("--json", help="also write the results here")
+    args = parser.parse_args(argv)
+    return check(args.device, args.json)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,66 @@
+#!/usr/bin/env bash
+# On a machine with an NVIDIA GPU (the lent H100): builds for sm_90a, runs the C++ and Python
+# GPU tests, compute-sanitizer memcheck and racecheck, the main job and the benchmarks, and
+# writes the log and JSON results into OUTDIR. Needs no network; keeps going after a failed
+# step and exits non-zero if any failed.
+#   scripts/gpu_run.sh OUTDIR [steps...]    steps: build cpp pytest memcheck racecheck check bench
+set -uo pipefail
+OUTDIR=$(realpath -m "${1:?usage: scripts/gpu_run.sh OUTDIR [steps...]}"); shift
+cd "$(dirname "$0")/.."
+mkdir -p "$OUTDIR"
+LOG="$OUTDIR/run.log"
+STEPS=${*:-build cpp pytest memcheck racecheck check bench}
+PY=${PYTHON:-python3}
+BUILD_DIR=build/cuda
+export FLASHHIP_LIBRARY="$PWD/$BUILD_DIR/libflashhip_ops.so" PYTHONPATH="$PWD/python${PYTHONPATH:+:$PYTHONPATH}"
+export PYTHONUNBUFFERED=1 FLASHHIP_COMMIT=$(git rev-parse --short=12 HEAD 2>/dev/null || echo unknown)
+failed=()
+
+step() {  # step NAME COMMAND...: runs it, appends its output to the log, prints a summary line
+  local name=$1; shift
+  local start=$(date +%s)
+  echo "===== $name: $*" >>"$LOG"
+  "$@" >>"$LOG" 2>&1
+  local rc=$?
+  echo "===== $name rc=$rc ($(( $(date +%s) - start ))s)" >>"$LOG"
+  printf '%-10s rc=%d  %4ds\n' "$name" "$rc" "$(( $(date +%s) - start ))"
+  [ $rc -eq 0 ] || failed+=("$name")
+  return $rc
+}
+want() { [[ " $STEPS " == *" $1 "* ]]; }
+
+{ nvidia-smi --query-gpu=name,driver_version,memory.total,clocks.max.sm --format=csv; nvcc --version | tail -n 2;
+  "$PY" -c "import torch; print('torch', torch.__version__)"; git log -1 --oneline; } >>"$LOG" 2>&1
+
+if want build; then
+  step configure cmake -S . -B $BUILD_DIR -G Ninja -DFLASHHIP_GPU=CUDA -DFLASHHIP_BUILD_TESTS=ON \
+    -DPython3_EXECUTABLE="$(command -v "$PY")" || { echo "build failed"; tail -n 60 "$LOG"; exit 1; }
+  step build cmake --build $BUILD_DIR -j "$(nproc)" || { tail -n 60 "$LOG"; exit 1; }
+  "$PY" - >>"$LOG" 2>&1 <<'PYEOF'
+import subprocess, glob
+for obj in sorted(glob.glob("build/cuda/CMakeFiles/flashhip_gpu_kernels.dir/csrc/kernels/*.o")):
+    out = subprocess.run(["cuobjdump", "-res-usage", obj], capture_output=True, text=True).stdout
+    print(obj, "\n", "\n".join(l for l in out.splitlines() if "REG" in l)[:4000])
+PYEOF
+fi
+if want cpp; then
+  "$PY" tests/fixtures/make_scripted.py $BUILD_DIR/scripted_rmsnorm.pt >>"$LOG" 2>&1
+  FLASHHIP_SCRIPTED_MODULE=$BUILD_DIR/scripted_rmsnorm.pt step cpp $BUILD_DIR/flashhip_cpp_tests
+fi
+want pytest && step pytest "$PY" -m pytest -q -p no:cacheprovider tests/python -x -rs
+sanitize() { PYTORCH_NO_CUDA_MEMORY_CACHING=1 compute-sanitizer --tool "$1" --error-exitcode 7 "$PY" tests/gpu/sanitize_ops.py; }
+want memcheck && step memcheck sanitize memcheck
+want racecheck && step racecheck sanitize racecheck
+want check && step check "$PY" -m flashhip check --json "$OUTDIR/check.json"
+if want bench; then
+  for bench in benchmarks/bench_*.py; do
+    family=$(basename "$bench" .py); family=${family#bench_}
+    step "bench_$family" "$PY" "$bench" --out "$OUTDIR/$family.json"
+  done
+fi
+
+echo "---- summary"
+grep -E "^(=====.*rc=|torch |NVIDIA|[0-9a-f]{7,} )" "$LOG" | tail -n 20
+for f in "$OUTDIR"/*.json; do [ -f "$f" ] && echo "wrote $f"; done
+if [ ${#failed[@]} -gt 0 ]; then echo "FAILED steps: ${failed[*]}"; exit 1; fi
+echo "all steps passed"

@@ -1,0 +1,49 @@
+"""Every GPU kernel variant once, on small inputs, for compute-sanitizer (memcheck, racecheck).
+Run with PYTORCH_NO_CUDA_MEMORY_CACHING=1 so each tensor is its own allocation and an
+out-of-bounds access cannot land in a neighbour. Exits non-zero on a wrong result."""
+
+import torch
+
+import flashhip
+from flashhip import reference as ref
+
+ops = torch.ops.flashhip
+dev = "cuda"
+
+
+def close(a, b, tol):
+    torch.testing.assert_close(a.float(), b.float(), rtol=tol, atol=tol)
+
+
+def norm_cases():
+    # hidden sizes covering: sub-wave rows sharing a block, one vector per thread, 2/4/8 items,
+    # streaming (too big for registers), and the unaligned scalar streaming path.
+    for hidden in (64, 1024, 4096, 8192, 16384, 70000, 4099):
+        for dtype in (torch.bfloat16, torch.float32):
+            x = torch.randn(3, hidden, device=dev, dtype=dtype)
+            r = torch.randn_like(x)
+            w = torch.randn(hidden, device=dev, dtype=dtype)
+            out = torch.empty_like(x)
+            tol = 2e-2 if dtype == torch.bfloat16 else 1e-4
+            ops.rmsnorm(out, x, w, 1e-6, True)
+            close(out, ref.rmsnorm(x, w, gemma=True), tol)
+            ops.layernorm(out, x, w, w, 1e-5)
+            close(out, ref.layernorm(x, w, w), tol)
+            y, new_r = ref.fused_add_rmsnorm(x, r, w)
+            q = torch.empty(3, hidden, device=dev, dtype=torch.float8_e4m3fnuz)
+            ops.fused_add_rmsnorm_quant(q, x, r.clone(), w, torch.ones(1, device=dev), 1e-6, False)
+            ops.rmsnorm_quant(q, x, w, torch.ones(1, device=dev), 1e-6, False)
+            x2 = x.clone()
+            ops.fused_add_rmsnorm(x2, r, w, 1e-6, False)
+            close(r, new_r, tol)
+            close(x2, y, tol)
+    torch.cuda.synchronize()
+    print("norm: ok")
+
+
+if __name__ == "__main__":
+    norm_cases()
+    for extra in ("rope_cases", "moe_cases"):
+        fn = globals().get(extra)
+        if fn is not None:
+            fn()
