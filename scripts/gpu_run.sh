@@ -61,6 +61,17 @@ fi
 
 echo "---- summary"
 grep -E "^(=====.*rc=|torch |NVIDIA|[0-9a-f]{7,} )" "$LOG" | tail -n 20
-for f in "$OUTDIR"/*.json; do [ -f "$f" ] && echo "wrote $f"; done
+for f in "$OUTDIR"/*.json; do
+  [ -f "$f" ] || continue
+  "$PY" - "$f" <<'PYEOF'
+import json, sys
+d = json.load(open(sys.argv[1]))
+if "records" not in d: sys.exit()
+print("#", d["meta"]["family"], d["meta"]["device"], "copy", d["meta"].get("copy_TBps"))
+for r in d["records"]:
+    x = " ".join(f"{k}={v}" for k, v in r.items() if k.startswith("x_") or k in ("TBps", "frac_of_copy", "graph_us", "TFLOPs"))
+    print(f"{r['op'][:24]:<24} {r['shape']:<12} {r['impl'][:13]:<13} {r['us']:>9.2f}us {x}")
+PYEOF
+done
 if [ ${#failed[@]} -gt 0 ]; then echo "FAILED steps: ${failed[*]}"; exit 1; fi
 echo "all steps passed"
