@@ -9,7 +9,7 @@ OUTDIR=$(realpath -m "${1:?usage: scripts/gpu_run.sh OUTDIR [steps...]}"); shift
 cd "$(dirname "$0")/.."
 mkdir -p "$OUTDIR"
 LOG="$OUTDIR/run.log"
-STEPS=${*:-build cpp pytest memcheck racecheck check bench}
+STEPS=${*:-build cpp pytest memcheck racecheck check bench}  # also: sweep
 PY=${PYTHON:-python3}
 BUILD_DIR=build/cuda
 export FLASHHIP_LIBRARY="$PWD/$BUILD_DIR/libflashhip_ops.so" PYTHONPATH="$PWD/python${PYTHONPATH:+:$PYTHONPATH}"
@@ -47,11 +47,18 @@ if want cpp; then
   "$PY" tests/fixtures/make_scripted.py $BUILD_DIR/scripted_rmsnorm.pt >>"$LOG" 2>&1
   FLASHHIP_SCRIPTED_MODULE=$BUILD_DIR/scripted_rmsnorm.pt step cpp $BUILD_DIR/flashhip_cpp_tests
 fi
-want pytest && step pytest "$PY" -m pytest -q -p no:cacheprovider tests/python -x -rs
+if want repro; then
+  step repro_cpu "$PY" -X faulthandler tests/gpu/repro_throw.py cpu
+  step repro_cuda "$PY" -X faulthandler tests/gpu/repro_throw.py cuda
+  step repro_gdb cuda-gdb -batch -ex run -ex bt --args "$PY" tests/gpu/repro_throw.py cuda
+  awk '/===== repro_cpu:/,/===== repro_gdb rc/' "$LOG" | grep -v "^\[" | tail -n 60
+fi
+want pytest && step pytest "$PY" -m pytest -q -p no:cacheprovider tests/python -rs
 sanitize() { PYTORCH_NO_CUDA_MEMORY_CACHING=1 compute-sanitizer --tool "$1" --error-exitcode 7 "$PY" tests/gpu/sanitize_ops.py; }
 want memcheck && step memcheck sanitize memcheck
 want racecheck && step racecheck sanitize racecheck
 want check && step check "$PY" -m flashhip check --json "$OUTDIR/check.json"
+want sweep && step sweep "$PY" benchmarks/sweep_norm.py && awk '/===== sweep:/,/===== sweep rc/' "$LOG" | tail -n 25
 if want bench; then
   for bench in benchmarks/bench_*.py; do
     family=$(basename "$bench" .py); family=${family#bench_}

@@ -2,19 +2,29 @@
 // translation units (norm_*.cu) so that their instantiations compile in parallel.
 #pragma once
 
+#include <algorithm>
 #include <cstdint>
+#include <cstdlib>
 
 #include "flashhip/kernels/norm/norm_kernels.cuh"
 #include "flashhip/platform/arch.h"
 
 namespace flashhip::kernels::norm_detail {
 
-// Most vectors a thread keeps in registers; beyond ITEMS * VEC * kMaxThreadsPerBlock elements a
-// row is streamed.
+// Most vectors a thread keeps in registers; beyond kMaxItems * VEC * kMaxRegisterThreads
+// elements (32768 for 16-bit types) a row is streamed.
 inline constexpr int kMaxItems = 8;
 // Threads per row the register variant aims for before holding more items per thread: enough
 // loads in flight per thread while leaving several blocks per multiprocessor.
-inline constexpr int kTargetThreadsPerRow = 256;
+// FLASHHIP_NORM_THREADS_PER_ROW overrides it (a tuning knob for benchmarks, read once).
+inline int target_threads_per_row() {
+  static const int value = [] {
+    const char* env = std::getenv("FLASHHIP_NORM_THREADS_PER_ROW");
+    const int v = env != nullptr ? std::atoi(env) : 0;
+    return v >= 32 && v <= kMaxRegisterThreads ? v : 256;
+  }();
+  return value;
+}
 
 inline bool is_aligned(const void* ptr, int bytes) {
   return ptr == nullptr || reinterpret_cast<uintptr_t>(ptr) % static_cast<uintptr_t>(bytes) == 0;
@@ -31,7 +41,7 @@ inline int next_pow2(int64_t n) {
 inline void choose_block(int64_t threads_needed, int wave, int* threads_per_row, int* rows_per_block) {
   if (threads_needed <= wave) {
     *threads_per_row = next_pow2(threads_needed);
-    *rows_per_block = kTargetThreadsPerRow / *threads_per_row;
+    *rows_per_block = std::max(1, target_threads_per_row() / *threads_per_row);
   } else {
     *threads_per_row = static_cast<int>((threads_needed + wave - 1) / wave * wave);
     *rows_per_block = 1;
@@ -49,9 +59,10 @@ gpuError_t launch_norm_typed(const NormParams& p, gpuStream_t stream, NormLaunch
   const int vec = vectorisable ? kVec : 1;
   const int64_t n_vec = p.hidden / vec;
   int items = 1;
-  while (items < kMaxItems && n_vec > static_cast<int64_t>(items) * kTargetThreadsPerRow) items *= 2;
+  const int target_threads = target_threads_per_row();
+  while (items < kMaxItems && n_vec > static_cast<int64_t>(items) * target_threads) items *= 2;
   const int64_t threads_needed = (n_vec + items - 1) / items;
-  const bool in_registers = vectorisable && threads_needed <= kMaxThreadsPerBlock;
+  const bool in_registers = vectorisable && threads_needed <= kMaxRegisterThreads;
 
   int threads_per_row = 0, rows_per_block = 0;
   choose_block(in_registers ? threads_needed : n_vec, WAVE, &threads_per_row, &rows_per_block);

@@ -17,6 +17,8 @@
 namespace flashhip::kernels::norm_detail {
 
 inline constexpr int kMaxThreadsPerBlock = 1024;
+// Threads per row of the register variant, at most: leaves each thread up to 128 registers.
+inline constexpr int kMaxRegisterThreads = 512;
 
 template <NormKind KIND>
 struct KindTraits {
@@ -42,24 +44,44 @@ FH_DEVICE FH_INLINE float row_sum(float value, float* scratch /* [kMaxThreadsPer
   return value;
 }
 
-// The per-element epilogue shared by both variants: x is the (residual-added) input value.
+// The per-element epilogue shared by both variants: x is the (residual-added) input value,
+// w the weight, b the bias (0 without one).
 template <NormKind KIND, typename TOut>
 struct Epilogue {
-  float mean;       // 0 for the RMS forms
-  float inv_scale;  // 1 / sqrt(mean square or variance + eps)
-  float quant_scale;
-  bool gemma;
+  float mean;         // 0 for the RMS forms
+  float inv_scale;    // 1 / sqrt(mean square or variance + eps)
+  float quant_scale;  // the fp8 scale (1 for the other forms)
+  float weight_offset;  // 1 for gemma's (1 + w), else 0
 
   FH_DEVICE FH_INLINE TOut apply(float x, float w, float b) const {
-    if (gemma) w += 1.0f;
-    float y = (x - mean) * inv_scale * w + b;
+    float y = (x - mean) * inv_scale * (w + weight_offset);
+    if constexpr (KindTraits<KIND>::kLayer) y += b;
     if constexpr (KindTraits<KIND>::kQuant) y = y / quant_scale;  // saturated by the fp8 conversion
     return from_float<TOut>(y);
   }
 };
 
+// Writes VEC outputs from x (values already in registers) and the weight/bias at `offset`.
+template <NormKind KIND, int VEC, typename TOut, typename TW, typename XVec>
+FH_DEVICE FH_INLINE void write_outputs(const Epilogue<KIND, TOut>& epilogue, const XVec& x, const TW* weight,
+                                       const TW* bias, int64_t offset, TOut* out) {
+  using WVec = Vec<TW, VEC>;
+  const WVec w = WVec::load(weight + offset);
+  WVec b{};
+  if constexpr (KindTraits<KIND>::kLayer) {
+    if (bias != nullptr) b = WVec::load(bias + offset);
+  }
+  Vec<TOut, VEC> y;
+#pragma unroll
+  for (int j = 0; j < VEC; ++j) {
+    const float bj = KindTraits<KIND>::kLayer ? to_float(b[j]) : 0.0f;
+    y[j] = epilogue.apply(to_float(x[j]), to_float(w[j]), bj);
+  }
+  y.store(out + offset);
+}
+
 template <NormKind KIND, int WAVE, int VEC, int ITEMS, typename TAct, typename TW, typename TOut>
-__global__ void __launch_bounds__(kMaxThreadsPerBlock) norm_rows_in_registers(const NormParams p) {
+__global__ void __launch_bounds__(kMaxRegisterThreads) norm_rows_in_registers(const NormParams p) {
   using Kind = KindTraits<KIND>;
   using ActVec = Vec<TAct, VEC>;
   using WVec = Vec<TW, VEC>;
@@ -71,39 +93,34 @@ __global__ void __launch_bounds__(kMaxThreadsPerBlock) norm_rows_in_registers(co
   const TAct* in_row = static_cast<const TAct*>(p.input) + row * p.input_row_stride;  // [hidden]
   TAct* res_row = Kind::kFusedAdd ? static_cast<TAct*>(p.residual) + row * p.residual_row_stride : nullptr;
   TOut* out_row = static_cast<TOut*>(p.out) + row * p.out_row_stride;  // [hidden]
-  const TW* weight = static_cast<const TW*>(p.weight);                 // [hidden]
 
-  float x[ITEMS][VEC];
-  WVec w[ITEMS];
+  // The row stays in registers in its storage dtype (half the registers of fp32 for 16-bit
+  // types); every load is issued before the first reduction.
+  ActVec x[ITEMS];
   bool valid[ITEMS];
-  float acc = 0.0f;
-  // All loads of the row (and the weights) are issued before the first reduction.
 #pragma unroll
   for (int i = 0; i < ITEMS; ++i) {
     const int64_t v = static_cast<int64_t>(i) * blockDim.x + threadIdx.x;
     valid[i] = row_valid && v < n_vec;
     if (valid[i]) {
-      const ActVec in = ActVec::load(in_row + v * VEC);
-      w[i] = WVec::load(weight + v * VEC);
+      x[i] = ActVec::template load<CachePolicy::kStreaming>(in_row + v * VEC);
       if constexpr (Kind::kFusedAdd) {
-        const ActVec res = ActVec::load(res_row + v * VEC);
-        ActVec sum;
+        const ActVec res = ActVec::template load<CachePolicy::kStreaming>(res_row + v * VEC);
 #pragma unroll
-        for (int j = 0; j < VEC; ++j) {
-          sum[j] = from_float<TAct>(to_float(in[j]) + to_float(res[j]));
-          x[i][j] = to_float(sum[j]);
-        }
-        sum.store(res_row + v * VEC);
-      } else {
-#pragma unroll
-        for (int j = 0; j < VEC; ++j) x[i][j] = to_float(in[j]);
+        for (int j = 0; j < VEC; ++j) x[i][j] = from_float<TAct>(to_float(x[i][j]) + to_float(res[j]));
       }
-    } else {
-#pragma unroll
-      for (int j = 0; j < VEC; ++j) x[i][j] = 0.0f;
     }
+  }
+  float acc = 0.0f;
 #pragma unroll
-    for (int j = 0; j < VEC; ++j) acc += Kind::kLayer ? x[i][j] : x[i][j] * x[i][j];
+  for (int i = 0; i < ITEMS; ++i) {
+    if (!valid[i]) continue;
+    if constexpr (Kind::kFusedAdd) x[i].store(res_row + (static_cast<int64_t>(i) * blockDim.x + threadIdx.x) * VEC);
+#pragma unroll
+    for (int j = 0; j < VEC; ++j) {
+      const float f = to_float(x[i][j]);
+      acc += Kind::kLayer ? f : f * f;
+    }
   }
 
   const float inv_hidden = 1.0f / static_cast<float>(p.hidden);
@@ -113,29 +130,24 @@ __global__ void __launch_bounds__(kMaxThreadsPerBlock) norm_rows_in_registers(co
     acc = 0.0f;
 #pragma unroll
     for (int i = 0; i < ITEMS; ++i) {
+      if (!valid[i]) continue;
 #pragma unroll
       for (int j = 0; j < VEC; ++j) {
-        const float d = valid[i] ? x[i][j] - mean : 0.0f;
+        const float d = to_float(x[i][j]) - mean;
         acc += d * d;
       }
     }
   }
   const Epilogue<KIND, TOut> epilogue{mean, rsqrtf(row_sum<WAVE>(acc, scratch) * inv_hidden + p.eps),
-                                      Kind::kQuant ? *p.scale : 1.0f, p.gemma};
-  const TW* bias = static_cast<const TW*>(p.bias);  // [hidden] or null
+                                      Kind::kQuant ? *p.scale : 1.0f, p.gemma ? 1.0f : 0.0f};
+  const TW* weight = static_cast<const TW*>(p.weight);  // [hidden]
+  const TW* bias = static_cast<const TW*>(p.bias);      // [hidden] or null
 
 #pragma unroll
   for (int i = 0; i < ITEMS; ++i) {
     if (!valid[i]) continue;
     const int64_t v = static_cast<int64_t>(i) * blockDim.x + threadIdx.x;
-    WVec b;
-    if (bias != nullptr) b = WVec::load(bias + v * VEC);
-    Vec<TOut, VEC> out;
-#pragma unroll
-    for (int j = 0; j < VEC; ++j) {
-      out[j] = epilogue.apply(x[i][j], to_float(w[i][j]), bias != nullptr ? to_float(b[j]) : 0.0f);
-    }
-    out.store(out_row + v * VEC);
+    write_outputs<KIND, VEC>(epilogue, x[i], weight, bias, v * VEC, out_row);
   }
 }
 
@@ -160,10 +172,10 @@ __global__ void __launch_bounds__(kMaxThreadsPerBlock) norm_rows_streaming(const
 
   float acc = 0.0f;
   for (int64_t v = threadIdx.x; v < n_vec; v += blockDim.x) {
-    const ActVec in = ActVec::load(in_row + v * VEC);
+    const ActVec in = ActVec::template load<CachePolicy::kStreaming>(in_row + v * VEC);
     ActVec x = in;
     if constexpr (Kind::kFusedAdd) {
-      const ActVec res = ActVec::load(res_row + v * VEC);
+      const ActVec res = ActVec::template load<CachePolicy::kStreaming>(res_row + v * VEC);
 #pragma unroll
       for (int j = 0; j < VEC; ++j) x[j] = from_float<TAct>(to_float(in[j]) + to_float(res[j]));
       x.store(res_row + v * VEC);
@@ -190,19 +202,11 @@ __global__ void __launch_bounds__(kMaxThreadsPerBlock) norm_rows_streaming(const
     }
   }
   const Epilogue<KIND, TOut> epilogue{mean, rsqrtf(row_sum<WAVE>(acc, scratch) * inv_hidden + p.eps),
-                                      Kind::kQuant ? *p.scale : 1.0f, p.gemma};
+                                      Kind::kQuant ? *p.scale : 1.0f, p.gemma ? 1.0f : 0.0f};
 
   for (int64_t v = threadIdx.x; v < n_vec; v += blockDim.x) {
     const ActVec x = ActVec::load(x_row + v * VEC);
-    const WVec w = WVec::load(weight + v * VEC);
-    WVec b;
-    if (bias != nullptr) b = WVec::load(bias + v * VEC);
-    Vec<TOut, VEC> out;
-#pragma unroll
-    for (int j = 0; j < VEC; ++j) {
-      out[j] = epilogue.apply(to_float(x[j]), to_float(w[j]), bias != nullptr ? to_float(b[j]) : 0.0f);
-    }
-    out.store(out_row + v * VEC);
+    write_outputs<KIND, VEC>(epilogue, x, weight, bias, v * VEC, out_row);
   }
 }
 
