@@ -47,6 +47,15 @@ if want cpp; then
   "$PY" tests/fixtures/make_scripted.py $BUILD_DIR/scripted_rmsnorm.pt >>"$LOG" 2>&1
   FLASHHIP_SCRIPTED_MODULE=$BUILD_DIR/scripted_rmsnorm.pt step cpp $BUILD_DIR/flashhip_cpp_tests
 fi
+if want diag; then
+  { echo "== g++"; g++ --version | head -n 1; echo "== ldd"; ldd $BUILD_DIR/libflashhip_ops.so;
+    echo "== std:: symbols defined in our library"; nm -DC --defined-only $BUILD_DIR/libflashhip_ops.so | grep -cE " (T|W) std::";
+    nm -DC --defined-only $BUILD_DIR/libflashhip_ops.so | grep -E "_M_insert<long>|locale::|ios_base::Init" | head -n 5;
+    echo "== link"; ninja -C $BUILD_DIR -t commands flashhip_ops | tail -n 1 | tr ' ' '\n' | grep -vE "\.o$" | tr '\n' ' '; echo;
+    echo "== libstdc++ in python"; "$PY" -c "import torch; print(''.join(sorted(set(l.split()[-1]+chr(10) for l in open('/proc/self/maps') if 'stdc++' in l or 'gcc_s' in l))))";
+    echo "== libstdc++ in the C++ tests"; ldd $BUILD_DIR/flashhip_cpp_tests | grep -E "stdc|gcc_s"; } >"$OUTDIR/diag.txt" 2>&1
+  cat "$OUTDIR/diag.txt"
+fi
 if want repro; then
   step repro_cpu "$PY" -X faulthandler tests/gpu/repro_throw.py cpu
   step repro_cuda "$PY" -X faulthandler tests/gpu/repro_throw.py cuda

@@ -3,6 +3,7 @@
 #pragma once
 
 #include <algorithm>
+#include <atomic>
 #include <cstdint>
 #include <cstdlib>
 
@@ -48,6 +49,19 @@ inline void choose_block(int64_t threads_needed, int wave, int* threads_per_row,
   }
 }
 
+// Blocks of `threads` threads of `kernel` that fit on one multiprocessor at once (0 if unknown).
+// Cached per kernel and block size: the answer never changes.
+template <typename Kernel>
+int resident_blocks(Kernel kernel, int threads) {
+  static std::atomic<int> cache[kMaxThreadsPerBlock / 32 + 1];
+  std::atomic<int>& slot = cache[threads / 32];
+  int blocks = slot.load(std::memory_order_relaxed);
+  if (blocks == 0 && gpuOccupancyMaxActiveBlocksPerMultiprocessor(&blocks, kernel, threads, 0) == gpuSuccess) {
+    slot.store(blocks, std::memory_order_relaxed);
+  }
+  return blocks;
+}
+
 template <NormKind KIND, int WAVE, typename TAct, typename TW, typename TOut>
 gpuError_t launch_norm_typed(const NormParams& p, gpuStream_t stream, NormLaunchInfo* info) {
   constexpr int kVec = kWideVecElems<TAct>;
@@ -68,18 +82,28 @@ gpuError_t launch_norm_typed(const NormParams& p, gpuStream_t stream, NormLaunch
   choose_block(in_registers ? threads_needed : n_vec, WAVE, &threads_per_row, &rows_per_block);
   if (threads_per_row > kMaxThreadsPerBlock) threads_per_row = kMaxThreadsPerBlock;
   const dim3 block(threads_per_row, rows_per_block);
-  const dim3 grid(static_cast<unsigned>((p.rows + rows_per_block - 1) / rows_per_block));
+  dim3 grid(static_cast<unsigned>((p.rows + rows_per_block - 1) / rows_per_block));
 
   if (info != nullptr) {
     *info = NormLaunchInfo{in_registers ? "registers" : "streaming", vec, in_registers ? items : 0,
                            threads_per_row, rows_per_block, WAVE};
   }
   if (in_registers) {
+    auto launch = [&](auto kernel) {
+      // As many blocks as stay resident at once (at most one per row group): each walks rows.
+      const int blocks_per_sm = resident_blocks(kernel, threads_per_row * rows_per_block);
+      DeviceTraits traits;
+      if (current_device_traits(&traits) == gpuSuccess && blocks_per_sm > 0) {
+        const int64_t resident = static_cast<int64_t>(blocks_per_sm) * traits.multiprocessors;
+        if (resident < grid.x) grid.x = static_cast<unsigned>(resident);
+      }
+      kernel<<<grid, block, 0, stream>>>(p);
+    };
     switch (items) {
-      case 1: norm_rows_in_registers<KIND, WAVE, kVec, 1, TAct, TW, TOut><<<grid, block, 0, stream>>>(p); break;
-      case 2: norm_rows_in_registers<KIND, WAVE, kVec, 2, TAct, TW, TOut><<<grid, block, 0, stream>>>(p); break;
-      case 4: norm_rows_in_registers<KIND, WAVE, kVec, 4, TAct, TW, TOut><<<grid, block, 0, stream>>>(p); break;
-      default: norm_rows_in_registers<KIND, WAVE, kVec, kMaxItems, TAct, TW, TOut><<<grid, block, 0, stream>>>(p); break;
+      case 1: launch(norm_rows_in_registers<KIND, WAVE, kVec, 1, TAct, TW, TOut>); break;
+      case 2: launch(norm_rows_in_registers<KIND, WAVE, kVec, 2, TAct, TW, TOut>); break;
+      case 4: launch(norm_rows_in_registers<KIND, WAVE, kVec, 4, TAct, TW, TOut>); break;
+      default: launch(norm_rows_in_registers<KIND, WAVE, kVec, kMaxItems, TAct, TW, TOut>); break;
     }
   } else if (vectorisable) {
     norm_rows_streaming<KIND, WAVE, kVec, TAct, TW, TOut><<<grid, block, 0, stream>>>(p);

@@ -25,6 +25,10 @@ inline gpuError_t gpuWarpSizeOf(int device, int* out) {
 inline gpuError_t gpuMultiProcessorCountOf(int device, int* out) {
   return hipDeviceGetAttribute(out, hipDeviceAttributeMultiprocessorCount, device);
 }
+template <typename Kernel>
+inline gpuError_t gpuOccupancyMaxActiveBlocksPerMultiprocessor(int* blocks, Kernel kernel, int threads, size_t smem) {
+  return hipOccupancyMaxActiveBlocksPerMultiprocessor(blocks, kernel, threads, smem);
+}
 #else
 using gpuStream_t = cudaStream_t;
 using gpuError_t = cudaError_t;
@@ -38,6 +42,10 @@ inline gpuError_t gpuWarpSizeOf(int device, int* out) {
 }
 inline gpuError_t gpuMultiProcessorCountOf(int device, int* out) {
   return cudaDeviceGetAttribute(out, cudaDevAttrMultiProcessorCount, device);
+}
+template <typename Kernel>
+inline gpuError_t gpuOccupancyMaxActiveBlocksPerMultiprocessor(int* blocks, Kernel kernel, int threads, size_t smem) {
+  return cudaOccupancyMaxActiveBlocksPerMultiprocessor(blocks, kernel, threads, smem);
 }
 #endif
 

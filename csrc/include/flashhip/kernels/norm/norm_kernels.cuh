@@ -80,74 +80,109 @@ FH_DEVICE FH_INLINE void write_outputs(const Epilogue<KIND, TOut>& epilogue, con
   y.store(out + offset);
 }
 
+// Registers per thread the register variant may use: enough blocks stay resident to keep
+// loads in flight, more items per thread get more room.
+constexpr int min_resident_blocks(int items) { return items <= 2 ? 2 : 1; }
+
+// One row's loads, held in the storage dtype (half the registers of fp32 for 16-bit types).
+template <int ITEMS, typename ActVec, bool FUSED>
+struct RowInRegisters {
+  ActVec x[ITEMS];
+  ActVec residual[FUSED ? ITEMS : 1];
+};
+
 template <NormKind KIND, int WAVE, int VEC, int ITEMS, typename TAct, typename TW, typename TOut>
-__global__ void __launch_bounds__(kMaxRegisterThreads) norm_rows_in_registers(const NormParams p) {
+__global__ void __launch_bounds__(kMaxRegisterThreads, min_resident_blocks(ITEMS))
+    norm_rows_in_registers(const NormParams p) {
   using Kind = KindTraits<KIND>;
   using ActVec = Vec<TAct, VEC>;
-  using WVec = Vec<TW, VEC>;
+  using Row = RowInRegisters<ITEMS, ActVec, Kind::kFusedAdd>;
   __shared__ float scratch[kMaxThreadsPerBlock / WAVE];
 
-  const int64_t row = static_cast<int64_t>(blockIdx.x) * blockDim.y + threadIdx.y;
-  const bool row_valid = row < p.rows;
   const int64_t n_vec = p.hidden / VEC;
-  const TAct* in_row = static_cast<const TAct*>(p.input) + row * p.input_row_stride;  // [hidden]
-  TAct* res_row = Kind::kFusedAdd ? static_cast<TAct*>(p.residual) + row * p.residual_row_stride : nullptr;
-  TOut* out_row = static_cast<TOut*>(p.out) + row * p.out_row_stride;  // [hidden]
+  const int64_t n_groups = (p.rows + blockDim.y - 1) / blockDim.y;  // blockDim.y rows per group
+  const TW* weight = static_cast<const TW*>(p.weight);               // [hidden]
+  const TW* bias = static_cast<const TW*>(p.bias);                   // [hidden] or null
+  const float inv_hidden = 1.0f / static_cast<float>(p.hidden);
+  const float quant_scale = Kind::kQuant ? *p.scale : 1.0f;
 
-  // The row stays in registers in its storage dtype (half the registers of fp32 for 16-bit
-  // types); every load is issued before the first reduction.
-  ActVec x[ITEMS];
-  bool valid[ITEMS];
+  auto vector_index = [&](int i) { return static_cast<int64_t>(i) * blockDim.x + threadIdx.x; };
+  auto row_of = [&](int64_t group) { return group * blockDim.y + threadIdx.y; };
+  auto load_row = [&](int64_t row, Row& r) {
+    const TAct* in_row = static_cast<const TAct*>(p.input) + row * p.input_row_stride;  // [hidden]
 #pragma unroll
-  for (int i = 0; i < ITEMS; ++i) {
-    const int64_t v = static_cast<int64_t>(i) * blockDim.x + threadIdx.x;
-    valid[i] = row_valid && v < n_vec;
-    if (valid[i]) {
-      x[i] = ActVec::template load<CachePolicy::kStreaming>(in_row + v * VEC);
-      if constexpr (Kind::kFusedAdd) {
-        const ActVec res = ActVec::template load<CachePolicy::kStreaming>(res_row + v * VEC);
-#pragma unroll
-        for (int j = 0; j < VEC; ++j) x[i][j] = from_float<TAct>(to_float(x[i][j]) + to_float(res[j]));
+    for (int i = 0; i < ITEMS; ++i) {
+      if (row < p.rows && vector_index(i) < n_vec) {
+        r.x[i] = ActVec::template load<CachePolicy::kStreaming>(in_row + vector_index(i) * VEC);
+        if constexpr (Kind::kFusedAdd) {
+          const TAct* res_row = static_cast<const TAct*>(p.residual) + row * p.residual_row_stride;
+          r.residual[i] = ActVec::template load<CachePolicy::kStreaming>(res_row + vector_index(i) * VEC);
+        }
       }
     }
-  }
-  float acc = 0.0f;
-#pragma unroll
-  for (int i = 0; i < ITEMS; ++i) {
-    if (!valid[i]) continue;
-    if constexpr (Kind::kFusedAdd) x[i].store(res_row + (static_cast<int64_t>(i) * blockDim.x + threadIdx.x) * VEC);
-#pragma unroll
-    for (int j = 0; j < VEC; ++j) {
-      const float f = to_float(x[i][j]);
-      acc += Kind::kLayer ? f : f * f;
-    }
-  }
+  };
 
-  const float inv_hidden = 1.0f / static_cast<float>(p.hidden);
-  float mean = 0.0f;
-  if constexpr (Kind::kLayer) {
-    mean = row_sum<WAVE>(acc, scratch) * inv_hidden;
-    acc = 0.0f;
+  // A grid smaller than the row count walks the rows. Where registers allow, the next row's
+  // loads are issued before the current row's reductions, so memory stays busy while a row is
+  // reduced and written; wide rows (many items) load each row in turn instead of spilling.
+  constexpr bool kPrefetch = ITEMS * (Kind::kFusedAdd ? 2 : 1) <= 4;
+  int64_t group = blockIdx.x;
+  Row current;
+  if constexpr (kPrefetch) load_row(row_of(group), current);
+  for (; group < n_groups; group += gridDim.x) {
+    Row next;
+    if constexpr (kPrefetch) {
+      if (group + gridDim.x < n_groups) load_row(row_of(group + gridDim.x), next);
+    } else {
+      load_row(row_of(group), current);
+    }
+
+    const int64_t row = row_of(group);
+    bool valid[ITEMS];
+#pragma unroll
+    for (int i = 0; i < ITEMS; ++i) valid[i] = row < p.rows && vector_index(i) < n_vec;
+    TAct* res_row = Kind::kFusedAdd ? static_cast<TAct*>(p.residual) + row * p.residual_row_stride : nullptr;
+    TOut* out_row = static_cast<TOut*>(p.out) + row * p.out_row_stride;  // [hidden]
+
+    float acc = 0.0f;
 #pragma unroll
     for (int i = 0; i < ITEMS; ++i) {
       if (!valid[i]) continue;
+      if constexpr (Kind::kFusedAdd) {
+#pragma unroll
+        for (int j = 0; j < VEC; ++j) {
+          current.x[i][j] = from_float<TAct>(to_float(current.x[i][j]) + to_float(current.residual[i][j]));
+        }
+        current.x[i].store(res_row + vector_index(i) * VEC);
+      }
 #pragma unroll
       for (int j = 0; j < VEC; ++j) {
-        const float d = to_float(x[i][j]) - mean;
-        acc += d * d;
+        const float f = to_float(current.x[i][j]);
+        acc += Kind::kLayer ? f : f * f;
       }
     }
-  }
-  const Epilogue<KIND, TOut> epilogue{mean, rsqrtf(row_sum<WAVE>(acc, scratch) * inv_hidden + p.eps),
-                                      Kind::kQuant ? *p.scale : 1.0f, p.gemma ? 1.0f : 0.0f};
-  const TW* weight = static_cast<const TW*>(p.weight);  // [hidden]
-  const TW* bias = static_cast<const TW*>(p.bias);      // [hidden] or null
 
+    float mean = 0.0f;
+    if constexpr (Kind::kLayer) {
+      mean = row_sum<WAVE>(acc, scratch) * inv_hidden;
+      acc = 0.0f;
 #pragma unroll
-  for (int i = 0; i < ITEMS; ++i) {
-    if (!valid[i]) continue;
-    const int64_t v = static_cast<int64_t>(i) * blockDim.x + threadIdx.x;
-    write_outputs<KIND, VEC>(epilogue, x[i], weight, bias, v * VEC, out_row);
+      for (int i = 0; i < ITEMS; ++i) {
+        if (!valid[i]) continue;
+#pragma unroll
+        for (int j = 0; j < VEC; ++j) {
+          const float d = to_float(current.x[i][j]) - mean;
+          acc += d * d;
+        }
+      }
+    }
+    const Epilogue<KIND, TOut> epilogue{mean, rsqrtf(row_sum<WAVE>(acc, scratch) * inv_hidden + p.eps), quant_scale,
+                                        p.gemma ? 1.0f : 0.0f};
+#pragma unroll
+    for (int i = 0; i < ITEMS; ++i) {
+      if (valid[i]) write_outputs<KIND, VEC>(epilogue, current.x[i], weight, bias, vector_index(i) * VEC, out_row);
+    }
+    if constexpr (kPrefetch) current = next;
   }
 }
 
