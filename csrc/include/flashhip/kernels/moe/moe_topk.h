@@ -8,7 +8,7 @@
 //   every device), s_e + bias_e with one (DeepSeek-V3: the bias steers selection only).
 // - groups (num_groups > 1 and topk_group < num_groups): group score = sum of the group's top
 //   two selection values when there is a bias (DeepSeek-V3), the group's best value without one
-//   (DeepSeek-V2); the topk_group best groups are kept, the others' experts are masked (-inf).
+//   (DeepSeek-V2); the topk_group best groups are kept, the others' experts are masked (-inf). NaN selection values count as -inf here.
 // - the k best experts by selection value, best first; ties go to the lower expert (or group)
 //   index; NaN ranks below every number, masked experts below that.
 // - weights: s_e of the chosen experts, divided by their sum when `renormalize` (left as they are
