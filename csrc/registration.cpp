@@ -12,4 +12,14 @@ TORCH_LIBRARY(flashhip, m) {
   m.def(
       "fused_add_rmsnorm_quant(Tensor(a!) out, Tensor input, Tensor(b!) residual, Tensor weight, Tensor scale, "
       "float eps, bool gemma) -> ()");
+
+  // ---- Mixture of experts (OPS.md §5) ----
+  m.def(
+      "moe_topk(Tensor(a!) topk_weights, Tensor(b!) topk_ids, Tensor gating_output, Tensor? correction_bias, "
+      "str scoring_func, int num_expert_group, int topk_group, bool renormalize, float routed_scaling_factor) -> ()");
+  // expert_map (last, optional): int32 [num_experts] global -> local expert id, -1 for experts on
+  // other ranks (their pairs are left out).
+  m.def(
+      "moe_align_block_size(Tensor topk_ids, int num_experts, int block_size, Tensor(a!) sorted_token_ids, "
+      "Tensor(b!) expert_ids, Tensor(c!) num_tokens_post_pad, Tensor? expert_map=None) -> ()");
 }

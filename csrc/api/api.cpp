@@ -44,4 +44,25 @@ void fused_add_rmsnorm_quant(at::Tensor& out, const at::Tensor& input, at::Tenso
   op.call(out, input, residual, weight, scale, eps, gemma);
 }
 
+void moe_topk(at::Tensor& topk_weights, at::Tensor& topk_ids, const at::Tensor& gating_output,
+              const std::optional<at::Tensor>& correction_bias, const std::string& scoring_func,
+              int64_t num_expert_group, int64_t topk_group, bool renormalize, double routed_scaling_factor) {
+  static const auto op = c10::Dispatcher::singleton()
+                             .findSchemaOrThrow("flashhip::moe_topk", "")
+                             .typed<void(at::Tensor&, at::Tensor&, const at::Tensor&, const std::optional<at::Tensor>&,
+                                         c10::string_view, int64_t, int64_t, bool, double)>();
+  op.call(topk_weights, topk_ids, gating_output, correction_bias, scoring_func, num_expert_group, topk_group,
+          renormalize, routed_scaling_factor);
+}
+
+void moe_align_block_size(const at::Tensor& topk_ids, int64_t num_experts, int64_t block_size,
+                          at::Tensor& sorted_token_ids, at::Tensor& expert_ids, at::Tensor& num_tokens_post_pad,
+                          const std::optional<at::Tensor>& expert_map) {
+  static const auto op = c10::Dispatcher::singleton()
+                             .findSchemaOrThrow("flashhip::moe_align_block_size", "")
+                             .typed<void(const at::Tensor&, int64_t, int64_t, at::Tensor&, at::Tensor&, at::Tensor&,
+                                         const std::optional<at::Tensor>&)>();
+  op.call(topk_ids, num_experts, block_size, sorted_token_ids, expert_ids, num_tokens_post_pad, expert_map);
+}
+
 }  // namespace flashhip

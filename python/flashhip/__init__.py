@@ -7,6 +7,7 @@ inside CUDA graphs and torch.compile.
 
 from . import _library  # noqa: F401  (registers torch.ops.flashhip.*)
 from . import flashinfer, reference
+from .moe import moe_align_block_size, moe_topk
 from .norm import fused_add_rmsnorm, fused_add_rmsnorm_quant, layernorm, rmsnorm, rmsnorm_quant
 
 __version__ = "0.1.0"
@@ -17,6 +18,8 @@ __all__ = [
     "layernorm",
     "rmsnorm_quant",
     "fused_add_rmsnorm_quant",
+    "moe_topk",
+    "moe_align_block_size",
     "reference",
     "flashinfer",
 ]

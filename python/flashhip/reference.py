@@ -41,3 +41,95 @@ def rmsnorm_quant(x, weight, scale, out_dtype=torch.float8_e4m3fn, eps=1e-6, gem
 def fused_add_rmsnorm_quant(x, residual, weight, scale, out_dtype=torch.float8_e4m3fn, eps=1e-6, gemma=False):
     y, new_residual = fused_add_rmsnorm(x, residual, weight, eps, gemma)
     return quantize_fp8(y, scale, out_dtype), new_residual
+
+
+# ---- Mixture of experts (OPS.md §5) ----
+
+def _descending_order(values: torch.Tensor) -> torch.Tensor:
+    """Indices that sort the last dimension by value, largest first, ties to the lower index."""
+    return torch.sort(values, dim=-1, descending=True, stable=True).indices
+
+
+def moe_topk(gating, k, correction_bias=None, scoring_func="softmax", num_expert_group=1, topk_group=1,
+             renormalize=False, routed_scaling_factor=1.0):
+    """flashhip's routing semantics in float32, as ``(weights fp32 [T, k], ids int32 [T, k])``.
+
+    Experts are chosen by the logit without a correction bias (the same order as the scores) and
+    by ``score + bias`` with one; groups are scored by their top-two sum with a bias and by their
+    best value without, the ``topk_group`` best kept; ties go to the lower index, NaN ranks below
+    every number and masked experts below NaN.
+    """
+    logits = gating.float()
+    tokens, experts = logits.shape
+    scores = torch.softmax(logits, dim=-1) if scoring_func == "softmax" else torch.sigmoid(logits)
+    sel = logits if correction_bias is None else scores + correction_bias.float()
+    if num_expert_group > 1 and topk_group < num_expert_group:
+        grouped = torch.nan_to_num(sel, nan=float("-inf")).view(tokens, num_expert_group, -1)
+        if correction_bias is not None and grouped.shape[-1] >= 2:
+            top2 = grouped.topk(2, dim=-1).values
+            group_scores = top2[..., 0] + top2[..., 1]
+        else:
+            group_scores = grouped.amax(dim=-1)
+        kept_groups = _descending_order(group_scores)[:, :topk_group]
+        kept = torch.zeros_like(group_scores, dtype=torch.bool).scatter_(1, kept_groups, True)
+        kept = kept.repeat_interleave(experts // num_expert_group, dim=1)
+    else:
+        kept = torch.ones_like(sel, dtype=torch.bool)
+    # One float64 key per expert keeps the order of every float32 value and adds the levels below
+    # them: real -inf > NaN > masked.
+    key = sel.double()
+    key = torch.where(key == float("-inf"), torch.full_like(key, -1e308), key)
+    key = torch.where(key.isnan(), torch.full_like(key, -1.5e308), key)
+    key = torch.where(kept, key, torch.full_like(key, float("-inf")))
+    ids = _descending_order(key)[:, :k]
+    weights = scores.gather(1, ids)
+    if renormalize:
+        total = weights.sum(-1, keepdim=True)
+        weights = torch.where(total > 0, weights / total, weights)
+    return weights * routed_scaling_factor, ids.to(torch.int32)
+
+
+def deepseek_v3_routing(logits, bias, n_groups=8, topk_groups=4, topk=8, route_scale=2.5):
+    """DeepSeek-V3's own gate, transcribed step by step from how its model code routes a token:
+    sigmoid scores; the bias added for the choice only; groups scored by the sum of their two
+    best biased scores; all but the topk_groups best groups filled with -inf; the topk best
+    experts; their unbiased scores, normalised to sum 1 and multiplied by route_scale.
+    torch.topk's order among exact ties is its own: compare ids only where the choice is clear."""
+    scores = logits.float().sigmoid()
+    original_scores = scores
+    scores = scores + bias.float()
+    scores = scores.view(logits.size(0), n_groups, -1)
+    group_scores = scores.topk(2, dim=-1)[0].sum(dim=-1)
+    indices = group_scores.topk(topk_groups, dim=-1)[1]
+    mask = torch.ones(logits.size(0), n_groups, dtype=torch.bool, device=logits.device).scatter_(1, indices, False)
+    scores = scores.masked_fill(mask.unsqueeze(-1), float("-inf")).flatten(1)
+    indices = torch.topk(scores, topk, dim=-1)[1]
+    weights = original_scores.gather(1, indices)
+    weights = weights / weights.sum(dim=-1, keepdim=True)
+    return weights * route_scale, indices.to(torch.int32)
+
+
+def moe_align_block_size(topk_ids, num_experts, block_size, expert_map=None):
+    """Sort-based alignment: ``(sorted_token_ids [max_padded], expert_ids [ceil(max_padded /
+    block_size)], num_tokens_post_pad [1])`` with the padding index ``topk_ids.numel()`` in every
+    slot not holding a pair and -1 for unused blocks."""
+    flat = topk_ids.reshape(-1).long()
+    pairs = flat.numel()
+    device = topk_ids.device
+    local = expert_map.long()[flat] if expert_map is not None else flat
+    max_padded = pairs + num_experts * (block_size - 1)
+    counts = torch.bincount(local[local >= 0], minlength=num_experts)
+    padded = (counts + block_size - 1) // block_size * block_size
+    starts = torch.cumsum(padded, 0) - padded
+    # Pairs left out sort after every expert; a stable sort keeps each expert's pairs in order.
+    order = torch.sort(torch.where(local >= 0, local, num_experts), stable=True).indices
+    order = order[: int(counts.sum())]
+    experts_in_order = local[order]
+    first_of_run = torch.cumsum(counts, 0) - counts
+    rank = torch.arange(order.numel(), device=device) - first_of_run[experts_in_order]
+    sorted_ids = torch.full((max_padded,), pairs, dtype=torch.int32, device=device)
+    sorted_ids[starts[experts_in_order] + rank] = order.to(torch.int32)
+    expert_ids = torch.full(((max_padded + block_size - 1) // block_size,), -1, dtype=torch.int32, device=device)
+    labels = torch.repeat_interleave(torch.arange(num_experts, device=device), padded // block_size)
+    expert_ids[: labels.numel()] = labels.to(torch.int32)
+    return sorted_ids, expert_ids, padded.sum().reshape(1).to(torch.int32)

@@ -3,6 +3,7 @@
 #pragma once
 
 #include <optional>
+#include <string>
 
 #include <ATen/ATen.h>
 
@@ -17,5 +18,14 @@ void rmsnorm_quant(at::Tensor& out, const at::Tensor& input, const at::Tensor& w
                    double eps = 1e-6, bool gemma = false);
 void fused_add_rmsnorm_quant(at::Tensor& out, const at::Tensor& input, at::Tensor& residual, const at::Tensor& weight,
                              const at::Tensor& scale, double eps = 1e-6, bool gemma = false);
+
+// Mixture of experts (OPS.md §5).
+void moe_topk(at::Tensor& topk_weights, at::Tensor& topk_ids, const at::Tensor& gating_output,
+              const std::optional<at::Tensor>& correction_bias, const std::string& scoring_func = "softmax",
+              int64_t num_expert_group = 1, int64_t topk_group = 1, bool renormalize = false,
+              double routed_scaling_factor = 1.0);
+void moe_align_block_size(const at::Tensor& topk_ids, int64_t num_experts, int64_t block_size,
+                          at::Tensor& sorted_token_ids, at::Tensor& expert_ids, at::Tensor& num_tokens_post_pad,
+                          const std::optional<at::Tensor>& expert_map = std::nullopt);
 
 }  // namespace flashhip

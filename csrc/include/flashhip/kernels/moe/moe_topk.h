@@ -1,0 +1,92 @@
+// MoE routing: per token, score the experts (softmax or sigmoid), optionally restrict the
+// choice to the best expert groups, pick the top k and weight them. Torch-free; the launcher
+// and the CPU implementation take the same parameters and share the ranking rule below.
+//
+// Semantics (OPS.md §5):
+// - score s_e = softmax(logits)_e or sigmoid(logit_e), in fp32.
+// - selection value: logit_e without a correction bias (the same order as s_e, and exact on
+//   every device), s_e + bias_e with one (DeepSeek-V3: the bias steers selection only).
+// - groups (num_groups > 1 and topk_group < num_groups): group score = sum of the group's top
+//   two selection values when there is a bias (DeepSeek-V3), the group's best value without one
+//   (DeepSeek-V2); the topk_group best groups are kept, the others' experts are masked (-inf). NaN selection values count as -inf here.
+// - the k best experts by selection value, best first; ties go to the lower expert (or group)
+//   index; NaN ranks below every number, masked experts below that.
+// - weights: s_e of the chosen experts, divided by their sum when `renormalize` (left as they are
+//   if the sum is 0), then multiplied by routed_scaling_factor (always: pass 1 for none).
+#pragma once
+
+#include <cstdint>
+
+#include "flashhip/platform/dtypes.h"
+#include "flashhip/platform/launch.h"
+
+namespace flashhip::kernels {
+
+enum class MoeScoring : int8_t { kSoftmax, kSigmoid };
+
+// Limits every device honours (checked by the op): a token's experts sit in registers across
+// one wave, and the k chosen experts end up one per lane.
+inline constexpr int kMoeMaxExperts = 1024;
+inline constexpr int kMoeMaxTopk = 32;
+
+struct MoeTopkParams {
+  float* topk_weights = nullptr;        // [tokens, k]
+  int32_t* topk_ids = nullptr;          // [tokens, k]
+  const void* gating = nullptr;         // [tokens, experts] gating_dtype
+  const float* correction_bias = nullptr;  // [experts], or null
+  int64_t weights_row_stride = 0;
+  int64_t ids_row_stride = 0;
+  int64_t gating_row_stride = 0;
+  int64_t tokens = 0;
+  int experts = 0;
+  int k = 0;
+  int num_groups = 1;  // divides experts
+  int topk_group = 1;  // groups kept, 1..num_groups
+  MoeScoring scoring = MoeScoring::kSoftmax;
+  bool renormalize = false;
+  float routed_scaling_factor = 1.0f;
+  DType gating_dtype = DType::kFloat32;
+
+  // Whether groups restrict the choice at all.
+  FH_HOST_DEVICE bool grouped() const { return num_groups > 1 && topk_group < num_groups; }
+};
+
+struct MoeTopkLaunchInfo {
+  int wave = 0;
+  int items_per_lane = 0;  // selection values each lane holds
+  int tokens_per_block = 0;
+  int lanes_per_group = 0;  // grouped only: lanes reducing one group's top two
+};
+
+LaunchStatus launch_moe_topk(const MoeTopkParams& params, StreamHandle stream, MoeTopkLaunchInfo* info = nullptr);
+
+// ---- The ranking rule, shared by the GPU kernel and the CPU implementation ----
+namespace moe_rank {
+
+// Rank keys: a larger key wins. Key 0 marks an expert already taken; masked experts and NaN
+// sit just above it, below every number.
+inline constexpr uint32_t kMaskedKey = 1;
+inline constexpr uint32_t kNanKey = 2;
+
+// A float's order as an unsigned integer (-0 and +0 equal; -inf the smallest number).
+FH_HOST_DEVICE FH_INLINE uint32_t float_key(float f) {
+  if (f != f) return kNanKey;
+  const uint32_t u = float_to_bits(f + 0.0f);  // -0 -> +0
+  return (u & 0x80000000u) ? ~u : (u | 0x80000000u);
+}
+
+// (key, expert) in one integer: the larger key wins, then the lower expert index.
+FH_HOST_DEVICE FH_INLINE uint64_t pack(uint32_t key, int expert) {
+  return (static_cast<uint64_t>(key) << 32) | (0xffffffffu - static_cast<uint32_t>(expert));
+}
+FH_HOST_DEVICE FH_INLINE int unpack_expert(uint64_t packed) {
+  return static_cast<int>(0xffffffffu - static_cast<uint32_t>(packed & 0xffffffffu));
+}
+
+FH_HOST_DEVICE FH_INLINE bool group_ranks_before(float score_a, int a, float score_b, int b) {
+  return score_a > score_b || (score_a == score_b && a < b);
+}
+
+}  // namespace moe_rank
+
+}  // namespace flashhip::kernels

@@ -1,0 +1,42 @@
+// launch_moe_align: one scatter kernel when the pairs fit one tile, else a count kernel first
+// (its per-tile counts go to the caller's workspace). Both on the caller's stream.
+#include "flashhip/kernels/moe/moe_align_kernels.cuh"
+#include "flashhip/platform/arch.h"
+
+namespace flashhip::kernels {
+namespace moe_align_detail {
+
+template <int WAVE, typename TId>
+gpuError_t launch_typed(const MoeAlignParams& p, gpuStream_t stream, MoeAlignLaunchInfo* info) {
+  const int64_t pairs = p.rows * p.k;
+  const int64_t tile_pairs = moe_align_tile_pairs(pairs);
+  const int num_tiles = static_cast<int>(moe_align_num_tiles(pairs));
+  if (num_tiles > 1 && p.workspace == nullptr) return gpuErrorInvalidValue;
+  if (info != nullptr) *info = MoeAlignLaunchInfo{WAVE, num_tiles, tile_pairs, num_tiles > 1 ? 2 : 1};
+  if (num_tiles > 1) {
+    moe_align_count<TId><<<num_tiles, kThreads, sizeof(int32_t) * p.experts, stream>>>(p, tile_pairs);
+    FH_RETURN_IF_ERROR(gpuGetLastError());
+  }
+  const size_t smem = sizeof(int32_t) * scatter_smem_ints(p.experts, kThreads / WAVE);
+  moe_align_scatter<WAVE, TId><<<num_tiles, kThreads, smem, stream>>>(p, tile_pairs, num_tiles);
+  return gpuGetLastError();
+}
+
+}  // namespace moe_align_detail
+
+LaunchStatus launch_moe_align(const MoeAlignParams& p, StreamHandle handle, MoeAlignLaunchInfo* info) {
+  using namespace moe_align_detail;
+  if (p.experts < 1 || p.experts > kMoeAlignMaxExperts || p.block_size < 1) return {static_cast<int>(gpuErrorInvalidValue)};
+  const auto stream = static_cast<gpuStream_t>(handle);
+  DeviceTraits traits;
+  gpuError_t err = current_device_traits(&traits);
+  if (err == gpuSuccess) {
+    err = dispatch_wave_size(traits.wave_size, [&](auto wave) {
+      constexpr int kWave = decltype(wave)::value;
+      return p.ids_int64 ? launch_typed<kWave, int64_t>(p, stream, info) : launch_typed<kWave, int32_t>(p, stream, info);
+    });
+  }
+  return {static_cast<int>(err)};
+}
+
+}  // namespace flashhip::kernels

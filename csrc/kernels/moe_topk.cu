@@ -1,0 +1,66 @@
+// launch_moe_topk: picks the items each lane holds (experts / wave, rounded up to a power of
+// two) and the gating dtype, then launches one wave per token on the caller's stream.
+#include "flashhip/kernels/moe/moe_topk_kernels.cuh"
+#include "flashhip/platform/arch.h"
+
+namespace flashhip::kernels {
+namespace moe_topk_detail {
+
+template <int WAVE, int ITEMS, typename TIn>
+gpuError_t launch_items(const MoeTopkParams& p, gpuStream_t stream) {
+  const dim3 block(WAVE * kWavesPerBlock);
+  const dim3 grid(static_cast<unsigned>((p.tokens + kWavesPerBlock - 1) / kWavesPerBlock));
+  const size_t smem =
+      p.grouped() ? sizeof(float) * kWavesPerBlock * grouped_smem_floats(p.experts, p.num_groups) : 0;
+  moe_topk_kernel<WAVE, ITEMS, TIn><<<grid, block, smem, stream>>>(p);
+  return gpuGetLastError();
+}
+
+template <int WAVE, typename TIn>
+gpuError_t launch_typed(const MoeTopkParams& p, gpuStream_t stream, MoeTopkLaunchInfo* info) {
+  constexpr int kMaxItems = kMoeMaxExperts / WAVE;
+  static_assert(kMaxItems * WAVE == kMoeMaxExperts, "the expert limit must be a multiple of the wave");
+  int items = 1;
+  while (items * WAVE < p.experts) items *= 2;
+  if (items > kMaxItems || p.k > WAVE) return gpuErrorInvalidValue;
+  if (info != nullptr) {
+    *info = MoeTopkLaunchInfo{WAVE, items, kWavesPerBlock, p.grouped() ? lanes_per_group(WAVE, p.num_groups) : 0};
+  }
+  switch (items) {
+    case 1: return launch_items<WAVE, 1, TIn>(p, stream);
+    case 2: return launch_items<WAVE, 2, TIn>(p, stream);
+    case 4: return launch_items<WAVE, 4, TIn>(p, stream);
+    case 8: return launch_items<WAVE, 8, TIn>(p, stream);
+    case 16: return launch_items<WAVE, 16, TIn>(p, stream);
+    default:
+      if constexpr (kMaxItems >= 32) return launch_items<WAVE, 32, TIn>(p, stream);
+      return gpuErrorInvalidValue;
+  }
+}
+
+template <typename TIn>
+gpuError_t launch_on_device(const MoeTopkParams& p, gpuStream_t stream, MoeTopkLaunchInfo* info) {
+  DeviceTraits traits;
+  FH_RETURN_IF_ERROR(current_device_traits(&traits));
+  return dispatch_wave_size(traits.wave_size, [&](auto wave) {
+    return launch_typed<decltype(wave)::value, TIn>(p, stream, info);
+  });
+}
+
+}  // namespace moe_topk_detail
+
+LaunchStatus launch_moe_topk(const MoeTopkParams& p, StreamHandle handle, MoeTopkLaunchInfo* info) {
+  using namespace moe_topk_detail;
+  if (p.tokens == 0) return {};
+  const auto stream = static_cast<gpuStream_t>(handle);
+  gpuError_t err = gpuErrorInvalidValue;
+  switch (p.gating_dtype) {
+    case DType::kFloat32: err = launch_on_device<float>(p, stream, info); break;
+    case DType::kFloat16: err = launch_on_device<half_t>(p, stream, info); break;
+    case DType::kBFloat16: err = launch_on_device<bf16_t>(p, stream, info); break;
+    default: break;
+  }
+  return {static_cast<int>(err)};
+}
+
+}  // namespace flashhip::kernels

@@ -1,0 +1,130 @@
+// Torch wrapper of MoE routing: argument checks (all before anything is written), then the CPU
+// implementation or the GPU launcher on the caller's current stream.
+#include <ATen/ATen.h>
+#include <c10/core/DeviceGuard.h>
+#include <torch/library.h>
+
+#include "checks.h"
+#include "cpu/moe_topk.h"
+#include "flashhip/kernels/moe/moe_topk.h"
+#include "kernel_log.h"
+
+namespace flashhip::ops {
+namespace {
+
+using kernels::MoeScoring;
+using kernels::MoeTopkParams;
+
+constexpr const char* kOp = "flashhip.moe_topk";
+
+MoeScoring parse_scoring(const std::string& scoring_func) {
+  if (scoring_func == "softmax") return MoeScoring::kSoftmax;
+  if (scoring_func == "sigmoid") return MoeScoring::kSigmoid;
+  TORCH_CHECK(false, kOp, ": argument 'scoring_func' must be 'softmax' or 'sigmoid', got '", scoring_func, "'");
+}
+
+// An output [tokens, k] with a contiguous innermost dimension.
+void check_output(const char* arg, const at::Tensor& out, const at::Tensor& gating, at::ScalarType dtype,
+                  int64_t tokens) {
+  check_same_device(kOp, arg, out, gating);
+  check_dtype(kOp, arg, out, {dtype});
+  TORCH_CHECK(out.dim() == 2 && out.size(0) == tokens, kOp, ": argument '", arg, "' must have shape [", tokens,
+              ", k] (tokens of 'gating_output', k experts per token), got ", out.sizes());
+  TORCH_CHECK(out.stride(1) == 1 || out.size(1) <= 1, kOp, ": argument '", arg,
+              "' must be contiguous in its innermost dimension (stride 1), got stride ", out.stride(1));
+  check_writable(kOp, arg, out);
+}
+
+std::string describe(const kernels::MoeTopkLaunchInfo& info, const MoeTopkParams& p, at::ScalarType dtype) {
+  return std::string("wave-per-token (") + c10::toString(dtype) + ", " + std::to_string(p.experts) + " experts, " +
+         std::to_string(info.items_per_lane) + " per lane, wave " + std::to_string(info.wave) + ", " +
+         std::to_string(info.tokens_per_block) + " tokens/block" +
+         (p.grouped() ? ", " + std::to_string(info.lanes_per_group) + " lanes/group" : std::string()) + ")";
+}
+
+void moe_topk(at::Tensor& topk_weights, at::Tensor& topk_ids, const at::Tensor& gating_output,
+              const std::optional<at::Tensor>& correction_bias, c10::string_view scoring_func,
+              int64_t num_expert_group, int64_t topk_group, bool renormalize, double routed_scaling_factor) {
+  check_device(kOp, "gating_output", gating_output);
+  check_dtype(kOp, "gating_output", gating_output, {at::kFloat, at::kHalf, at::kBFloat16});
+  TORCH_CHECK(gating_output.dim() == 2, kOp, ": argument 'gating_output' must be 2-D [tokens, experts], got shape ",
+              gating_output.sizes());
+  const int64_t tokens = gating_output.size(0);
+  const int64_t experts = gating_output.size(1);
+  TORCH_CHECK(experts >= 1 && experts <= kernels::kMoeMaxExperts, kOp,
+              ": argument 'gating_output' must have 1 to ", kernels::kMoeMaxExperts, " experts, got ", experts);
+  TORCH_CHECK(gating_output.stride(1) == 1 || experts == 1, kOp,
+              ": argument 'gating_output' must be contiguous in its innermost dimension (stride 1), got stride ",
+              gating_output.stride(1));
+  check_output("topk_weights", topk_weights, gating_output, at::kFloat, tokens);
+  check_output("topk_ids", topk_ids, gating_output, at::kInt, tokens);
+  const int64_t k = topk_weights.size(1);
+  check_same_shape(kOp, "topk_ids", topk_ids, topk_weights, "topk_weights");
+  TORCH_CHECK(k >= 1 && k <= kernels::kMoeMaxTopk, kOp, ": argument 'topk_weights' asks for k = ", k,
+              " experts per token; k must be 1 to ", kernels::kMoeMaxTopk);
+  TORCH_CHECK(k <= experts, kOp, ": argument 'topk_weights' asks for k = ", k, " experts per token but 'gating_output' has ",
+              experts);
+  check_no_partial_overlap(kOp, "topk_weights", topk_weights, gating_output);
+  TORCH_CHECK(!topk_weights.is_same(gating_output), kOp, ": output 'topk_weights' must not be 'gating_output'");
+  const MoeScoring scoring = parse_scoring(std::string(scoring_func));
+  TORCH_CHECK(num_expert_group >= 1 && experts % num_expert_group == 0, kOp, ": argument 'num_expert_group' (",
+              num_expert_group, ") must be >= 1 and divide the expert count (", experts, ")");
+  TORCH_CHECK(topk_group >= 1 && topk_group <= num_expert_group, kOp, ": argument 'topk_group' (", topk_group,
+              ") must be 1 to num_expert_group (", num_expert_group, ")");
+  const int64_t kept_experts = topk_group * (experts / num_expert_group);
+  TORCH_CHECK(k <= kept_experts, kOp, ": argument 'topk_group' keeps ", topk_group, " groups of ",
+              experts / num_expert_group, " experts (", kept_experts, "), fewer than k = ", k);
+  TORCH_CHECK(std::isfinite(routed_scaling_factor), kOp, ": argument 'routed_scaling_factor' must be finite, got ",
+              routed_scaling_factor);
+  if (correction_bias.has_value()) {
+    check_same_device(kOp, "correction_bias", *correction_bias, gating_output);
+    check_dtype(kOp, "correction_bias", *correction_bias, {at::kFloat});
+    check_shape(kOp, "correction_bias", *correction_bias, {experts});
+    TORCH_CHECK(correction_bias->is_contiguous(), kOp, ": argument 'correction_bias' must be contiguous");
+  }
+
+  MoeTopkParams p;
+  p.topk_weights = topk_weights.data_ptr<float>();
+  p.topk_ids = topk_ids.data_ptr<int32_t>();
+  p.gating = gating_output.data_ptr();
+  p.correction_bias = correction_bias.has_value() ? correction_bias->data_ptr<float>() : nullptr;
+  p.weights_row_stride = topk_weights.stride(0);
+  p.ids_row_stride = topk_ids.stride(0);
+  p.gating_row_stride = gating_output.stride(0);
+  p.tokens = tokens;
+  p.experts = static_cast<int>(experts);
+  p.k = static_cast<int>(k);
+  p.num_groups = static_cast<int>(num_expert_group);
+  p.topk_group = static_cast<int>(topk_group);
+  p.scoring = scoring;
+  p.renormalize = renormalize;
+  p.routed_scaling_factor = static_cast<float>(routed_scaling_factor);
+  p.gating_dtype = kernel_dtype(gating_output.scalar_type());
+  if (tokens == 0) return;
+
+  if (gating_output.is_cpu()) {
+    cpu::moe_topk(p);
+    if (kernel_log_enabled()) {
+      log_kernel_once(kOp, std::string("cpu (") + c10::toString(gating_output.scalar_type()) + ")", "cpu");
+    }
+    return;
+  }
+#ifdef FLASHHIP_WITH_GPU
+  const c10::DeviceGuard guard(gating_output.device());
+  kernels::MoeTopkLaunchInfo info;
+  check_launch(kOp, kernels::launch_moe_topk(p, current_stream(gating_output), &info));
+  if (kernel_log_enabled()) log_kernel_once(kOp, describe(info, p, gating_output.scalar_type()), gating_output.device().str());
+#else
+  TORCH_CHECK(false, kOp, ": this flashhip build has no GPU kernels (built with FLASHHIP_GPU=OFF)");
+#endif
+}
+
+}  // namespace
+
+TORCH_LIBRARY_IMPL(flashhip, CPU, m) { m.impl("moe_topk", &moe_topk); }
+
+#ifdef FLASHHIP_WITH_GPU
+TORCH_LIBRARY_IMPL(flashhip, CUDA, m) { m.impl("moe_topk", &moe_topk); }
+#endif
+
+}  // namespace flashhip::ops
