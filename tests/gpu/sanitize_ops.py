@@ -41,6 +41,26 @@ def norm_cases():
     print("norm: ok")
 
 
+def moe_cases():
+    for experts, k, groups, keep in ((256, 8, 8, 4), (60, 4, 1, 1), (384, 16, 4, 2)):
+        for tokens in (1, 37, 300):
+            g = torch.randn(tokens, experts, device=dev)
+            bias = torch.randn(experts, device=dev) * 0.1
+            w, ids = flashhip.moe_topk(g, k, bias, "sigmoid", groups, keep, True, 2.5)
+            w_cpu, ids_cpu = flashhip.moe_topk(g.cpu(), k, bias.cpu(), "sigmoid", groups, keep, True, 2.5)
+            assert (ids.cpu() == ids_cpu).float().mean() > 0.9
+            w, ids = flashhip.moe_topk(g, k, None, "softmax")
+            assert torch.equal(ids.cpu(), flashhip.moe_topk(g.cpu(), k, None, "softmax")[1])
+    for tokens in (5, 300, 4096):
+        ids = torch.randint(0, 256, (tokens, 8), device=dev, dtype=torch.int32)
+        got = flashhip.moe_align_block_size(ids, 256, 64)
+        want = flashhip.moe_align_block_size(ids.cpu(), 256, 64)
+        for a, b in zip(got, want):
+            assert torch.equal(a.cpu(), b), "alignment differs from the CPU"
+    torch.cuda.synchronize()
+    print("moe: ok")
+
+
 if __name__ == "__main__":
     norm_cases()
     for extra in ("rope_cases", "moe_cases"):
