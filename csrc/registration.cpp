@@ -12,4 +12,9 @@ TORCH_LIBRARY(flashhip, m) {
   m.def(
       "fused_add_rmsnorm_quant(Tensor(a!) out, Tensor input, Tensor(b!) residual, Tensor weight, Tensor scale, "
       "float eps, bool gemma) -> ()");
+
+  // ---- Rotary embedding (OPS.md §2) ----
+  m.def(
+      "rope(Tensor(a!) q_out, Tensor(b!) k_out, Tensor q, Tensor k, Tensor cos_sin_cache, Tensor positions, "
+      "bool interleave) -> ()");
 }

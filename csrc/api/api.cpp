@@ -44,4 +44,13 @@ void fused_add_rmsnorm_quant(at::Tensor& out, const at::Tensor& input, at::Tenso
   op.call(out, input, residual, weight, scale, eps, gemma);
 }
 
+void rope(at::Tensor& q_out, at::Tensor& k_out, const at::Tensor& q, const at::Tensor& k,
+          const at::Tensor& cos_sin_cache, const at::Tensor& positions, bool interleave) {
+  static const auto op = c10::Dispatcher::singleton()
+                             .findSchemaOrThrow("flashhip::rope", "")
+                             .typed<void(at::Tensor&, at::Tensor&, const at::Tensor&, const at::Tensor&,
+                                         const at::Tensor&, const at::Tensor&, bool)>();
+  op.call(q_out, k_out, q, k, cos_sin_cache, positions, interleave);
+}
+
 }  // namespace flashhip

@@ -15,6 +15,8 @@ const std::vector<std::string> kExpectedSchemas = {
     "flashhip::rmsnorm_quant(Tensor(a!) out, Tensor input, Tensor weight, Tensor scale, float eps, bool gemma) -> ()",
     "flashhip::fused_add_rmsnorm_quant(Tensor(a!) out, Tensor input, Tensor(b!) residual, Tensor weight, "
     "Tensor scale, float eps, bool gemma) -> ()",
+    "flashhip::rope(Tensor(a!) q_out, Tensor(b!) k_out, Tensor q, Tensor k, Tensor cos_sin_cache, "
+    "Tensor positions, bool interleave) -> ()",
 };
 
 std::string name_of(const std::string& schema) { return schema.substr(0, schema.find('(')); }

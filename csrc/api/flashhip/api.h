@@ -18,4 +18,9 @@ void rmsnorm_quant(at::Tensor& out, const at::Tensor& input, const at::Tensor& w
 void fused_add_rmsnorm_quant(at::Tensor& out, const at::Tensor& input, at::Tensor& residual, const at::Tensor& weight,
                              const at::Tensor& scale, double eps = 1e-6, bool gemma = false);
 
+// Rotary embedding of q [nnz, Hq, D] and k [nnz, Hk, D] by the rows `positions` of an fp32
+// cos|sin cache [max_positions, rotary_dim]; in place when q_out is q and k_out is k.
+void rope(at::Tensor& q_out, at::Tensor& k_out, const at::Tensor& q, const at::Tensor& k,
+          const at::Tensor& cos_sin_cache, const at::Tensor& positions, bool interleave = false);
+
 }  // namespace flashhip
