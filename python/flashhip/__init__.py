@@ -8,6 +8,13 @@ inside CUDA graphs and torch.compile.
 from . import _library  # noqa: F401  (registers torch.ops.flashhip.*)
 from . import flashinfer, reference
 from .norm import fused_add_rmsnorm, fused_add_rmsnorm_quant, layernorm, rmsnorm, rmsnorm_quant
+from .rope import (
+    cos_sin_cache,
+    linear_scaling_cos_sin_cache,
+    llama3_cos_sin_cache,
+    rope,
+    yarn_cos_sin_cache,
+)
 
 __version__ = "0.1.0"
 
@@ -17,6 +24,11 @@ __all__ = [
     "layernorm",
     "rmsnorm_quant",
     "fused_add_rmsnorm_quant",
+    "rope",
+    "cos_sin_cache",
+    "linear_scaling_cos_sin_cache",
+    "llama3_cos_sin_cache",
+    "yarn_cos_sin_cache",
     "reference",
     "flashinfer",
 ]

@@ -41,3 +41,24 @@ def rmsnorm_quant(x, weight, scale, out_dtype=torch.float8_e4m3fn, eps=1e-6, gem
 def fused_add_rmsnorm_quant(x, residual, weight, scale, out_dtype=torch.float8_e4m3fn, eps=1e-6, gemma=False):
     y, new_residual = fused_add_rmsnorm(x, residual, weight, eps, gemma)
     return quantize_fp8(y, scale, out_dtype), new_residual
+
+
+def rope(q, k, cos_sin_cache, positions, interleave=False):
+    """Returns float32 ``(q_rotated, k_rotated)``: the first ``rotary_dim`` elements of each head
+    turned pairwise by ``cos_sin_cache[positions]`` (NeoX pairs ``(i, i + rotary_dim/2)`` or,
+    with ``interleave``, GPT-J pairs ``(2i, 2i+1)``); the rest of each head unchanged."""
+    rotary_dim = cos_sin_cache.shape[1]
+    cos, sin = cos_sin_cache[positions.long()].float().unsqueeze(1).chunk(2, dim=-1)  # [nnz, 1, rotary_dim/2]
+
+    def rotate(x):
+        xf = x.float()
+        r, rest = xf[..., :rotary_dim], xf[..., rotary_dim:]
+        if interleave:
+            x1, x2 = r[..., 0::2], r[..., 1::2]
+            rotated = torch.stack((x1 * cos - x2 * sin, x2 * cos + x1 * sin), dim=-1).flatten(-2)
+        else:
+            x1, x2 = r.chunk(2, dim=-1)
+            rotated = torch.cat((x1 * cos - x2 * sin, x2 * cos + x1 * sin), dim=-1)
+        return torch.cat((rotated, rest), dim=-1)
+
+    return rotate(q), rotate(k)
