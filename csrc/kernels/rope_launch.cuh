@@ -14,6 +14,8 @@ inline constexpr int64_t kResidentThreadsPerMultiprocessor = 2048;
 // Most heads one thread walks with the same cos/sin: more amortises the cos/sin loads, fewer
 // keeps enough threads to fill the device when there are few tokens.
 inline constexpr int kMaxHeadsPerThread = 4;
+// The grid's x dimension limit shared by CUDA and HIP.
+inline constexpr int64_t kMaxGridBlocks = 0x7fffffff;
 
 inline bool is_aligned(const void* ptr, int bytes) {
   return reinterpret_cast<uintptr_t>(ptr) % static_cast<uintptr_t>(bytes) == 0;
@@ -58,7 +60,9 @@ gpuError_t launch_rope_typed(const RopeParams& p, gpuStream_t stream, int multip
   const int vec = wide ? kVec : 1;
   const RopeGrid g = choose_grid(p, vec, multiprocessors);
   const int64_t threads = p.nnz * g.head_lanes * g.chunks_per_head;
-  const dim3 grid(static_cast<unsigned>((threads + kBlockThreads - 1) / kBlockThreads));
+  const int64_t blocks = (threads + kBlockThreads - 1) / kBlockThreads;
+  if (blocks > kMaxGridBlocks) return gpuErrorInvalidValue;
+  const dim3 grid(static_cast<unsigned>(blocks));
   const dim3 block(kBlockThreads);
   if (info != nullptr) {
     const int num_heads = p.num_q_heads + p.num_k_heads;
