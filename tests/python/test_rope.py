@@ -203,13 +203,18 @@ def test_yarn_ramp_and_attention_factor():
 def _transformers_rope(rope_parameters, head_dim, max_position_embeddings):
     """(inv_freq, attention_factor) from transformers' ROPE_INIT_FUNCTIONS, and a function
     applying its Llama rotary embedding to q/k [nnz, heads, head_dim] at `positions`."""
-    pytest.importorskip("transformers", reason="transformers is not installed here (it is on the GPU machine)")
+    transformers = pytest.importorskip("transformers", reason="transformers is not installed here (it is on the GPU machine)")
     from transformers import LlamaConfig
     from transformers.modeling_rope_utils import ROPE_INIT_FUNCTIONS
     from transformers.models.llama.modeling_llama import LlamaRotaryEmbedding, apply_rotary_pos_emb
 
+    if int(transformers.__version__.split(".")[0]) >= 5:  # 5.x: everything in rope_parameters
+        rope_kwargs = {"rope_parameters": dict(rope_parameters)}
+    else:  # 4.x: rope_theta beside a rope_scaling dict
+        scaling = {key: value for key, value in rope_parameters.items() if key != "rope_theta"}
+        rope_kwargs = {"rope_theta": rope_parameters["rope_theta"], "rope_scaling": scaling}
     config = LlamaConfig(hidden_size=head_dim * 4, num_attention_heads=4, num_key_value_heads=1, head_dim=head_dim,
-                         max_position_embeddings=max_position_embeddings, rope_parameters=dict(rope_parameters))
+                         max_position_embeddings=max_position_embeddings, **rope_kwargs)
     inv_freq, attention_factor = ROPE_INIT_FUNCTIONS[rope_parameters["rope_type"]](config, "cpu")
     rotary = LlamaRotaryEmbedding(config)
 
