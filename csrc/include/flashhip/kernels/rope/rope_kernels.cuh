@@ -71,18 +71,19 @@ FH_DEVICE FH_INLINE T& element(Vec<T, VEC>& a, Vec<T, VEC>& b, int i) {
 }
 
 // Rotates VEC pairs held in two vectors, in place: NeoX pairs are (a[i], b[i]); GPT-J pairs are
-// adjacent elements of a then b. Pair i turns by the angle whose cos/sin are cos[i], sin[i];
+// adjacent elements of a then b. Pair i turns by the angle whose cos/sin are pair_cos[i], pair_sin[i];
 // the arithmetic is fp32 with one rounding to T. One pair at a time, so few values are live.
 template <bool INTERLEAVE, int VEC, typename T>
-FH_DEVICE FH_INLINE void rotate_pairs(Vec<T, VEC>& a, Vec<T, VEC>& b, const float (&cos)[VEC], const float (&sin)[VEC]) {
+FH_DEVICE FH_INLINE void rotate_pairs(Vec<T, VEC>& a, Vec<T, VEC>& b, const float (&pair_cos)[VEC],
+                                    const float (&pair_sin)[VEC]) {
 #pragma unroll
   for (int i = 0; i < VEC; ++i) {
     T& first = element(a, b, INTERLEAVE ? 2 * i : i);
     T& second = element(a, b, INTERLEAVE ? 2 * i + 1 : VEC + i);
     const float x1 = to_float(first);
     const float x2 = to_float(second);
-    first = from_float<T>(x1 * cos[i] - x2 * sin[i]);
-    second = from_float<T>(x2 * cos[i] + x1 * sin[i]);
+    first = from_float<T>(x1 * pair_cos[i] - x2 * pair_sin[i]);
+    second = from_float<T>(x2 * pair_cos[i] + x1 * pair_sin[i]);
   }
 }
 
@@ -110,7 +111,9 @@ __global__ void __launch_bounds__(kBlockThreads) rope_heads(const RopeParams p, 
     const int offset = p.rotary_dim + (chunk - g.rotary_chunks) * VEC;
     if (position < 0 || position >= p.max_positions) return;  // the row is left untouched
     for (int head = head_lane; head < num_heads; head += head_step) {
-      if (copies_tail(p, head)) TVec::load(head_input<T>(p, token, head) + offset).store(head_output<T>(p, token, head) + offset);
+      if (copies_tail(p, head)) {
+        TVec::load(head_input<T>(p, token, head) + offset).store(head_output<T>(p, token, head) + offset);
+      }
     }
     return;
   }
@@ -137,17 +140,17 @@ __global__ void __launch_bounds__(kBlockThreads) rope_heads(const RopeParams p, 
   load_heads(head_lane);
   // Device-side guard (no host sync): an out-of-range position leaves the token's rows untouched.
   if (position < 0 || position >= p.max_positions) return;
-  float cos[VEC], sin[VEC];
+  float pair_cos[VEC], pair_sin[VEC];
   const float* cache_row = p.cos_sin_cache + position * p.cache_row_stride;  // [rotary_dim]
-  load_floats<VEC>(cache_row + chunk * VEC, cos);
-  load_floats<VEC>(cache_row + half + chunk * VEC, sin);
+  load_floats<VEC>(cache_row + chunk * VEC, pair_cos);
+  load_floats<VEC>(cache_row + half + chunk * VEC, pair_sin);
 
   for (int head0 = head_lane;;) {
 #pragma unroll
     for (int u = 0; u < kHeadsInFlight; ++u) {
       const int head = head0 + u * head_step;
       if (head >= num_heads) break;
-      rotate_pairs<INTERLEAVE>(a[u], b[u], cos, sin);
+      rotate_pairs<INTERLEAVE>(a[u], b[u], pair_cos, pair_sin);
       T* out = head_output<T>(p, token, head);
       a[u].store(out + first);
       b[u].store(out + second);
