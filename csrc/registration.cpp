@@ -22,4 +22,8 @@ TORCH_LIBRARY(flashhip, m) {
   m.def(
       "moe_align_block_size(Tensor topk_ids, int num_experts, int block_size, Tensor(a!) sorted_token_ids, "
       "Tensor(b!) expert_ids, Tensor(c!) num_tokens_post_pad, Tensor? expert_map=None) -> ()");
+  // ---- Rotary embedding (OPS.md §2) ----
+  m.def(
+      "rope(Tensor(a!) q_out, Tensor(b!) k_out, Tensor q, Tensor k, Tensor cos_sin_cache, Tensor positions, "
+      "bool interleave) -> ()");
 }

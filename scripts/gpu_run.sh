@@ -12,6 +12,10 @@ LOG="$OUTDIR/run.log"
 STEPS=${*:-build cpp pytest memcheck racecheck check bench}  # also: sweep
 PY=${PYTHON:-python3}
 BUILD_DIR=build/cuda
+# The lent image's default g++ (/opt/gcc) links libstdc++ statically into shared libraries; a
+# second libstdc++ in the Python process crashed the first exception thrown through it. Build
+# with the system compiler, whose libstdc++.so torch and Python also use.
+if [ -x /usr/bin/g++ ]; then export CXX=/usr/bin/g++ CC=/usr/bin/gcc CUDAHOSTCXX=/usr/bin/g++; fi
 export FLASHHIP_LIBRARY="$PWD/$BUILD_DIR/libflashhip_ops.so" PYTHONPATH="$PWD/python${PYTHONPATH:+:$PYTHONPATH}"
 export PYTHONUNBUFFERED=1 FLASHHIP_COMMIT=$(git rev-parse --short=12 HEAD 2>/dev/null || echo unknown)
 failed=()

@@ -65,4 +65,13 @@ void moe_align_block_size(const at::Tensor& topk_ids, int64_t num_experts, int64
   op.call(topk_ids, num_experts, block_size, sorted_token_ids, expert_ids, num_tokens_post_pad, expert_map);
 }
 
+void rope(at::Tensor& q_out, at::Tensor& k_out, const at::Tensor& q, const at::Tensor& k,
+          const at::Tensor& cos_sin_cache, const at::Tensor& positions, bool interleave) {
+  static const auto op = c10::Dispatcher::singleton()
+                             .findSchemaOrThrow("flashhip::rope", "")
+                             .typed<void(at::Tensor&, at::Tensor&, const at::Tensor&, const at::Tensor&,
+                                         const at::Tensor&, const at::Tensor&, bool)>();
+  op.call(q_out, k_out, q, k, cos_sin_cache, positions, interleave);
+}
+
 }  // namespace flashhip

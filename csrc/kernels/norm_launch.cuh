@@ -89,9 +89,11 @@ gpuError_t launch_norm_typed(const NormParams& p, gpuStream_t stream, NormLaunch
                            threads_per_row, rows_per_block, WAVE};
   }
   if (in_registers) {
-    auto launch = [&](auto kernel) {
-      // As many blocks as stay resident at once (at most one per row group): each walks rows.
-      const int blocks_per_sm = resident_blocks(kernel, threads_per_row * rows_per_block);
+    auto launch = [&](auto kernel, auto items_constant) {
+      // Prefetching kernels get as many blocks as stay resident at once: each walks rows.
+      const int blocks_per_sm = prefetches_next_row(KIND, decltype(items_constant)::value)
+                                    ? resident_blocks(kernel, threads_per_row * rows_per_block)
+                                    : 0;
       DeviceTraits traits;
       if (current_device_traits(&traits) == gpuSuccess && blocks_per_sm > 0) {
         const int64_t resident = static_cast<int64_t>(blocks_per_sm) * traits.multiprocessors;
@@ -100,10 +102,12 @@ gpuError_t launch_norm_typed(const NormParams& p, gpuStream_t stream, NormLaunch
       kernel<<<grid, block, 0, stream>>>(p);
     };
     switch (items) {
-      case 1: launch(norm_rows_in_registers<KIND, WAVE, kVec, 1, TAct, TW, TOut>); break;
-      case 2: launch(norm_rows_in_registers<KIND, WAVE, kVec, 2, TAct, TW, TOut>); break;
-      case 4: launch(norm_rows_in_registers<KIND, WAVE, kVec, 4, TAct, TW, TOut>); break;
-      default: launch(norm_rows_in_registers<KIND, WAVE, kVec, kMaxItems, TAct, TW, TOut>); break;
+      case 1: launch(norm_rows_in_registers<KIND, WAVE, kVec, 1, TAct, TW, TOut>, std::integral_constant<int, 1>{}); break;
+      case 2: launch(norm_rows_in_registers<KIND, WAVE, kVec, 2, TAct, TW, TOut>, std::integral_constant<int, 2>{}); break;
+      case 4: launch(norm_rows_in_registers<KIND, WAVE, kVec, 4, TAct, TW, TOut>, std::integral_constant<int, 4>{}); break;
+      default:
+        launch(norm_rows_in_registers<KIND, WAVE, kVec, kMaxItems, TAct, TW, TOut>, std::integral_constant<int, kMaxItems>{});
+        break;
     }
   } else if (vectorisable) {
     norm_rows_streaming<KIND, WAVE, kVec, TAct, TW, TOut><<<grid, block, 0, stream>>>(p);

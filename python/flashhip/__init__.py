@@ -9,6 +9,13 @@ from . import _library  # noqa: F401  (registers torch.ops.flashhip.*)
 from . import flashinfer, reference
 from .moe import moe_align_block_size, moe_topk
 from .norm import fused_add_rmsnorm, fused_add_rmsnorm_quant, layernorm, rmsnorm, rmsnorm_quant
+from .rope import (
+    cos_sin_cache,
+    linear_scaling_cos_sin_cache,
+    llama3_cos_sin_cache,
+    rope,
+    yarn_cos_sin_cache,
+)
 
 __version__ = "0.1.0"
 
@@ -20,6 +27,11 @@ __all__ = [
     "fused_add_rmsnorm_quant",
     "moe_topk",
     "moe_align_block_size",
+    "rope",
+    "cos_sin_cache",
+    "linear_scaling_cos_sin_cache",
+    "llama3_cos_sin_cache",
+    "yarn_cos_sin_cache",
     "reference",
     "flashinfer",
 ]

@@ -133,3 +133,22 @@ def moe_align_block_size(topk_ids, num_experts, block_size, expert_map=None):
     labels = torch.repeat_interleave(torch.arange(num_experts, device=device), padded // block_size)
     expert_ids[: labels.numel()] = labels.to(torch.int32)
     return sorted_ids, expert_ids, padded.sum().reshape(1).to(torch.int32)
+def rope(q, k, cos_sin_cache, positions, interleave=False):
+    """Returns float32 ``(q_rotated, k_rotated)``: the first ``rotary_dim`` elements of each head
+    turned pairwise by ``cos_sin_cache[positions]`` (NeoX pairs ``(i, i + rotary_dim/2)`` or,
+    with ``interleave``, GPT-J pairs ``(2i, 2i+1)``); the rest of each head unchanged."""
+    rotary_dim = cos_sin_cache.shape[1]
+    cos, sin = cos_sin_cache[positions.long()].float().unsqueeze(1).chunk(2, dim=-1)  # [nnz, 1, rotary_dim/2]
+
+    def rotate(x):
+        xf = x.float()
+        r, rest = xf[..., :rotary_dim], xf[..., rotary_dim:]
+        if interleave:
+            x1, x2 = r[..., 0::2], r[..., 1::2]
+            rotated = torch.stack((x1 * cos - x2 * sin, x2 * cos + x1 * sin), dim=-1).flatten(-2)
+        else:
+            x1, x2 = r.chunk(2, dim=-1)
+            rotated = torch.cat((x1 * cos - x2 * sin, x2 * cos + x1 * sin), dim=-1)
+        return torch.cat((rotated, rest), dim=-1)
+
+    return rotate(q), rotate(k)

@@ -19,6 +19,8 @@ const std::vector<std::string> kExpectedSchemas = {
     "str scoring_func, int num_expert_group, int topk_group, bool renormalize, float routed_scaling_factor) -> ()",
     "flashhip::moe_align_block_size(Tensor topk_ids, int num_experts, int block_size, Tensor(a!) sorted_token_ids, "
     "Tensor(b!) expert_ids, Tensor(c!) num_tokens_post_pad, Tensor? expert_map=None) -> ()",
+    "flashhip::rope(Tensor(a!) q_out, Tensor(b!) k_out, Tensor q, Tensor k, Tensor cos_sin_cache, "
+    "Tensor positions, bool interleave) -> ()",
 };
 
 std::string name_of(const std::string& schema) { return schema.substr(0, schema.find('(')); }

@@ -41,6 +41,27 @@ def norm_cases():
     print("norm: ok")
 
 
+def rope_cases():
+    for head_dim, rotary_dim in ((128, 128), (80, 64), (64, 32)):
+        for interleave in (False, True):
+            for dtype in (torch.bfloat16, torch.float32):
+                nnz, hq, hk = 37, 8, 2
+                qkv = torch.randn(nnz, (hq + 2 * hk) * head_dim, device=dev, dtype=dtype)
+                q = qkv[:, : hq * head_dim].view(nnz, hq, head_dim)
+                k = qkv[:, hq * head_dim : (hq + hk) * head_dim].view(nnz, hk, head_dim)
+                cache = flashhip.cos_sin_cache(4096, rotary_dim, device=dev)
+                positions = torch.randint(0, 4096, (nnz,), device=dev)
+                q_ref, k_ref = ref.rope(q, k, cache, positions, interleave)
+                q_out, k_out = flashhip.rope(q, k, cache, positions, interleave)
+                tol = 2e-2 if dtype == torch.bfloat16 else 1e-4
+                close(q_out, q_ref, tol)
+                close(k_out, k_ref, tol)
+                flashhip.rope(q, k, cache, positions.int(), interleave, q_out=q, k_out=k)  # in place
+                close(q, q_ref, tol)
+    torch.cuda.synchronize()
+    print("rope: ok")
+
+
 def moe_cases():
     for experts, k, groups, keep in ((256, 8, 8, 4), (60, 4, 1, 1), (384, 16, 4, 2)):
         for tokens in (1, 37, 300):

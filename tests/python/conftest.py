@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+import zlib
+
 import pytest
 import torch
 
@@ -17,8 +20,9 @@ requires_gpu = pytest.mark.skipif(not HAS_GPU, reason=NO_GPU_REASON)
 
 @pytest.fixture(autouse=True)
 def _fresh_seed(request):
-    # A different seed per test, derived from its name: fresh inputs, reproducible failures.
-    torch.manual_seed(hash(request.node.nodeid) % (2**31))
+    # A different seed per test, derived from its name (crc32: the same in every process, unlike
+    # hash()), so inputs are fresh per test and failures reproduce. FLASHHIP_TEST_SEED shifts all.
+    torch.manual_seed(zlib.crc32(request.node.nodeid.encode()) + int(os.environ.get("FLASHHIP_TEST_SEED", "0")))
 
 
 def poison_like(t: torch.Tensor) -> torch.Tensor:

@@ -64,7 +64,8 @@ def decided(g, k, bias, scoring_func, num_expert_group, topk_group):
 def assert_routing_matches(weights, ids, ref_weights, ref_ids, mask=None, min_decided=0.9):
     """ids exactly equal and weights close, on every token (or those in `mask`)."""
     if mask is not None:
-        assert mask.float().mean() >= min_decided, f"only {mask.float().mean():.1%} of tokens clearly decided"
+        if mask.numel() >= 20:  # a fraction means something only over enough tokens
+            assert mask.float().mean() >= min_decided, f"only {mask.float().mean():.1%} of tokens clearly decided"
         weights, ids, ref_weights, ref_ids = weights[mask], ids[mask], ref_weights[mask], ref_ids[mask]
     assert ids.dtype == torch.int32 and weights.dtype == torch.float32
     mismatch = (ids != ref_ids).any(-1)
@@ -322,6 +323,7 @@ def _bad_cases():
     i = torch.empty(4, 8, dtype=torch.int32)
     b = torch.zeros(64)
     ids = torch.randint(0, 16, (4, 8), dtype=torch.int32)
+    ids[0, 0] = 0  # so that ids - 1 below surely holds an out-of-range id
     n = 32 + 16 * 15
 
     def align(ids=ids, experts=16, block=16, sorted_n=n, blocks_n=(n + 15) // 16, emap=None, **dtypes):

@@ -1,0 +1,129 @@
+"""Rotary embedding: flashhip vs torch.compile of the reference math vs eager PyTorch.
+
+Shapes (bf16, q/k as strided views of the buffers an engine holds):
+- llama: 32 q + 8 kv heads x 128, NeoX, Llama-3.1 cache; q/k are views of a fused
+  [nnz, (32 + 2*8) * 128] qkv buffer.
+- deepseek: DeepSeek-V3 MLA's rope part: q_pe = the last 64 of each of 128 q heads of 192
+  (view of [nnz, 128, 192]) and one k_pe head of 64 (view of the [nnz, 576] latent row),
+  GPT-J interleaved, YaRN cache. Small heads and a 1-head k: the awkward case.
+Each at 8192 tokens (bandwidth) and 64 tokens (decode-batch latency).
+
+Bytes counted: q and k read and written once (only the rotated views), positions, and one
+cache row (rotary_dim fp32) per token. `--quick` runs small sizes (on the CPU when there is no
+GPU). Writes JSON to --out and prints the table.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from common import ROOT, Report, graph_time_us, time_us  # noqa: E402
+
+import flashhip  # noqa: E402
+from flashhip import reference as ref  # noqa: E402
+
+ops = torch.ops.flashhip
+
+
+def torch_rope(q, k, cache, positions, interleave: bool):
+    """The reference math, results in the input dtype: what the peers run."""
+    q_rot, k_rot = ref.rope(q, k, cache, positions, interleave)
+    return q_rot.to(q.dtype), k_rot.to(k.dtype)
+
+
+def llama_inputs(nnz, hq, hk, head_dim, device, dtype):
+    qkv = torch.randn(nnz, (hq + 2 * hk) * head_dim, device=device, dtype=dtype)
+    q = qkv[:, : hq * head_dim].view(nnz, hq, head_dim)
+    k = qkv[:, hq * head_dim : (hq + hk) * head_dim].view(nnz, hk, head_dim)
+    cache = flashhip.llama3_cos_sin_cache(131072, head_dim, device=device)
+    return q, k, cache, False
+
+
+def deepseek_inputs(nnz, heads, device, dtype):
+    q_full = torch.randn(nnz, heads, 192, device=device, dtype=dtype)
+    latent = torch.randn(nnz, 576, device=device, dtype=dtype)
+    q = q_full[..., 128:]
+    k = latent[:, 512:].unsqueeze(1)
+    cache = flashhip.yarn_cos_sin_cache(163840, 64, 10000.0, 40.0, 4096, mscale=1.0, mscale_all_dim=1.0, device=device)
+    return q, k, cache, True
+
+
+def bytes_moved(q, k, positions, rotary_dim) -> int:
+    qk = (q.numel() + k.numel()) * q.element_size()
+    return 2 * qk + positions.numel() * positions.element_size() + positions.numel() * rotary_dim * 4
+
+
+def bench_case(report: Report, name: str, q, k, cache, interleave: bool, device) -> None:
+    nnz = q.shape[0]
+    positions = torch.randint(0, cache.shape[0], (nnz,), device=device, dtype=torch.int64)
+    nbytes = bytes_moved(q, k, positions, cache.shape[1])
+    shape = f"{name}/{nnz}"
+    dtype = str(q.dtype).replace("torch.", "")
+    q_out, k_out = torch.empty_like(q), torch.empty_like(k)
+
+    def ours():
+        ops.rope(q_out, k_out, q, k, cache, positions, interleave)
+
+    def ours_in_place():
+        ops.rope(q, k, q, k, cache, positions, interleave)
+
+    compiled = torch.compile(torch_rope, fullgraph=True, dynamic=False)
+    peers = {
+        "torch.compile": lambda: compiled(q, k, cache, positions, interleave),
+        "eager": lambda: torch_rope(q, k, cache, positions, interleave),
+    }
+
+    expected_q, _ = torch_rope(q, k, cache, positions, interleave)
+    ours()
+    torch.testing.assert_close(q_out.float(), expected_q.float(), rtol=1.6e-2, atol=1.6e-2)
+
+    report.add("rope", shape, dtype, "flashhip", time_us(ours), nbytes,
+               inplace_us=round(time_us(ours_in_place), 2), graph_us=_round(graph_time_us(ours)))
+    for impl, fn in peers.items():
+        fn()  # compile / warm up outside the timing
+        report.add("rope", shape, dtype, impl, time_us(fn), nbytes, graph_us=_round(_graph_or_none(fn)))
+
+
+def _graph_or_none(fn):
+    try:
+        return graph_time_us(fn)
+    except Exception:  # a peer that cannot be captured is reported without graph time
+        return None
+
+
+def _round(x):
+    return None if x is None else round(x, 2)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results" / "rope.json")
+    parser.add_argument("--quick", action="store_true", help="small sizes (runs on the CPU when there is no GPU)")
+    args = parser.parse_args()
+
+    device = "cuda" if torch.cuda.is_available() else "cpu"
+    if device == "cpu" and not args.quick:
+        parser.error("no GPU visible to torch: run with --quick for the small CPU sizes")
+    dtype = torch.bfloat16
+    report = Report("rope")
+    if args.quick:
+        cases = [("llama", llama_inputs(n, 8, 2, 128, device, dtype)) for n in (256, 16)]
+        cases += [("deepseek", deepseek_inputs(n, 16, device, dtype)) for n in (256, 16)]
+    else:
+        cases = [("llama", llama_inputs(n, 32, 8, 128, device, dtype)) for n in (8192, 64)]
+        cases += [("deepseek", deepseek_inputs(n, 128, device, dtype)) for n in (8192, 64)]
+    for name, (q, k, cache, interleave) in cases:
+        bench_case(report, name, q, k, cache, interleave, device)
+    report.ratios()
+    report.print_table()
+    report.write(args.out)
+    print(f"wrote {args.out}")
+
+
+if __name__ == "__main__":
+    main()

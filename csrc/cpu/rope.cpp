@@ -1,0 +1,74 @@
+// Tokens in parallel (at::parallel_for); each rotary pair is read as two values, rotated in
+// fp32 and rounded once, the same arithmetic as the GPU kernel. Reading both elements of a pair
+// before writing either makes the in-place form safe.
+#include "rope.h"
+
+#include <ATen/Parallel.h>
+#include <c10/util/BFloat16.h>
+#include <c10/util/Half.h>
+
+namespace flashhip::cpu {
+namespace {
+
+using kernels::IndexType;
+using kernels::RopeParams;
+
+template <typename T>
+void rotate_head(const T* in, T* out, const float* cos, const float* sin, const RopeParams& p, bool copy_tail) {
+  const int half = p.rotary_dim / 2;
+  for (int i = 0; i < half; ++i) {
+    const int first = p.interleave ? 2 * i : i;
+    const int second = p.interleave ? 2 * i + 1 : i + half;
+    const float x1 = static_cast<float>(in[first]);
+    const float x2 = static_cast<float>(in[second]);
+    out[first] = static_cast<T>(x1 * cos[i] - x2 * sin[i]);
+    out[second] = static_cast<T>(x2 * cos[i] + x1 * sin[i]);
+  }
+  if (copy_tail) {
+    for (int d = p.rotary_dim; d < p.head_dim; ++d) out[d] = in[d];
+  }
+}
+
+template <typename T, typename TPos>
+void rope_tokens(const RopeParams& p) {
+  const auto* positions = static_cast<const TPos*>(p.positions);  // [nnz]
+  const auto* q = static_cast<const T*>(p.q);                      // [nnz, num_q_heads, head_dim]
+  const auto* k = static_cast<const T*>(p.k);                      // [nnz, num_k_heads, head_dim]
+  auto* q_out = static_cast<T*>(p.q_out);
+  auto* k_out = static_cast<T*>(p.k_out);
+  at::parallel_for(0, p.nnz, 16, [&](int64_t begin, int64_t end) {
+    for (int64_t t = begin; t < end; ++t) {
+      const int64_t position = static_cast<int64_t>(positions[t * p.positions_stride]);
+      const float* cos = p.cos_sin_cache + position * p.cache_row_stride;  // [rotary_dim / 2]
+      const float* sin = cos + p.rotary_dim / 2;                              // [rotary_dim / 2]
+      for (int h = 0; h < p.num_q_heads; ++h) {
+        rotate_head(q + t * p.q_token_stride + h * p.q_head_stride,
+                    q_out + t * p.q_out_token_stride + h * p.q_out_head_stride, cos, sin, p, p.copy_q_tail);
+      }
+      for (int h = 0; h < p.num_k_heads; ++h) {
+        rotate_head(k + t * p.k_token_stride + h * p.k_head_stride,
+                    k_out + t * p.k_out_token_stride + h * p.k_out_head_stride, cos, sin, p, p.copy_k_tail);
+      }
+    }
+  });
+}
+
+template <typename T>
+void rope_for_positions(const RopeParams& p) {
+  if (p.positions_type == IndexType::kInt32) return rope_tokens<T, int32_t>(p);
+  return rope_tokens<T, int64_t>(p);
+}
+
+}  // namespace
+
+void rope(const RopeParams& p) {
+  if (p.nnz == 0) return;
+  switch (p.dtype) {
+    case DType::kFloat32: return rope_for_positions<float>(p);
+    case DType::kFloat16: return rope_for_positions<c10::Half>(p);
+    case DType::kBFloat16: return rope_for_positions<c10::BFloat16>(p);
+    default: TORCH_INTERNAL_ASSERT(false, "unsupported rope dtype");
+  }
+}
+
+}  // namespace flashhip::cpu

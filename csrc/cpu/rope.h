@@ -1,0 +1,11 @@
+// CPU implementation of the rotary embedding, over the same parameters as the GPU launcher.
+#pragma once
+
+#include "flashhip/kernels/rope/rope.h"
+
+namespace flashhip::cpu {
+
+// Positions must already be known to lie in [0, max_positions) (the op wrapper checks them).
+void rope(const kernels::RopeParams& params);
+
+}  // namespace flashhip::cpu

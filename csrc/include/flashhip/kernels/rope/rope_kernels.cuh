@@ -1,0 +1,164 @@
+// Rotary embedding kernel. Memory-bound: every q/k element is read once and written once, and
+// each thread loads the cos/sin of its rotary pairs once per token and reuses them for all the
+// heads it walks.
+//
+// Work split (chosen by the launcher, see rope_launch.cuh): a token's heads are cut along
+// head_dim into chunks of VEC rotary pairs (plus, when the output is not the input, chunks of
+// VEC pass-through elements past rotary_dim). Consecutive threads take consecutive chunks of
+// one head, so a group of threads reads a head as whole 16-byte pieces; `head_lanes` such
+// groups share a token and each walks every head_lanes-th head of q then k.
+#pragma once
+
+#include "flashhip/kernels/rope/rope.h"
+#include "flashhip/platform/dtypes.h"
+#include "flashhip/platform/vec.h"
+
+namespace flashhip::kernels::rope_detail {
+
+inline constexpr int kBlockThreads = 256;
+// Heads whose loads a thread issues before it computes on the first of them.
+inline constexpr int kHeadsInFlight = 2;
+
+// The launcher's split of one token's work over threads.
+struct RopeGrid {
+  int chunks_per_head = 0;  // rotary_chunks + tail chunks
+  int rotary_chunks = 0;    // chunks of VEC rotary pairs
+  int head_lanes = 0;       // thread groups walking one token's heads
+};
+
+// Head `head` of the token (q heads first, then k heads): its input and output rows
+// [head_dim], and whether its pass-through tail is to be written. Recomputed where needed
+// rather than kept, which keeps registers for data in flight.
+template <typename T>
+FH_DEVICE FH_INLINE const T* head_input(const RopeParams& p, int64_t token, int head) {
+  if (head < p.num_q_heads) return static_cast<const T*>(p.q) + token * p.q_token_stride + head * p.q_head_stride;
+  const int64_t kh = head - p.num_q_heads;
+  return static_cast<const T*>(p.k) + token * p.k_token_stride + kh * p.k_head_stride;
+}
+
+template <typename T>
+FH_DEVICE FH_INLINE T* head_output(const RopeParams& p, int64_t token, int head) {
+  if (head < p.num_q_heads) return static_cast<T*>(p.q_out) + token * p.q_out_token_stride + head * p.q_out_head_stride;
+  const int64_t kh = head - p.num_q_heads;
+  return static_cast<T*>(p.k_out) + token * p.k_out_token_stride + kh * p.k_out_head_stride;
+}
+
+FH_DEVICE FH_INLINE bool copies_tail(const RopeParams& p, int head) {
+  return head < p.num_q_heads ? p.copy_q_tail : p.copy_k_tail;
+}
+
+// N consecutive floats of the cache: 16-byte pieces when N is a multiple of 4 (the launcher
+// checked the alignment), single floats otherwise.
+template <int N>
+FH_DEVICE FH_INLINE void load_floats(const float* src, float (&dst)[N]) {
+  if constexpr (N % 4 == 0) {
+#pragma unroll
+    for (int i = 0; i < N; i += 4) {
+      const Vec<float, 4> piece = Vec<float, 4>::load(src + i);
+#pragma unroll
+      for (int j = 0; j < 4; ++j) dst[i + j] = piece[j];
+    }
+  } else {
+#pragma unroll
+    for (int i = 0; i < N; ++i) dst[i] = src[i];
+  }
+}
+
+// Element i of the 2*VEC elements held as a then b.
+template <int VEC, typename T>
+FH_DEVICE FH_INLINE T& element(Vec<T, VEC>& a, Vec<T, VEC>& b, int i) {
+  return i < VEC ? a[i] : b[i - VEC];
+}
+
+// Rotates VEC pairs held in two vectors, in place: NeoX pairs are (a[i], b[i]); GPT-J pairs are
+// adjacent elements of a then b. Pair i turns by the angle whose cos/sin are pair_cos[i], pair_sin[i];
+// the arithmetic is fp32 with one rounding to T. One pair at a time, so few values are live.
+template <bool INTERLEAVE, int VEC, typename T>
+FH_DEVICE FH_INLINE void rotate_pairs(Vec<T, VEC>& a, Vec<T, VEC>& b, const float (&pair_cos)[VEC],
+                                    const float (&pair_sin)[VEC]) {
+#pragma unroll
+  for (int i = 0; i < VEC; ++i) {
+    T& first = element(a, b, INTERLEAVE ? 2 * i : i);
+    T& second = element(a, b, INTERLEAVE ? 2 * i + 1 : VEC + i);
+    const float x1 = to_float(first);
+    const float x2 = to_float(second);
+    first = from_float<T>(x1 * pair_cos[i] - x2 * pair_sin[i]);
+    second = from_float<T>(x2 * pair_cos[i] + x1 * pair_sin[i]);
+  }
+}
+
+// One thread per (token, head lane, chunk); see the file comment. The kernel needs no
+// cross-lane operations: WAVE only makes the block whole waves, so the one source is
+// instantiated per wave width like every other kernel.
+template <int WAVE, int VEC, bool INTERLEAVE, typename T, typename TPos>
+__global__ void __launch_bounds__(kBlockThreads) rope_heads(const RopeParams p, const RopeGrid g) {
+  static_assert(kBlockThreads % WAVE == 0, "a block is whole waves");
+  using TVec = Vec<T, VEC>;
+
+  const int64_t thread = static_cast<int64_t>(blockIdx.x) * kBlockThreads + threadIdx.x;
+  const int chunk = static_cast<int>(thread % g.chunks_per_head);
+  const int64_t token_lane = thread / g.chunks_per_head;
+  const int head_lane = static_cast<int>(token_lane % g.head_lanes);
+  const int64_t token = token_lane / g.head_lanes;
+  if (token >= p.nnz) return;
+
+  const int64_t position = static_cast<int64_t>(static_cast<const TPos*>(p.positions)[token * p.positions_stride]);
+  const int num_heads = p.num_q_heads + p.num_k_heads;
+  const int head_step = g.head_lanes;
+
+  if (chunk >= g.rotary_chunks) {
+    // Pass-through elements past rotary_dim (only when an output is not its input).
+    const int offset = p.rotary_dim + (chunk - g.rotary_chunks) * VEC;
+    if (position < 0 || position >= p.max_positions) return;  // the row is left untouched
+    for (int head = head_lane; head < num_heads; head += head_step) {
+      if (copies_tail(p, head)) {
+        TVec::load(head_input<T>(p, token, head) + offset).store(head_output<T>(p, token, head) + offset);
+      }
+    }
+    return;
+  }
+
+  // Element offsets of this chunk's two vectors within a head.
+  const int half = p.rotary_dim / 2;
+  const int first = INTERLEAVE ? 2 * chunk * VEC : chunk * VEC;
+  const int second = INTERLEAVE ? first + VEC : first + half;
+
+  TVec a[kHeadsInFlight], b[kHeadsInFlight];
+  auto load_heads = [&](int head0) {
+#pragma unroll
+    for (int u = 0; u < kHeadsInFlight; ++u) {
+      const int head = head0 + u * head_step;
+      if (head < num_heads) {
+        const T* in = head_input<T>(p, token, head);
+        a[u] = TVec::load(in + first);
+        b[u] = TVec::load(in + second);
+      }
+    }
+  };
+
+  // The first heads' loads go out before anything waits for the position.
+  load_heads(head_lane);
+  // Device-side guard (no host sync): an out-of-range position leaves the token's rows untouched.
+  if (position < 0 || position >= p.max_positions) return;
+  float pair_cos[VEC], pair_sin[VEC];
+  const float* cache_row = p.cos_sin_cache + position * p.cache_row_stride;  // [rotary_dim]
+  load_floats<VEC>(cache_row + chunk * VEC, pair_cos);
+  load_floats<VEC>(cache_row + half + chunk * VEC, pair_sin);
+
+  for (int head0 = head_lane;;) {
+#pragma unroll
+    for (int u = 0; u < kHeadsInFlight; ++u) {
+      const int head = head0 + u * head_step;
+      if (head >= num_heads) break;
+      rotate_pairs<INTERLEAVE>(a[u], b[u], pair_cos, pair_sin);
+      T* out = head_output<T>(p, token, head);
+      a[u].store(out + first);
+      b[u].store(out + second);
+    }
+    head0 += kHeadsInFlight * head_step;
+    if (head0 >= num_heads) break;
+    load_heads(head0);
+  }
+}
+
+}  // namespace flashhip::kernels::rope_detail

@@ -1,0 +1,12 @@
+// launch_rope: routes a call to the translation unit that holds its rotation style's kernels.
+#include "rope_launch.cuh"
+
+namespace flashhip::kernels {
+
+LaunchStatus launch_rope(const RopeParams& p, StreamHandle stream, RopeLaunchInfo* info) {
+  if (p.nnz == 0 || p.num_q_heads + p.num_k_heads == 0) return {};
+  const auto s = static_cast<gpuStream_t>(stream);
+  return {static_cast<int>(p.interleave ? launch_rope_interleaved(p, s, info) : launch_rope_neox(p, s, info))};
+}
+
+}  // namespace flashhip::kernels

@@ -1,0 +1,109 @@
+// Picks the rope kernel variant and work split for a call and launches it. Included by the
+// per-style translation units (rope_neox.cu, rope_interleaved.cu) so they compile in parallel.
+#pragma once
+
+#include <cstdint>
+
+#include "flashhip/kernels/rope/rope_kernels.cuh"
+#include "flashhip/platform/arch.h"
+
+namespace flashhip::kernels::rope_detail {
+
+// Threads a multiprocessor keeps resident (2048 on Hopper and CDNA); sizes the split below.
+inline constexpr int64_t kResidentThreadsPerMultiprocessor = 2048;
+// Most heads one thread walks with the same cos/sin: more amortises the cos/sin loads, fewer
+// keeps enough threads to fill the device when there are few tokens.
+inline constexpr int kMaxHeadsPerThread = 4;
+// The grid's x dimension limit shared by CUDA and HIP.
+inline constexpr int64_t kMaxGridBlocks = 0x7fffffff;
+
+inline bool is_aligned(const void* ptr, int bytes) {
+  return reinterpret_cast<uintptr_t>(ptr) % static_cast<uintptr_t>(bytes) == 0;
+}
+
+// Whether every access of VEC elements (and the cos/sin loads) can be one 16-byte access.
+template <typename T, int VEC>
+bool vectorisable(const RopeParams& p) {
+  constexpr int bytes = static_cast<int>(sizeof(T)) * VEC;
+  const int64_t strides[] = {p.q_token_stride,     p.q_head_stride,     p.k_token_stride,     p.k_head_stride,
+                             p.q_out_token_stride, p.q_out_head_stride, p.k_out_token_stride, p.k_out_head_stride};
+  for (const int64_t s : strides) {
+    if (s % VEC != 0) return false;
+  }
+  const bool pairs_fit = p.interleave ? p.rotary_dim % (2 * VEC) == 0 : (p.rotary_dim / 2) % VEC == 0;
+  return pairs_fit && p.head_dim % VEC == 0 && is_aligned(p.q, bytes) && is_aligned(p.k, bytes) &&
+         is_aligned(p.q_out, bytes) && is_aligned(p.k_out, bytes) && is_aligned(p.cos_sin_cache, 16) &&
+         p.cache_row_stride % 4 == 0;
+}
+
+// The work split: chunks per head from the vector width, then as many heads per thread as
+// keep the grid at least twice the resident threads (up to kMaxHeadsPerThread).
+inline RopeGrid choose_grid(const RopeParams& p, int vec, int multiprocessors) {
+  RopeGrid g;
+  g.rotary_chunks = p.rotary_dim / 2 / vec;
+  const bool any_tail_copy = p.copy_q_tail || p.copy_k_tail;
+  g.chunks_per_head = g.rotary_chunks + (any_tail_copy ? (p.head_dim - p.rotary_dim) / vec : 0);
+  const int num_heads = p.num_q_heads + p.num_k_heads;
+  const int64_t thread_heads = p.nnz * num_heads * g.chunks_per_head;
+  const int64_t wanted_threads = 2 * kResidentThreadsPerMultiprocessor * (multiprocessors > 0 ? multiprocessors : 1);
+  int64_t heads_per_thread = thread_heads / wanted_threads;
+  if (heads_per_thread < 1) heads_per_thread = 1;
+  if (heads_per_thread > kMaxHeadsPerThread) heads_per_thread = kMaxHeadsPerThread;
+  g.head_lanes = static_cast<int>((num_heads + heads_per_thread - 1) / heads_per_thread);
+  return g;
+}
+
+template <int WAVE, bool INTERLEAVE, typename T, typename TPos>
+gpuError_t launch_rope_typed(const RopeParams& p, gpuStream_t stream, int multiprocessors, RopeLaunchInfo* info) {
+  constexpr int kVec = kWideVecElems<T>;
+  const bool wide = vectorisable<T, kVec>(p);
+  const int vec = wide ? kVec : 1;
+  const RopeGrid g = choose_grid(p, vec, multiprocessors);
+  const int64_t threads = p.nnz * g.head_lanes * g.chunks_per_head;
+  const int64_t blocks = (threads + kBlockThreads - 1) / kBlockThreads;
+  if (blocks > kMaxGridBlocks) return gpuErrorInvalidValue;
+  const dim3 grid(static_cast<unsigned>(blocks));
+  const dim3 block(kBlockThreads);
+  if (info != nullptr) {
+    const int num_heads = p.num_q_heads + p.num_k_heads;
+    *info = RopeLaunchInfo{wide ? "vector" : "scalar", vec, g.chunks_per_head, g.head_lanes,
+                           (num_heads + g.head_lanes - 1) / g.head_lanes, WAVE};
+  }
+  if (wide) {
+    rope_heads<WAVE, kVec, INTERLEAVE, T, TPos><<<grid, block, 0, stream>>>(p, g);
+  } else {
+    rope_heads<WAVE, 1, INTERLEAVE, T, TPos><<<grid, block, 0, stream>>>(p, g);
+  }
+  return gpuGetLastError();
+}
+
+// Resolves the wave width, the element type and the position type of one rotation style.
+template <bool INTERLEAVE>
+gpuError_t launch_rope_style(const RopeParams& p, gpuStream_t stream, RopeLaunchInfo* info) {
+  DeviceTraits traits;
+  FH_RETURN_IF_ERROR(current_device_traits(&traits));
+  return dispatch_wave_size(traits.wave_size, [&](auto wave) -> gpuError_t {
+    constexpr int kWave = decltype(wave)::value;
+    auto with_types = [&](auto element, auto position) {
+      return launch_rope_typed<kWave, INTERLEAVE, decltype(element), decltype(position)>(p, stream,
+                                                                                         traits.multiprocessors, info);
+    };
+    auto with_element = [&](auto element) -> gpuError_t {
+      return p.positions_type == IndexType::kInt32 ? with_types(element, int32_t{}) : with_types(element, int64_t{});
+    };
+    switch (p.dtype) {
+      case DType::kFloat32: return with_element(float{});
+      case DType::kFloat16: return with_element(half_t{});
+      case DType::kBFloat16: return with_element(bf16_t{});
+      default: return gpuErrorInvalidValue;
+    }
+  });
+}
+
+}  // namespace flashhip::kernels::rope_detail
+
+namespace flashhip::kernels {
+// One entry per rotation style, each in its own translation unit.
+gpuError_t launch_rope_neox(const RopeParams& p, gpuStream_t stream, RopeLaunchInfo* info);
+gpuError_t launch_rope_interleaved(const RopeParams& p, gpuStream_t stream, RopeLaunchInfo* info);
+}  // namespace flashhip::kernels

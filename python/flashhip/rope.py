@@ -1,0 +1,217 @@
+"""Rotary position embedding: the functional form of ``torch.ops.flashhip.rope`` and builders
+of the fp32 cos|sin cache it reads (plain, linear scaling, Llama-3.1, YaRN).
+
+A cache is ``[max_position, rotary_dim]`` float32: row ``p`` holds ``cos(p * inv_freq)`` in its
+first half and ``sin(p * inv_freq)`` in its second half (YaRN multiplies both by its attention
+factor). Angles are computed in float64 and rounded to float32 once, so long-context rows
+(position 1e5 and beyond) stay accurate to fp32 rounding.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Optional, Tuple
+
+import torch
+
+from . import _library  # noqa: F401  (registers the ops)
+
+_ops = torch.ops.flashhip
+
+
+def rope(
+    q: torch.Tensor,
+    k: torch.Tensor,
+    cos_sin_cache: torch.Tensor,
+    positions: torch.Tensor,
+    interleave: bool = False,
+    q_out: Optional[torch.Tensor] = None,
+    k_out: Optional[torch.Tensor] = None,
+) -> Tuple[torch.Tensor, torch.Tensor]:
+    """Rotates the first ``rotary_dim = cos_sin_cache.size(1)`` elements of every head of ``q``
+    ``[nnz, Hq, head_dim]`` and ``k`` ``[nnz, Hk, head_dim]`` by the angles of each token's
+    position; elements past ``rotary_dim`` are copied unchanged (partial rotary).
+
+    ``interleave=False`` is the NeoX / rotate-half style (pairs ``(i, i + rotary_dim/2)``),
+    ``True`` the GPT-J style (pairs ``(2i, 2i+1)``). Pair ``i`` uses ``cos = cache[pos, i]`` and
+    ``sin = cache[pos, rotary_dim/2 + i]``; the arithmetic is fp32 with one rounding to the
+    dtype of q/k (fp16, bf16 or fp32). q and k may be strided views of one fused qkv buffer
+    (innermost dimension contiguous); ``positions`` is int32 or int64 ``[nnz]``.
+
+    Writes ``q_out``/``k_out`` (allocated when None; pass ``q_out=q, k_out=k`` for in place) and
+    returns them.
+
+    Positions outside ``[0, cos_sin_cache.size(0))``: on the CPU the call raises a RuntimeError
+    naming ``'positions'`` and writes nothing. On a GPU they are not checked on the host (that
+    would need a device-to-host sync, and breaks CUDA-graph capture); the kernel skips such a
+    token instead, leaving its rows of ``q_out``/``k_out`` as they were (in place: unrotated).
+    """
+    if q_out is None:
+        q_out = torch.empty_like(q)
+    if k_out is None:
+        k_out = torch.empty_like(k)
+    _ops.rope(q_out, k_out, q, k, cos_sin_cache, positions, interleave)
+    return q_out, k_out
+
+
+# ---- Inverse frequencies (float64, one per rotary pair) ----
+
+def _check_rotary_dim(rotary_dim: int) -> None:
+    if rotary_dim <= 0 or rotary_dim % 2:
+        raise ValueError(f"rotary_dim must be a positive even number, got {rotary_dim}")
+
+
+def inv_freq_plain(rotary_dim: int, theta: float = 10000.0) -> torch.Tensor:
+    """``theta ** (-2i / rotary_dim)`` for ``i < rotary_dim / 2``."""
+    _check_rotary_dim(rotary_dim)
+    exponent = torch.arange(0, rotary_dim, 2, dtype=torch.float64) / rotary_dim
+    return 1.0 / (theta**exponent)
+
+
+def inv_freq_linear(rotary_dim: int, theta: float, factor: float) -> torch.Tensor:
+    """Linear position interpolation: every frequency divided by ``factor``."""
+    return inv_freq_plain(rotary_dim, theta) / factor
+
+
+def inv_freq_llama3(
+    rotary_dim: int,
+    theta: float,
+    factor: float,
+    low_freq_factor: float,
+    high_freq_factor: float,
+    original_max_position: int,
+) -> torch.Tensor:
+    """Llama-3.1 scaling: wavelengths longer than ``original_max_position / low_freq_factor``
+    are slowed by ``factor``, those shorter than ``original_max_position / high_freq_factor``
+    are kept, and the band between blends the two linearly in ``original_max_position / wavelength``."""
+    if high_freq_factor <= low_freq_factor:
+        raise ValueError(f"high_freq_factor ({high_freq_factor}) must exceed low_freq_factor ({low_freq_factor})")
+    inv_freq = inv_freq_plain(rotary_dim, theta)
+    wavelength = 2 * math.pi / inv_freq
+    low_freq_wavelength = original_max_position / low_freq_factor
+    high_freq_wavelength = original_max_position / high_freq_factor
+    # 0 at the low-frequency edge, 1 at the high-frequency edge.
+    smooth = (original_max_position / wavelength - low_freq_factor) / (high_freq_factor - low_freq_factor)
+    blended = (1 - smooth) * inv_freq / factor + smooth * inv_freq
+    scaled = torch.where(wavelength > low_freq_wavelength, inv_freq / factor, inv_freq)
+    in_band = (wavelength >= high_freq_wavelength) & (wavelength <= low_freq_wavelength)
+    return torch.where(in_band, blended, scaled)
+
+
+def _yarn_dim_for_rotations(rotations: float, rotary_dim: int, theta: float, original_max_position: int) -> float:
+    """The (fractional) pair index whose wavelength fits `rotations` times into the original context."""
+    return rotary_dim * math.log(original_max_position / (rotations * 2 * math.pi)) / (2 * math.log(theta))
+
+
+def inv_freq_yarn(
+    rotary_dim: int,
+    theta: float,
+    factor: float,
+    original_max_position: int,
+    beta_fast: float = 32.0,
+    beta_slow: float = 1.0,
+    truncate: bool = True,
+) -> torch.Tensor:
+    """YaRN frequencies: pairs that turn more than ``beta_fast`` times over the original context
+    keep their frequency (extrapolate), those turning fewer than ``beta_slow`` times are divided
+    by ``factor`` (interpolate), with a linear ramp over the pair index between them. The ramp's
+    ends are floored/ceiled to whole pairs when ``truncate`` (transformers' default)."""
+    inv_freq = inv_freq_plain(rotary_dim, theta)
+    low = _yarn_dim_for_rotations(beta_fast, rotary_dim, theta, original_max_position)
+    high = _yarn_dim_for_rotations(beta_slow, rotary_dim, theta, original_max_position)
+    if truncate:
+        low, high = math.floor(low), math.ceil(high)
+    low, high = max(low, 0), min(high, rotary_dim - 1)
+    if low == high:
+        high += 0.001  # a zero-width ramp would divide by zero
+    ramp = ((torch.arange(rotary_dim // 2, dtype=torch.float64) - low) / (high - low)).clamp(0, 1)
+    # ramp 0: keep the frequency; ramp 1: interpolate (divide by factor).
+    return inv_freq / factor * ramp + inv_freq * (1 - ramp)
+
+
+def yarn_attention_factor(
+    factor: float,
+    mscale: Optional[float] = None,
+    mscale_all_dim: Optional[float] = None,
+    attention_factor: Optional[float] = None,
+) -> float:
+    """The scale YaRN puts on cos and sin: ``attention_factor`` when given; else
+    ``m(factor, mscale) / m(factor, mscale_all_dim)`` when both are given (DeepSeek); else
+    ``m(factor, 1)``, where ``m(s, c) = 0.1 * c * ln(s) + 1`` for ``s > 1`` and 1 otherwise."""
+    if attention_factor is not None:
+        return float(attention_factor)
+
+    def m(scale: float, coefficient: float = 1.0) -> float:
+        return 1.0 if scale <= 1 else 0.1 * coefficient * math.log(scale) + 1.0
+
+    if mscale and mscale_all_dim:
+        return float(m(factor, mscale) / m(factor, mscale_all_dim))
+    return m(factor)
+
+
+# ---- Caches ----
+
+def cos_sin_cache_from_inv_freq(
+    inv_freq: torch.Tensor,
+    max_position: int,
+    attention_factor: float = 1.0,
+    device: Optional[torch.device | str] = None,
+) -> torch.Tensor:
+    """``[max_position, 2 * len(inv_freq)]`` float32: ``cos | sin`` of ``position * inv_freq``,
+    both multiplied by ``attention_factor``."""
+    positions = torch.arange(max_position, dtype=torch.float64)
+    angles = torch.outer(positions, inv_freq.to(torch.float64).cpu())
+    cache = torch.cat((angles.cos(), angles.sin()), dim=-1) * attention_factor
+    return cache.to(device=device, dtype=torch.float32).contiguous()
+
+
+def cos_sin_cache(
+    max_position: int, rotary_dim: int, theta: float = 10000.0, *, device: Optional[torch.device | str] = None
+) -> torch.Tensor:
+    """The plain RoPE cache (``rope_theta = theta``)."""
+    return cos_sin_cache_from_inv_freq(inv_freq_plain(rotary_dim, theta), max_position, device=device)
+
+
+def linear_scaling_cos_sin_cache(
+    max_position: int, rotary_dim: int, theta: float, factor: float, *, device: Optional[torch.device | str] = None
+) -> torch.Tensor:
+    """Linear scaling (position interpolation): position ``p`` turns like ``p / factor``."""
+    return cos_sin_cache_from_inv_freq(inv_freq_linear(rotary_dim, theta, factor), max_position, device=device)
+
+
+def llama3_cos_sin_cache(
+    max_position: int,
+    rotary_dim: int,
+    theta: float = 500000.0,
+    factor: float = 8.0,
+    low_freq_factor: float = 1.0,
+    high_freq_factor: float = 4.0,
+    original_max_position: int = 8192,
+    *,
+    device: Optional[torch.device | str] = None,
+) -> torch.Tensor:
+    """Llama-3.1 scaling (``rope_type="llama3"``); defaults are Llama-3.1's."""
+    inv_freq = inv_freq_llama3(rotary_dim, theta, factor, low_freq_factor, high_freq_factor, original_max_position)
+    return cos_sin_cache_from_inv_freq(inv_freq, max_position, device=device)
+
+
+def yarn_cos_sin_cache(
+    max_position: int,
+    rotary_dim: int,
+    theta: float,
+    factor: float,
+    original_max_position: int,
+    beta_fast: float = 32.0,
+    beta_slow: float = 1.0,
+    mscale: Optional[float] = None,
+    mscale_all_dim: Optional[float] = None,
+    attention_factor: Optional[float] = None,
+    truncate: bool = True,
+    *,
+    device: Optional[torch.device | str] = None,
+) -> torch.Tensor:
+    """YaRN (``rope_type="yarn"``): :func:`inv_freq_yarn` frequencies, cos and sin scaled by
+    :func:`yarn_attention_factor`. Same parameters as transformers' ``rope_parameters``."""
+    inv_freq = inv_freq_yarn(rotary_dim, theta, factor, original_max_position, beta_fast, beta_slow, truncate)
+    scale = yarn_attention_factor(factor, mscale, mscale_all_dim, attention_factor)
+    return cos_sin_cache_from_inv_freq(inv_freq, max_position, scale, device=device)

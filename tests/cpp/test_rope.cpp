@@ -1,0 +1,135 @@
+// The rotary embedding called through the C++ front-end (the dispatcher), against ATen math.
+#include <gtest/gtest.h>
+#include <torch/cuda.h>
+
+#include <cmath>
+
+#include "flashhip/api.h"
+
+namespace {
+
+std::vector<c10::Device> devices() {
+  std::vector<c10::Device> out = {c10::Device(c10::kCPU)};
+  if (torch::cuda::is_available()) out.emplace_back(c10::kCUDA, 0);
+  return out;
+}
+
+template <typename F>
+std::string error_of(F&& f) {
+  try {
+    f();
+  } catch (const c10::Error& e) {
+    return e.what_without_backtrace();
+  }
+  return "";
+}
+
+// cos | sin of position * theta^(-2i/rotary_dim), fp32 [max_positions, rotary_dim].
+at::Tensor plain_cache(int64_t max_positions, int64_t rotary_dim, const at::TensorOptions& opts) {
+  const auto i = at::arange(0, rotary_dim, 2, opts.dtype(at::kDouble));
+  const auto inv_freq = at::pow(10000.0, -i / static_cast<double>(rotary_dim));
+  const auto angles = at::outer(at::arange(max_positions, opts.dtype(at::kDouble)), inv_freq);
+  return at::cat({angles.cos(), angles.sin()}, -1).to(at::kFloat);
+}
+
+// x [nnz, heads, head_dim] rotated in fp32: NeoX pairs (i, i + r/2) or GPT-J pairs (2i, 2i+1).
+at::Tensor rope_reference(const at::Tensor& x, const at::Tensor& cache, const at::Tensor& positions, bool interleave) {
+  const int64_t rot = cache.size(1);
+  const auto rows = cache.index_select(0, positions.to(at::kLong)).unsqueeze(1);  // [nnz, 1, rot]
+  const auto cos = rows.narrow(-1, 0, rot / 2);
+  const auto sin = rows.narrow(-1, rot / 2, rot / 2);
+  const auto xf = x.to(at::kFloat);
+  const auto r = xf.narrow(-1, 0, rot);
+  at::Tensor x1, x2;
+  if (interleave) {
+    x1 = r.slice(-1, 0, rot, 2);
+    x2 = r.slice(-1, 1, rot, 2);
+  } else {
+    x1 = r.narrow(-1, 0, rot / 2);
+    x2 = r.narrow(-1, rot / 2, rot / 2);
+  }
+  const auto y1 = x1 * cos - x2 * sin;
+  const auto y2 = x2 * cos + x1 * sin;
+  const auto rotated = interleave ? at::stack({y1, y2}, -1).flatten(-2) : at::cat({y1, y2}, -1);
+  return at::cat({rotated, xf.narrow(-1, rot, x.size(-1) - rot)}, -1);
+}
+
+TEST(Rope, MatchesAtenOnEveryDeviceStyleAndDtype) {
+  for (const auto& device : devices()) {
+    for (const auto dtype : {at::kFloat, at::kBFloat16, at::kHalf}) {
+      for (const bool interleave : {false, true}) {
+        const auto opts = at::TensorOptions().device(device);
+        const auto cache = plain_cache(4096, 64, opts);  // partial rotary: 64 of 80
+        const auto q = at::randn({19, 8, 80}, opts.dtype(dtype));
+        const auto k = at::randn({19, 2, 80}, opts.dtype(dtype));
+        const auto positions = at::randint(0, 4096, {19}, opts.dtype(at::kInt));
+        auto q_out = at::full_like(q, std::nan(""));
+        auto k_out = at::full_like(k, std::nan(""));
+        flashhip::rope(q_out, k_out, q, k, cache, positions, interleave);
+        const double tol = dtype == at::kFloat ? 1e-5 : 1.6e-2;
+        EXPECT_TRUE(at::allclose(q_out.to(at::kFloat), rope_reference(q, cache, positions, interleave), tol, tol))
+            << device << " " << dtype << " interleave " << interleave;
+        EXPECT_TRUE(at::allclose(k_out.to(at::kFloat), rope_reference(k, cache, positions, interleave), tol, tol))
+            << device << " " << dtype << " interleave " << interleave;
+      }
+    }
+  }
+}
+
+TEST(Rope, InPlaceOnViewsOfOneFusedQkvBuffer) {
+  for (const auto& device : devices()) {
+    const auto opts = at::TensorOptions().device(device);
+    const int64_t nnz = 7, hq = 4, hk = 2, d = 128;
+    auto qkv = at::randn({nnz, (hq + 2 * hk) * d}, opts);
+    const auto v_before = qkv.narrow(1, (hq + hk) * d, hk * d).clone();
+    auto q = qkv.narrow(1, 0, hq * d).view({nnz, hq, d});
+    auto k = qkv.narrow(1, hq * d, hk * d).view({nnz, hk, d});
+    const auto cache = plain_cache(64, d, opts);
+    const auto positions = at::randint(0, 64, {nnz}, opts.dtype(at::kLong));
+    const auto q_expected = rope_reference(q, cache, positions, false);
+    const auto k_expected = rope_reference(k, cache, positions, false);
+    flashhip::rope(q, k, q, k, cache, positions, false);
+    EXPECT_TRUE(at::allclose(q, q_expected, 1e-5, 1e-5)) << device;
+    EXPECT_TRUE(at::allclose(k, k_expected, 1e-5, 1e-5)) << device;
+    EXPECT_TRUE(at::equal(qkv.narrow(1, (hq + hk) * d, hk * d), v_before)) << "v must be left alone on " << device;
+  }
+}
+
+TEST(Rope, ZeroTokensDoesNothing) {
+  const auto q = at::empty({0, 4, 64});
+  const auto k = at::empty({0, 1, 64});
+  auto q_out = at::empty_like(q);
+  auto k_out = at::empty_like(k);
+  flashhip::rope(q_out, k_out, q, k, plain_cache(8, 64, {}), at::empty({0}, at::kLong), false);
+}
+
+TEST(Rope, BadArgumentsAreNamedAndNothingIsWritten) {
+  const auto q = at::randn({3, 4, 64});
+  const auto k = at::randn({3, 2, 64});
+  const auto cache = plain_cache(16, 64, {});
+  auto q_out = at::full_like(q, 7.0);
+  auto k_out = at::full_like(k, 7.0);
+
+  const auto beyond = error_of([&] {
+    flashhip::rope(q_out, k_out, q, k, cache, at::tensor({0, 16, 2}, at::kLong), false);
+  });
+  EXPECT_NE(beyond.find("'positions' holds 16 at index 1"), std::string::npos) << beyond;
+
+  const auto odd = error_of([&] {
+    flashhip::rope(q_out, k_out, q, k, plain_cache(16, 64, {}).narrow(1, 0, 63), at::zeros({3}, at::kLong), false);
+  });
+  EXPECT_NE(odd.find("'cos_sin_cache'"), std::string::npos) << odd;
+  EXPECT_NE(odd.find("even"), std::string::npos) << odd;
+
+  auto k_short = at::randn({2, 2, 64});
+  auto k_short_out = at::empty_like(k_short);
+  const auto tokens = error_of([&] {
+    flashhip::rope(q_out, k_short_out, q, k_short, cache, at::zeros({3}, at::kLong), false);
+  });
+  EXPECT_NE(tokens.find("'k' has 2 tokens but 'q' has 3"), std::string::npos) << tokens;
+
+  EXPECT_TRUE(q_out.eq(7.0).all().item<bool>());
+  EXPECT_TRUE(k_out.eq(7.0).all().item<bool>());
+}
+
+}  // namespace
