@@ -60,11 +60,8 @@ if want diag; then
     echo "== libstdc++ in the C++ tests"; ldd $BUILD_DIR/flashhip_cpp_tests | grep -E "stdc|gcc_s"; } >"$OUTDIR/diag.txt" 2>&1
   cat "$OUTDIR/diag.txt"
 fi
-if want repro; then
-  step repro_cpu "$PY" -X faulthandler tests/gpu/repro_throw.py cpu
-  step repro_cuda "$PY" -X faulthandler tests/gpu/repro_throw.py cuda
-  step repro_gdb cuda-gdb -batch -ex run -ex bt --args "$PY" tests/gpu/repro_throw.py cuda
-  awk '/===== repro_cpu:/,/===== repro_gdb rc/' "$LOG" | grep -v "^\[" | tail -n 60
+if want fp8diag; then
+  step fp8diag "$PY" tests/gpu/fp8_agreement.py; awk '/===== fp8diag:/,/===== fp8diag rc/' "$LOG"
 fi
 want pytest && step pytest "$PY" -m pytest -q -p no:cacheprovider tests/python -rs
 sanitize() { PYTORCH_NO_CUDA_MEMORY_CACHING=1 compute-sanitizer --tool "$1" --error-exitcode 7 "$PY" tests/gpu/sanitize_ops.py; }

@@ -80,30 +80,36 @@ FH_DEVICE FH_INLINE void write_outputs(const Epilogue<KIND, TOut>& epilogue, con
   y.store(out + offset);
 }
 
-// Registers per thread the register variant may use: enough blocks stay resident to keep
-// loads in flight, more items per thread get more room.
-constexpr int min_resident_blocks(int items) { return items <= 2 ? 2 : 1; }
-
 // Whether the register variant walks rows with the next row's loads in flight. Measured on an
 // H200: a gain for the single-input forms, a loss for the fused forms, whose two inputs double
 // the registers (those run one row group per block instead).
-constexpr bool prefetches_next_row(NormKind kind, int items) {
+FH_HOST_DEVICE constexpr bool prefetches_next_row(NormKind kind, int items) {
   return items <= 4 && kind != NormKind::kFusedAddRms && kind != NormKind::kFusedAddRmsQuant;
 }
 
+// Blocks of kMaxRegisterThreads that must fit on a multiprocessor, which caps registers per
+// thread: prefetching kernels with few items hold two rows in up to 64 registers; the others
+// take what they need (up to 128), as a cap below that was seen to spill.
+FH_HOST_DEVICE constexpr int min_resident_blocks(NormKind kind, int items) {
+  return items > 2 ? 1 : prefetches_next_row(kind, items) ? 2 : 3;
+}
+
 // One row's loads, held in the storage dtype (half the registers of fp32 for 16-bit types).
-template <int ITEMS, typename ActVec, bool FUSED>
+// The residual is kept apart only while a prefetched row waits; otherwise it is added at once.
+template <int ITEMS, typename ActVec, bool KEEP_RESIDUAL>
 struct RowInRegisters {
   ActVec x[ITEMS];
-  ActVec residual[FUSED ? ITEMS : 1];
+  ActVec residual[KEEP_RESIDUAL ? ITEMS : 1];
 };
 
 template <NormKind KIND, int WAVE, int VEC, int ITEMS, typename TAct, typename TW, typename TOut>
-__global__ void __launch_bounds__(kMaxRegisterThreads, min_resident_blocks(ITEMS))
+__global__ void __launch_bounds__(kMaxRegisterThreads, min_resident_blocks(KIND, ITEMS))
     norm_rows_in_registers(const NormParams p) {
   using Kind = KindTraits<KIND>;
   using ActVec = Vec<TAct, VEC>;
-  using Row = RowInRegisters<ITEMS, ActVec, Kind::kFusedAdd>;
+  constexpr bool kPrefetch = prefetches_next_row(KIND, ITEMS);
+  constexpr bool kAddOnLoad = Kind::kFusedAdd && !kPrefetch;
+  using Row = RowInRegisters<ITEMS, ActVec, Kind::kFusedAdd && kPrefetch>;
   __shared__ float scratch[kMaxThreadsPerBlock / WAVE];
 
   const int64_t n_vec = p.hidden / VEC;
@@ -123,7 +129,13 @@ __global__ void __launch_bounds__(kMaxRegisterThreads, min_resident_blocks(ITEMS
         r.x[i] = ActVec::template load<CachePolicy::kStreaming>(in_row + vector_index(i) * VEC);
         if constexpr (Kind::kFusedAdd) {
           const TAct* res_row = static_cast<const TAct*>(p.residual) + row * p.residual_row_stride;
-          r.residual[i] = ActVec::template load<CachePolicy::kStreaming>(res_row + vector_index(i) * VEC);
+          const ActVec res = ActVec::template load<CachePolicy::kStreaming>(res_row + vector_index(i) * VEC);
+          if constexpr (kAddOnLoad) {
+#pragma unroll
+            for (int j = 0; j < VEC; ++j) r.x[i][j] = from_float<TAct>(to_float(r.x[i][j]) + to_float(res[j]));
+          } else {
+            r.residual[i] = res;
+          }
         }
       }
     }
@@ -132,7 +144,6 @@ __global__ void __launch_bounds__(kMaxRegisterThreads, min_resident_blocks(ITEMS
   // A grid smaller than the row count walks the rows. Where registers allow, the next row's
   // loads are issued before the current row's reductions, so memory stays busy while a row is
   // reduced and written; wide rows (many items) load each row in turn instead of spilling.
-  constexpr bool kPrefetch = prefetches_next_row(KIND, ITEMS);
   int64_t group = blockIdx.x;
   Row current;
   if constexpr (kPrefetch) load_row(row_of(group), current);
@@ -156,9 +167,11 @@ __global__ void __launch_bounds__(kMaxRegisterThreads, min_resident_blocks(ITEMS
     for (int i = 0; i < ITEMS; ++i) {
       if (!valid[i]) continue;
       if constexpr (Kind::kFusedAdd) {
+        if constexpr (!kAddOnLoad) {
 #pragma unroll
-        for (int j = 0; j < VEC; ++j) {
-          current.x[i][j] = from_float<TAct>(to_float(current.x[i][j]) + to_float(current.residual[i][j]));
+          for (int j = 0; j < VEC; ++j) {
+            current.x[i][j] = from_float<TAct>(to_float(current.x[i][j]) + to_float(current.residual[i][j]));
+          }
         }
         current.x[i].store(res_row + vector_index(i) * VEC);
       }
