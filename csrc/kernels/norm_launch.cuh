@@ -17,14 +17,17 @@ namespace flashhip::kernels::norm_detail {
 inline constexpr int kMaxItems = 8;
 // Threads per row the register variant aims for before holding more items per thread: enough
 // loads in flight per thread while leaving several blocks per multiprocessor.
-// FLASHHIP_NORM_THREADS_PER_ROW overrides it (a tuning knob for benchmarks, read once).
-inline int target_threads_per_row() {
-  static const int value = [] {
+// Measured on an H200 (benchmarks/sweep_norm.py): 256 threads per row up to 4096 vectors' worth
+// of 16-bit hidden (512 vectors), 512 beyond. FLASHHIP_NORM_THREADS_PER_ROW overrides it (a
+// tuning knob for benchmarks, read once).
+inline int target_threads_per_row(int64_t n_vec) {
+  static const int forced = [] {
     const char* env = std::getenv("FLASHHIP_NORM_THREADS_PER_ROW");
     const int v = env != nullptr ? std::atoi(env) : 0;
-    return v >= 32 && v <= kMaxRegisterThreads ? v : 256;
+    return v >= 32 && v <= kMaxRegisterThreads ? v : 0;
   }();
-  return value;
+  if (forced != 0) return forced;
+  return n_vec > 512 ? 512 : 256;
 }
 
 inline bool is_aligned(const void* ptr, int bytes) {
@@ -39,10 +42,11 @@ inline int next_pow2(int64_t n) {
 
 // Block shape for rows needing `threads_needed` threads: narrow rows share a block (a power of
 // two of threads each, so shuffle groups stay aligned); wide rows get a whole block.
-inline void choose_block(int64_t threads_needed, int wave, int* threads_per_row, int* rows_per_block) {
+inline void choose_block(int64_t threads_needed, int target_threads, int wave, int* threads_per_row,
+                         int* rows_per_block) {
   if (threads_needed <= wave) {
     *threads_per_row = next_pow2(threads_needed);
-    *rows_per_block = std::max(1, target_threads_per_row() / *threads_per_row);
+    *rows_per_block = std::max(1, target_threads / *threads_per_row);
   } else {
     *threads_per_row = static_cast<int>((threads_needed + wave - 1) / wave * wave);
     *rows_per_block = 1;
@@ -73,13 +77,13 @@ gpuError_t launch_norm_typed(const NormParams& p, gpuStream_t stream, NormLaunch
   const int vec = vectorisable ? kVec : 1;
   const int64_t n_vec = p.hidden / vec;
   int items = 1;
-  const int target_threads = target_threads_per_row();
+  const int target_threads = target_threads_per_row(n_vec);
   while (items < kMaxItems && n_vec > static_cast<int64_t>(items) * target_threads) items *= 2;
   const int64_t threads_needed = (n_vec + items - 1) / items;
   const bool in_registers = vectorisable && threads_needed <= kMaxRegisterThreads;
 
   int threads_per_row = 0, rows_per_block = 0;
-  choose_block(in_registers ? threads_needed : n_vec, WAVE, &threads_per_row, &rows_per_block);
+  choose_block(in_registers ? threads_needed : n_vec, target_threads, WAVE, &threads_per_row, &rows_per_block);
   if (threads_per_row > kMaxThreadsPerBlock) threads_per_row = kMaxThreadsPerBlock;
   const dim3 block(threads_per_row, rows_per_block);
   dim3 grid(static_cast<unsigned>((p.rows + rows_per_block - 1) / rows_per_block));

@@ -322,12 +322,16 @@ def test_non_default_stream_orders_with_its_work():
 
 
 @requires_gpu
-def test_gpu_matches_cpu_bitwise_for_fp8():
+def test_gpu_matches_cpu_for_fp8():
+    # Same values, not always the same codes: the GPU's conversion keeps the sign of values that
+    # underflow to zero (-0, code 0x80 in e4m3fn) where the CPU path writes +0. A value that
+    # differs means the arithmetic differs (fp32 reduction order moves a value across a rounding
+    # boundary now and then: allowed rarely).
     x = torch.randn(33, 5120, dtype=torch.bfloat16)
     w = torch.randn(5120, dtype=torch.bfloat16)
     scale = torch.tensor([0.02])
     for out_dtype in FP8:
         cpu = flashhip.rmsnorm_quant(x, w, scale, out_dtype=out_dtype)
         gpu = flashhip.rmsnorm_quant(x.cuda(), w.cuda(), scale.cuda(), out_dtype=out_dtype).cpu()
-        mismatch = (cpu.view(torch.uint8) != gpu.view(torch.uint8)).float().mean().item()
-        assert mismatch < 1e-3, f"{out_dtype}: {mismatch:.2%} of codes differ"
+        mismatch = (cpu.float() != gpu.float()).float().mean().item()
+        assert mismatch < 1e-3, f"{out_dtype}: {mismatch:.2%} of values differ"
