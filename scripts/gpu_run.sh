@@ -17,7 +17,8 @@ BUILD_DIR=build/cuda
 # with the system compiler, whose libstdc++.so torch and Python also use.
 if [ -x /usr/bin/g++ ]; then export CXX=/usr/bin/g++ CC=/usr/bin/gcc CUDAHOSTCXX=/usr/bin/g++; fi
 export FLASHHIP_LIBRARY="$PWD/$BUILD_DIR/libflashhip_ops.so" PYTHONPATH="$PWD/python${PYTHONPATH:+:$PYTHONPATH}"
-export PYTHONUNBUFFERED=1 FLASHHIP_COMMIT=$(git rev-parse --short=12 HEAD 2>/dev/null || echo unknown)
+# The device's copy of the tree has no .git: the caller passes the commit (FLASHHIP_COMMIT=...).
+export PYTHONUNBUFFERED=1 FLASHHIP_COMMIT=${FLASHHIP_COMMIT:-$(git rev-parse --short=12 HEAD 2>/dev/null || echo unknown)}
 failed=()
 
 step() {  # step NAME COMMAND...: runs it, appends its output to the log, prints a summary line
