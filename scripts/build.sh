@@ -12,6 +12,7 @@ mkdir -p "$BUILD_DIR"
 cmake -S . -B "$BUILD_DIR" -G Ninja -DPython3_EXECUTABLE="$(command -v "$PY")" -DFLASHHIP_GPU="$FLASHHIP_GPU" \
   -DFLASHHIP_BUILD_TESTS=ON ${CMAKE_ARGS:-} >"$BUILD_DIR.configure.log" 2>&1 || { cat "$BUILD_DIR.configure.log"; exit 1; }
 cmake --build "$BUILD_DIR" -j "$JOBS"
-FLASHHIP_BUILD_DIR="$PWD/$BUILD_DIR" "$PY" -m pip install -q --no-build-isolation --no-deps . 2>&1 | grep -v "Running pip as the 'root'" || true
+FLASHHIP_BUILD_DIR="$PWD/$BUILD_DIR" "$PY" -m pip install -q --no-build-isolation --no-deps . 2>&1 \
+  | { grep -v "Running pip as the 'root'" || true; }
 "$PY" -c "import flashhip" || { echo "build: flashhip does not import after install"; exit 1; }
-echo "$BUILD_DIR"
+echo "build: $BUILD_DIR, flashhip installed"

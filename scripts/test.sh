@@ -6,7 +6,9 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 PY=${PYTHON:-python3}
 scripts/setup.sh test
-BUILD_DIR=$(scripts/build.sh | tail -n 1)
+export FLASHHIP_GPU=${FLASHHIP_GPU:-AUTO}
+export BUILD_DIR=${BUILD_DIR:-build/$(echo "$FLASHHIP_GPU" | tr 'A-Z' 'a-z')}
+scripts/build.sh
 
 echo "== C++ tests (googletest) =="
 "$PY" tests/fixtures/make_scripted.py "$BUILD_DIR/scripted_rmsnorm.pt"
