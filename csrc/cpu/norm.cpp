@@ -47,7 +47,7 @@ void norm_rows(const NormParams& p) {
   const bool fused = p.kind == NormKind::kFusedAddRms || p.kind == NormKind::kFusedAddRmsQuant;
   const bool quant = p.kind == NormKind::kRmsQuant || p.kind == NormKind::kFusedAddRmsQuant;
   const bool layer = p.kind == NormKind::kLayer;
-  const float quant_scale = quant ? *p.scale : 1.0f;
+  const float inv_quant_scale = quant ? 1.0f / *p.scale : 1.0f;  // as the GPU kernels
   const auto* weight = static_cast<const TW*>(p.weight);
   const auto* bias = static_cast<const TW*>(p.bias);
   const int64_t h = p.hidden;
@@ -79,7 +79,7 @@ void norm_rows(const NormParams& p) {
         float w = load(weight, i);
         if (p.gemma) w += 1.0f;
         float y = (x[i] - mean) * inv * w + (bias != nullptr ? load(bias, i) : 0.0f);
-        if (quant) y = y / quant_scale;
+        if (quant) y *= inv_quant_scale;
         out[i] = store<TOut>(y);
       }
     }

@@ -53,13 +53,9 @@ LaunchStatus launch_moe_topk(const MoeTopkParams& p, StreamHandle handle, MoeTop
   using namespace moe_topk_detail;
   if (p.tokens == 0) return {};
   const auto stream = static_cast<gpuStream_t>(handle);
-  gpuError_t err = gpuErrorInvalidValue;
-  switch (p.gating_dtype) {
-    case DType::kFloat32: err = launch_on_device<float>(p, stream, info); break;
-    case DType::kFloat16: err = launch_on_device<half_t>(p, stream, info); break;
-    case DType::kBFloat16: err = launch_on_device<bf16_t>(p, stream, info); break;
-    default: break;
-  }
+  const gpuError_t err = dispatch_activation_dtype(p.gating_dtype, gpuErrorInvalidValue, [&](auto element) {
+    return launch_on_device<decltype(element)>(p, stream, info);
+  });
   return {static_cast<int>(err)};
 }
 

@@ -6,6 +6,7 @@
 #include <atomic>
 #include <cstdint>
 #include <cstdlib>
+#include <utility>
 
 #include "flashhip/kernels/norm/norm_kernels.cuh"
 #include "flashhip/platform/arch.h"
@@ -134,12 +135,7 @@ gpuError_t launch_norm_on_device(const NormParams& p, gpuStream_t stream, NormLa
 // Calls f(TAct{}) for the activation dtype; gpuErrorInvalidValue for others.
 template <typename F>
 gpuError_t dispatch_activation(DType dtype, F&& f) {
-  switch (dtype) {
-    case DType::kFloat32: return f(float{});
-    case DType::kFloat16: return f(half_t{});
-    case DType::kBFloat16: return f(bf16_t{});
-    default: return gpuErrorInvalidValue;
-  }
+  return dispatch_activation_dtype(dtype, gpuErrorInvalidValue, std::forward<F>(f));
 }
 
 }  // namespace flashhip::kernels::norm_detail

@@ -91,12 +91,7 @@ gpuError_t launch_rope_style(const RopeParams& p, gpuStream_t stream, RopeLaunch
     auto with_element = [&](auto element) -> gpuError_t {
       return p.positions_type == IndexType::kInt32 ? with_types(element, int32_t{}) : with_types(element, int64_t{});
     };
-    switch (p.dtype) {
-      case DType::kFloat32: return with_element(float{});
-      case DType::kFloat16: return with_element(half_t{});
-      case DType::kBFloat16: return with_element(bf16_t{});
-      default: return gpuErrorInvalidValue;
-    }
+    return dispatch_activation_dtype(p.dtype, gpuErrorInvalidValue, with_element);
   });
 }
 

@@ -29,9 +29,10 @@ def layernorm(x, weight, bias=None, eps=1e-5):
 
 
 def quantize_fp8(y: torch.Tensor, scale: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
-    """``y / scale`` clamped to the flavour's largest finite value, rounded to ``dtype``."""
+    """``y / scale`` (as ``y * (1 / scale)`` in fp32, like the kernels) clamped to the flavour's
+    largest finite value, rounded to ``dtype``."""
     limit = FP8_MAX[dtype]
-    return (y.float() / scale.float()).clamp(-limit, limit).to(dtype)
+    return (y.float() * scale.float().reciprocal()).clamp(-limit, limit).to(dtype)
 
 
 def rmsnorm_quant(x, weight, scale, out_dtype=torch.float8_e4m3fn, eps=1e-6, gemma=False):

@@ -5,24 +5,12 @@
 #include <tuple>
 
 #include "flashhip/api.h"
+#include "test_util.h"
 
 namespace {
 
-std::vector<c10::Device> devices() {
-  std::vector<c10::Device> out = {c10::Device(c10::kCPU)};
-  if (torch::cuda::is_available()) out.emplace_back(c10::kCUDA, 0);
-  return out;
-}
-
-template <typename F>
-std::string error_of(F&& f) {
-  try {
-    f();
-  } catch (const c10::Error& e) {
-    return e.what_without_backtrace();
-  }
-  return "";
-}
+using flashhip::testing::devices;
+using flashhip::testing::error_of;
 
 // Softmax top-k by ATen: the k largest logits (distinct here), weights from the softmax.
 std::tuple<at::Tensor, at::Tensor> softmax_topk_reference(const at::Tensor& logits, int64_t k) {

@@ -3,29 +3,17 @@
 #include <torch/cuda.h>
 
 #include "flashhip/api.h"
+#include "test_util.h"
 
 namespace {
+
+using flashhip::testing::devices;
+using flashhip::testing::error_of;
 
 at::Tensor rms_reference(const at::Tensor& x, const at::Tensor& w, double eps, bool gemma) {
   const auto xf = x.to(at::kFloat);
   const auto wf = gemma ? w.to(at::kFloat) + 1 : w.to(at::kFloat);
   return xf * at::rsqrt(xf.pow(2).mean(-1, true) + eps) * wf;
-}
-
-std::vector<c10::Device> devices() {
-  std::vector<c10::Device> out = {c10::Device(c10::kCPU)};
-  if (torch::cuda::is_available()) out.emplace_back(c10::kCUDA, 0);
-  return out;
-}
-
-template <typename F>
-std::string error_of(F&& f) {
-  try {
-    f();
-  } catch (const c10::Error& e) {
-    return e.what_without_backtrace();
-  }
-  return "";
 }
 
 TEST(Norm, RmsnormMatchesAtenOnEveryDevice) {

@@ -5,24 +5,12 @@
 #include <cmath>
 
 #include "flashhip/api.h"
+#include "test_util.h"
 
 namespace {
 
-std::vector<c10::Device> devices() {
-  std::vector<c10::Device> out = {c10::Device(c10::kCPU)};
-  if (torch::cuda::is_available()) out.emplace_back(c10::kCUDA, 0);
-  return out;
-}
-
-template <typename F>
-std::string error_of(F&& f) {
-  try {
-    f();
-  } catch (const c10::Error& e) {
-    return e.what_without_backtrace();
-  }
-  return "";
-}
+using flashhip::testing::devices;
+using flashhip::testing::error_of;
 
 // cos | sin of position * theta^(-2i/rotary_dim), fp32 [max_positions, rotary_dim].
 at::Tensor plain_cache(int64_t max_positions, int64_t rotary_dim, const at::TensorOptions& opts) {

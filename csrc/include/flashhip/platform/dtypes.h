@@ -109,6 +109,20 @@ FH_HOST_DEVICE FH_INLINE T from_float(float f) {
   return FromFloat<T>::apply(f);
 }
 
+#if FH_PLATFORM_HIP || FH_PLATFORM_CUDA
+// Calls f(T{}) with the storage type of an activation dtype (fp32, fp16, bf16); returns
+// `unsupported` for any other dtype. Launchers use it to instantiate per element type.
+template <typename R, typename F>
+R dispatch_activation_dtype(DType dtype, R unsupported, F&& f) {
+  switch (dtype) {
+    case DType::kFloat32: return f(float{});
+    case DType::kFloat16: return f(half_t{});
+    case DType::kBFloat16: return f(bf16_t{});
+    default: return unsupported;
+  }
+}
+#endif
+
 // Round-trips f through T: what storing f into a T buffer and reading it back gives.
 template <typename T>
 FH_HOST_DEVICE FH_INLINE float round_to(float f) {
