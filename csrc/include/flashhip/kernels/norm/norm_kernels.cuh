@@ -45,41 +45,57 @@ FH_DEVICE FH_INLINE float row_sum(float value, float* scratch /* [kMaxThreadsPer
 }
 
 // The per-element epilogue shared by both variants: x is the (residual-added) input value,
-// w the weight, b the bias (0 without one).
-template <NormKind KIND, typename TOut>
+// w the weight, b the bias (layernorm only).
+template <NormKind KIND>
 struct Epilogue {
-  float mean;         // 0 for the RMS forms
-  float inv_scale;    // 1 / sqrt(mean square or variance + eps)
-  float inv_quant_scale;  // 1 / the fp8 scale (1 for the other forms)
-  float weight_offset;  // 1 for gemma's (1 + w), else 0
+  float mean;             // layernorm only
+  float inv_scale;        // 1 / sqrt(mean square or variance + eps)
+  float inv_quant_scale;  // 1 / the fp8 scale (quantising forms only)
+  float weight_offset;    // 1 for gemma's (1 + w), else 0
 
-  FH_DEVICE FH_INLINE TOut apply(float x, float w, float b) const {
-    float y = (x - mean) * inv_scale * (w + weight_offset);
-    if constexpr (KindTraits<KIND>::kLayer) y += b;
+  FH_DEVICE FH_INLINE float apply(float x, float w, float b) const {
+    using Kind = KindTraits<KIND>;
+    float y;
+    if constexpr (Kind::kLayer) {
+      y = (x - mean) * inv_scale * w + b;
+    } else {
+      y = x * inv_scale * (w + weight_offset);
+    }
     // Multiplying by the reciprocal (as FlashInfer does) keeps a division out of every element;
-    // the CPU path and the reference do the same.
-    if constexpr (KindTraits<KIND>::kQuant) y *= inv_quant_scale;  // saturated by the fp8 conversion
-    return from_float<TOut>(y);
+    // the CPU path and the reference do the same. The fp8 conversion saturates.
+    if constexpr (Kind::kQuant) y *= inv_quant_scale;
+    return y;
   }
 };
 
+// x <- x + residual, rounded to the storage dtype (the new residual).
+template <typename T, int VEC>
+FH_DEVICE FH_INLINE void add_rounded(Vec<T, VEC>& x, const Vec<T, VEC>& residual) {
+  float sum[VEC];
+#pragma unroll
+  for (int j = 0; j < VEC; ++j) sum[j] = to_float(x[j]) + to_float(residual[j]);
+  convert_floats(sum, x.data);
+}
+
 // Writes VEC outputs from x (values already in registers) and the weight/bias at `offset`.
 template <NormKind KIND, int VEC, typename TOut, typename TW, typename XVec>
-FH_DEVICE FH_INLINE void write_outputs(const Epilogue<KIND, TOut>& epilogue, const XVec& x, const TW* weight,
-                                       const TW* bias, int64_t offset, TOut* out) {
+FH_DEVICE FH_INLINE void write_outputs(const Epilogue<KIND>& epilogue, const XVec& x, const TW* weight, const TW* bias,
+                                       int64_t offset, TOut* out) {
   using WVec = Vec<TW, VEC>;
   const WVec w = WVec::load(weight + offset);
   WVec b{};
   if constexpr (KindTraits<KIND>::kLayer) {
     if (bias != nullptr) b = WVec::load(bias + offset);
   }
-  Vec<TOut, VEC> y;
+  float y[VEC];
 #pragma unroll
   for (int j = 0; j < VEC; ++j) {
     const float bj = KindTraits<KIND>::kLayer ? to_float(b[j]) : 0.0f;
     y[j] = epilogue.apply(to_float(x[j]), to_float(w[j]), bj);
   }
-  y.store(out + offset);
+  Vec<TOut, VEC> converted;
+  convert_floats(y, converted.data);
+  converted.store(out + offset);
 }
 
 // Whether the register variant walks rows with the next row's loads in flight. Measured on an
@@ -133,8 +149,7 @@ __global__ void __launch_bounds__(kMaxRegisterThreads, min_resident_blocks(KIND,
           const TAct* res_row = static_cast<const TAct*>(p.residual) + row * p.residual_row_stride;
           const ActVec res = ActVec::template load<CachePolicy::kStreaming>(res_row + vector_index(i) * VEC);
           if constexpr (kAddOnLoad) {
-#pragma unroll
-            for (int j = 0; j < VEC; ++j) r.x[i][j] = from_float<TAct>(to_float(r.x[i][j]) + to_float(res[j]));
+            add_rounded(r.x[i], res);
           } else {
             r.residual[i] = res;
           }
@@ -169,12 +184,7 @@ __global__ void __launch_bounds__(kMaxRegisterThreads, min_resident_blocks(KIND,
     for (int i = 0; i < ITEMS; ++i) {
       if (!valid[i]) continue;
       if constexpr (Kind::kFusedAdd) {
-        if constexpr (!kAddOnLoad) {
-#pragma unroll
-          for (int j = 0; j < VEC; ++j) {
-            current.x[i][j] = from_float<TAct>(to_float(current.x[i][j]) + to_float(current.residual[i][j]));
-          }
-        }
+        if constexpr (!kAddOnLoad) add_rounded(current.x[i], current.residual[i]);
         current.x[i].store(res_row + vector_index(i) * VEC);
       }
 #pragma unroll
@@ -198,7 +208,7 @@ __global__ void __launch_bounds__(kMaxRegisterThreads, min_resident_blocks(KIND,
         }
       }
     }
-    const Epilogue<KIND, TOut> epilogue{mean, rsqrtf(row_sum<WAVE>(acc, scratch) * inv_hidden + p.eps), inv_quant_scale,
+    const Epilogue<KIND> epilogue{mean, rsqrtf(row_sum<WAVE>(acc, scratch) * inv_hidden + p.eps), inv_quant_scale,
                                         p.gemma ? 1.0f : 0.0f};
 #pragma unroll
     for (int i = 0; i < ITEMS; ++i) {
@@ -232,9 +242,7 @@ __global__ void __launch_bounds__(kMaxThreadsPerBlock) norm_rows_streaming(const
     const ActVec in = ActVec::template load<CachePolicy::kStreaming>(in_row + v * VEC);
     ActVec x = in;
     if constexpr (Kind::kFusedAdd) {
-      const ActVec res = ActVec::template load<CachePolicy::kStreaming>(res_row + v * VEC);
-#pragma unroll
-      for (int j = 0; j < VEC; ++j) x[j] = from_float<TAct>(to_float(in[j]) + to_float(res[j]));
+      add_rounded(x, ActVec::template load<CachePolicy::kStreaming>(res_row + v * VEC));
       x.store(res_row + v * VEC);
     }
 #pragma unroll
@@ -258,7 +266,7 @@ __global__ void __launch_bounds__(kMaxThreadsPerBlock) norm_rows_streaming(const
       }
     }
   }
-  const Epilogue<KIND, TOut> epilogue{mean, rsqrtf(row_sum<WAVE>(acc, scratch) * inv_hidden + p.eps),
+  const Epilogue<KIND> epilogue{mean, rsqrtf(row_sum<WAVE>(acc, scratch) * inv_hidden + p.eps),
                                       Kind::kQuant ? 1.0f / *p.scale : 1.0f, p.gemma ? 1.0f : 0.0f};
 
   for (int64_t v = threadIdx.x; v < n_vec; v += blockDim.x) {

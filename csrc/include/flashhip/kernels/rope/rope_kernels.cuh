@@ -72,19 +72,29 @@ FH_DEVICE FH_INLINE T& element(Vec<T, VEC>& a, Vec<T, VEC>& b, int i) {
 
 // Rotates VEC pairs held in two vectors, in place: NeoX pairs are (a[i], b[i]); GPT-J pairs are
 // adjacent elements of a then b. Pair i turns by the angle whose cos/sin are pair_cos[i], pair_sin[i];
-// the arithmetic is fp32 with one rounding to T. One pair at a time, so few values are live.
+// the arithmetic is fp32 with one rounding to T, two elements per conversion where the target
+// has a paired instruction.
 template <bool INTERLEAVE, int VEC, typename T>
 FH_DEVICE FH_INLINE void rotate_pairs(Vec<T, VEC>& a, Vec<T, VEC>& b, const float (&pair_cos)[VEC],
                                     const float (&pair_sin)[VEC]) {
+  float rotated[2 * VEC];  // a's elements, then b's
 #pragma unroll
   for (int i = 0; i < VEC; ++i) {
-    T& first = element(a, b, INTERLEAVE ? 2 * i : i);
-    T& second = element(a, b, INTERLEAVE ? 2 * i + 1 : VEC + i);
-    const float x1 = to_float(first);
-    const float x2 = to_float(second);
-    first = from_float<T>(x1 * pair_cos[i] - x2 * pair_sin[i]);
-    second = from_float<T>(x2 * pair_cos[i] + x1 * pair_sin[i]);
+    const int first = INTERLEAVE ? 2 * i : i;
+    const int second = INTERLEAVE ? 2 * i + 1 : VEC + i;
+    const float x1 = to_float(element(a, b, first));
+    const float x2 = to_float(element(a, b, second));
+    rotated[first] = x1 * pair_cos[i] - x2 * pair_sin[i];
+    rotated[second] = x2 * pair_cos[i] + x1 * pair_sin[i];
   }
+  float rotated_a[VEC], rotated_b[VEC];
+#pragma unroll
+  for (int i = 0; i < VEC; ++i) {
+    rotated_a[i] = rotated[i];
+    rotated_b[i] = rotated[VEC + i];
+  }
+  convert_floats(rotated_a, a.data);
+  convert_floats(rotated_b, b.data);
 }
 
 // One thread per (token, head lane, chunk); see the file comment. The kernel needs no
