@@ -125,10 +125,19 @@ struct FromFloat<fp8_e4m3fnuz_t> {
 
 // Converts N floats to T, two at a time where the target has a paired conversion instruction
 // (bf16x2 / half2 on NVIDIA sm_80+, e4m3x2 on sm_89+): half the conversions of one at a time.
+#if FH_PLATFORM_CUDA && FH_DEVICE_PASS && __CUDA_ARCH__ >= 800
+#define FH_HAS_PAIRED_16BIT_CONVERSION 1
+#else
+#define FH_HAS_PAIRED_16BIT_CONVERSION 0
+#endif
+
 template <typename T, int N>
 FH_DEVICE FH_INLINE void convert_floats(const float (&in)[N], T (&out)[N]) {
-#if FH_PLATFORM_CUDA && FH_DEVICE_PASS && __CUDA_ARCH__ >= 800
-  if constexpr (N % 2 == 0 && (std::is_same_v<T, bf16_t> || std::is_same_v<T, half_t>)) {
+  constexpr bool kPaired16 = FH_HAS_PAIRED_16BIT_CONVERSION && N % 2 == 0 &&
+                             (std::is_same_v<T, bf16_t> || std::is_same_v<T, half_t>);
+  constexpr bool kPairedFp8 = FH_ARCH_SM89_PLUS && N % 2 == 0 && std::is_same_v<T, fp8_e4m3fn_t>;
+  if constexpr (kPaired16) {
+#if FH_HAS_PAIRED_16BIT_CONVERSION
 #pragma unroll
     for (int i = 0; i < N; i += 2) {
       uint32_t pair;
@@ -142,22 +151,20 @@ FH_DEVICE FH_INLINE void convert_floats(const float (&in)[N], T (&out)[N]) {
       out[i] = T{static_cast<uint16_t>(pair & 0xffffu)};
       out[i + 1] = T{static_cast<uint16_t>(pair >> 16)};
     }
-    return;
-  }
 #endif
+  } else if constexpr (kPairedFp8) {
 #if FH_ARCH_SM89_PLUS
-  if constexpr (N % 2 == 0 && std::is_same_v<T, fp8_e4m3fn_t>) {
 #pragma unroll
     for (int i = 0; i < N; i += 2) {
       const uint16_t pair = __nv_cvt_float2_to_fp8x2(make_float2(in[i], in[i + 1]), __NV_SATFINITE, __NV_E4M3);
       out[i] = T{static_cast<uint8_t>(pair & 0xffu)};
       out[i + 1] = T{static_cast<uint8_t>(pair >> 8)};
     }
-    return;
-  }
 #endif
+  } else {
 #pragma unroll
-  for (int i = 0; i < N; ++i) out[i] = from_float<T>(in[i]);
+    for (int i = 0; i < N; ++i) out[i] = from_float<T>(in[i]);
+  }
 }
 
 }  // namespace flashhip
