@@ -15,6 +15,8 @@ def plot_family(json_path: Path, png_path: Path) -> None:
     import matplotlib.pyplot as plt
 
     data = json.loads(Path(json_path).read_text())
+    if "records" not in data:  # not a benchmark file (e.g. the main job's check results)
+        return
     records = data["records"]
     groups = []
     for r in records:
