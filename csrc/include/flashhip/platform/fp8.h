@@ -123,6 +123,7 @@ struct FromFloat<fp8_e4m3fnuz_t> {
   }
 };
 
+#if FH_PLATFORM_HIP || FH_PLATFORM_CUDA
 // Converts N floats to T, two at a time where the target has a paired conversion instruction
 // (bf16x2 / half2 on NVIDIA sm_80+, e4m3x2 on sm_89+): half the conversions of one at a time.
 #if FH_PLATFORM_CUDA && FH_DEVICE_PASS && __CUDA_ARCH__ >= 800
@@ -166,5 +167,6 @@ FH_DEVICE FH_INLINE void convert_floats(const float (&in)[N], T (&out)[N]) {
     for (int i = 0; i < N; ++i) out[i] = from_float<T>(in[i]);
   }
 }
+#endif  // GPU
 
 }  // namespace flashhip

@@ -53,6 +53,47 @@ FH_DEVICE FH_INLINE uint64_t ballot(bool predicate) {
 #endif
 }
 
+// Reads `value` from lane `src_lane` of the wave.
+template <int WAVE, typename T>
+FH_DEVICE FH_INLINE T shfl(T value, int src_lane) {
+#if FH_PLATFORM_HIP
+  return __shfl(value, src_lane, WAVE);
+#else
+  static_assert(WAVE == 32, "NVIDIA warps have 32 lanes");
+  return __shfl_sync(kAllLanesMask, value, src_lane, WAVE);
+#endif
+}
+
+// The largest 64-bit key over the wave; *owner is the lowest lane holding it. NVIDIA sm_80+
+// reduces with two redux.sync instructions (high word, then the low word among the lanes that
+// hold the high maximum) where the butterfly takes log2(WAVE) rounds of two shuffles.
+template <int WAVE>
+FH_DEVICE FH_INLINE uint64_t wave_max_u64(uint64_t key, int* owner) {
+#if FH_PLATFORM_CUDA && FH_DEVICE_PASS && __CUDA_ARCH__ >= 800
+  static_assert(WAVE == 32, "NVIDIA warps have 32 lanes");
+  const uint32_t hi = static_cast<uint32_t>(key >> 32);
+  const uint32_t max_hi = __reduce_max_sync(kAllLanesMask, hi);
+  const uint32_t max_lo = __reduce_max_sync(kAllLanesMask, hi == max_hi ? static_cast<uint32_t>(key) : 0u);
+  const uint64_t max_key = (static_cast<uint64_t>(max_hi) << 32) | max_lo;
+#else
+  uint64_t max_key = key;
+#pragma unroll
+  for (int offset = WAVE / 2; offset > 0; offset /= 2) {
+    const uint32_t lo = shfl_xor<WAVE>(static_cast<uint32_t>(max_key), offset);
+    const uint32_t hi = shfl_xor<WAVE>(static_cast<uint32_t>(max_key >> 32), offset);
+    const uint64_t other = (static_cast<uint64_t>(hi) << 32) | lo;
+    if (other > max_key) max_key = other;
+  }
+#endif
+  const uint64_t holders = ballot<WAVE>(key == max_key);
+#if FH_PLATFORM_HIP
+  *owner = __builtin_ctzll(holders);
+#else
+  *owner = __ffsll(static_cast<long long>(holders)) - 1;
+#endif
+  return max_key;
+}
+
 // The lanes below this one, as a ballot-style mask.
 template <int WAVE>
 FH_DEVICE FH_INLINE uint64_t lanes_below_mask() {

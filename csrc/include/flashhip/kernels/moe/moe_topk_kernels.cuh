@@ -28,17 +28,9 @@ FH_HOST_DEVICE FH_INLINE int lanes_per_group(int wave, int num_groups) {
 // Every lane ends with the largest key of the wave and the score that came with it.
 template <int WAVE>
 FH_DEVICE FH_INLINE void wave_argmax(uint64_t& key, float& score) {
-#pragma unroll
-  for (int offset = WAVE / 2; offset > 0; offset /= 2) {
-    const uint32_t other_lo = shfl_xor<WAVE>(static_cast<uint32_t>(key), offset);
-    const uint32_t other_hi = shfl_xor<WAVE>(static_cast<uint32_t>(key >> 32), offset);
-    const float other_score = shfl_xor<WAVE>(score, offset);
-    const uint64_t other = (static_cast<uint64_t>(other_hi) << 32) | other_lo;
-    if (other > key) {
-      key = other;
-      score = other_score;
-    }
-  }
+  int owner = 0;
+  key = wave_max_u64<WAVE>(key, &owner);
+  score = shfl<WAVE>(score, owner);
 }
 
 // Keeps the two largest values seen (a multiset: equal values count twice).
