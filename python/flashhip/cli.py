@@ -16,7 +16,8 @@ from typing import Callable
 
 import torch
 
-from . import norm, reference as ref
+from . import moe, norm, reference as ref
+from .rope import llama3_cos_sin_cache, rope as rotate
 
 ops = torch.ops.flashhip
 
@@ -82,13 +83,66 @@ def _cases(device: str, tokens: int, hidden: int):
     ]
 
 
+def _more_cases(device: str, tokens: int):
+    """rope (Llama-3.1: 32 q + 8 kv heads x 128, views of a fused qkv buffer) and DeepSeek-V3
+    routing with its token alignment, each as (name, run, check, bytes, limit)."""
+    bf16 = torch.bfloat16
+    qkv = torch.randn(tokens, 48 * 128, device=device, dtype=bf16)
+    q, k = qkv[:, : 32 * 128].view(tokens, 32, 128), qkv[:, 32 * 128 : 40 * 128].view(tokens, 8, 128)
+    cache = llama3_cos_sin_cache(8192, 128, device=device)
+    positions = torch.randint(0, 8192, (tokens,), device=device)
+    q_out, k_out = torch.empty_like(q), torch.empty_like(k)
+
+    def check_rope():
+        got_q, got_k = rotate(q, k, cache, positions)
+        want_q, want_k = ref.rope(q, k, cache, positions)
+        return max(_max_rel_err(got_q, want_q), _max_rel_err(got_k, want_k))
+
+    experts, topk = 256, 8
+    logits = torch.randn(tokens, experts, device=device)
+    bias = torch.randn(experts, device=device) * 0.05
+    weights = torch.empty(tokens, topk, device=device)
+    ids = torch.empty(tokens, topk, dtype=torch.int32, device=device)
+    ops.moe_topk(weights, ids, logits, bias, "sigmoid", 8, 4, True, 2.5)  # the ids the alignment sorts
+
+    def check_routing():
+        # The share of tokens whose experts differ from DeepSeek-V3's gate (ties and 1-ulp
+        # differences in exp() can flip a near-tie, so a few are allowed), or the weights' error.
+        got_w, got_ids = moe.moe_topk(logits, topk, bias, "sigmoid", 8, 4, True, 2.5)
+        want_w, want_ids = ref.deepseek_v3_routing(logits, bias)
+        same = (got_ids.sort(-1).values == want_ids.sort(-1).values).all(-1)
+        if not same.any():
+            return 1.0
+        return max(1.0 - same.float().mean().item(), _max_rel_err(got_w[same].sort(-1).values, want_w[same].sort(-1).values))
+
+    block = 64
+    sorted_ids = torch.empty(tokens * topk + experts * (block - 1), dtype=torch.int32, device=device)
+    expert_ids = torch.empty((sorted_ids.numel() + block - 1) // block, dtype=torch.int32, device=device)
+    total = torch.empty(1, dtype=torch.int32, device=device)
+
+    def check_align():
+        got = moe.moe_align_block_size(ids, experts, block)
+        want = ref.moe_align_block_size(ids, experts, block)
+        return 0.0 if all(torch.equal(a, b) for a, b in zip(got, want)) else 1.0
+
+    rope_bytes = 2 * (q.numel() + k.numel()) * 2 + tokens * 128 * 4
+    return [
+        ("rope", lambda: torch.ops.flashhip.rope(q_out, k_out, q, k, cache, positions, False), check_rope, rope_bytes, 1e-2),
+        ("moe_topk (DeepSeek-V3)", lambda: ops.moe_topk(weights, ids, logits, bias, "sigmoid", 8, 4, True, 2.5),
+         check_routing, logits.numel() * 4, 1e-2),
+        ("moe_align_block_size", lambda: ops.moe_align_block_size(ids, experts, block, sorted_ids, expert_ids, total),
+         check_align, ids.numel() * 4 + sorted_ids.numel() * 4, 0.0),
+    ]
+
+
 def check(device: str, json_path: str | None) -> int:
     tokens, hidden = (8192, 4096) if device == "cuda" else (256, 4096)
     name = torch.cuda.get_device_name() if device == "cuda" else "cpu"
-    print(f"flashhip check on {name} ({device}), torch {torch.__version__}, shape {tokens}x{hidden} bf16")
+    print(f"flashhip check on {name} ({device}), torch {torch.__version__}: norms {tokens}x{hidden} bf16, "
+          f"rope and MoE routing over {tokens} tokens")
     print(f"{'op':<26}{'rel. error':>12}{'limit':>9}{'time (us)':>12}{'GB/s':>9}  result")
     results, failed = [], 0
-    for op, run, check_fn, nbytes, limit in _cases(device, tokens, hidden):
+    for op, run, check_fn, nbytes, limit in _cases(device, tokens, hidden) + _more_cases(device, tokens):
         err = check_fn()
         us = _time_us(run, device)
         ok = err <= limit
