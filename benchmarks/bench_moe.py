@@ -84,10 +84,7 @@ def main() -> None:
     for tokens in token_counts:
         bench_topk(report, tokens, dtype, device, compile_peer=True)
         bench_align(report, tokens, device)
-    report.ratios()
-    report.print_table()
-    report.write(args.out)
-    print(f"wrote {args.out}")
+    report.finish(args.out)
 
 
 if __name__ == "__main__":

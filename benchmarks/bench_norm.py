@@ -130,15 +130,7 @@ def main() -> None:
         report.add("rmsnorm", shape, "bf16", "F.rms_norm", time_us(peer), b, graph_us=graph_time_us(peer))
         report.add("rmsnorm", shape, "bf16", "torch.compile", time_us(compiled), b)
 
-    report.ratios()
-    report.print_table()
-    report.write(args.out)
-    try:
-        from plot import plot_family
-
-        plot_family(args.out, args.out.with_suffix(".png"))
-    except ImportError as e:  # matplotlib missing: the JSON is the record, plot later
-        print(f"no plot: {e}")
+    report.finish(args.out)
 
 
 if __name__ == "__main__":

@@ -119,10 +119,7 @@ def main() -> None:
         cases += [("deepseek", deepseek_inputs(n, 128, device, dtype)) for n in (8192, 64)]
     for name, (q, k, cache, interleave) in cases:
         bench_case(report, name, q, k, cache, interleave, device)
-    report.ratios()
-    report.print_table()
-    report.write(args.out)
-    print(f"wrote {args.out}")
+    report.finish(args.out)
 
 
 if __name__ == "__main__":

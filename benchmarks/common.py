@@ -130,3 +130,16 @@ class Report:
     def write(self, path: Path) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(json.dumps({"meta": self.meta, "records": self.records}, indent=1) + "\n")
+
+    def finish(self, path: Path) -> None:
+        """Ratios, the table, the JSON at `path` and, where matplotlib is installed, its plot."""
+        self.ratios()
+        self.print_table()
+        self.write(path)
+        print(f"wrote {path}")
+        try:
+            from plot import plot_family
+
+            plot_family(path, path.with_suffix(".png"))
+        except ImportError as e:  # the JSON is the record; plot later with benchmarks/plot.py
+            print(f"no plot: {e}")
