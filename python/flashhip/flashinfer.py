@@ -49,6 +49,12 @@ def _heads(x: torch.Tensor, head_size: int, name: str) -> torch.Tensor:
     return x.view(x.shape[0], x.shape[1] // head_size, head_size)
 
 
+def _rope_flat(positions, query, key, head_size, cos_sin_cache, is_neox, query_out, key_out) -> None:
+    """torch.ops.flashhip.rope on flattened ``[nnz, heads * head_size]`` q/k and outputs."""
+    _ops.rope(_heads(query_out, head_size, "query"), _heads(key_out, head_size, "key"), _heads(query, head_size, "query"),
+              _heads(key, head_size, "key"), cos_sin_cache, positions, not is_neox)
+
+
 def apply_rope_with_cos_sin_cache_inplace(
     positions: torch.Tensor,
     query: torch.Tensor,
@@ -61,22 +67,12 @@ def apply_rope_with_cos_sin_cache_inplace(
     ``[nnz, Hk * head_size]`` in place by ``cos_sin_cache`` (fp32 ``[max_pos, rotary_dim]``,
     cos | sin) rows ``positions``. ``is_neox=True`` is rotate-half, False is GPT-J interleaved.
     See :func:`flashhip.rope` for out-of-range positions."""
-    q = _heads(query, head_size, "query")
-    k = _heads(key, head_size, "key")
-    _ops.rope(q, k, q, k, cos_sin_cache, positions, not is_neox)
+    _rope_flat(positions, query, key, head_size, cos_sin_cache, is_neox, query, key)
 
 
-def apply_rope_with_cos_sin_cache(
-    positions: torch.Tensor,
-    query: torch.Tensor,
-    key: torch.Tensor,
-    head_size: int,
-    cos_sin_cache: torch.Tensor,
-    is_neox: bool = True,
-) -> tuple[torch.Tensor, torch.Tensor]:
+def apply_rope_with_cos_sin_cache(positions, query, key, head_size, cos_sin_cache, is_neox=True):
     """As :func:`apply_rope_with_cos_sin_cache_inplace`, returning new ``(query_out, key_out)``."""
     query_out = torch.empty(query.shape, dtype=query.dtype, device=query.device)
     key_out = torch.empty(key.shape, dtype=key.dtype, device=key.device)
-    _ops.rope(_heads(query_out, head_size, "query"), _heads(key_out, head_size, "key"), _heads(query, head_size, "query"),
-              _heads(key, head_size, "key"), cos_sin_cache, positions, not is_neox)
+    _rope_flat(positions, query, key, head_size, cos_sin_cache, is_neox, query_out, key_out)
     return query_out, key_out
