@@ -4,6 +4,7 @@
 # writes the log and JSON results into OUTDIR. Needs no network; keeps going after a failed
 # step and exits non-zero if any failed.
 #   scripts/gpu_run.sh OUTDIR [steps...]    steps: build cpp pytest memcheck racecheck check bench
+#   (also: sweep, profile [PROFILE_CASES="case ...", see benchmarks/profile_cases.py], fp8diag, diag)
 set -uo pipefail
 OUTDIR=$(realpath -m "${1:?usage: scripts/gpu_run.sh OUTDIR [steps...]}"); shift
 cd "$(dirname "$0")/.."
@@ -68,6 +69,12 @@ want pytest && step pytest "$PY" -m pytest -q -p no:cacheprovider tests/python -
 sanitize() { PYTORCH_NO_CUDA_MEMORY_CACHING=1 compute-sanitizer --tool "$1" --error-exitcode 7 "$PY" tests/gpu/sanitize_ops.py; }
 want memcheck && step memcheck sanitize memcheck
 want racecheck && step racecheck sanitize racecheck
+if want profile; then  # one launch of each case under Nsight Compute: duration, throughput, stalls
+  step profile ncu --profile-from-start off --section SpeedOfLight --section LaunchStats --section Occupancy \
+    --section WarpStateStats --section ComputeWorkloadAnalysis --section InstructionStats --section MemoryWorkloadAnalysis "$PY" benchmarks/profile_cases.py ${PROFILE_CASES:-}
+  awk '/===== profile:/,/===== profile rc/' "$LOG" >"$OUTDIR/ncu.txt"
+  grep -E "^  [a-z_].*\(|^case |Duration|Memory Throughput|Compute \(SM\)|Registers Per|Achieved Occupancy|Executed Instructions  |Issue Slots Busy" "$OUTDIR/ncu.txt" | head -n 120
+fi
 want check && step check "$PY" -m flashhip check --json "$OUTDIR/check.json"
 want sweep && step sweep "$PY" benchmarks/sweep_norm.py && awk '/===== sweep:/,/===== sweep rc/' "$LOG" | tail -n 25
 if want bench; then

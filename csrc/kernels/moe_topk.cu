@@ -7,13 +7,23 @@ namespace flashhip::kernels {
 namespace moe_topk_detail {
 
 template <int WAVE, int ITEMS, typename TIn>
-gpuError_t launch_items(const MoeTopkParams& p, gpuStream_t stream) {
+gpuError_t launch_items(const MoeTopkParams& p, const GroupPlan& plan, gpuStream_t stream) {
   const dim3 block(WAVE * kWavesPerBlock);
   const dim3 grid(static_cast<unsigned>((p.tokens + kWavesPerBlock - 1) / kWavesPerBlock));
-  const size_t smem =
-      p.grouped() ? sizeof(float) * kWavesPerBlock * grouped_smem_floats(p.experts, p.num_groups) : 0;
-  moe_topk_kernel<WAVE, ITEMS, TIn><<<grid, block, smem, stream>>>(p);
+  const size_t smem = sizeof(float) * kWavesPerBlock * grouped_smem_floats(p, plan);
+  moe_topk_kernel<WAVE, ITEMS, TIn><<<grid, block, smem, stream>>>(p, plan);
   return gpuGetLastError();
+}
+
+// Groups go across lanes when each is an aligned run of lanes (its size divides the wave) and
+// one lane per group can rank them.
+template <int WAVE>
+GroupPlan plan_groups(const MoeTopkParams& p) {
+  GroupPlan plan;
+  plan.group_size = p.experts / p.num_groups;
+  plan.lane_aligned = p.grouped() && WAVE % plan.group_size == 0 && p.num_groups <= WAVE;
+  while ((1 << plan.group_lanes_log2) < plan.group_size) ++plan.group_lanes_log2;
+  return plan;
 }
 
 template <int WAVE, typename TIn>
@@ -23,17 +33,18 @@ gpuError_t launch_typed(const MoeTopkParams& p, gpuStream_t stream, MoeTopkLaunc
   int items = 1;
   while (items * WAVE < p.experts) items *= 2;
   if (items > kMaxItems || p.k > WAVE) return gpuErrorInvalidValue;
+  const GroupPlan plan = plan_groups<WAVE>(p);
   if (info != nullptr) {
-    *info = MoeTopkLaunchInfo{WAVE, items, kWavesPerBlock, p.grouped() ? lanes_per_group(WAVE, p.num_groups) : 0};
+    *info = MoeTopkLaunchInfo{WAVE, items, kWavesPerBlock, plan.lane_aligned};
   }
   switch (items) {
-    case 1: return launch_items<WAVE, 1, TIn>(p, stream);
-    case 2: return launch_items<WAVE, 2, TIn>(p, stream);
-    case 4: return launch_items<WAVE, 4, TIn>(p, stream);
-    case 8: return launch_items<WAVE, 8, TIn>(p, stream);
-    case 16: return launch_items<WAVE, 16, TIn>(p, stream);
+    case 1: return launch_items<WAVE, 1, TIn>(p, plan, stream);
+    case 2: return launch_items<WAVE, 2, TIn>(p, plan, stream);
+    case 4: return launch_items<WAVE, 4, TIn>(p, plan, stream);
+    case 8: return launch_items<WAVE, 8, TIn>(p, plan, stream);
+    case 16: return launch_items<WAVE, 16, TIn>(p, plan, stream);
     default:
-      if constexpr (kMaxItems >= 32) return launch_items<WAVE, 32, TIn>(p, stream);
+      if constexpr (kMaxItems >= 32) return launch_items<WAVE, 32, TIn>(p, plan, stream);
       return gpuErrorInvalidValue;
   }
 }

@@ -39,7 +39,7 @@ std::string describe(const kernels::MoeTopkLaunchInfo& info, const MoeTopkParams
   return std::string("wave-per-token (") + c10::toString(dtype) + ", " + std::to_string(p.experts) + " experts, " +
          std::to_string(info.items_per_lane) + " per lane, wave " + std::to_string(info.wave) + ", " +
          std::to_string(info.tokens_per_block) + " tokens/block" +
-         (p.grouped() ? ", " + std::to_string(info.lanes_per_group) + " lanes/group" : std::string()) + ")";
+         (p.grouped() ? (info.groups_in_registers ? ", groups across lanes" : ", groups in shared memory") : "") + ")";
 }
 
 void moe_topk(at::Tensor& topk_weights, at::Tensor& topk_ids, const at::Tensor& gating_output,

@@ -64,6 +64,26 @@ FH_DEVICE FH_INLINE T shfl(T value, int src_lane) {
 #endif
 }
 
+// The lanes whose `value` equals this lane's, as a ballot-style mask. `value_bits` bounds the
+// bits in which values may differ (values must lie in [0, 2^value_bits)). NVIDIA sm_70+ has one
+// instruction for it; elsewhere lanes agree bit by bit through value_bits ballots.
+template <int WAVE>
+FH_DEVICE FH_INLINE uint64_t match_any(int value, int value_bits) {
+#if FH_PLATFORM_CUDA && FH_DEVICE_PASS && __CUDA_ARCH__ >= 700
+  static_assert(WAVE == 32, "NVIDIA warps have 32 lanes");
+  (void)value_bits;
+  return __match_any_sync(kAllLanesMask, value);
+#else
+  uint64_t peers = ballot<WAVE>(true);
+  for (int bit = 0; bit < value_bits; ++bit) {
+    const bool set = (value >> bit) & 1;
+    const uint64_t with_bit = ballot<WAVE>(set);
+    peers &= set ? with_bit : ~with_bit;
+  }
+  return peers;
+#endif
+}
+
 // The largest 64-bit key over the wave; *owner is the lowest lane holding it. NVIDIA sm_80+
 // reduces with two redux.sync instructions (high word, then the low word among the lanes that
 // hold the high maximum) where the butterfly takes log2(WAVE) rounds of two shuffles.
@@ -92,6 +112,37 @@ FH_DEVICE FH_INLINE uint64_t wave_max_u64(uint64_t key, int* owner) {
   *owner = __ffsll(static_cast<long long>(holders)) - 1;
 #endif
   return max_key;
+}
+
+// The two largest values (a multiset: a value two lanes hold counts twice) over aligned
+// segments of `lanes` lanes (a power of two <= WAVE); every lane gets its segment's. A segment
+// of one lane has `second` 0. NVIDIA sm_80+ reduces a whole wave with two redux.sync and a
+// ballot; otherwise a butterfly of log2(lanes) steps merges (best, second) pairs.
+template <int WAVE>
+FH_DEVICE FH_INLINE void segment_top2_u32(uint32_t value, int lanes, uint32_t* best, uint32_t* second) {
+#if FH_PLATFORM_CUDA && FH_DEVICE_PASS && __CUDA_ARCH__ >= 800
+  static_assert(WAVE == 32, "NVIDIA warps have 32 lanes");
+  if (lanes == WAVE) {
+    const uint32_t top = __reduce_max_sync(kAllLanesMask, value);
+    const uint32_t holders = __ballot_sync(kAllLanesMask, value == top);
+    const uint32_t below_top = __reduce_max_sync(kAllLanesMask, value == top ? 0u : value);
+    *best = top;
+    *second = __popc(holders) > 1 ? top : below_top;
+    return;
+  }
+#endif
+  uint32_t hi = value, lo = 0;
+#pragma unroll
+  for (int offset = 1; offset < WAVE; offset *= 2) {
+    if (offset < lanes) {  // uniform across the wave
+      const uint32_t other_hi = shfl_xor<WAVE>(hi, offset);
+      const uint32_t other_lo = shfl_xor<WAVE>(lo, offset);
+      lo = max(min(hi, other_hi), max(lo, other_lo));
+      hi = max(hi, other_hi);
+    }
+  }
+  *best = hi;
+  *second = lo;
 }
 
 // The lanes below this one, as a ballot-style mask.

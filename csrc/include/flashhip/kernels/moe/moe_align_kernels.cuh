@@ -4,7 +4,7 @@
 // - moe_align_scatter (one block per tile): counts its tile per wave, derives every expert's
 //   padded start (a scan over experts) and the offset of each (wave, expert) from the counts of
 //   the tiles and waves before it, then places WAVE pairs at a time: a pair's rank among the
-//   batch's pairs of its expert comes from ballots over the expert's bits. Tiles, waves,
+//   batch's pairs of its expert comes from the lanes that share it (wave.h match_any). Tiles, waves,
 //   batches and lanes all run in ascending pair order, so each expert's run is in ascending
 //   order. The blocks share out the padding and the block labels.
 #pragma once
@@ -16,14 +16,34 @@ namespace flashhip::kernels::moe_align_detail {
 
 inline constexpr int kThreads = 256;
 
-// The (local) expert of pair q, or -1 when the pair is left out.
+// Pairs each lane loads before it uses any of them, so that their latencies overlap.
+inline constexpr int kPairsPerLane = 8;
+
+// The (local) expert of pair q, or -1 when the pair is left out. Pair counts fit int32 (the op
+// checks), so rows come from a 32-bit division, and none at all when rows are contiguous.
 template <typename TId>
-FH_DEVICE FH_INLINE int expert_of(const MoeAlignParams& p, int64_t q) {
-  const int64_t row = q / p.k;
-  const int64_t id = static_cast<const TId*>(p.topk_ids)[row * p.ids_row_stride + (q - row * p.k)];
+FH_DEVICE FH_INLINE int expert_of(const MoeAlignParams& p, int32_t q) {
+  const auto k = static_cast<int32_t>(p.k);
+  int64_t index = q;
+  if (p.ids_row_stride != p.k) {
+    const int32_t row = q / k;
+    index = static_cast<int64_t>(row) * p.ids_row_stride + (q - row * k);
+  }
+  const int64_t id = static_cast<const TId*>(p.topk_ids)[index];
   if (id < 0 || id >= p.experts) return -1;
   const int local = p.expert_map != nullptr ? p.expert_map[id] : static_cast<int>(id);
   return local >= 0 && local < p.experts ? local : -1;
+}
+
+// expert[j] <- the expert of pair first + j * stride, or -1 from `end` on.
+template <typename TId>
+FH_DEVICE FH_INLINE void load_experts(const MoeAlignParams& p, int32_t first, int32_t stride, int32_t end,
+                                      int (&expert)[kPairsPerLane]) {
+#pragma unroll
+  for (int j = 0; j < kPairsPerLane; ++j) {
+    const int32_t q = first + j * stride;
+    expert[j] = q < end ? expert_of<TId>(p, q) : -1;
+  }
 }
 
 template <typename TId>
@@ -31,12 +51,16 @@ __global__ void __launch_bounds__(kThreads) moe_align_count(const MoeAlignParams
   extern __shared__ int32_t tile_count[];  // [experts]
   for (int e = threadIdx.x; e < p.experts; e += blockDim.x) tile_count[e] = 0;
   __syncthreads();
-  const int64_t pairs = p.rows * p.k;
-  const int64_t begin = static_cast<int64_t>(blockIdx.x) * tile_pairs;
-  const int64_t end = begin + tile_pairs < pairs ? begin + tile_pairs : pairs;
-  for (int64_t q = begin + threadIdx.x; q < end; q += blockDim.x) {
-    const int e = expert_of<TId>(p, q);
-    if (e >= 0) atomicAdd(&tile_count[e], 1);
+  const auto pairs = static_cast<int32_t>(p.rows * p.k);
+  const auto begin = static_cast<int32_t>(blockIdx.x * tile_pairs);
+  const int32_t end = begin + tile_pairs < pairs ? static_cast<int32_t>(begin + tile_pairs) : pairs;
+  for (int32_t first = begin + static_cast<int32_t>(threadIdx.x); first < end; first += kPairsPerLane * kThreads) {
+    int expert[kPairsPerLane];
+    load_experts<TId>(p, first, kThreads, end, expert);
+#pragma unroll
+    for (int j = 0; j < kPairsPerLane; ++j) {
+      if (expert[j] >= 0) atomicAdd(&tile_count[expert[j]], 1);
+    }
   }
   __syncthreads();
   int32_t* row = p.workspace + static_cast<int64_t>(blockIdx.x) * p.experts;  // [experts]
@@ -84,21 +108,30 @@ __global__ void __launch_bounds__(kThreads) moe_align_scatter(const MoeAlignPara
   const int tid = static_cast<int>(threadIdx.x);
   const int wave = tid / WAVE;
   const int lane = lane_id<WAVE>();
-  const int64_t pairs = p.rows * p.k;
+  const auto pairs = static_cast<int32_t>(p.rows * p.k);
   const int tile = static_cast<int>(blockIdx.x);
-  const int64_t tile_begin = tile * tile_pairs < pairs ? tile * tile_pairs : pairs;
-  const int64_t tile_end = tile_begin + tile_pairs < pairs ? tile_begin + tile_pairs : pairs;
-  const int64_t wave_pairs = (tile_pairs + kWaves - 1) / kWaves;
-  const int64_t wave_begin = tile_begin + wave * wave_pairs < tile_end ? tile_begin + wave * wave_pairs : tile_end;
-  const int64_t wave_end = wave_begin + wave_pairs < tile_end ? wave_begin + wave_pairs : tile_end;
-  const int32_t pad = static_cast<int32_t>(pairs);
+  const int32_t tile_begin = tile * tile_pairs < pairs ? static_cast<int32_t>(tile * tile_pairs) : pairs;
+  const int32_t tile_end = tile_begin + tile_pairs < pairs ? static_cast<int32_t>(tile_begin + tile_pairs) : pairs;
+  const auto wave_pairs = static_cast<int32_t>((tile_pairs + kWaves - 1) / kWaves);
+  const int32_t wave_begin = tile_begin + wave * wave_pairs < tile_end ? tile_begin + wave * wave_pairs : tile_end;
+  const int32_t wave_end = wave_begin + wave_pairs < tile_end ? wave_begin + wave_pairs : tile_end;
+  const int32_t pad = pairs;
+  // A wave walks its pairs in chunks of kPairsPerLane batches of WAVE consecutive pairs; the
+  // experts of its first chunk (usually its only one) stay in registers from step 1 to step 4.
+  constexpr int32_t kChunk = kPairsPerLane * WAVE;
+  int first_chunk[kPairsPerLane];
 
   // 1. Count this tile per (wave, expert).
   for (int i = tid; i < kWaves * E; i += kThreads) wave_offset[i] = 0;
   __syncthreads();
-  for (int64_t q = wave_begin + lane; q < wave_end; q += WAVE) {
-    const int e = expert_of<TId>(p, q);
-    if (e >= 0) atomicAdd(&wave_offset[wave * E + e], 1);
+  for (int32_t chunk = wave_begin; chunk < wave_end; chunk += kChunk) {  // uniform across the wave
+    int expert[kPairsPerLane];
+    load_experts<TId>(p, chunk + lane, WAVE, wave_end, expert);
+#pragma unroll
+    for (int j = 0; j < kPairsPerLane; ++j) {
+      if (expert[j] >= 0) atomicAdd(&wave_offset[wave * E + expert[j]], 1);
+      if (chunk == wave_begin) first_chunk[j] = expert[j];
+    }
   }
   __syncthreads();
 
@@ -109,6 +142,7 @@ __global__ void __launch_bounds__(kThreads) moe_align_scatter(const MoeAlignPara
     if (num_tiles == 1) {
       for (int w = 0; w < kWaves; ++w) total += wave_offset[w * E + e];
     } else {
+#pragma unroll 4
       for (int t = 0; t < num_tiles; ++t) {
         const int32_t count = p.workspace[static_cast<int64_t>(t) * E + e];
         total += count;
@@ -134,26 +168,31 @@ __global__ void __launch_bounds__(kThreads) moe_align_scatter(const MoeAlignPara
   }
   __syncthreads();
 
-  // 4. Place the pairs, WAVE at a time. Lanes with the same expert find each other by
-  //    agreeing on every bit of it; the lowest of them moves the expert's offset on.
+  // 4. Place the pairs, WAVE at a time. Lanes with the same expert find each other (one
+  //    instruction on NVIDIA, a ballot per bit of the expert elsewhere); the lowest of them
+  //    moves the expert's offset on.
   int expert_bits = 0;
   while ((1 << expert_bits) < E) ++expert_bits;
   int32_t* my_offset = wave_offset + wave * E;  // [experts]
-  for (int64_t batch = wave_begin; batch < wave_end; batch += WAVE) {  // uniform across the wave
-    const int64_t q = batch + lane;
-    const int e = q < wave_end ? expert_of<TId>(p, q) : -1;
-    const bool has = e >= 0;
-    uint64_t peers = ballot<WAVE>(has);
-    for (int bit = 0; bit < expert_bits; ++bit) {
-      const bool set = has && ((e >> bit) & 1);
-      const uint64_t with_bit = ballot<WAVE>(set);
-      peers &= set ? with_bit : ~with_bit;
+  for (int32_t chunk = wave_begin; chunk < wave_end; chunk += kChunk) {  // uniform across the wave
+    int expert[kPairsPerLane];
+    if (chunk == wave_begin) {
+#pragma unroll
+      for (int j = 0; j < kPairsPerLane; ++j) expert[j] = first_chunk[j];
+    } else {
+      load_experts<TId>(p, chunk + lane, WAVE, wave_end, expert);
     }
-    const uint64_t peers_below = peers & lanes_below_mask<WAVE>();
-    if (has) p.sorted_token_ids[my_offset[e] + __popcll(peers_below)] = static_cast<int32_t>(q);
-    wave_sync<WAVE>();
-    if (has && peers_below == 0) my_offset[e] += __popcll(peers);
-    wave_sync<WAVE>();
+#pragma unroll
+    for (int j = 0; j < kPairsPerLane; ++j) {
+      const int e = expert[j];
+      const bool has = e >= 0;
+      const uint64_t peers = match_any<WAVE>(has ? e : 0, expert_bits) & ballot<WAVE>(has);
+      const uint64_t peers_below = peers & lanes_below_mask<WAVE>();
+      if (has) p.sorted_token_ids[my_offset[e] + __popcll(peers_below)] = chunk + j * WAVE + lane;
+      wave_sync<WAVE>();
+      if (has && peers_below == 0) my_offset[e] += __popcll(peers);
+      wave_sync<WAVE>();
+    }
   }
 
   // 5. Padding and block labels, shared out over the grid: each expert's padding (one wave per

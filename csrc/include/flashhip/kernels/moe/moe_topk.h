@@ -55,7 +55,7 @@ struct MoeTopkLaunchInfo {
   int wave = 0;
   int items_per_lane = 0;  // selection values each lane holds
   int tokens_per_block = 0;
-  int lanes_per_group = 0;  // grouped only: lanes reducing one group's top two
+  bool groups_in_registers = false;  // grouped only: each group an aligned run of lanes (else shared memory)
 };
 
 LaunchStatus launch_moe_topk(const MoeTopkParams& params, StreamHandle stream, MoeTopkLaunchInfo* info = nullptr);

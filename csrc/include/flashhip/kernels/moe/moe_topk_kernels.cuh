@@ -1,8 +1,12 @@
-// MoE routing kernel: one wave per token. Lane l holds experts l, l + WAVE, ... (ITEMS of them,
-// loads coalesced across the wave); the k winners come from k rounds of a wave argmax over
-// packed (rank key, expert) integers, so ties resolve to the lower index exactly as on the CPU.
-// Groups: each wave stages its selection values in shared memory, reduces each group's top two
-// with a few lanes per group, ranks the groups and masks the dropped ones.
+// MoE routing kernel: one wave per token. Lane l holds experts i * WAVE + l (ITEMS of them,
+// loads coalesced across the wave) as 32-bit rank keys.
+// - Groups: when a group is an aligned run of lanes within one item (group_size divides the
+//   wave: DeepSeek-V3's 32 on NVIDIA and AMD alike) and there are at most WAVE groups, each
+//   group's top two come from a segmented wave reduction and the kept groups from one ballot.
+//   Any other layout stages the selection values in shared memory and reduces them there.
+// - Selection: each lane sorts its (key, item) pairs once; then k rounds each take the wave's
+//   best list head (two redux.sync on NVIDIA) and its owner shifts its list. Packing the item
+//   below the key makes every pair distinct, so ties go to the lower expert as on the CPU.
 #pragma once
 
 #include <cmath>
@@ -15,22 +19,26 @@ namespace flashhip::kernels::moe_topk_detail {
 
 inline constexpr int kWavesPerBlock = 4;
 
-// Shared floats one wave needs when grouping: selection values, group scores, kept flags.
-FH_HOST_DEVICE FH_INLINE int grouped_smem_floats(int experts, int num_groups) { return experts + 2 * num_groups; }
+// How a call groups experts, decided by the launcher.
+struct GroupPlan {
+  int group_size = 1;         // experts / num_groups
+  bool lane_aligned = false;  // group_size divides WAVE and num_groups <= WAVE
+  int group_lanes_log2 = 0;   // lane_aligned: log2(group_size)
+};
 
-// Largest power of two L with L * num_groups <= wave (at least 1): lanes sharing one group.
-FH_HOST_DEVICE FH_INLINE int lanes_per_group(int wave, int num_groups) {
-  int lanes = 1;
-  while (lanes * 2 * num_groups <= wave) lanes *= 2;
-  return lanes;
+// Shared floats one wave needs: lane-aligned groups keep only their scores; other layouts also
+// the selection values and the kept flags.
+FH_HOST_DEVICE FH_INLINE int grouped_smem_floats(const MoeTopkParams& p, const GroupPlan& plan) {
+  if (!p.grouped()) return 0;
+  return plan.lane_aligned ? p.num_groups : p.experts + 2 * p.num_groups;
 }
 
-// Every lane ends with the largest key of the wave and the score that came with it.
-template <int WAVE>
-FH_DEVICE FH_INLINE void wave_argmax(uint64_t& key, float& score) {
-  int owner = 0;
-  key = wave_max_u64<WAVE>(key, &owner);
-  score = shfl<WAVE>(score, owner);
+// Rank keys below float_key(-inf) (taken, masked, NaN) count as -inf in a group's score.
+inline constexpr uint32_t kNegInfKey = 0x007fffffu;  // moe_rank::float_key(-INFINITY)
+
+// The float a rank key came from (keys of at least kNegInfKey).
+FH_DEVICE FH_INLINE float key_to_float(uint32_t key) {
+  return bits_to_float((key & 0x80000000u) ? (key & 0x7fffffffu) : ~key);
 }
 
 // Keeps the two largest values seen (a multiset: equal values count twice).
@@ -43,15 +51,29 @@ FH_DEVICE FH_INLINE void push_top2(float v, float& best, float& second) {
   }
 }
 
-// Writes kept[g] (1 or 0) for every group of this wave's token. `sel` holds the token's
-// selection values with NaN already turned into -inf.
+// num_groups <= WAVE: lane g ranks group g; bit g of the result says whether it is kept.
 template <int WAVE>
-FH_DEVICE FH_INLINE void rank_groups(const MoeTopkParams& p, const float* sel /* [experts] */,
-                                     float* group_score /* [num_groups] */, float* kept /* [num_groups] */) {
+FH_DEVICE FH_INLINE uint64_t kept_groups_ballot(const MoeTopkParams& p, const float* group_score /* [num_groups] */) {
+  const int g = lane_id<WAVE>();
+  bool kept = false;
+  if (g < p.num_groups) {
+    const float score = group_score[g];
+    int rank = 0;
+    for (int h = 0; h < p.num_groups; ++h) rank += moe_rank::group_ranks_before(group_score[h], h, score, g);
+    kept = rank < p.topk_group;
+  }
+  return ballot<WAVE>(kept);
+}
+
+// Any layout: writes kept[g] (1 or 0) for every group of this wave's token. `sel` holds the
+// token's selection values with NaN already turned into -inf.
+template <int WAVE>
+FH_DEVICE FH_INLINE void rank_groups_in_smem(const MoeTopkParams& p, int group_size, const float* sel /* [experts] */,
+                                             float* group_score /* [num_groups] */, float* kept /* [num_groups] */) {
   const int lane = lane_id<WAVE>();
-  const int group_size = p.experts / p.num_groups;
   const bool top_two = p.correction_bias != nullptr && group_size >= 2;
-  const int lanes = lanes_per_group(WAVE, p.num_groups);
+  int lanes = 1;  // lanes sharing one group: the largest power of two with lanes * groups <= WAVE
+  while (lanes * 2 * p.num_groups <= WAVE) lanes *= 2;
   const int groups_per_pass = WAVE / lanes;
   for (int first = 0; first < p.num_groups; first += groups_per_pass) {  // uniform across the wave
     const int g = first + lane / lanes;
@@ -79,22 +101,66 @@ FH_DEVICE FH_INLINE void rank_groups(const MoeTopkParams& p, const float* sel /*
   wave_sync<WAVE>();
 }
 
+// Batcher's odd-even merge sort network for N (a power of two) elements, built at compile
+// time: compare-exchange c orders elements first[c] and second[c] (19 of them for N = 8).
+template <int N>
+struct SortNetwork {
+  static constexpr int log2(int n) { return n <= 1 ? 0 : 1 + log2(n / 2); }
+  // At most N/4 * log2(N) * (log2(N) + 1) compare-exchanges.
+  static constexpr int kMaxSize = N * log2(N) * (log2(N) + 1) / 4 + 1;
+  int size = 0;
+  int first[kMaxSize] = {};
+  int second[kMaxSize] = {};
+  constexpr SortNetwork() {
+    for (int run = 1; run < N; run *= 2) {
+      for (int gap = run; gap >= 1; gap /= 2) {
+        for (int j = gap % run; j + gap < N; j += 2 * gap) {
+          for (int i = 0; i < gap && i + j + gap < N; ++i) {
+            if ((i + j) / (2 * run) == (i + j + gap) / (2 * run)) {
+              first[size] = i + j;
+              second[size] = i + j + gap;
+              ++size;
+            }
+          }
+        }
+      }
+    }
+  }
+};
+
+// Sorts N keys in registers, largest first.
+template <int N>
+FH_DEVICE FH_INLINE void sort_descending(uint64_t (&v)[N]) {
+  constexpr SortNetwork<N> kNetwork{};
+#pragma unroll
+  for (int c = 0; c < kNetwork.size; ++c) {
+    const int a = kNetwork.first[c], b = kNetwork.second[c];
+    const uint64_t hi = v[a] > v[b] ? v[a] : v[b];
+    const uint64_t lo = v[a] > v[b] ? v[b] : v[a];
+    v[a] = hi;
+    v[b] = lo;
+  }
+}
+
 template <int WAVE, int ITEMS, typename TIn>
-__global__ void __launch_bounds__(WAVE * kWavesPerBlock) moe_topk_kernel(const MoeTopkParams p) {
-  // Grouped calls only: kWavesPerBlock x [experts selection values | group scores | kept flags].
-  extern __shared__ float group_smem[];
+__global__ void __launch_bounds__(WAVE * kWavesPerBlock) moe_topk_kernel(const MoeTopkParams p, const GroupPlan plan) {
+  extern __shared__ float group_smem[];  // grouped calls: kWavesPerBlock x grouped_smem_floats
   const int wave = static_cast<int>(threadIdx.x) / WAVE;
   const int lane = lane_id<WAVE>();
   const int64_t token = static_cast<int64_t>(blockIdx.x) * kWavesPerBlock + wave;
   if (token >= p.tokens) return;  // the whole wave: no lane of it takes part in anything below
-  const TIn* logits = static_cast<const TIn*>(p.gating) + token * p.gating_row_stride;  // [experts]
+  // This lane's experts sit WAVE apart from here: one address, constant offsets.
+  const TIn* lane_logits = static_cast<const TIn*>(p.gating) + token * p.gating_row_stride + lane;  // [ITEMS] stride WAVE
   const bool biased = p.correction_bias != nullptr;
+  const float* lane_bias = p.correction_bias + lane;  // [ITEMS] stride WAVE, biased calls only
 
   float logit[ITEMS];
+  float bias[ITEMS];
 #pragma unroll
   for (int i = 0; i < ITEMS; ++i) {
-    const int e = i * WAVE + lane;
-    logit[i] = e < p.experts ? to_float(logits[e]) : -INFINITY;
+    const bool real = i * WAVE + lane < p.experts;
+    logit[i] = real ? to_float(lane_logits[i * WAVE]) : -INFINITY;
+    bias[i] = biased && real ? lane_bias[i * WAVE] : 0.0f;
   }
 
   float score[ITEMS];
@@ -113,77 +179,116 @@ __global__ void __launch_bounds__(WAVE * kWavesPerBlock) moe_topk_kernel(const M
 #pragma unroll
     for (int i = 0; i < ITEMS; ++i) score[i] = score[i] / row_sum;
   } else {
+    // The hardware exp2 and reciprocal (a few ulp) rather than the IEEE sequences, whose
+    // division alone took a third of this kernel's instructions.
 #pragma unroll
-    for (int i = 0; i < ITEMS; ++i) score[i] = 1.0f / (1.0f + expf(-logit[i]));
+    for (int i = 0; i < ITEMS; ++i) score[i] = __fdividef(1.0f, 1.0f + __expf(-logit[i]));
   }
 
-  float sel[ITEMS];  // the value experts are chosen by
+  // Rank keys of the selection values; 0 for slots past the experts.
+  uint32_t key[ITEMS];
 #pragma unroll
   for (int i = 0; i < ITEMS; ++i) {
-    const int e = i * WAVE + lane;
-    sel[i] = biased && e < p.experts ? score[i] + p.correction_bias[e] : logit[i];
+    const bool real = i * WAVE + lane < p.experts;
+    key[i] = real ? moe_rank::float_key(biased ? score[i] + bias[i] : logit[i]) : 0u;
   }
 
-  const float* kept = nullptr;  // [num_groups], grouped calls only
-  const int group_size = p.experts / p.num_groups;
   if (p.grouped()) {
-    float* sel_smem = group_smem + wave * grouped_smem_floats(p.experts, p.num_groups);  // [experts]
-    float* group_score = sel_smem + p.experts;                                            // [num_groups]
-    float* kept_smem = group_score + p.num_groups;                                        // [num_groups]
-#pragma unroll
-    for (int i = 0; i < ITEMS; ++i) {
-      const int e = i * WAVE + lane;
-      if (e < p.experts) sel_smem[e] = sel[i] != sel[i] ? -INFINITY : sel[i];
-    }
-    wave_sync<WAVE>();
-    rank_groups<WAVE>(p, sel_smem, group_score, kept_smem);
-    kept = kept_smem;
-  }
-
-  uint64_t key[ITEMS];
-  uint64_t best_key = 0;  // this lane's best remaining expert
-  float best_score = 0.0f;
-#pragma unroll
-  for (int i = 0; i < ITEMS; ++i) {
-    const int e = i * WAVE + lane;
-    if (e < p.experts) {
-      const bool masked = kept != nullptr && kept[e / group_size] == 0.0f;
-      key[i] = moe_rank::pack(masked ? moe_rank::kMaskedKey : moe_rank::float_key(sel[i]), e);
-    } else {
-      key[i] = 0;
-    }
-    if (key[i] > best_key) {
-      best_key = key[i];
-      best_score = score[i];
-    }
-  }
-
-  // Round j: the wave's best remaining expert goes to slot j (held by lane j); its owner
-  // takes it out and finds its own next best.
-  int chosen_expert = 0;
-  float chosen_score = 0.0f;
-  for (int j = 0; j < p.k; ++j) {
-    uint64_t winner = best_key;
-    float winner_score = best_score;
-    wave_argmax<WAVE>(winner, winner_score);
-    if (lane == j) {
-      chosen_expert = moe_rank::unpack_expert(winner);
-      chosen_score = winner_score;
-    }
-    if (winner == best_key) {
-      best_key = 0;
-      best_score = 0.0f;
+    const int group_size = plan.group_size;
+    const bool top_two = biased && group_size >= 2;
+    float* wave_smem = group_smem + wave * grouped_smem_floats(p, plan);
+    if (plan.lane_aligned && group_size == WAVE) {
+      // Group i is item i across the whole wave: every lane gets every group's score, and lane
+      // g ranks group g in registers.
+      float group_score[ITEMS];
 #pragma unroll
       for (int i = 0; i < ITEMS; ++i) {
-        if (key[i] == winner) key[i] = 0;
-        if (key[i] > best_key) {
-          best_key = key[i];
-          best_score = score[i];
+        uint32_t best, second;
+        segment_top2_u32<WAVE>(max(key[i], kNegInfKey), WAVE, &best, &second);
+        group_score[i] = top_two ? key_to_float(best) + key_to_float(second) : key_to_float(best);
+      }
+      float mine = -INFINITY;
+#pragma unroll
+      for (int i = 0; i < ITEMS; ++i) mine = i == lane ? group_score[i] : mine;
+      int rank = 0;
+#pragma unroll
+      for (int i = 0; i < ITEMS; ++i) rank += i < p.num_groups && moe_rank::group_ranks_before(group_score[i], i, mine, lane);
+      const auto kept = static_cast<uint32_t>(ballot<WAVE>(lane < p.num_groups && rank < p.topk_group));
+#pragma unroll
+      for (int i = 0; i < ITEMS; ++i) {
+        if (key[i] != 0u && !((kept >> i) & 1u)) key[i] = moe_rank::kMaskedKey;
+      }
+    } else if (plan.lane_aligned) {
+      // Group of (item i, lane) = i * groups_per_item + segment; segments of group_size lanes.
+      const int groups_per_item = WAVE >> plan.group_lanes_log2;
+      const int segment = lane >> plan.group_lanes_log2;
+      float* group_score = wave_smem;  // [num_groups]
+#pragma unroll
+      for (int i = 0; i < ITEMS; ++i) {
+        uint32_t best, second;
+        segment_top2_u32<WAVE>(max(key[i], kNegInfKey), group_size, &best, &second);
+        const int g = i * groups_per_item + segment;
+        if ((lane & (group_size - 1)) == 0 && g < p.num_groups) {
+          group_score[g] = top_two ? key_to_float(best) + key_to_float(second) : key_to_float(best);
         }
+      }
+      wave_sync<WAVE>();
+      const uint64_t kept = kept_groups_ballot<WAVE>(p, group_score) >> segment;
+#pragma unroll
+      for (int i = 0; i < ITEMS; ++i) {
+        if (key[i] != 0u && !((kept >> (i * groups_per_item)) & 1u)) key[i] = moe_rank::kMaskedKey;
+      }
+    } else {
+      float* sel_smem = wave_smem;                          // [experts]
+      float* group_score = sel_smem + p.experts;            // [num_groups]
+      float* kept_smem = group_score + p.num_groups;        // [num_groups]
+#pragma unroll
+      for (int i = 0; i < ITEMS; ++i) {
+        const int e = i * WAVE + lane;
+        if (e < p.experts) sel_smem[e] = key_to_float(max(key[i], kNegInfKey));
+      }
+      wave_sync<WAVE>();
+      rank_groups_in_smem<WAVE>(p, group_size, sel_smem, group_score, kept_smem);
+#pragma unroll
+      for (int i = 0; i < ITEMS; ++i) {
+        const int e = i * WAVE + lane;
+        if (e < p.experts && kept_smem[e / group_size] == 0.0f) key[i] = moe_rank::kMaskedKey;
       }
     }
   }
 
+  // This lane's (key, item) pairs, best first; the item sits below the key, inverted so that
+  // the lower item (the lower expert) wins a tie.
+  uint64_t list[ITEMS];
+#pragma unroll
+  for (int i = 0; i < ITEMS; ++i) list[i] = (static_cast<uint64_t>(key[i]) << 32) | static_cast<uint32_t>(ITEMS - 1 - i);
+  sort_descending<ITEMS>(list);
+
+  // Round j: the wave's best head goes to slot j (held by lane j); its owner drops its head.
+  // Among lanes tied on (key, item), the lowest lane is the lowest expert.
+  int chosen_item = 0;
+  int chosen_lane = 0;
+  for (int j = 0; j < p.k; ++j) {
+    int owner = 0;
+    const uint64_t winner = wave_max_u64<WAVE>(list[0], &owner);
+    if (lane == j) {
+      chosen_item = ITEMS - 1 - static_cast<int>(static_cast<uint32_t>(winner));
+      chosen_lane = owner;
+    }
+    if (lane == owner) {
+#pragma unroll
+      for (int i = 0; i + 1 < ITEMS; ++i) list[i] = list[i + 1];
+      list[ITEMS - 1] = 0;
+    }
+  }
+
+  // Slot j's score lives in lane chosen_lane, item chosen_item.
+  float chosen_score = 0.0f;
+#pragma unroll
+  for (int i = 0; i < ITEMS; ++i) {
+    const float s = shfl<WAVE>(score[i], chosen_lane);
+    if (i == chosen_item) chosen_score = s;
+  }
   const bool writes = lane < p.k;
   const float chosen_sum = group_reduce_sum<WAVE>(writes ? chosen_score : 0.0f);
   float weight = chosen_score;
@@ -191,7 +296,7 @@ __global__ void __launch_bounds__(WAVE * kWavesPerBlock) moe_topk_kernel(const M
   weight *= p.routed_scaling_factor;
   if (writes) {
     p.topk_weights[token * p.weights_row_stride + lane] = weight;
-    p.topk_ids[token * p.ids_row_stride + lane] = chosen_expert;
+    p.topk_ids[token * p.ids_row_stride + lane] = chosen_item * WAVE + chosen_lane;
   }
 }
 

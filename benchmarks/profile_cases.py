@@ -1,0 +1,94 @@
+"""Runs each benchmark case of interest once inside a profiler range, after a warm-up, so that
+`ncu --profile-from-start off` sees exactly one launch of each of our kernels (and nothing of
+the warm-up or of torch's own kernels outside the range).
+
+Usage (scripts/gpu_run.sh OUTDIR profile does this):
+  ncu --profile-from-start off --section SpeedOfLight ... python benchmarks/profile_cases.py [case ...]
+Cases: see CASES below; none given runs them all.
+"""
+
+from __future__ import annotations
+
+import sys
+from typing import Callable, Dict
+
+import torch
+
+import flashhip
+
+
+def moe_topk_case(tokens: int) -> Callable[[], None]:
+    g = torch.randn(tokens, 256, device="cuda")
+    bias = torch.randn(256, device="cuda") * 0.05
+    weights = torch.empty(tokens, 8, device="cuda")
+    ids = torch.empty(tokens, 8, dtype=torch.int32, device="cuda")
+    return lambda: torch.ops.flashhip.moe_topk(weights, ids, g, bias, "sigmoid", 8, 4, True, 2.5)
+
+
+def moe_align_case(tokens: int) -> Callable[[], None]:
+    ids = torch.randint(0, 256, (tokens, 8), device="cuda", dtype=torch.int32)
+    capacity = ids.numel() + 256 * 63
+    sorted_ids = torch.empty(capacity, dtype=torch.int32, device="cuda")
+    expert_ids = torch.empty((capacity + 63) // 64, dtype=torch.int32, device="cuda")
+    total = torch.empty(1, dtype=torch.int32, device="cuda")
+    return lambda: torch.ops.flashhip.moe_align_block_size(ids, 256, 64, sorted_ids, expert_ids, total)
+
+
+def norm_case(op: str, rows: int, hidden: int) -> Callable[[], None]:
+    x = torch.randn(rows, hidden, device="cuda", dtype=torch.bfloat16)
+    w = torch.randn(hidden, device="cuda", dtype=torch.bfloat16)
+    out = torch.empty_like(x)
+    if op == "rmsnorm":
+        return lambda: torch.ops.flashhip.rmsnorm(out, x, w, 1e-6, False)
+    if op == "rmsnorm_quant":
+        out8 = torch.empty(rows, hidden, device="cuda", dtype=torch.float8_e4m3fn)
+        scale = torch.tensor([0.05], device="cuda")
+        return lambda: torch.ops.flashhip.rmsnorm_quant(out8, x, w, scale, 1e-6, False)
+    residual = torch.randn_like(x)
+    return lambda: torch.ops.flashhip.fused_add_rmsnorm(x, residual, w, 1e-6, False)
+
+
+def rope_llama_case(tokens: int) -> Callable[[], None]:
+    """32 q + 8 kv heads x 128 as strided views of one qkv buffer, out of place (bench_rope's case)."""
+    qkv = torch.randn(tokens, 48 * 128, device="cuda", dtype=torch.bfloat16)
+    q = qkv[:, : 32 * 128].view(tokens, 32, 128)
+    k = qkv[:, 32 * 128 : 40 * 128].view(tokens, 8, 128)
+    cache = flashhip.llama3_cos_sin_cache(131072, 128, device="cuda")
+    positions = torch.randint(0, cache.shape[0], (tokens,), device="cuda")
+    q_out, k_out = torch.empty_like(q), torch.empty_like(k)
+    return lambda: torch.ops.flashhip.rope(q_out, k_out, q, k, cache, positions, False)
+
+
+CASES: Dict[str, Callable[[], Callable[[], None]]] = {
+    "moe_topk_T1": lambda: moe_topk_case(1),
+    "moe_topk_T64": lambda: moe_topk_case(64),
+    "moe_topk_T4096": lambda: moe_topk_case(4096),
+    "moe_align_T4096": lambda: moe_align_case(4096),
+    "rmsnorm_8192x4096": lambda: norm_case("rmsnorm", 8192, 4096),
+    "fused_add_rmsnorm_8192x4096": lambda: norm_case("fused_add_rmsnorm", 8192, 4096),
+    "rmsnorm_quant_8192x4096": lambda: norm_case("rmsnorm_quant", 8192, 4096),
+    "rope_llama_8192": lambda: rope_llama_case(8192),
+}
+
+
+def main() -> None:
+    names = sys.argv[1:] or list(CASES)
+    unknown = [n for n in names if n not in CASES]
+    if unknown:
+        sys.exit(f"unknown case(s) {unknown}; known: {list(CASES)}")
+    calls = {name: CASES[name]() for name in names}
+    for fn in calls.values():
+        for _ in range(3):
+            fn()
+    torch.cuda.synchronize()
+    cudart = torch.cuda.cudart()
+    for name, fn in calls.items():
+        print("case", name, flush=True)
+        cudart.cudaProfilerStart()
+        fn()
+        torch.cuda.synchronize()
+        cudart.cudaProfilerStop()
+
+
+if __name__ == "__main__":
+    main()
