@@ -1,6 +1,7 @@
 """Tuning sweep: flashhip's norm kernels at each FLASHHIP_NORM_THREADS_PER_ROW (threads per row
-the launcher aims for), one process per value. Prints one line per (op, shape) with the time at
-each value."""
+the launcher aims for), one process per value; a value written 256/rows also sets
+FLASHHIP_NORM_GRID=rows (one block per row group instead of a resident grid walking the rows).
+Prints one line per (op, shape) with the time at each value."""
 
 import json
 import os
@@ -10,12 +11,13 @@ import tempfile
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
-values = [int(v) for v in (sys.argv[1:] or ["64", "128", "256", "512"])]
+values = sys.argv[1:] or ["64", "128", "256", "512"]
 table = {}
 for v in values:
     with tempfile.TemporaryDirectory() as tmp:
         out = Path(tmp) / "r.json"
-        env = dict(os.environ, FLASHHIP_NORM_THREADS_PER_ROW=str(v))
+        threads, _, grid = v.partition("/")
+        env = dict(os.environ, FLASHHIP_NORM_THREADS_PER_ROW=threads, FLASHHIP_NORM_GRID=grid or "resident")
         subprocess.run([sys.executable, str(HERE / "bench_norm.py"), "--only-ours", "--out", str(out)], env=env,
                        check=True, capture_output=True)
         for r in json.loads(out.read_text())["records"]:

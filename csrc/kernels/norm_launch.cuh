@@ -6,6 +6,7 @@
 #include <atomic>
 #include <cstdint>
 #include <cstdlib>
+#include <string_view>
 #include <utility>
 
 #include "flashhip/kernels/norm/norm_kernels.cuh"
@@ -29,6 +30,16 @@ inline int target_threads_per_row(int64_t n_vec) {
   }();
   if (forced != 0) return forced;
   return n_vec > 512 ? 512 : 256;
+}
+
+// Whether prefetching kernels run a resident grid that walks the rows (the default) or one
+// block per row group. FLASHHIP_NORM_GRID=rows forces the latter (a tuning knob, read once).
+inline bool resident_grid() {
+  static const bool resident = [] {
+    const char* env = std::getenv("FLASHHIP_NORM_GRID");
+    return env == nullptr || std::string_view(env) != "rows";
+  }();
+  return resident;
 }
 
 inline bool is_aligned(const void* ptr, int bytes) {
@@ -96,7 +107,7 @@ gpuError_t launch_norm_typed(const NormParams& p, gpuStream_t stream, NormLaunch
   if (in_registers) {
     auto launch = [&](auto kernel, auto items_constant) {
       // Prefetching kernels get as many blocks as stay resident at once: each walks rows.
-      const int blocks_per_sm = prefetches_next_row(KIND, decltype(items_constant)::value)
+      const int blocks_per_sm = prefetches_next_row(KIND, decltype(items_constant)::value) && resident_grid()
                                     ? resident_blocks(kernel, threads_per_row * rows_per_block)
                                     : 0;
       DeviceTraits traits;

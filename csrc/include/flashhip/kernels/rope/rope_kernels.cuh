@@ -18,6 +18,9 @@ namespace flashhip::kernels::rope_detail {
 inline constexpr int kBlockThreads = 256;
 // Heads whose loads a thread issues before it computes on the first of them.
 inline constexpr int kHeadsInFlight = 2;
+// Blocks a multiprocessor must hold at once: caps registers at 64 per thread, so that 32 warps
+// (each with two heads' loads in flight) keep memory busy; at 72 registers only 24 fit.
+inline constexpr int kMinResidentBlocks = 4;
 
 // The launcher's split of one token's work over threads.
 struct RopeGrid {
@@ -101,15 +104,28 @@ FH_DEVICE FH_INLINE void rotate_pairs(Vec<T, VEC>& a, Vec<T, VEC>& b, const floa
 // cross-lane operations: WAVE only makes the block whole waves, so the one source is
 // instantiated per wave width like every other kernel.
 template <int WAVE, int VEC, bool INTERLEAVE, typename T, typename TPos>
-__global__ void __launch_bounds__(kBlockThreads) rope_heads(const RopeParams p, const RopeGrid g) {
+__global__ void __launch_bounds__(kBlockThreads, kMinResidentBlocks) rope_heads(const RopeParams p, const RopeGrid g) {
   static_assert(kBlockThreads % WAVE == 0, "a block is whole waves");
   using TVec = Vec<T, VEC>;
 
   const int64_t thread = static_cast<int64_t>(blockIdx.x) * kBlockThreads + threadIdx.x;
-  const int chunk = static_cast<int>(thread % g.chunks_per_head);
-  const int64_t token_lane = thread / g.chunks_per_head;
-  const int head_lane = static_cast<int>(token_lane % g.head_lanes);
-  const int64_t token = token_lane / g.head_lanes;
+  int chunk, head_lane;
+  int64_t token;
+  if (thread <= 0xffffffff) {
+    // 32-bit divisions (a few instructions) rather than 64-bit ones (a long sequence), which
+    // would delay this thread's first load.
+    const auto t = static_cast<uint32_t>(thread);
+    const uint32_t token_lane = t / static_cast<uint32_t>(g.chunks_per_head);
+    chunk = static_cast<int>(t - token_lane * static_cast<uint32_t>(g.chunks_per_head));
+    const uint32_t token32 = token_lane / static_cast<uint32_t>(g.head_lanes);
+    head_lane = static_cast<int>(token_lane - token32 * static_cast<uint32_t>(g.head_lanes));
+    token = token32;
+  } else {
+    const int64_t token_lane = thread / g.chunks_per_head;
+    chunk = static_cast<int>(thread - token_lane * g.chunks_per_head);
+    token = token_lane / g.head_lanes;
+    head_lane = static_cast<int>(token_lane - token * g.head_lanes);
+  }
   if (token >= p.nnz) return;
 
   const int64_t position = static_cast<int64_t>(static_cast<const TPos*>(p.positions)[token * p.positions_stride]);
