@@ -19,17 +19,19 @@ namespace flashhip::kernels::norm_detail {
 inline constexpr int kMaxItems = 8;
 // Threads per row the register variant aims for before holding more items per thread: enough
 // loads in flight per thread while leaving several blocks per multiprocessor.
-// Measured on an H200 (benchmarks/sweep_norm.py): 256 threads per row up to 4096 vectors' worth
-// of 16-bit hidden (512 vectors), 512 beyond. FLASHHIP_NORM_THREADS_PER_ROW overrides it (a
-// tuning knob for benchmarks, read once).
-inline int target_threads_per_row(int64_t n_vec) {
+// Measured with benchmarks/sweep_norm.py: 256 threads per row up to 512 vectors (4096 16-bit
+// elements), 512 beyond (H200); the fused forms, which hold a row without prefetching the next,
+// take 512 from 512 vectors on (H100, 8192x4096: fused_add_rmsnorm 96.4 -> 95.6 us, its quant
+// form 83.4 -> 82.5 us). FLASHHIP_NORM_THREADS_PER_ROW overrides it (a tuning knob for
+// benchmarks, read once).
+inline int target_threads_per_row(int64_t n_vec, bool fused_add) {
   static const int forced = [] {
     const char* env = std::getenv("FLASHHIP_NORM_THREADS_PER_ROW");
     const int v = env != nullptr ? std::atoi(env) : 0;
     return v >= 32 && v <= kMaxRegisterThreads ? v : 0;
   }();
   if (forced != 0) return forced;
-  return n_vec > 512 ? 512 : 256;
+  return n_vec > 512 || (fused_add && n_vec == 512) ? 512 : 256;
 }
 
 // Whether prefetching kernels run a resident grid that walks the rows (the default) or one
@@ -89,7 +91,7 @@ gpuError_t launch_norm_typed(const NormParams& p, gpuStream_t stream, NormLaunch
   const int vec = vectorisable ? kVec : 1;
   const int64_t n_vec = p.hidden / vec;
   int items = 1;
-  const int target_threads = target_threads_per_row(n_vec);
+  const int target_threads = target_threads_per_row(n_vec, KindTraits<KIND>::kFusedAdd);
   while (items < kMaxItems && n_vec > static_cast<int64_t>(items) * target_threads) items *= 2;
   const int64_t threads_needed = (n_vec + items - 1) / items;
   const bool in_registers = vectorisable && threads_needed <= kMaxRegisterThreads;

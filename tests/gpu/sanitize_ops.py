@@ -63,7 +63,8 @@ def rope_cases():
 
 
 def moe_cases():
-    for experts, k, groups, keep in ((256, 8, 8, 4), (60, 4, 1, 1), (384, 16, 4, 2)):
+    # Groups across a whole warp, across runs of lanes, and in shared memory; no groups.
+    for experts, k, groups, keep in ((256, 8, 8, 4), (128, 8, 8, 3), (384, 16, 4, 2), (60, 4, 1, 1)):
         for tokens in (1, 37, 300):
             g = torch.randn(tokens, experts, device=dev)
             bias = torch.randn(experts, device=dev) * 0.1
@@ -72,7 +73,7 @@ def moe_cases():
             assert (ids.cpu() == ids_cpu).float().mean() > 0.9
             w, ids = flashhip.moe_topk(g, k, None, "softmax")
             assert torch.equal(ids.cpu(), flashhip.moe_topk(g.cpu(), k, None, "softmax")[1])
-    for tokens in (5, 300, 4096):
+    for tokens in (5, 300, 4096, 65536):  # one tile; tiles of one chunk per wave; of several
         ids = torch.randint(0, 256, (tokens, 8), device=dev, dtype=torch.int32)
         got = flashhip.moe_align_block_size(ids, 256, 64)
         want = flashhip.moe_align_block_size(ids.cpu(), 256, 64)

@@ -91,9 +91,16 @@ def test_softmax_topk(device, dtype, experts, k, renormalize):
 @pytest.mark.parametrize("device", DEVICES)
 @pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("scoring_func", ["softmax", "sigmoid"])
+# On the GPU, groups whose size divides the wave (and at most a wave of groups) are reduced
+# across lanes: a whole wave per group, or runs of lanes; any other layout goes through shared
+# memory. Each way appears below for a 32-lane warp (and for a 64-lane wave).
 @pytest.mark.parametrize("experts,groups,keep,k", [
-    (256, 8, 4, 8),     # DeepSeek-V3
-    (160, 8, 3, 6),     # DeepSeek-V2: 160 experts, 20 per group
+    (256, 8, 4, 8),     # DeepSeek-V3 (32 per group: a whole warp; runs of lanes on wave 64)
+    (192, 6, 2, 8),     # 32 per group, fewer groups than a lane holds experts
+    (128, 8, 3, 8),     # 16 per group: runs of lanes
+    (64, 32, 5, 6),     # 2 per group, 32 groups: one lane ranks each group
+    (32, 32, 4, 4),     # 1 per group
+    (160, 8, 3, 6),     # DeepSeek-V2: 160 experts, 20 per group (shared memory)
     (60, 4, 2, 4),      # 15 per group, not a power of two
     (384, 8, 4, 16),    # 48 per group (more than a 32-lane warp)
     (128, 2, 1, 16),    # 64 per group
