@@ -36,7 +36,7 @@ step() {  # step NAME COMMAND...: runs it, appends its output to the log, prints
 want() { [[ " $STEPS " == *" $1 "* ]]; }
 
 { nvidia-smi --query-gpu=name,driver_version,memory.total,clocks.max.sm --format=csv; nvcc --version | tail -n 2;
-  "$PY" -c "import torch; print('torch', torch.__version__)"; git log -1 --oneline; } >>"$LOG" 2>&1
+  "$PY" -c "import torch; print('torch', torch.__version__)"; echo "commit $FLASHHIP_COMMIT"; } >>"$LOG" 2>&1
 
 if want build; then
   step configure cmake -S . -B $BUILD_DIR -G Ninja -DFLASHHIP_GPU=CUDA -DFLASHHIP_BUILD_TESTS=ON \
@@ -85,7 +85,7 @@ if want bench; then
 fi
 
 echo "---- summary"
-grep -E "^(=====.*rc=|torch |NVIDIA|[0-9a-f]{7,} )" "$LOG" | tail -n 20
+grep -E "^(=====.*rc=|torch |NVIDIA|commit )" "$LOG" | tail -n 20
 for f in "$OUTDIR"/*.json; do
   [ -f "$f" ] || continue
   "$PY" - "$f" <<'PYEOF'

@@ -3,6 +3,7 @@
 #pragma once
 
 #include <cstdint>
+#include <cstdlib>
 
 #include "flashhip/kernels/rope/rope_kernels.cuh"
 #include "flashhip/platform/arch.h"
@@ -11,9 +12,20 @@ namespace flashhip::kernels::rope_detail {
 
 // Threads a multiprocessor keeps resident (2048 on Hopper and CDNA); sizes the split below.
 inline constexpr int64_t kResidentThreadsPerMultiprocessor = 2048;
-// Most heads one thread walks with the same cos/sin: more amortises the cos/sin loads, fewer
-// keeps enough threads to fill the device when there are few tokens.
-inline constexpr int kMaxHeadsPerThread = 4;
+// Most heads one thread walks with the same cos/sin: more amortises the cos/sin loads; fewer
+// puts all of a thread's loads in flight at once (kHeadsInFlight) and fills the device when
+// there are few tokens. H100, llama 8192 tokens: 4 -> 2 took 64.8 to 63.9 us.
+// FLASHHIP_ROPE_HEADS_PER_THREAD overrides it (a tuning knob for benchmarks, read once).
+inline constexpr int kMaxHeadsPerThread = 2;
+
+inline int max_heads_per_thread() {
+  static const int value = [] {
+    const char* env = std::getenv("FLASHHIP_ROPE_HEADS_PER_THREAD");
+    const int v = env != nullptr ? std::atoi(env) : 0;
+    return v >= 1 && v <= 64 ? v : kMaxHeadsPerThread;
+  }();
+  return value;
+}
 // The grid's x dimension limit shared by CUDA and HIP.
 inline constexpr int64_t kMaxGridBlocks = 0x7fffffff;
 
@@ -48,7 +60,7 @@ inline RopeGrid choose_grid(const RopeParams& p, int vec, int multiprocessors) {
   const int64_t wanted_threads = 2 * kResidentThreadsPerMultiprocessor * (multiprocessors > 0 ? multiprocessors : 1);
   int64_t heads_per_thread = thread_heads / wanted_threads;
   if (heads_per_thread < 1) heads_per_thread = 1;
-  if (heads_per_thread > kMaxHeadsPerThread) heads_per_thread = kMaxHeadsPerThread;
+  if (heads_per_thread > max_heads_per_thread()) heads_per_thread = max_heads_per_thread();
   g.head_lanes = static_cast<int>((num_heads + heads_per_thread - 1) / heads_per_thread);
   return g;
 }
