@@ -63,6 +63,7 @@ CASES: Dict[str, Callable[[], Callable[[], None]]] = {
     "moe_topk_T1": lambda: moe_topk_case(1),
     "moe_topk_T64": lambda: moe_topk_case(64),
     "moe_topk_T4096": lambda: moe_topk_case(4096),
+    "moe_align_T64": lambda: moe_align_case(64),
     "moe_align_T4096": lambda: moe_align_case(4096),
     "rmsnorm_8192x4096": lambda: norm_case("rmsnorm", 8192, 4096),
     "fused_add_rmsnorm_8192x4096": lambda: norm_case("fused_add_rmsnorm", 8192, 4096),

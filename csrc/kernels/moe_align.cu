@@ -18,7 +18,8 @@ gpuError_t launch_typed(const MoeAlignParams& p, gpuStream_t stream, MoeAlignLau
     FH_RETURN_IF_ERROR(gpuGetLastError());
   }
   const size_t smem = sizeof(int32_t) * scatter_smem_ints(p.experts, kThreads / WAVE);
-  moe_align_scatter<WAVE, TId><<<num_tiles, kThreads, smem, stream>>>(p, tile_pairs, num_tiles);
+  const int scatter_blocks = num_tiles > 1 ? num_tiles : kOneTileScatterBlocks;
+  moe_align_scatter<WAVE, TId><<<scatter_blocks, kThreads, smem, stream>>>(p, tile_pairs, num_tiles);
   return gpuGetLastError();
 }
 

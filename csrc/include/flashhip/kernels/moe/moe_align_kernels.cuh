@@ -1,12 +1,13 @@
 // MoE block alignment as a stable counting sort, no host synchronisation:
 // - moe_align_count (only with more than one tile): each block counts its tile's pairs per
 //   expert into the workspace row of its tile.
-// - moe_align_scatter (one block per tile): counts its tile per wave, derives every expert's
-//   padded start (a scan over experts) and the offset of each (wave, expert) from the counts of
-//   the tiles and waves before it, then places WAVE pairs at a time: a pair's rank among the
-//   batch's pairs of its expert comes from the lanes that share it (wave.h match_any). Tiles, waves,
-//   batches and lanes all run in ascending pair order, so each expert's run is in ascending
-//   order. The blocks share out the padding and the block labels.
+// - moe_align_scatter (one block per tile; a few for a single tile): counts its tile per wave,
+//   derives every expert's padded start (a scan over experts) and the offset of each (wave,
+//   expert) from the counts of the tiles and waves before it, then places WAVE pairs at a
+//   time: a pair's rank among the batch's pairs of its expert comes from the lanes that share
+//   it (wave.h match_any). Tiles, waves, batches and lanes all run in ascending pair order, so
+//   each expert's run is in ascending order. The blocks share out the padding and the block
+//   labels.
 #pragma once
 
 #include "flashhip/kernels/moe/moe_align.h"
@@ -15,6 +16,8 @@
 namespace flashhip::kernels::moe_align_detail {
 
 inline constexpr int kThreads = 256;
+// Blocks of a one-tile call (see moe_align_scatter).
+inline constexpr int kOneTileScatterBlocks = 16;
 
 // Pairs each lane loads before it uses any of them, so that their latencies overlap.
 inline constexpr int kPairsPerLane = 8;
@@ -110,7 +113,11 @@ __global__ void __launch_bounds__(kThreads) moe_align_scatter(const MoeAlignPara
   const int lane = lane_id<WAVE>();
   const auto pairs = static_cast<int32_t>(p.rows * p.k);
   const int tile = static_cast<int>(blockIdx.x);
-  const int32_t tile_begin = tile * tile_pairs < pairs ? static_cast<int32_t>(tile * tile_pairs) : pairs;
+  // One-tile calls run extra blocks that count the tile too but place nothing: they share the
+  // padding and block labels, which one block alone writes slowly (a latency-bound loop).
+  const int counted_tile = num_tiles == 1 ? 0 : tile;
+  const bool places = tile < num_tiles;
+  const int32_t tile_begin = counted_tile * tile_pairs < pairs ? static_cast<int32_t>(counted_tile * tile_pairs) : pairs;
   const int32_t tile_end = tile_begin + tile_pairs < pairs ? static_cast<int32_t>(tile_begin + tile_pairs) : pairs;
   const auto wave_pairs = static_cast<int32_t>((tile_pairs + kWaves - 1) / kWaves);
   const int32_t wave_begin = tile_begin + wave * wave_pairs < tile_end ? tile_begin + wave * wave_pairs : tile_end;
@@ -174,7 +181,7 @@ __global__ void __launch_bounds__(kThreads) moe_align_scatter(const MoeAlignPara
   int expert_bits = 0;
   while ((1 << expert_bits) < E) ++expert_bits;
   int32_t* my_offset = wave_offset + wave * E;  // [experts]
-  for (int32_t chunk = wave_begin; chunk < wave_end; chunk += kChunk) {  // uniform across the wave
+  for (int32_t chunk = wave_begin; places && chunk < wave_end; chunk += kChunk) {  // uniform across the wave
     int expert[kPairsPerLane];
     if (chunk == wave_begin) {
 #pragma unroll
