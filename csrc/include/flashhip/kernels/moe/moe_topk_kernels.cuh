@@ -1,9 +1,10 @@
 // MoE routing kernel: one wave per token. Lane l holds experts i * WAVE + l (ITEMS of them,
 // loads coalesced across the wave) as 32-bit rank keys.
-// - Groups: when a group is an aligned run of lanes within one item (group_size divides the
-//   wave: DeepSeek-V3's 32 on NVIDIA and AMD alike) and there are at most WAVE groups, each
-//   group's top two come from a segmented wave reduction and the kept groups from one ballot.
-//   Any other layout stages the selection values in shared memory and reduces them there.
+// - Groups whose size divides the wave, at most WAVE of them, are reduced across lanes: a group
+//   that is a whole item (size == WAVE: DeepSeek-V3 on NVIDIA) with two redux.sync and ranked in
+//   registers; a run of lanes (DeepSeek-V3 on a 64-lane wave) by a segmented butterfly, its
+//   score staged in shared memory for the ranking. Either way one ballot gives the kept
+//   groups. Any other layout stages the selection values in shared memory and reduces there.
 // - Selection: each lane sorts its (key, item) pairs once; then k rounds each take the wave's
 //   best list head (two redux.sync on NVIDIA) and its owner shifts its list. Packing the item
 //   below the key makes every pair distinct, so ties go to the lower expert as on the CPU.
