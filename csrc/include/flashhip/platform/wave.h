@@ -145,6 +145,33 @@ FH_DEVICE FH_INLINE void segment_top2_u32(uint32_t value, int lanes, uint32_t* b
   *second = lo;
 }
 
+// The largest key over the wave; among the lanes holding it, *tag_out is their smallest tag
+// and *owner the lowest lane holding both. NVIDIA sm_80+ needs one redux.sync when one lane holds
+// the largest key (a shuffle fetches its tag) and a second only on a tie; elsewhere (key, ~tag)
+// goes through wave_max_u64.
+template <int WAVE>
+FH_DEVICE FH_INLINE uint32_t wave_max_key_min_tag(uint32_t key, uint32_t tag, int* owner, uint32_t* tag_out) {
+#if FH_PLATFORM_CUDA && FH_DEVICE_PASS && __CUDA_ARCH__ >= 800
+  static_assert(WAVE == 32, "NVIDIA warps have 32 lanes");
+  const uint32_t max_key = __reduce_max_sync(kAllLanesMask, key);
+  const uint32_t holders = __ballot_sync(kAllLanesMask, key == max_key);
+  if (__popc(holders) == 1) {  // uniform across the warp
+    *owner = __ffs(static_cast<int>(holders)) - 1;
+    *tag_out = __shfl_sync(kAllLanesMask, tag, *owner);
+  } else {
+    const uint32_t min_tag = __reduce_min_sync(kAllLanesMask, key == max_key ? tag : ~uint32_t{0});
+    *owner = __ffs(static_cast<int>(__ballot_sync(kAllLanesMask, key == max_key && tag == min_tag))) - 1;
+    *tag_out = min_tag;
+  }
+  return max_key;
+#else
+  const uint64_t packed = (static_cast<uint64_t>(key) << 32) | ~tag;
+  const uint64_t best = wave_max_u64<WAVE>(packed, owner);
+  *tag_out = ~static_cast<uint32_t>(best);
+  return static_cast<uint32_t>(best >> 32);
+#endif
+}
+
 // The lanes below this one, as a ballot-style mask.
 template <int WAVE>
 FH_DEVICE FH_INLINE uint64_t lanes_below_mask() {

@@ -269,17 +269,43 @@ __global__ void __launch_bounds__(WAVE * kWavesPerBlock) moe_topk_kernel(const M
   // Among lanes tied on (key, item), the lowest lane is the lowest expert.
   int chosen_item = 0;
   int chosen_lane = 0;
-  for (int j = 0; j < p.k; ++j) {
-    int owner = 0;
-    const uint64_t winner = wave_max_u64<WAVE>(list[0], &owner);
-    if (lane == j) {
-      chosen_item = ITEMS - 1 - static_cast<int>(static_cast<uint32_t>(winner));
-      chosen_lane = owner;
-    }
-    if (lane == owner) {
+  if constexpr (ITEMS <= 8) {
+    // The rounds shift 32-bit keys; the items ride along as the 4-bit fields of one word.
+    uint32_t head_key[ITEMS];
+    uint32_t items = 0;
 #pragma unroll
-      for (int i = 0; i + 1 < ITEMS; ++i) list[i] = list[i + 1];
-      list[ITEMS - 1] = 0;
+    for (int m = 0; m < ITEMS; ++m) {
+      head_key[m] = static_cast<uint32_t>(list[m] >> 32);
+      items |= (ITEMS - 1 - static_cast<uint32_t>(list[m])) << (4 * m);
+    }
+    for (int j = 0; j < p.k; ++j) {
+      int owner = 0;
+      uint32_t item = 0;
+      wave_max_key_min_tag<WAVE>(head_key[0], items & 0xfu, &owner, &item);
+      if (lane == j) {
+        chosen_item = static_cast<int>(item);
+        chosen_lane = owner;
+      }
+      if (lane == owner) {
+#pragma unroll
+        for (int i = 0; i + 1 < ITEMS; ++i) head_key[i] = head_key[i + 1];
+        head_key[ITEMS - 1] = 0;
+        items >>= 4;
+      }
+    }
+  } else {
+    for (int j = 0; j < p.k; ++j) {
+      int owner = 0;
+      const uint64_t winner = wave_max_u64<WAVE>(list[0], &owner);
+      if (lane == j) {
+        chosen_item = ITEMS - 1 - static_cast<int>(static_cast<uint32_t>(winner));
+        chosen_lane = owner;
+      }
+      if (lane == owner) {
+#pragma unroll
+        for (int i = 0; i + 1 < ITEMS; ++i) list[i] = list[i + 1];
+        list[ITEMS - 1] = 0;
+      }
     }
   }
 
