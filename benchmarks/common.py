@@ -19,6 +19,8 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 def commit() -> str:
+    """The commit a result measured: FLASHHIP_COMMIT when set (scripts/gpu_run.sh sets it; set it
+    yourself for a copied tree, whose .git may be stale or absent), else what git says."""
     if os.environ.get("FLASHHIP_COMMIT"):
         return os.environ["FLASHHIP_COMMIT"]
     try:
