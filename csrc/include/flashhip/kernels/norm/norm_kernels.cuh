@@ -232,7 +232,12 @@ __global__ void __launch_bounds__(kMaxRegisterThreads, min_resident_blocks(KIND,
 #pragma unroll
     for (int i = 0; i < ITEMS; ++i) {
       if (!valid[i]) continue;
-      const RowAffine a = kKeepAffine ? kept_affine[kKeepAffine ? i : 0] : RowAffine::load(weight, bias, vector_index(i) * VEC);
+      RowAffine a;
+      if constexpr (kKeepAffine) {
+        a = kept_affine[i];
+      } else {
+        a = RowAffine::load(weight, bias, vector_index(i) * VEC);
+      }
       write_outputs<KIND, VEC>(epilogue, current.x[i], a, out_row + vector_index(i) * VEC);
     }
     if constexpr (kPrefetch) current = next;

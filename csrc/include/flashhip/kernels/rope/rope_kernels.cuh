@@ -111,7 +111,7 @@ __global__ void __launch_bounds__(kBlockThreads, kMinResidentBlocks) rope_heads(
   const int64_t thread = static_cast<int64_t>(blockIdx.x) * kBlockThreads + threadIdx.x;
   int chunk, head_lane;
   int64_t token;
-  if (thread <= 0xffffffff) {
+  if ((thread >> 32) == 0) {
     // 32-bit divisions (a few instructions) rather than 64-bit ones (a long sequence), which
     // would delay this thread's first load.
     const auto t = static_cast<uint32_t>(thread);
