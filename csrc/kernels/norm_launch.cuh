@@ -3,7 +3,6 @@
 #pragma once
 
 #include <algorithm>
-#include <atomic>
 #include <cstdint>
 #include <cstdlib>
 #include <string_view>
@@ -67,19 +66,6 @@ inline void choose_block(int64_t threads_needed, int target_threads, int wave, i
   }
 }
 
-// Blocks of `threads` threads of `kernel` that fit on one multiprocessor at once (0 if unknown).
-// Cached per kernel and block size: the answer never changes.
-template <typename Kernel>
-int resident_blocks(Kernel kernel, int threads) {
-  static std::atomic<int> cache[kMaxThreadsPerBlock / 32 + 1];
-  std::atomic<int>& slot = cache[threads / 32];
-  int blocks = slot.load(std::memory_order_relaxed);
-  if (blocks == 0 && gpuOccupancyMaxActiveBlocksPerMultiprocessor(&blocks, kernel, threads, 0) == gpuSuccess) {
-    slot.store(blocks, std::memory_order_relaxed);
-  }
-  return blocks;
-}
-
 template <NormKind KIND, int WAVE, typename TAct, typename TW, typename TOut>
 gpuError_t launch_norm_typed(const NormParams& p, gpuStream_t stream, NormLaunchInfo* info) {
   constexpr int kVec = kWideVecElems<TAct>;
@@ -110,7 +96,7 @@ gpuError_t launch_norm_typed(const NormParams& p, gpuStream_t stream, NormLaunch
     auto launch = [&](auto kernel, auto items_constant) {
       // Prefetching kernels get as many blocks as stay resident at once: each walks rows.
       const int blocks_per_sm = prefetches_next_row(KIND, decltype(items_constant)::value) && resident_grid()
-                                    ? resident_blocks(kernel, threads_per_row * rows_per_block)
+                                    ? resident_blocks_per_multiprocessor(kernel, threads_per_row * rows_per_block)
                                     : 0;
       DeviceTraits traits;
       if (current_device_traits(&traits) == gpuSuccess && blocks_per_sm > 0) {

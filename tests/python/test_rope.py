@@ -422,6 +422,37 @@ def test_gpu_skips_tokens_whose_position_is_outside_the_cache():
 
 @requires_gpu
 @pytest.mark.parametrize("interleave", [False, True])
+@pytest.mark.parametrize("rotary_dim", [128, 64])
+def test_gpu_threads_walking_many_tokens(interleave, rotary_dim):
+    # 5003 tokens of 40 heads are more than the H100 (or any current GPU) holds at once, so the
+    # grid holds a resident share and each thread walks several tokens, loading the next
+    # token's position early; out-of-range positions among them must still be skipped, and the
+    # pass-through tail (partial rotary, out of place) must follow the same walk.
+    nnz = 5003
+    _, q, k, _ = fused_qkv(nnz, 32, 8, 128, torch.bfloat16, "cuda")
+    cache = flashhip.cos_sin_cache(4096, rotary_dim, device="cuda")
+    positions = positions_for(nnz, torch.int32, "cuda", 4096)
+    bad = torch.arange(7, nnz, 977, device="cuda")
+    positions[bad] = 4096 + bad.int()
+    good = torch.ones(nnz, dtype=torch.bool, device="cuda")
+    good[bad] = False
+    q_out, k_out = poison_like(q), poison_like(k)
+    ops.rope(q_out, k_out, q, k, cache, positions, interleave)
+    expected_q, expected_k = ref.rope(q[good], k[good], cache, positions[good], interleave)
+    assert_close(q_out[good], expected_q, torch.bfloat16)
+    assert_close(k_out[good], expected_k, torch.bfloat16)
+    assert q_out[bad].isnan().all() and k_out[bad].isnan().all()
+    # In place over the fused buffer: the same walk, reading and writing the same rows.
+    q_in, k_in = q.clone(), k.clone()
+    positions[bad] = 0
+    expected_q, expected_k = ref.rope(q_in, k_in, cache, positions, interleave)
+    ops.rope(q_in, k_in, q_in, k_in, cache, positions, interleave)
+    assert_close(q_in, expected_q, torch.bfloat16)
+    assert_close(k_in, expected_k, torch.bfloat16)
+
+
+@requires_gpu
+@pytest.mark.parametrize("interleave", [False, True])
 def test_gpu_matches_cpu(interleave):
     _, q, k, _ = fused_qkv(300, 32, 8, 128, torch.bfloat16, "cpu")
     cache = flashhip.llama3_cos_sin_cache(8192, 128)
