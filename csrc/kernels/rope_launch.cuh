@@ -4,7 +4,6 @@
 
 #include <cstdint>
 #include <cstdlib>
-#include <string>
 
 #include "flashhip/kernels/rope/rope_kernels.cuh"
 #include "flashhip/platform/arch.h"
@@ -13,28 +12,20 @@ namespace flashhip::kernels::rope_detail {
 
 // Threads a multiprocessor keeps resident (2048 on Hopper and CDNA); sizes the split below.
 inline constexpr int64_t kResidentThreadsPerMultiprocessor = 2048;
-// Heads of one token per thread (at most kHeadsInFlight, the kernel's limit): two amortise the
-// cos/sin loads and keep both heads' loads in flight; one fills the device when there are few
-// tokens. FLASHHIP_ROPE_HEADS_PER_THREAD (1 or 2) overrides the choice (a tuning knob for
-// benchmarks, read once).
+// Most heads one thread walks with the same cos/sin: more amortises the cos/sin loads; fewer
+// puts all of a thread's loads in flight at once (kHeadsInFlight) and fills the device when
+// there are few tokens. H100, llama 8192 tokens: 4 -> 2 took 64.8 to 63.9 us.
+// FLASHHIP_ROPE_HEADS_PER_THREAD overrides it (a tuning knob for benchmarks, read once).
+inline constexpr int kMaxHeadsPerThread = 2;
+
 inline int max_heads_per_thread() {
   static const int value = [] {
     const char* env = std::getenv("FLASHHIP_ROPE_HEADS_PER_THREAD");
     const int v = env != nullptr ? std::atoi(env) : 0;
-    return v >= 1 && v <= kHeadsInFlight ? v : kHeadsInFlight;
+    return v >= 1 && v <= 64 ? v : kMaxHeadsPerThread;
   }();
   return value;
 }
-// Whether the grid holds only the tokens that stay resident, each thread walking several
-// (the default), or every token at once (FLASHHIP_ROPE_GRID=tokens, for comparison; read once).
-inline bool resident_grid() {
-  static const bool value = [] {
-    const char* env = std::getenv("FLASHHIP_ROPE_GRID");
-    return env == nullptr || std::string(env) != "tokens";
-  }();
-  return value;
-}
-
 // The grid's x dimension limit shared by CUDA and HIP.
 inline constexpr int64_t kMaxGridBlocks = 0x7fffffff;
 
@@ -58,7 +49,7 @@ bool vectorisable(const RopeParams& p) {
 }
 
 // The work split: chunks per head from the vector width, then as many heads per thread as
-// keep the grid at least twice the resident threads (up to max_heads_per_thread()).
+// keep the grid at least twice the resident threads (up to kMaxHeadsPerThread).
 inline RopeGrid choose_grid(const RopeParams& p, int vec, int multiprocessors) {
   RopeGrid g;
   g.rotary_chunks = p.rotary_dim / 2 / vec;
@@ -79,30 +70,22 @@ gpuError_t launch_rope_typed(const RopeParams& p, gpuStream_t stream, int multip
   constexpr int kVec = kWideVecElems<T>;
   const bool wide = vectorisable<T, kVec>(p);
   const int vec = wide ? kVec : 1;
-  RopeGrid g = choose_grid(p, vec, multiprocessors);
-  const auto kernel = wide ? rope_heads<WAVE, kVec, INTERLEAVE, T, TPos> : rope_heads<WAVE, 1, INTERLEAVE, T, TPos>;
-  const int64_t threads_per_token = static_cast<int64_t>(g.head_lanes) * g.chunks_per_head;
-  g.tokens_per_pass = p.nnz;
-  if (resident_grid()) {
-    const int64_t resident_threads =
-        static_cast<int64_t>(resident_blocks_per_multiprocessor(kernel, kBlockThreads)) * kBlockThreads * multiprocessors;
-    const int64_t resident_tokens = resident_threads / threads_per_token;
-    if (resident_tokens > 0 && resident_tokens < p.nnz) {
-      // As few passes as fit, spread evenly: every thread walks the same number of tokens (or
-      // one fewer) instead of a last, mostly idle pass.
-      const int64_t passes = (p.nnz + resident_tokens - 1) / resident_tokens;
-      g.tokens_per_pass = (p.nnz + passes - 1) / passes;
-    }
-  }
-  const int64_t threads = g.tokens_per_pass * threads_per_token;
+  const RopeGrid g = choose_grid(p, vec, multiprocessors);
+  const int64_t threads = p.nnz * g.head_lanes * g.chunks_per_head;
   const int64_t blocks = (threads + kBlockThreads - 1) / kBlockThreads;
   if (blocks > kMaxGridBlocks) return gpuErrorInvalidValue;
+  const dim3 grid(static_cast<unsigned>(blocks));
+  const dim3 block(kBlockThreads);
   if (info != nullptr) {
     const int num_heads = p.num_q_heads + p.num_k_heads;
     *info = RopeLaunchInfo{wide ? "vector" : "scalar", vec, g.chunks_per_head, g.head_lanes,
-                           (num_heads + g.head_lanes - 1) / g.head_lanes, g.tokens_per_pass < p.nnz, WAVE};
+                           (num_heads + g.head_lanes - 1) / g.head_lanes, WAVE};
   }
-  kernel<<<dim3(static_cast<unsigned>(blocks)), dim3(kBlockThreads), 0, stream>>>(p, g);
+  if (wide) {
+    rope_heads<WAVE, kVec, INTERLEAVE, T, TPos><<<grid, block, 0, stream>>>(p, g);
+  } else {
+    rope_heads<WAVE, 1, INTERLEAVE, T, TPos><<<grid, block, 0, stream>>>(p, g);
+  }
   return gpuGetLastError();
 }
 

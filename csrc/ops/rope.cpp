@@ -71,7 +71,7 @@ std::string describe(const kernels::RopeLaunchInfo& info, at::ScalarType dtype, 
   return std::string(info.variant) + " (" + c10::toString(dtype) + (interleave ? ", interleaved" : ", neox") +
          ", vec " + std::to_string(info.vec) + ", " + std::to_string(info.chunks_per_head) + " chunks/head, " +
          std::to_string(info.head_lanes) + " head lanes, <= " + std::to_string(info.heads_per_thread) +
-         " heads/thread" + (info.walks_tokens ? ", resident grid" : "") + ", wave " + std::to_string(info.wave) + ")";
+         " heads/thread, wave " + std::to_string(info.wave) + ")";
 }
 
 void rope(at::Tensor& q_out, at::Tensor& k_out, const at::Tensor& q, const at::Tensor& k,

@@ -423,11 +423,10 @@ def test_gpu_skips_tokens_whose_position_is_outside_the_cache():
 @requires_gpu
 @pytest.mark.parametrize("interleave", [False, True])
 @pytest.mark.parametrize("rotary_dim", [128, 64])
-def test_gpu_threads_walking_many_tokens(interleave, rotary_dim):
-    # 5003 tokens of 40 heads are more than the H100 (or any current GPU) holds at once, so the
-    # grid holds a resident share and each thread walks several tokens, loading the next
-    # token's position early; out-of-range positions among them must still be skipped, and the
-    # pass-through tail (partial rotary, out of place) must follow the same walk.
+def test_gpu_many_tokens_with_some_out_of_range(interleave, rotary_dim):
+    # Thousands of tokens (many blocks, each thread its heads of one token), some of whose
+    # positions are outside the cache: those rows are skipped, the others rotated, the
+    # pass-through tail (partial rotary, out of place) copied; then the same in place.
     nnz = 5003
     _, q, k, _ = fused_qkv(nnz, 32, 8, 128, torch.bfloat16, "cuda")
     cache = flashhip.cos_sin_cache(4096, rotary_dim, device="cuda")
@@ -442,7 +441,7 @@ def test_gpu_threads_walking_many_tokens(interleave, rotary_dim):
     assert_close(q_out[good], expected_q, torch.bfloat16)
     assert_close(k_out[good], expected_k, torch.bfloat16)
     assert q_out[bad].isnan().all() and k_out[bad].isnan().all()
-    # In place over the fused buffer: the same walk, reading and writing the same rows.
+    # In place over the fused buffer: reading and writing the same rows.
     q_in, k_in = q.clone(), k.clone()
     positions[bad] = 0
     expected_q, expected_k = ref.rope(q_in, k_in, cache, positions, interleave)

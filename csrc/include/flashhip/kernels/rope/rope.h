@@ -49,7 +49,6 @@ struct RopeLaunchInfo {
   int chunks_per_head = 0;   // threads sharing one head: rotary chunks + tail chunks
   int head_lanes = 0;        // threads sharing one token's heads (and its cos/sin row)
   int heads_per_thread = 0;  // at most; each thread reuses its cos/sin for all of them
-  bool walks_tokens = false;  // the grid holds the tokens that stay resident; threads walk the rest
   int wave = 0;
 };
 

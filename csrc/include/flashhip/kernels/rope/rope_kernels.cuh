@@ -6,9 +6,7 @@
 // head_dim into chunks of VEC rotary pairs (plus, when the output is not the input, chunks of
 // VEC pass-through elements past rotary_dim). Consecutive threads take consecutive chunks of
 // one head, so a group of threads reads a head as whole 16-byte pieces; `head_lanes` such
-// groups share a token and each walks every head_lanes-th head of q then k. With many tokens
-// the grid holds only as many tokens as stay resident and each thread walks its share of them,
-// loading the next token's position while it works on this one.
+// groups share a token and each walks every head_lanes-th head of q then k.
 #pragma once
 
 #include "flashhip/kernels/rope/rope.h"
@@ -17,20 +15,18 @@
 
 namespace flashhip::kernels::rope_detail {
 
-inline constexpr int kBlockThreads = 128;
-// Most heads of one token a thread rotates; their loads all go out before the first is rotated.
+inline constexpr int kBlockThreads = 256;
+// Heads whose loads a thread issues before it computes on the first of them.
 inline constexpr int kHeadsInFlight = 2;
-// Blocks a multiprocessor must hold at once: caps registers at 72 per thread (65536 / (128 * 7)),
-// so 28 warps stay resident, each thread with two heads' loads in flight. 64 registers (32 warps)
-// spilled the 16-bit variants once threads walk tokens.
-inline constexpr int kMinResidentBlocks = 7;
+// Blocks a multiprocessor must hold at once: caps registers at 64 per thread, so that 32 warps
+// (each with two heads' loads in flight) keep memory busy; at 72 registers only 24 fit.
+inline constexpr int kMinResidentBlocks = 4;
 
 // The launcher's split of one token's work over threads.
 struct RopeGrid {
-  int chunks_per_head = 0;     // rotary_chunks + tail chunks
-  int rotary_chunks = 0;       // chunks of VEC rotary pairs
-  int head_lanes = 0;          // thread groups walking one token's heads
-  int64_t tokens_per_pass = 0;  // tokens the grid covers at once; a thread steps by this
+  int chunks_per_head = 0;  // rotary_chunks + tail chunks
+  int rotary_chunks = 0;    // chunks of VEC rotary pairs
+  int head_lanes = 0;       // thread groups walking one token's heads
 };
 
 // Head `head` of the token (q heads first, then k heads): its input and output rows
@@ -104,7 +100,7 @@ FH_DEVICE FH_INLINE void rotate_pairs(Vec<T, VEC>& a, Vec<T, VEC>& b, const floa
   convert_floats(rotated_b, b.data);
 }
 
-// One thread per (token slot, head lane, chunk); see the file comment. The kernel needs no
+// One thread per (token, head lane, chunk); see the file comment. The kernel needs no
 // cross-lane operations: WAVE only makes the block whole waves, so the one source is
 // instantiated per wave width like every other kernel.
 template <int WAVE, int VEC, bool INTERLEAVE, typename T, typename TPos>
@@ -130,29 +126,19 @@ __global__ void __launch_bounds__(kBlockThreads, kMinResidentBlocks) rope_heads(
     token = token_lane / g.head_lanes;
     head_lane = static_cast<int>(token_lane - token * g.head_lanes);
   }
-  if (token >= g.tokens_per_pass) return;  // tokens_per_pass <= nnz
+  if (token >= p.nnz) return;
 
-  const TPos* positions = static_cast<const TPos*>(p.positions);  // [nnz] stride positions_stride
-  auto position_of = [&](int64_t t) { return static_cast<int64_t>(positions[t * p.positions_stride]); };
-  // A token's cos/sin row, or -1 for a position outside the cache (its rows stay untouched).
-  // 32 bits (the cache has fewer rows) to keep registers for data in flight.
-  auto cache_row_of = [&](int64_t t) {
-    const int64_t position = position_of(t);
-    return position >= 0 && position < p.max_positions ? static_cast<int32_t>(position) : int32_t{-1};
-  };
+  const int64_t position = static_cast<int64_t>(static_cast<const TPos*>(p.positions)[token * p.positions_stride]);
   const int num_heads = p.num_q_heads + p.num_k_heads;
   const int head_step = g.head_lanes;
 
   if (chunk >= g.rotary_chunks) {
     // Pass-through elements past rotary_dim (only when an output is not its input).
     const int offset = p.rotary_dim + (chunk - g.rotary_chunks) * VEC;
-    for (; token < p.nnz; token += g.tokens_per_pass) {
-      const int64_t position = position_of(token);
-      if (position < 0 || position >= p.max_positions) continue;  // the row is left untouched
-      for (int head = head_lane; head < num_heads; head += head_step) {
-        if (copies_tail(p, head)) {
-          TVec::load(head_input<T>(p, token, head) + offset).store(head_output<T>(p, token, head) + offset);
-        }
+    if (position < 0 || position >= p.max_positions) return;  // the row is left untouched
+    for (int head = head_lane; head < num_heads; head += head_step) {
+      if (copies_tail(p, head)) {
+        TVec::load(head_input<T>(p, token, head) + offset).store(head_output<T>(p, token, head) + offset);
       }
     }
     return;
@@ -163,46 +149,41 @@ __global__ void __launch_bounds__(kBlockThreads, kMinResidentBlocks) rope_heads(
   const int first = INTERLEAVE ? 2 * chunk * VEC : chunk * VEC;
   const int second = INTERLEAVE ? first + VEC : first + half;
 
-  // This thread's heads of a token: head_lane + u * head_step for u < kHeadsInFlight (the
-  // launcher makes head_lanes at least num_heads / kHeadsInFlight), all loaded before any is
-  // rotated.
   TVec a[kHeadsInFlight], b[kHeadsInFlight];
-  // A thread takes tokens tokens_per_pass apart. Each token's position is loaded one token
-  // earlier, so its cos/sin loads go out with its q/k loads instead of one memory latency after
-  // them; only the first token waits for both.
-  int32_t row = cache_row_of(token);
-  for (;;) {
+  auto load_heads = [&](int head0) {
 #pragma unroll
     for (int u = 0; u < kHeadsInFlight; ++u) {
-      const int head = head_lane + u * head_step;
+      const int head = head0 + u * head_step;
       if (head < num_heads) {
         const T* in = head_input<T>(p, token, head);
         a[u] = TVec::load(in + first);
         b[u] = TVec::load(in + second);
       }
     }
-    const int64_t next_token = token + g.tokens_per_pass;
-    const int32_t next_row = next_token < p.nnz ? cache_row_of(next_token) : -1;
-    // Device-side guard (no host sync): an out-of-range position leaves the token's rows untouched.
-    if (row >= 0) {
-      float pair_cos[VEC], pair_sin[VEC];
-      const float* cache_row = p.cos_sin_cache + static_cast<int64_t>(row) * p.cache_row_stride;  // [rotary_dim]
-      load_floats<VEC>(cache_row + chunk * VEC, pair_cos);
-      load_floats<VEC>(cache_row + half + chunk * VEC, pair_sin);
+  };
+
+  // The first heads' loads go out before anything waits for the position.
+  load_heads(head_lane);
+  // Device-side guard (no host sync): an out-of-range position leaves the token's rows untouched.
+  if (position < 0 || position >= p.max_positions) return;
+  float pair_cos[VEC], pair_sin[VEC];
+  const float* cache_row = p.cos_sin_cache + position * p.cache_row_stride;  // [rotary_dim]
+  load_floats<VEC>(cache_row + chunk * VEC, pair_cos);
+  load_floats<VEC>(cache_row + half + chunk * VEC, pair_sin);
+
+  for (int head0 = head_lane;;) {
 #pragma unroll
-      for (int u = 0; u < kHeadsInFlight; ++u) {
-        const int head = head_lane + u * head_step;
-        if (head < num_heads) {
-          rotate_pairs<INTERLEAVE>(a[u], b[u], pair_cos, pair_sin);
-          T* out = head_output<T>(p, token, head);
-          a[u].store(out + first);
-          b[u].store(out + second);
-        }
-      }
+    for (int u = 0; u < kHeadsInFlight; ++u) {
+      const int head = head0 + u * head_step;
+      if (head >= num_heads) break;
+      rotate_pairs<INTERLEAVE>(a[u], b[u], pair_cos, pair_sin);
+      T* out = head_output<T>(p, token, head);
+      a[u].store(out + first);
+      b[u].store(out + second);
     }
-    if (next_token >= p.nnz) break;
-    token = next_token;
-    row = next_row;
+    head0 += kHeadsInFlight * head_step;
+    if (head0 >= num_heads) break;
+    load_heads(head0);
   }
 }
 
