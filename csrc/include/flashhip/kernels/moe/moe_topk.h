@@ -56,6 +56,10 @@ struct MoeTopkLaunchInfo {
   int items_per_lane = 0;  // selection values each lane holds
   int tokens_per_block = 0;
   bool groups_in_registers = false;  // grouped only: each group an aligned run of lanes (else shared memory)
+  // Lane l held experts [l * items_per_lane, (l + 1) * items_per_lane) (else i * wave + l for
+  // i < items_per_lane); FLASHHIP_MOE_TOPK_LAYOUT=strided forces the latter.
+  bool contiguous = false;
+  bool wide_loads = false;  // contiguous only: a lane's logits and bias read up to 16 bytes at a time
 };
 
 LaunchStatus launch_moe_topk(const MoeTopkParams& params, StreamHandle stream, MoeTopkLaunchInfo* info = nullptr);
