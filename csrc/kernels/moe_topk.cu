@@ -1,5 +1,11 @@
 // launch_moe_topk: picks the items each lane holds (experts / wave, rounded up to a power of
-// two) and the gating dtype, then launches one wave per token on the caller's stream.
+// two), the layout (contiguous_layout below) and the gating dtype, then launches one wave per
+// token on the caller's stream.
+#include <cstdint>
+#include <cstdlib>
+#include <cstring>
+
+#include "flashhip/kernels/moe/moe_topk_contiguous_kernels.cuh"
 #include "flashhip/kernels/moe/moe_topk_kernels.cuh"
 #include "flashhip/platform/arch.h"
 
@@ -26,6 +32,54 @@ GroupPlan plan_groups(const MoeTopkParams& p) {
   return plan;
 }
 
+// FLASHHIP_MOE_TOPK_LAYOUT=strided runs every call on the strided kernel (a benchmark knob to
+// compare the layouts in separate processes; read once).
+inline bool contiguous_layout_allowed() {
+  static const bool allowed = [] {
+    const char* env = std::getenv("FLASHHIP_MOE_TOPK_LAYOUT");
+    return env == nullptr || std::strcmp(env, "strided") != 0;
+  }();
+  return allowed;
+}
+
+// The contiguous kernel (lane l holds experts [l * items, (l + 1) * items)) takes grouped calls
+// that fill the wave exactly with 2 to 8 experts a lane and whose groups are whole lanes (then
+// aligned runs of a power of two of them: groups * lanes_per_group == WAVE).
+template <int WAVE>
+bool contiguous_layout(const MoeTopkParams& p, int items) {
+  return p.grouped() && p.experts == WAVE * items && items >= 2 && items <= 8 &&
+         (p.experts / p.num_groups) % items == 0 && contiguous_layout_allowed();
+}
+
+inline bool is_aligned(const void* ptr, int bytes) {
+  return reinterpret_cast<uintptr_t>(ptr) % static_cast<uintptr_t>(bytes) == 0;
+}
+
+// Whether every lane's ITEMS logits (and bias) can move kItemsPerLoad at a time.
+template <int ITEMS, typename TIn>
+bool wide_loads(const MoeTopkParams& p) {
+  constexpr int kGatingVec = kItemsPerLoad<ITEMS, TIn>;
+  constexpr int kBiasVec = kItemsPerLoad<ITEMS, float>;
+  return is_aligned(p.gating, kGatingVec * static_cast<int>(sizeof(TIn))) && p.gating_row_stride % kGatingVec == 0 &&
+         (p.correction_bias == nullptr || is_aligned(p.correction_bias, kBiasVec * static_cast<int>(sizeof(float))));
+}
+
+template <int WAVE, int ITEMS, typename TIn>
+gpuError_t launch_contiguous(const MoeTopkParams& p, gpuStream_t stream, MoeTopkLaunchInfo* info) {
+  const dim3 block(WAVE * kWavesPerBlock);
+  const dim3 grid(static_cast<unsigned>((p.tokens + kWavesPerBlock - 1) / kWavesPerBlock));
+  int group_lanes_log2 = 0;
+  while ((ITEMS << group_lanes_log2) < p.experts / p.num_groups) ++group_lanes_log2;
+  const bool wide = wide_loads<ITEMS, TIn>(p);
+  if (info != nullptr) info->wide_loads = wide;
+  if (wide) {
+    moe_topk_contiguous_kernel<WAVE, ITEMS, TIn, true><<<grid, block, 0, stream>>>(p, group_lanes_log2);
+  } else {
+    moe_topk_contiguous_kernel<WAVE, ITEMS, TIn, false><<<grid, block, 0, stream>>>(p, group_lanes_log2);
+  }
+  return gpuGetLastError();
+}
+
 template <int WAVE, typename TIn>
 gpuError_t launch_typed(const MoeTopkParams& p, gpuStream_t stream, MoeTopkLaunchInfo* info) {
   constexpr int kMaxItems = kMoeMaxExperts / WAVE;
@@ -33,6 +87,14 @@ gpuError_t launch_typed(const MoeTopkParams& p, gpuStream_t stream, MoeTopkLaunc
   int items = 1;
   while (items * WAVE < p.experts) items *= 2;
   if (items > kMaxItems || p.k > WAVE) return gpuErrorInvalidValue;
+  if (contiguous_layout<WAVE>(p, items)) {
+    if (info != nullptr) *info = MoeTopkLaunchInfo{WAVE, items, kWavesPerBlock, true, true};
+    switch (items) {
+      case 2: return launch_contiguous<WAVE, 2, TIn>(p, stream, info);
+      case 4: return launch_contiguous<WAVE, 4, TIn>(p, stream, info);
+      default: return launch_contiguous<WAVE, 8, TIn>(p, stream, info);
+    }
+  }
   const GroupPlan plan = plan_groups<WAVE>(p);
   if (info != nullptr) {
     *info = MoeTopkLaunchInfo{WAVE, items, kWavesPerBlock, plan.lane_aligned};

@@ -3,6 +3,10 @@ references, on CPU and (when present) GPU."""
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+
 import pytest
 import torch
 from torch.library import opcheck
@@ -93,7 +97,9 @@ def test_softmax_topk(device, dtype, experts, k, renormalize):
 @pytest.mark.parametrize("scoring_func", ["softmax", "sigmoid"])
 # On the GPU, groups whose size divides the wave (and at most a wave of groups) are reduced
 # across lanes: a whole wave per group, or runs of lanes; any other layout goes through shared
-# memory. Each way appears below for a 32-lane warp (and for a 64-lane wave).
+# memory. Each way appears below for a 32-lane warp (and for a 64-lane wave). Calls with
+# experts == wave x (2, 4 or 8) whose groups are whole lanes run the contiguous kernel instead:
+# (256, 8), (128, 8), (64, 32) (a lane per group) and (128, 2) on a 32-lane warp.
 @pytest.mark.parametrize("experts,groups,keep,k", [
     (256, 8, 4, 8),     # DeepSeek-V3 (32 per group: a whole warp; runs of lanes on wave 64)
     (192, 6, 2, 8),     # 32 per group, fewer groups than a lane holds experts
@@ -132,6 +138,17 @@ def test_deepseek_v3_matches_its_gate(device, dtype, tokens):
     mask = decided(g, 8, bias, "sigmoid", 8, 4)
     assert_routing_matches(weights, ids, *ref.deepseek_v3_routing(g, bias), mask)
     torch.testing.assert_close(weights.sum(-1), torch.full((tokens,), 2.5, device=device))
+
+
+@pytest.mark.parametrize("device", DEVICES)
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_deepseek_v3_on_unaligned_rows(device, dtype):
+    # Rows one element into the buffer and an odd row stride: no 16-byte alignment, so the GPU's
+    # contiguous kernel reads a lane's experts one at a time.
+    g = gating(45, 259, dtype, device)[:, 1:257]
+    bias = torch.randn(256, device=device) * 0.05
+    weights, ids = flashhip.moe_topk(g, 8, bias, **DEEPSEEK)
+    assert_routing_matches(weights, ids, *ref.deepseek_v3_routing(g.contiguous(), bias), decided(g, 8, bias, "sigmoid", 8, 4))
 
 
 @pytest.mark.parametrize("device", DEVICES)
@@ -407,6 +424,40 @@ def test_gpu_matches_cpu(tokens):
     assert torch.equal(flashhip.moe_topk(g.cuda(), 8)[1].cpu(), flashhip.moe_topk(g, 8)[1])
     for got, want in zip(flashhip.moe_align_block_size(cpu_i.cuda(), 256, 64), flashhip.moe_align_block_size(cpu_i, 256, 64)):
         assert torch.equal(got.cpu(), want)
+
+
+_LAYOUT_SCRIPT = """
+import sys, torch, flashhip
+torch.manual_seed(0)
+g = torch.randn(333, 256).to(getattr(torch, sys.argv[1])).cuda()
+bias = (torch.randn(256) * 0.05).cuda()
+w, i = flashhip.moe_topk(g, 8, bias, scoring_func="sigmoid", num_expert_group=8, topk_group=4, renormalize=True,
+                         routed_scaling_factor=2.5)
+torch.save((w.cpu(), i.cpu()), sys.argv[2])
+"""
+
+
+@requires_gpu
+@pytest.mark.parametrize("dtype", ["float32", "bfloat16"])
+def test_deepseek_v3_layouts_agree(tmp_path, dtype):
+    # DeepSeek-V3 runs the contiguous kernel; FLASHHIP_MOE_TOPK_LAYOUT=strided forces the strided
+    # one (read once per process: one process each). Sigmoid routing takes the same float ops on
+    # both, so weights and ids are bit-identical.
+    results = {}
+    for layout in ("contiguous", "strided"):
+        env = {k: v for k, v in os.environ.items() if k != "FLASHHIP_MOE_TOPK_LAYOUT"}
+        env["FLASHHIP_LOG_KERNEL"] = "1"
+        if layout == "strided":
+            env["FLASHHIP_MOE_TOPK_LAYOUT"] = "strided"
+        out = tmp_path / f"{layout}.pt"
+        proc = subprocess.run([sys.executable, "-c", _LAYOUT_SCRIPT, dtype, str(out)], env=env, capture_output=True,
+                              text=True, timeout=300)
+        assert proc.returncode == 0, proc.stderr
+        logged = [line for line in proc.stderr.splitlines() if "flashhip.moe_topk" in line]
+        assert logged and f" {layout}" in logged[0], proc.stderr
+        results[layout] = torch.load(out)
+    assert torch.equal(results["contiguous"][1], results["strided"][1])
+    assert torch.equal(results["contiguous"][0], results["strided"][0])
 
 
 @requires_gpu

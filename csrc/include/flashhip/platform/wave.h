@@ -84,6 +84,31 @@ FH_DEVICE FH_INLINE uint64_t match_any(int value, int value_bits) {
 #endif
 }
 
+// The lowest lane set in a ballot-style mask (not 0).
+template <int WAVE>
+FH_DEVICE FH_INLINE int lowest_lane(uint64_t lanes) {
+#if FH_PLATFORM_HIP
+  return __builtin_ctzll(lanes);
+#else
+  static_assert(WAVE == 32, "NVIDIA warps have 32 lanes");
+  return __ffs(static_cast<int>(static_cast<uint32_t>(lanes))) - 1;  // a warp's ballot fits 32 bits
+#endif
+}
+
+// The largest value over the wave, in every lane. NVIDIA sm_80+ has one instruction for it
+// (redux.sync); elsewhere a butterfly of log2(WAVE) shuffles.
+template <int WAVE>
+FH_DEVICE FH_INLINE uint32_t wave_max_u32(uint32_t value) {
+#if FH_PLATFORM_CUDA && FH_DEVICE_PASS && __CUDA_ARCH__ >= 800
+  static_assert(WAVE == 32, "NVIDIA warps have 32 lanes");
+  return __reduce_max_sync(kAllLanesMask, value);
+#else
+#pragma unroll
+  for (int offset = WAVE / 2; offset > 0; offset /= 2) value = max(value, shfl_xor<WAVE>(value, offset));
+  return value;
+#endif
+}
+
 // The largest 64-bit key over the wave; *owner is the lowest lane holding it. NVIDIA sm_80+
 // reduces with two redux.sync instructions (high word, then the low word among the lanes that
 // hold the high maximum) where the butterfly takes log2(WAVE) rounds of two shuffles.
@@ -114,6 +139,25 @@ FH_DEVICE FH_INLINE uint64_t wave_max_u64(uint64_t key, int* owner) {
   return max_key;
 }
 
+// Merges each lane's (best, second) pair (the two largest of a multiset it holds, best >=
+// second) over aligned segments of `lanes` lanes (a power of two <= WAVE): every lane ends with
+// the two largest of its segment's multisets together. log2(lanes) butterfly steps.
+template <int WAVE>
+FH_DEVICE FH_INLINE void segment_merge_top2_u32(uint32_t* best, uint32_t* second, int lanes) {
+  uint32_t hi = *best, lo = *second;
+#pragma unroll
+  for (int offset = 1; offset < WAVE; offset *= 2) {
+    if (offset < lanes) {  // uniform across the wave
+      const uint32_t other_hi = shfl_xor<WAVE>(hi, offset);
+      const uint32_t other_lo = shfl_xor<WAVE>(lo, offset);
+      lo = max(min(hi, other_hi), max(lo, other_lo));
+      hi = max(hi, other_hi);
+    }
+  }
+  *best = hi;
+  *second = lo;
+}
+
 // The two largest values (a multiset: a value two lanes hold counts twice) over aligned
 // segments of `lanes` lanes (a power of two <= WAVE); every lane gets its segment's. A segment
 // of one lane has `second` 0. NVIDIA sm_80+ reduces a whole wave with two redux.sync and a
@@ -131,18 +175,9 @@ FH_DEVICE FH_INLINE void segment_top2_u32(uint32_t value, int lanes, uint32_t* b
     return;
   }
 #endif
-  uint32_t hi = value, lo = 0;
-#pragma unroll
-  for (int offset = 1; offset < WAVE; offset *= 2) {
-    if (offset < lanes) {  // uniform across the wave
-      const uint32_t other_hi = shfl_xor<WAVE>(hi, offset);
-      const uint32_t other_lo = shfl_xor<WAVE>(lo, offset);
-      lo = max(min(hi, other_hi), max(lo, other_lo));
-      hi = max(hi, other_hi);
-    }
-  }
-  *best = hi;
-  *second = lo;
+  *best = value;
+  *second = 0;
+  segment_merge_top2_u32<WAVE>(best, second, lanes);
 }
 
 // The largest key over the wave; among the lanes holding it, *tag_out is their smallest tag

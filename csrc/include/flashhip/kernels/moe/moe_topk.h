@@ -56,6 +56,10 @@ struct MoeTopkLaunchInfo {
   int items_per_lane = 0;  // selection values each lane holds
   int tokens_per_block = 0;
   bool groups_in_registers = false;  // grouped only: each group an aligned run of lanes (else shared memory)
+  // Lane l held experts [l * items_per_lane, (l + 1) * items_per_lane) (else i * wave + l for
+  // i < items_per_lane); FLASHHIP_MOE_TOPK_LAYOUT=strided forces the latter.
+  bool contiguous = false;
+  bool wide_loads = false;  // contiguous only: a lane's logits and bias read up to 16 bytes at a time
 };
 
 LaunchStatus launch_moe_topk(const MoeTopkParams& params, StreamHandle stream, MoeTopkLaunchInfo* info = nullptr);
@@ -70,9 +74,11 @@ inline constexpr uint32_t kNanKey = 2;
 
 // A float's order as an unsigned integer (-0 and +0 equal; -inf the smallest number).
 FH_HOST_DEVICE FH_INLINE uint32_t float_key(float f) {
-  if (f != f) return kNanKey;
   const uint32_t u = float_to_bits(f + 0.0f);  // -0 -> +0
-  return (u & 0x80000000u) ? ~u : (u | 0x80000000u);
+  // A negative number flips every bit (a larger magnitude ranks lower), any other sets the sign
+  // bit: one xor with a mask made from the sign (a shift and a logic op on the GPU, no branch).
+  const uint32_t flip = static_cast<uint32_t>(static_cast<int32_t>(u) >> 31) | 0x80000000u;
+  return f != f ? kNanKey : u ^ flip;
 }
 
 // (key, expert) in one integer: the larger key wins, then the lower expert index.

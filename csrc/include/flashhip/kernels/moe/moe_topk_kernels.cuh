@@ -12,13 +12,9 @@
 
 #include <cmath>
 
-#include "flashhip/kernels/moe/moe_topk.h"
-#include "flashhip/platform/dtypes.h"
-#include "flashhip/platform/wave.h"
+#include "flashhip/kernels/moe/moe_topk_common.cuh"
 
 namespace flashhip::kernels::moe_topk_detail {
-
-inline constexpr int kWavesPerBlock = 4;
 
 // How a call groups experts, decided by the launcher.
 struct GroupPlan {
@@ -32,14 +28,6 @@ struct GroupPlan {
 FH_HOST_DEVICE FH_INLINE int grouped_smem_floats(const MoeTopkParams& p, const GroupPlan& plan) {
   if (!p.grouped()) return 0;
   return plan.lane_aligned ? p.num_groups : p.experts + 2 * p.num_groups;
-}
-
-// Rank keys below float_key(-inf) (taken, masked, NaN) count as -inf in a group's score.
-inline constexpr uint32_t kNegInfKey = 0x007fffffu;  // moe_rank::float_key(-INFINITY)
-
-// The float a rank key came from (keys of at least kNegInfKey).
-FH_DEVICE FH_INLINE float key_to_float(uint32_t key) {
-  return bits_to_float((key & 0x80000000u) ? (key & 0x7fffffffu) : ~key);
 }
 
 // Keeps the two largest values seen (a multiset: equal values count twice).
@@ -102,47 +90,6 @@ FH_DEVICE FH_INLINE void rank_groups_in_smem(const MoeTopkParams& p, int group_s
   wave_sync<WAVE>();
 }
 
-// Batcher's odd-even merge sort network for N (a power of two) elements, built at compile
-// time: compare-exchange c orders elements first[c] and second[c] (19 of them for N = 8).
-template <int N>
-struct SortNetwork {
-  static constexpr int log2(int n) { return n <= 1 ? 0 : 1 + log2(n / 2); }
-  // At most N/4 * log2(N) * (log2(N) + 1) compare-exchanges.
-  static constexpr int kMaxSize = N * log2(N) * (log2(N) + 1) / 4 + 1;
-  int size = 0;
-  int first[kMaxSize] = {};
-  int second[kMaxSize] = {};
-  constexpr SortNetwork() {
-    for (int run = 1; run < N; run *= 2) {
-      for (int gap = run; gap >= 1; gap /= 2) {
-        for (int j = gap % run; j + gap < N; j += 2 * gap) {
-          for (int i = 0; i < gap && i + j + gap < N; ++i) {
-            if ((i + j) / (2 * run) == (i + j + gap) / (2 * run)) {
-              first[size] = i + j;
-              second[size] = i + j + gap;
-              ++size;
-            }
-          }
-        }
-      }
-    }
-  }
-};
-
-// Sorts N keys in registers, largest first.
-template <int N>
-FH_DEVICE FH_INLINE void sort_descending(uint64_t (&v)[N]) {
-  constexpr SortNetwork<N> kNetwork{};
-#pragma unroll
-  for (int c = 0; c < kNetwork.size; ++c) {
-    const int a = kNetwork.first[c], b = kNetwork.second[c];
-    const uint64_t hi = v[a] > v[b] ? v[a] : v[b];
-    const uint64_t lo = v[a] > v[b] ? v[b] : v[a];
-    v[a] = hi;
-    v[b] = lo;
-  }
-}
-
 template <int WAVE, int ITEMS, typename TIn>
 __global__ void __launch_bounds__(WAVE * kWavesPerBlock) moe_topk_kernel(const MoeTopkParams p, const GroupPlan plan) {
   extern __shared__ float group_smem[];  // grouped calls: kWavesPerBlock x grouped_smem_floats
@@ -165,26 +112,10 @@ __global__ void __launch_bounds__(WAVE * kWavesPerBlock) moe_topk_kernel(const M
   }
 
   float score[ITEMS];
-  if (p.scoring == MoeScoring::kSoftmax) {
-    float local_max = -INFINITY;
+  bool real[ITEMS];
 #pragma unroll
-    for (int i = 0; i < ITEMS; ++i) local_max = fmaxf(local_max, logit[i]);
-    const float row_max = group_reduce_max<WAVE>(local_max);
-    float local_sum = 0.0f;
-#pragma unroll
-    for (int i = 0; i < ITEMS; ++i) {
-      score[i] = i * WAVE + lane < p.experts ? expf(logit[i] - row_max) : 0.0f;
-      local_sum += score[i];
-    }
-    const float row_sum = group_reduce_sum<WAVE>(local_sum);
-#pragma unroll
-    for (int i = 0; i < ITEMS; ++i) score[i] = score[i] / row_sum;
-  } else {
-    // The hardware exp2 and reciprocal (a few ulp) rather than the IEEE sequences, whose
-    // division alone took a third of this kernel's instructions.
-#pragma unroll
-    for (int i = 0; i < ITEMS; ++i) score[i] = __fdividef(1.0f, 1.0f + __expf(-logit[i]));
-  }
+  for (int i = 0; i < ITEMS; ++i) real[i] = i * WAVE + lane < p.experts;
+  score_experts<WAVE, ITEMS>(p, logit, real, score);
 
   // Rank keys of the selection values; 0 for slots past the experts.
   uint32_t key[ITEMS];
@@ -258,26 +189,16 @@ __global__ void __launch_bounds__(WAVE * kWavesPerBlock) moe_topk_kernel(const M
     }
   }
 
-  // This lane's (key, item) pairs, best first; the item sits below the key, inverted so that
-  // the lower item (the lower expert) wins a tie.
-  uint64_t list[ITEMS];
-#pragma unroll
-  for (int i = 0; i < ITEMS; ++i) list[i] = (static_cast<uint64_t>(key[i]) << 32) | static_cast<uint32_t>(ITEMS - 1 - i);
-  sort_descending<ITEMS>(list);
-
-  // Round j: the wave's best head goes to slot j (held by lane j); its owner drops its head.
-  // Among lanes tied on (key, item), the lowest lane is the lowest expert.
+  // Each lane sorts its (key, item) pairs once (moe_topk_common.cuh). Round j: the wave's best
+  // head goes to slot j (held by lane j); its owner drops its head. Among lanes tied on (key,
+  // item), the lowest lane is the lowest expert.
   int chosen_item = 0;
   int chosen_lane = 0;
   if constexpr (ITEMS <= 8) {
     // The rounds shift 32-bit keys; the items ride along as the 4-bit fields of one word.
     uint32_t head_key[ITEMS];
-    uint32_t items = 0;
-#pragma unroll
-    for (int m = 0; m < ITEMS; ++m) {
-      head_key[m] = static_cast<uint32_t>(list[m] >> 32);
-      items |= (ITEMS - 1 - static_cast<uint32_t>(list[m])) << (4 * m);
-    }
+    uint32_t items;
+    sorted_heads<ITEMS>(key, head_key, items);
     for (int j = 0; j < p.k; ++j) {
       int owner = 0;
       uint32_t item = 0;
@@ -286,14 +207,11 @@ __global__ void __launch_bounds__(WAVE * kWavesPerBlock) moe_topk_kernel(const M
         chosen_item = static_cast<int>(item);
         chosen_lane = owner;
       }
-      if (lane == owner) {
-#pragma unroll
-        for (int i = 0; i + 1 < ITEMS; ++i) head_key[i] = head_key[i + 1];
-        head_key[ITEMS - 1] = 0;
-        items >>= 4;
-      }
+      if (lane == owner) drop_head<ITEMS>(head_key, items);
     }
   } else {
+    uint64_t list[ITEMS];
+    sorted_list<ITEMS>(key, list);
     for (int j = 0; j < p.k; ++j) {
       int owner = 0;
       const uint64_t winner = wave_max_u64<WAVE>(list[0], &owner);
@@ -309,22 +227,7 @@ __global__ void __launch_bounds__(WAVE * kWavesPerBlock) moe_topk_kernel(const M
     }
   }
 
-  // Slot j's score lives in lane chosen_lane, item chosen_item.
-  float chosen_score = 0.0f;
-#pragma unroll
-  for (int i = 0; i < ITEMS; ++i) {
-    const float s = shfl<WAVE>(score[i], chosen_lane);
-    if (i == chosen_item) chosen_score = s;
-  }
-  const bool writes = lane < p.k;
-  const float chosen_sum = group_reduce_sum<WAVE>(writes ? chosen_score : 0.0f);
-  float weight = chosen_score;
-  if (p.renormalize && chosen_sum > 0.0f) weight = weight / chosen_sum;
-  weight *= p.routed_scaling_factor;
-  if (writes) {
-    p.topk_weights[token * p.weights_row_stride + lane] = weight;
-    p.topk_ids[token * p.ids_row_stride + lane] = chosen_item * WAVE + chosen_lane;
-  }
+  write_choices<WAVE, ITEMS>(p, token, score, chosen_lane, chosen_item, chosen_item * WAVE + chosen_lane);
 }
 
 }  // namespace flashhip::kernels::moe_topk_detail

@@ -1,0 +1,175 @@
+// Pieces both MoE routing kernels share (moe_topk_kernels.cuh: lane l holds experts i * WAVE + l;
+// moe_topk_contiguous_kernels.cuh: lane l holds experts l * ITEMS + i): scoring, rank keys back to
+// floats, the per-lane sort into list heads, a round's head drop, and the epilogue that weights and
+// writes the k chosen experts. Each kernel keeps only what its layout decides.
+#pragma once
+
+#include <cmath>
+
+#include "flashhip/kernels/moe/moe_topk.h"
+#include "flashhip/platform/dtypes.h"
+#include "flashhip/platform/wave.h"
+
+namespace flashhip::kernels::moe_topk_detail {
+
+inline constexpr int kWavesPerBlock = 4;
+
+// Rank keys below float_key(-inf) (taken, masked, NaN) count as -inf in a group's score.
+inline constexpr uint32_t kNegInfKey = 0x007fffffu;  // moe_rank::float_key(-INFINITY)
+
+// The float a rank key came from (keys of at least kNegInfKey).
+FH_DEVICE FH_INLINE float key_to_float(uint32_t key) {
+  return bits_to_float((key & 0x80000000u) ? (key & 0x7fffffffu) : ~key);
+}
+
+// 1 / (1 + e^-x) with the hardware exp2 and reciprocal (a few ulp) rather than the IEEE
+// sequences, whose division alone took a third of this kernel's instructions. On NVIDIA the
+// exp2 is the flush-to-zero one: __expf's keeps results below 2^-126 as denormals with a range
+// check and two multiplies, but such a term vanishes next to 1 either way (1 + it rounds to 1),
+// so the score has the same bits for every x.
+FH_DEVICE FH_INLINE float sigmoid_approx(float x) {
+#if FH_PLATFORM_CUDA
+  float e;
+  asm("ex2.approx.ftz.f32 %0, %1;" : "=f"(e) : "f"(x * -1.4426950408889634f));  // e^-x, as __expf(-x) scales
+  return __fdividef(1.0f, 1.0f + e);
+#else
+  return __fdividef(1.0f, 1.0f + __expf(-x));
+#endif
+}
+
+// Scores of this lane's ITEMS experts from their logits; `real` is false for a slot past the
+// experts (its logit is -inf; softmax gives it 0 and leaves it out of the row sum).
+template <int WAVE, int ITEMS>
+FH_DEVICE FH_INLINE void score_experts(const MoeTopkParams& p, const float (&logit)[ITEMS], const bool (&real)[ITEMS],
+                                       float (&score)[ITEMS]) {
+  if (p.scoring == MoeScoring::kSoftmax) {
+    float local_max = -INFINITY;
+#pragma unroll
+    for (int i = 0; i < ITEMS; ++i) local_max = fmaxf(local_max, logit[i]);
+    const float row_max = group_reduce_max<WAVE>(local_max);
+    float local_sum = 0.0f;
+#pragma unroll
+    for (int i = 0; i < ITEMS; ++i) {
+      score[i] = real[i] ? expf(logit[i] - row_max) : 0.0f;
+      local_sum += score[i];
+    }
+    const float row_sum = group_reduce_sum<WAVE>(local_sum);
+#pragma unroll
+    for (int i = 0; i < ITEMS; ++i) score[i] = score[i] / row_sum;
+  } else {
+#pragma unroll
+    for (int i = 0; i < ITEMS; ++i) score[i] = sigmoid_approx(logit[i]);
+  }
+}
+
+// Batcher's odd-even merge sort network for N (a power of two) elements, built at compile
+// time: compare-exchange c orders elements first[c] and second[c] (19 of them for N = 8).
+template <int N>
+struct SortNetwork {
+  static constexpr int log2(int n) { return n <= 1 ? 0 : 1 + log2(n / 2); }
+  // At most N/4 * log2(N) * (log2(N) + 1) compare-exchanges.
+  static constexpr int kMaxSize = N * log2(N) * (log2(N) + 1) / 4 + 1;
+  int size = 0;
+  int first[kMaxSize] = {};
+  int second[kMaxSize] = {};
+  constexpr SortNetwork() {
+    for (int run = 1; run < N; run *= 2) {
+      for (int gap = run; gap >= 1; gap /= 2) {
+        for (int j = gap % run; j + gap < N; j += 2 * gap) {
+          for (int i = 0; i < gap && i + j + gap < N; ++i) {
+            if ((i + j) / (2 * run) == (i + j + gap) / (2 * run)) {
+              first[size] = i + j;
+              second[size] = i + j + gap;
+              ++size;
+            }
+          }
+        }
+      }
+    }
+  }
+};
+
+// Sorts N (key, tag) pairs in registers, largest first: by key, then by tag (tags distinct).
+// One 64-bit comparison picks both moves of a compare-exchange; written as a max and a min of
+// packed 64-bit values, the compiler compared twice.
+template <int N>
+FH_DEVICE FH_INLINE void sort_descending(uint32_t (&key)[N], uint32_t (&tag)[N]) {
+  constexpr SortNetwork<N> kNetwork{};
+#pragma unroll
+  for (int c = 0; c < kNetwork.size; ++c) {
+    const int a = kNetwork.first[c], b = kNetwork.second[c];
+    const uint32_t key_a = key[a], key_b = key[b], tag_a = tag[a], tag_b = tag[b];
+    const bool swap = ((static_cast<uint64_t>(key_b) << 32) | tag_b) > ((static_cast<uint64_t>(key_a) << 32) | tag_a);
+    key[a] = swap ? key_b : key_a;
+    key[b] = swap ? key_a : key_b;
+    tag[a] = swap ? tag_b : tag_a;
+    tag[b] = swap ? tag_a : tag_b;
+  }
+}
+
+// This lane's keys sorted best first, with their items; the sort's tag is the item inverted, so
+// that the lower item (the lower expert) wins a tie.
+template <int ITEMS>
+FH_DEVICE FH_INLINE void sort_keys(const uint32_t (&key)[ITEMS], uint32_t (&sorted_key)[ITEMS], uint32_t (&inverted_item)[ITEMS]) {
+#pragma unroll
+  for (int i = 0; i < ITEMS; ++i) {
+    sorted_key[i] = key[i];
+    inverted_item[i] = static_cast<uint32_t>(ITEMS - 1 - i);
+  }
+  sort_descending<ITEMS>(sorted_key, inverted_item);
+}
+
+// The sorted (key, item) pairs as 64-bit values (the key above the inverted item), best first.
+template <int ITEMS>
+FH_DEVICE FH_INLINE void sorted_list(const uint32_t (&key)[ITEMS], uint64_t (&list)[ITEMS]) {
+  uint32_t sorted_key[ITEMS], inverted_item[ITEMS];
+  sort_keys<ITEMS>(key, sorted_key, inverted_item);
+#pragma unroll
+  for (int i = 0; i < ITEMS; ++i) list[i] = (static_cast<uint64_t>(sorted_key[i]) << 32) | inverted_item[i];
+}
+
+// ITEMS <= 8: the sorted keys and the items as the 4-bit fields of one word (field m: the item
+// of head_key[m]), so that a round shifts 32-bit words.
+template <int ITEMS>
+FH_DEVICE FH_INLINE void sorted_heads(const uint32_t (&key)[ITEMS], uint32_t (&head_key)[ITEMS], uint32_t& items) {
+  static_assert(ITEMS <= 8, "items travel as the 4-bit fields of one word");
+  uint32_t inverted_item[ITEMS];
+  sort_keys<ITEMS>(key, head_key, inverted_item);
+  items = 0;
+#pragma unroll
+  for (int m = 0; m < ITEMS; ++m) items |= (ITEMS - 1 - inverted_item[m]) << (4 * m);
+}
+
+// The owner of a round's winner drops its head: the rest move up, key 0 (taken) fills the end.
+template <int ITEMS>
+FH_DEVICE FH_INLINE void drop_head(uint32_t (&head_key)[ITEMS], uint32_t& items) {
+#pragma unroll
+  for (int i = 0; i + 1 < ITEMS; ++i) head_key[i] = head_key[i + 1];
+  head_key[ITEMS - 1] = 0;
+  items >>= 4;
+}
+
+// Epilogue: lane j < k holds slot j's choice, expert `expert`, whose score is item chosen_item of
+// lane chosen_lane's `score`. Weights are renormalised over the k slots and scaled.
+template <int WAVE, int ITEMS>
+FH_DEVICE FH_INLINE void write_choices(const MoeTopkParams& p, int64_t token, const float (&score)[ITEMS],
+                                       int chosen_lane, int chosen_item, int expert) {
+  const int lane = lane_id<WAVE>();
+  float chosen_score = 0.0f;
+#pragma unroll
+  for (int i = 0; i < ITEMS; ++i) {
+    const float s = shfl<WAVE>(score[i], chosen_lane);
+    if (i == chosen_item) chosen_score = s;
+  }
+  const bool writes = lane < p.k;
+  const float chosen_sum = group_reduce_sum<WAVE>(writes ? chosen_score : 0.0f);
+  float weight = chosen_score;
+  if (p.renormalize && chosen_sum > 0.0f) weight = weight / chosen_sum;
+  weight *= p.routed_scaling_factor;
+  if (writes) {
+    p.topk_weights[token * p.weights_row_stride + lane] = weight;
+    p.topk_ids[token * p.ids_row_stride + lane] = expert;
+  }
+}
+
+}  // namespace flashhip::kernels::moe_topk_detail

@@ -1,0 +1,141 @@
+// MoE routing kernel for grouped calls whose groups are aligned runs of lanes when each lane holds
+// ITEMS adjacent experts: lane l holds experts [l * ITEMS, (l + 1) * ITEMS), experts == WAVE *
+// ITEMS, and a group (group_size experts, a multiple of ITEMS) is lanes_per_group = group_size /
+// ITEMS adjacent lanes. DeepSeek-V3 (256 experts, 8 groups) is 8 a lane and 4 lanes a group on
+// a 32-lane warp, 4 a lane and 8 lanes a group on a 64-lane wave. The launcher picks it; every
+// other call runs moe_topk_kernel (moe_topk_kernels.cuh), whose layout is i * WAVE + l.
+// One wave per token, as there; what the layout changes:
+// - a lane's experts are adjacent in memory: up to 16 bytes a load;
+// - a lane sorts its keys before the grouping: its two best are the head of its list, so a
+//   group's score is a butterfly over the group's lanes of (best, second) pairs, and the lanes
+//   of a dropped group replace their lists with constants (masked keys in item order);
+// - the rounds need no tie-break beyond "lowest lane": of the lanes whose head is the wave's
+//   best key, the lowest holds the lowest experts, and its head is its lowest item of that key
+//   (the sort breaks ties to the lower item). One redux.sync, a ballot and a shuffle a round.
+// Scores, rank keys, group scores and the ranking rule are the strided kernel's float ops, so
+// sigmoid calls give bit-identical results on either kernel (softmax sums in another order).
+#pragma once
+
+#include "flashhip/kernels/moe/moe_topk_common.cuh"
+#include "flashhip/platform/vec.h"
+
+namespace flashhip::kernels::moe_topk_detail {
+
+// Elements of T one load moves when a lane reads its ITEMS adjacent ones (at most 16 bytes);
+// the launcher checks that the rows allow it.
+template <int ITEMS, typename T>
+inline constexpr int kItemsPerLoad = ITEMS < kWideVecElems<T> ? ITEMS : kWideVecElems<T>;
+
+// The 4-bit item fields of a list in item order (field m holds m): a dropped group's list.
+constexpr uint32_t items_in_order(int items) {
+  uint32_t fields = 0;
+  for (int m = 0; m < items; ++m) fields |= static_cast<uint32_t>(m) << (4 * m);
+  return fields;
+}
+
+// ITEMS adjacent elements as floats: WIDE in loads of kItemsPerLoad elements (aligned: the
+// launcher checked), else one element a load.
+template <int ITEMS, bool WIDE, typename T>
+FH_DEVICE FH_INLINE void load_adjacent(const T* ptr /* [ITEMS] */, float (&out)[ITEMS]) {
+  if constexpr (WIDE) {
+    constexpr int kVec = kItemsPerLoad<ITEMS, T>;
+#pragma unroll
+    for (int c = 0; c < ITEMS / kVec; ++c) {
+      const Vec<T, kVec> v = Vec<T, kVec>::load(ptr + c * kVec);
+#pragma unroll
+      for (int e = 0; e < kVec; ++e) out[c * kVec + e] = to_float(v[e]);
+    }
+  } else {
+#pragma unroll
+    for (int i = 0; i < ITEMS; ++i) out[i] = to_float(ptr[i]);
+  }
+}
+
+// Grouped calls only (p.grouped()); experts == WAVE * ITEMS; a group is 2^group_lanes_log2 lanes.
+template <int WAVE, int ITEMS, typename TIn, bool WIDE>
+__global__ void __launch_bounds__(WAVE * kWavesPerBlock)
+    moe_topk_contiguous_kernel(const MoeTopkParams p, const int group_lanes_log2) {
+  static_assert(ITEMS >= 2 && ITEMS <= 8 && (ITEMS & (ITEMS - 1)) == 0,
+                "a lane's top two come from its list; items travel as the 4-bit fields of one word");
+  const int wave = static_cast<int>(threadIdx.x) / WAVE;
+  const int lane = lane_id<WAVE>();
+  const int64_t token = static_cast<int64_t>(blockIdx.x) * kWavesPerBlock + wave;
+  if (token >= p.tokens) return;  // the whole wave: no lane of it takes part in anything below
+  const TIn* lane_logits = static_cast<const TIn*>(p.gating) + token * p.gating_row_stride + lane * ITEMS;  // [ITEMS]
+  const bool biased = p.correction_bias != nullptr;
+
+  float logit[ITEMS];
+  float bias[ITEMS];
+  load_adjacent<ITEMS, WIDE>(lane_logits, logit);
+  if (biased) {
+    load_adjacent<ITEMS, WIDE>(p.correction_bias + lane * ITEMS, bias);  // [ITEMS]
+  } else {
+#pragma unroll
+    for (int i = 0; i < ITEMS; ++i) bias[i] = 0.0f;
+  }
+
+  float score[ITEMS];
+  bool real[ITEMS];
+#pragma unroll
+  for (int i = 0; i < ITEMS; ++i) real[i] = true;  // experts == WAVE * ITEMS: no slot is past them
+  score_experts<WAVE, ITEMS>(p, logit, real, score);
+
+  // Rank keys of the selection values, sorted: head_key[0] is this lane's best.
+  uint32_t key[ITEMS];
+#pragma unroll
+  for (int i = 0; i < ITEMS; ++i) key[i] = moe_rank::float_key(biased ? score[i] + bias[i] : logit[i]);
+  uint32_t head_key[ITEMS];
+  uint32_t items;
+  sorted_heads<ITEMS>(key, head_key, items);
+
+  // The group's score from the two best of each of its lanes (NaN counts as -inf): their sum
+  // with a bias (group_size >= ITEMS >= 2 here), the best without.
+  uint32_t best = max(head_key[0], kNegInfKey);
+  uint32_t second = max(head_key[1], kNegInfKey);
+  const int group_lanes = 1 << group_lanes_log2;
+  segment_merge_top2_u32<WAVE>(&best, &second, group_lanes);
+  const float group_score = biased ? key_to_float(best) + key_to_float(second) : key_to_float(best);
+
+  // The groups ranking before this lane's: the group's lanes share the comparisons (sub-lane s
+  // takes groups s, s + group_lanes, ...; group h's score from its first lane), then add up.
+  const int group = lane >> group_lanes_log2;
+  const int sub = lane & (group_lanes - 1);
+  int before = 0;
+  for (int first = 0; first < p.num_groups; first += group_lanes) {  // uniform across the wave
+    const int h = first + sub;
+    const float other = shfl<WAVE>(group_score, (h << group_lanes_log2) & (WAVE - 1));
+    before += h < p.num_groups && moe_rank::group_ranks_before(other, h, group_score, group);
+  }
+#pragma unroll
+  for (int offset = 1; offset < WAVE; offset *= 2) {
+    if (offset < group_lanes) before += shfl_xor<WAVE>(before, offset);  // uniform across the wave
+  }
+  if (before >= p.topk_group) {
+    // Dropped: every expert masked, so the list is the masked key in item order; masked experts
+    // stay selectable below every kept one, lower experts first (as on the CPU).
+#pragma unroll
+    for (int m = 0; m < ITEMS; ++m) head_key[m] = moe_rank::kMaskedKey;
+    items = items_in_order(ITEMS);
+  }
+
+  // Round j: the wave's best head goes to slot j (held by lane j); its owner drops its head.
+  // Every remaining expert of the best key sits at the head of its lane's list; the lowest such
+  // lane holds the lowest of them (a lower lane holds lower experts) at its head (the sort puts
+  // the lower item first on a tie), so the lowest lane is the owner without comparing items.
+  int chosen_lane = 0;
+  int chosen_item = 0;
+  for (int j = 0; j < p.k; ++j) {
+    const uint32_t top = wave_max_u32<WAVE>(head_key[0]);
+    const int owner = lowest_lane<WAVE>(ballot<WAVE>(head_key[0] == top));
+    const int item = static_cast<int>(shfl<WAVE>(items, owner) & 0xfu);
+    if (lane == j) {
+      chosen_lane = owner;
+      chosen_item = item;
+    }
+    if (lane == owner) drop_head<ITEMS>(head_key, items);
+  }
+
+  write_choices<WAVE, ITEMS>(p, token, score, chosen_lane, chosen_item, chosen_lane * ITEMS + chosen_item);
+}
+
+}  // namespace flashhip::kernels::moe_topk_detail
