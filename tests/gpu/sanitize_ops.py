@@ -73,6 +73,11 @@ def moe_cases():
             assert (ids.cpu() == ids_cpu).float().mean() > 0.9
             w, ids = flashhip.moe_topk(g, k, None, "softmax")
             assert torch.equal(ids.cpu(), flashhip.moe_topk(g.cpu(), k, None, "softmax")[1])
+    # The contiguous kernel's one-element loads: DeepSeek rows that start off a 16-byte boundary.
+    wide = torch.randn(300, 257, device=dev, dtype=torch.bfloat16)
+    bias = torch.randn(256, device=dev) * 0.1
+    w, ids = flashhip.moe_topk(wide[:, 1:], 8, bias, "sigmoid", 8, 4, True, 2.5)
+    assert (ids.cpu() == flashhip.moe_topk(wide[:, 1:].cpu(), 8, bias.cpu(), "sigmoid", 8, 4, True, 2.5)[1]).float().mean() > 0.9
     for tokens in (5, 300, 4096, 65536):  # one tile; tiles of one chunk per wave; of several
         ids = torch.randint(0, 256, (tokens, 8), device=dev, dtype=torch.int32)
         got = flashhip.moe_align_block_size(ids, 256, 64)
