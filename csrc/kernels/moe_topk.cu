@@ -51,10 +51,6 @@ bool contiguous_layout(const MoeTopkParams& p, int items) {
          (p.experts / p.num_groups) % items == 0 && contiguous_layout_allowed();
 }
 
-inline bool is_aligned(const void* ptr, int bytes) {
-  return reinterpret_cast<uintptr_t>(ptr) % static_cast<uintptr_t>(bytes) == 0;
-}
-
 // Whether every lane's ITEMS logits (and bias) can move kItemsPerLoad at a time.
 template <int ITEMS, typename TIn>
 bool wide_loads(const MoeTopkParams& p) {

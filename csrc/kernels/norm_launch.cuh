@@ -43,10 +43,6 @@ inline bool resident_grid() {
   return resident;
 }
 
-inline bool is_aligned(const void* ptr, int bytes) {
-  return ptr == nullptr || reinterpret_cast<uintptr_t>(ptr) % static_cast<uintptr_t>(bytes) == 0;
-}
-
 inline int next_pow2(int64_t n) {
   int p = 1;
   while (p < n) p *= 2;

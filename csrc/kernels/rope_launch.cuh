@@ -29,10 +29,6 @@ inline int max_heads_per_thread() {
 // The grid's x dimension limit shared by CUDA and HIP.
 inline constexpr int64_t kMaxGridBlocks = 0x7fffffff;
 
-inline bool is_aligned(const void* ptr, int bytes) {
-  return reinterpret_cast<uintptr_t>(ptr) % static_cast<uintptr_t>(bytes) == 0;
-}
-
 // Whether every access of VEC elements (and the cos/sin loads) can be one 16-byte access.
 template <typename T, int VEC>
 bool vectorisable(const RopeParams& p) {

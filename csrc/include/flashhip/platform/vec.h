@@ -12,6 +12,12 @@ namespace flashhip {
 
 inline constexpr int kMaxVectorBytes = 16;
 
+// Whether `ptr` sits on a `bytes` boundary (a null pointer does), as a vector access needs.
+// Launchers ask it before picking a wide variant.
+inline bool is_aligned(const void* ptr, int bytes) {
+  return reinterpret_cast<uintptr_t>(ptr) % static_cast<uintptr_t>(bytes) == 0;
+}
+
 #if FH_PLATFORM_HIP || FH_PLATFORM_CUDA
 // The native word of each access width (uint4 & co. exist in both runtimes).
 template <int BYTES>
