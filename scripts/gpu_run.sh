@@ -4,7 +4,7 @@
 # writes the log and JSON results into OUTDIR. Needs no network; keeps going after a failed
 # step and exits non-zero if any failed.
 #   scripts/gpu_run.sh OUTDIR [steps...]    steps: build cpp pytest memcheck racecheck check bench
-#   (also: sweep, profile [PROFILE_CASES="case ...", see benchmarks/profile_cases.py], fp8diag, diag)
+#   (also: sweep, knobs, source [SOURCE_CASE=...], profile [PROFILE_CASES="case ...", see benchmarks/profile_cases.py], fp8diag, diag)
 set -uo pipefail
 OUTDIR=$(realpath -m "${1:?usage: scripts/gpu_run.sh OUTDIR [steps...]}"); shift
 cd "$(dirname "$0")/.."
@@ -75,6 +75,13 @@ if want profile; then  # one launch of each case under Nsight Compute: duration,
   awk '/===== profile:/,/===== profile rc/' "$LOG" >"$OUTDIR/ncu.txt"
   grep -E "^  [a-z_].*\(|^case |Duration|Memory Throughput|Compute \(SM\)|Registers Per|Achieved Occupancy|Executed Instructions  |Issue Slots Busy" "$OUTDIR/ncu.txt" | head -n 120
 fi
+if want source; then  # per-SASS-instruction executed counts and stall samples of one case (SOURCE_CASE)
+  step source ncu --profile-from-start off --section SourceCounters --section WarpStateStats --import-source no \
+    -o "$OUTDIR/source" -f "$PY" benchmarks/profile_cases.py "${SOURCE_CASE:-moe_topk_T4096}"
+  ncu --import "$OUTDIR/source.ncu-rep" --page source --csv --print-source sass >"$OUTDIR/source_sass.csv" 2>>"$LOG"
+  rm -f "$OUTDIR/source.ncu-rep"; wc -l "$OUTDIR/source_sass.csv"
+fi
+want knobs && step knobs "$PY" benchmarks/sweep_knobs.py --out "$OUTDIR/knobs.json" && awk '/===== knobs:/,/===== knobs rc/' "$LOG"
 want check && step check "$PY" -m flashhip check --json "$OUTDIR/check.json"
 want sweep && step sweep "$PY" benchmarks/sweep_norm.py && awk '/===== sweep:/,/===== sweep rc/' "$LOG" | tail -n 25
 if want bench; then

@@ -32,14 +32,37 @@ GroupPlan plan_groups(const MoeTopkParams& p) {
   return plan;
 }
 
-// FLASHHIP_MOE_TOPK_LAYOUT=strided runs every call on the strided kernel (a benchmark knob to
-// compare the layouts in separate processes; read once).
-inline bool contiguous_layout_allowed() {
-  static const bool allowed = [] {
+// FLASHHIP_MOE_TOPK_LAYOUT (a benchmark knob to compare kernels in separate processes; read
+// once): "strided" runs every call on the strided kernel, "contiguous" keeps the contiguous
+// kernel's shape read at run time even where a fixed one exists.
+enum class LayoutOverride { kNone, kStrided, kContiguousRuntimeShape };
+
+inline LayoutOverride layout_override() {
+  static const LayoutOverride value = [] {
     const char* env = std::getenv("FLASHHIP_MOE_TOPK_LAYOUT");
-    return env == nullptr || std::strcmp(env, "strided") != 0;
+    if (env != nullptr && std::strcmp(env, "strided") == 0) return LayoutOverride::kStrided;
+    if (env != nullptr && std::strcmp(env, "contiguous") == 0) return LayoutOverride::kContiguousRuntimeShape;
+    return LayoutOverride::kNone;
   }();
-  return allowed;
+  return value;
+}
+
+inline bool contiguous_layout_allowed() { return layout_override() != LayoutOverride::kStrided; }
+
+constexpr int log2_of(int n) { return n <= 1 ? 0 : 1 + log2_of(n / 2); }
+
+// DeepSeek-V3's routing (256 experts in 8 groups, top 8) with the shape compiled in: on a
+// 32-lane warp 8 experts a lane and 4 lanes a group, on a 64-lane wave 4 and 8.
+inline constexpr int kFixedExperts = 256;
+inline constexpr int kFixedGroups = 8;
+inline constexpr int kFixedK = 8;
+
+template <int WAVE>
+using DeepSeekV3Shape = FixedShape<log2_of(kFixedExperts / kFixedGroups / (kFixedExperts / WAVE)), kFixedGroups, kFixedK>;
+
+inline bool fixed_shape(const MoeTopkParams& p) {
+  return p.experts == kFixedExperts && p.num_groups == kFixedGroups && p.k == kFixedK &&
+         layout_override() == LayoutOverride::kNone;
 }
 
 // The contiguous kernel (lane l holds experts [l * items, (l + 1) * items)) takes grouped calls
@@ -60,20 +83,31 @@ bool wide_loads(const MoeTopkParams& p) {
          (p.correction_bias == nullptr || is_aligned(p.correction_bias, kBiasVec * static_cast<int>(sizeof(float))));
 }
 
-template <int WAVE, int ITEMS, typename TIn>
-gpuError_t launch_contiguous(const MoeTopkParams& p, gpuStream_t stream, MoeTopkLaunchInfo* info) {
+template <int WAVE, int ITEMS, typename TIn, typename Shape>
+gpuError_t launch_contiguous_shaped(const MoeTopkParams& p, gpuStream_t stream, MoeTopkLaunchInfo* info) {
   const dim3 block(WAVE * kWavesPerBlock);
   const dim3 grid(static_cast<unsigned>((p.tokens + kWavesPerBlock - 1) / kWavesPerBlock));
   int group_lanes_log2 = 0;
   while ((ITEMS << group_lanes_log2) < p.experts / p.num_groups) ++group_lanes_log2;
   const bool wide = wide_loads<ITEMS, TIn>(p);
-  if (info != nullptr) info->wide_loads = wide;
+  if (info != nullptr) {
+    info->wide_loads = wide;
+    info->fixed_shape = Shape::kFixed;
+  }
   if (wide) {
-    moe_topk_contiguous_kernel<WAVE, ITEMS, TIn, true><<<grid, block, 0, stream>>>(p, group_lanes_log2);
+    moe_topk_contiguous_kernel<WAVE, ITEMS, TIn, true, Shape><<<grid, block, 0, stream>>>(p, group_lanes_log2);
   } else {
-    moe_topk_contiguous_kernel<WAVE, ITEMS, TIn, false><<<grid, block, 0, stream>>>(p, group_lanes_log2);
+    moe_topk_contiguous_kernel<WAVE, ITEMS, TIn, false, Shape><<<grid, block, 0, stream>>>(p, group_lanes_log2);
   }
   return gpuGetLastError();
+}
+
+template <int WAVE, int ITEMS, typename TIn>
+gpuError_t launch_contiguous(const MoeTopkParams& p, gpuStream_t stream, MoeTopkLaunchInfo* info) {
+  if constexpr (ITEMS * WAVE == kFixedExperts) {
+    if (fixed_shape(p)) return launch_contiguous_shaped<WAVE, ITEMS, TIn, DeepSeekV3Shape<WAVE>>(p, stream, info);
+  }
+  return launch_contiguous_shaped<WAVE, ITEMS, TIn, RuntimeShape>(p, stream, info);
 }
 
 template <int WAVE, typename TIn>

@@ -1,6 +1,7 @@
-// Fixed-size vectors for wide loads and stores. A Vec<T, N> of 16 bytes moves as one 128-bit
-// memory instruction on NVIDIA and AMD: the bytes go through a native vector word, because
-// compilers may split an aggregate of small elements into narrow stores.
+// Fixed-size vectors for wide loads and stores of global memory (the NVIDIA stores are spelled
+// st.global: never hand them a shared-memory pointer). A Vec<T, N> of 16 bytes moves as one
+// 128-bit memory instruction on NVIDIA and AMD: the bytes go through a native vector word,
+// because compilers may split an aggregate of small elements into narrow stores.
 #pragma once
 
 #include <cstdint>

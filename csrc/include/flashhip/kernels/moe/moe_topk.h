@@ -60,6 +60,7 @@ struct MoeTopkLaunchInfo {
   // i < items_per_lane); FLASHHIP_MOE_TOPK_LAYOUT=strided forces the latter.
   bool contiguous = false;
   bool wide_loads = false;  // contiguous only: a lane's logits and bias read up to 16 bytes at a time
+  bool fixed_shape = false;  // contiguous only: DeepSeek-V3's shape (groups, k) compiled in
 };
 
 LaunchStatus launch_moe_topk(const MoeTopkParams& params, StreamHandle stream, MoeTopkLaunchInfo* info = nullptr);

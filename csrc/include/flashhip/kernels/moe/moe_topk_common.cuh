@@ -149,20 +149,15 @@ FH_DEVICE FH_INLINE void drop_head(uint32_t (&head_key)[ITEMS], uint32_t& items)
   items >>= 4;
 }
 
-// Epilogue: lane j < k holds slot j's choice, expert `expert`, whose score is item chosen_item of
-// lane chosen_lane's `score`. Weights are renormalised over the k slots and scaled.
-template <int WAVE, int ITEMS>
-FH_DEVICE FH_INLINE void write_choices(const MoeTopkParams& p, int64_t token, const float (&score)[ITEMS],
-                                       int chosen_lane, int chosen_item, int expert) {
+// Epilogue: lane j < k holds slot j's choice, expert `expert` with score `chosen_score`. Weights
+// are renormalised over the k slots and scaled. `slot_lanes` (a power of two >= k) bounds the
+// sum's butterfly; lanes from k up add zeros, so any such bound gives the same bits.
+template <int WAVE>
+FH_DEVICE FH_INLINE void write_weighted(const MoeTopkParams& p, int64_t token, float chosen_score, int expert,
+                                        int slot_lanes = WAVE) {
   const int lane = lane_id<WAVE>();
-  float chosen_score = 0.0f;
-#pragma unroll
-  for (int i = 0; i < ITEMS; ++i) {
-    const float s = shfl<WAVE>(score[i], chosen_lane);
-    if (i == chosen_item) chosen_score = s;
-  }
   const bool writes = lane < p.k;
-  const float chosen_sum = group_reduce_sum<WAVE>(writes ? chosen_score : 0.0f);
+  const float chosen_sum = group_reduce_sum<WAVE>(writes ? chosen_score : 0.0f, slot_lanes);
   float weight = chosen_score;
   if (p.renormalize && chosen_sum > 0.0f) weight = weight / chosen_sum;
   weight *= p.routed_scaling_factor;
@@ -170,6 +165,20 @@ FH_DEVICE FH_INLINE void write_choices(const MoeTopkParams& p, int64_t token, co
     p.topk_weights[token * p.weights_row_stride + lane] = weight;
     p.topk_ids[token * p.ids_row_stride + lane] = expert;
   }
+}
+
+// The same, with the chosen score fetched from item chosen_item of lane chosen_lane's `score`
+// (one shuffle per item: a lane can only read another's register at an index all lanes share).
+template <int WAVE, int ITEMS>
+FH_DEVICE FH_INLINE void write_choices(const MoeTopkParams& p, int64_t token, const float (&score)[ITEMS],
+                                       int chosen_lane, int chosen_item, int expert) {
+  float chosen_score = 0.0f;
+#pragma unroll
+  for (int i = 0; i < ITEMS; ++i) {
+    const float s = shfl<WAVE>(score[i], chosen_lane);
+    if (i == chosen_item) chosen_score = s;
+  }
+  write_weighted<WAVE>(p, token, chosen_score, expert);
 }
 
 }  // namespace flashhip::kernels::moe_topk_detail

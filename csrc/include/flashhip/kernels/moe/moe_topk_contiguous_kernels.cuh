@@ -12,8 +12,14 @@
 // - the rounds need no tie-break beyond "lowest lane": of the lanes whose head is the wave's
 //   best key, the lowest holds the lowest experts, and its head is its lowest item of that key
 //   (the sort breaks ties to the lower item). One redux.sync, a ballot and a shuffle a round.
+// - the chosen scores come back through shared memory (one load a slot) rather than a shuffle
+//   per item.
 // Scores, rank keys, group scores and the ranking rule are the strided kernel's float ops, so
 // sigmoid calls give bit-identical results on either kernel (softmax sums in another order).
+//
+// A launcher may fix the call's shape at compile time (FixedShape): the group loops and the
+// rounds unroll, and a round stops moving list entries that no later round can reach. It does so
+// for DeepSeek-V3's routing, whose every instruction counts (the kernel is issue-bound there).
 #pragma once
 
 #include "flashhip/kernels/moe/moe_topk_common.cuh"
@@ -51,10 +57,46 @@ FH_DEVICE FH_INLINE void load_adjacent(const T* ptr /* [ITEMS] */, float (&out)[
   }
 }
 
+// The call's shape where the launcher fixed it at compile time: lanes a group spans, groups and
+// k (the params hold the same values). RuntimeShape reads them from the params.
+template <int GROUP_LANES_LOG2, int NUM_GROUPS, int K>
+struct FixedShape {
+  static constexpr bool kFixed = true;
+  static constexpr int kK = K;
+  FH_DEVICE FH_INLINE static int group_lanes_log2(int) { return GROUP_LANES_LOG2; }
+  FH_DEVICE FH_INLINE static int num_groups(const MoeTopkParams&) { return NUM_GROUPS; }
+  FH_DEVICE FH_INLINE static int k(const MoeTopkParams&) { return K; }
+};
+struct RuntimeShape {
+  static constexpr bool kFixed = false;
+  static constexpr int kK = 0;
+  FH_DEVICE FH_INLINE static int group_lanes_log2(int from_launcher) { return from_launcher; }
+  FH_DEVICE FH_INLINE static int num_groups(const MoeTopkParams& p) { return p.num_groups; }
+  FH_DEVICE FH_INLINE static int k(const MoeTopkParams& p) { return p.k; }
+};
+
+// The smallest power of two >= n.
+FH_HOST_DEVICE constexpr int pow2_at_least(int n) { return n <= 1 ? 1 : 2 * pow2_at_least((n + 1) / 2); }
+
+// Round j's drop when k is fixed: entries at or past k - 1 - j can no longer reach the head (one
+// moves up a place per round), so they stay where they are.
+template <int ITEMS, int K>
+FH_DEVICE FH_INLINE void drop_head_fixed(uint32_t (&head_key)[ITEMS], uint32_t& items, int j) {
+#pragma unroll
+  for (int i = 0; i + 1 < ITEMS; ++i) {
+    if (i < K - 1 - j) head_key[i] = head_key[i + 1];  // j is a constant once the rounds unroll
+  }
+  if (ITEMS - 1 < K - 1 - j) head_key[ITEMS - 1] = 0;
+  items >>= 4;
+}
+
 // Grouped calls only (p.grouped()); experts == WAVE * ITEMS; a group is 2^group_lanes_log2 lanes.
-template <int WAVE, int ITEMS, typename TIn, bool WIDE>
+template <int WAVE, int ITEMS, typename TIn, bool WIDE, typename Shape>
 __global__ void __launch_bounds__(WAVE * kWavesPerBlock)
-    moe_topk_contiguous_kernel(const MoeTopkParams p, const int group_lanes_log2) {
+    moe_topk_contiguous_kernel(const MoeTopkParams p, const int group_lanes_log2_arg) {
+  const int group_lanes_log2 = Shape::group_lanes_log2(group_lanes_log2_arg);
+  const int num_groups = Shape::num_groups(p);
+  const int k = Shape::k(p);
   static_assert(ITEMS >= 2 && ITEMS <= 8 && (ITEMS & (ITEMS - 1)) == 0,
                 "a lane's top two come from its list; items travel as the 4-bit fields of one word");
   const int wave = static_cast<int>(threadIdx.x) / WAVE;
@@ -79,6 +121,10 @@ __global__ void __launch_bounds__(WAVE * kWavesPerBlock)
 #pragma unroll
   for (int i = 0; i < ITEMS; ++i) real[i] = true;  // experts == WAVE * ITEMS: no slot is past them
   score_experts<WAVE, ITEMS>(p, logit, real, score);
+  // The wave's scores in shared memory, for the epilogue's look-up of the chosen ones.
+  __shared__ float wave_scores[kWavesPerBlock][WAVE * ITEMS];
+#pragma unroll
+  for (int i = 0; i < ITEMS; ++i) wave_scores[wave][lane * ITEMS + i] = score[i];
 
   // Rank keys of the selection values, sorted: head_key[0] is this lane's best.
   uint32_t key[ITEMS];
@@ -101,10 +147,10 @@ __global__ void __launch_bounds__(WAVE * kWavesPerBlock)
   const int group = lane >> group_lanes_log2;
   const int sub = lane & (group_lanes - 1);
   int before = 0;
-  for (int first = 0; first < p.num_groups; first += group_lanes) {  // uniform across the wave
+  for (int first = 0; first < num_groups; first += group_lanes) {  // uniform across the wave
     const int h = first + sub;
     const float other = shfl<WAVE>(group_score, (h << group_lanes_log2) & (WAVE - 1));
-    before += h < p.num_groups && moe_rank::group_ranks_before(other, h, group_score, group);
+    before += h < num_groups && moe_rank::group_ranks_before(other, h, group_score, group);
   }
 #pragma unroll
   for (int offset = 1; offset < WAVE; offset *= 2) {
@@ -122,20 +168,31 @@ __global__ void __launch_bounds__(WAVE * kWavesPerBlock)
   // Every remaining expert of the best key sits at the head of its lane's list; the lowest such
   // lane holds the lowest of them (a lower lane holds lower experts) at its head (the sort puts
   // the lower item first on a tie), so the lowest lane is the owner without comparing items.
-  int chosen_lane = 0;
-  int chosen_item = 0;
-  for (int j = 0; j < p.k; ++j) {
+  int chosen = 0;  // slot lane's expert
+  auto round = [&](int j) {
     const uint32_t top = wave_max_u32<WAVE>(head_key[0]);
     const int owner = lowest_lane<WAVE>(ballot<WAVE>(head_key[0] == top));
     const int item = static_cast<int>(shfl<WAVE>(items, owner) & 0xfu);
-    if (lane == j) {
-      chosen_lane = owner;
-      chosen_item = item;
+    if (lane == j) chosen = owner * ITEMS + item;
+    if (lane == owner) {
+      if constexpr (Shape::kFixed) {
+        drop_head_fixed<ITEMS, Shape::kK>(head_key, items, j);
+      } else {
+        drop_head<ITEMS>(head_key, items);
+      }
     }
-    if (lane == owner) drop_head<ITEMS>(head_key, items);
+  };
+  if constexpr (Shape::kFixed) {
+#pragma unroll
+    for (int j = 0; j < Shape::kK; ++j) round(j);
+  } else {
+    for (int j = 0; j < k; ++j) round(j);
   }
 
-  write_choices<WAVE, ITEMS>(p, token, score, chosen_lane, chosen_item, chosen_lane * ITEMS + chosen_item);
+  wave_sync<WAVE>();  // the scores stored above, visible to every lane
+  const float chosen_score = lane < k ? wave_scores[wave][chosen] : 0.0f;
+  constexpr int kSlotLanes = Shape::kFixed ? pow2_at_least(Shape::kK) : WAVE;
+  write_weighted<WAVE>(p, token, chosen_score, chosen, kSlotLanes);
 }
 
 }  // namespace flashhip::kernels::moe_topk_detail
