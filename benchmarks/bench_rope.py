@@ -87,6 +87,11 @@ def bench_case(report: Report, name: str, q, k, cache, interleave: bool, device)
     for impl, fn in peers.items():
         fn()  # compile / warm up outside the timing
         report.add("rope", shape, dtype, impl, time_us(fn), nbytes, graph_us=_round(_graph_or_none(fn)))
+    # The ceiling at this size: one device copy of the q and k bytes (read once, written once).
+    # Unlike the 1 GiB copy in the header it pays the same launch, ramp and tail as the kernel.
+    src = torch.randn(q.numel() + k.numel(), device=device, dtype=q.dtype)
+    dst = torch.empty_like(src)
+    report.add("rope", shape, dtype, "copy_same_bytes", time_us(lambda: dst.copy_(src)), 2 * src.numel() * src.element_size())
 
 
 def _graph_or_none(fn):

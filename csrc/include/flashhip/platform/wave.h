@@ -17,7 +17,7 @@ inline constexpr uint32_t kAllLanesMask = ~uint32_t{0};
 
 template <int WAVE>
 FH_DEVICE FH_INLINE int lane_id() {
-  return static_cast<int>(threadIdx.x) % WAVE;
+  return static_cast<int>(threadIdx.x % WAVE);  // unsigned: one AND (signed % adds sign fix-ups)
 }
 
 // Butterfly exchange with the lane whose id differs by lane_mask (within groups of `width`).

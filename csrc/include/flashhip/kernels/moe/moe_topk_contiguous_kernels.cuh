@@ -99,7 +99,7 @@ __global__ void __launch_bounds__(WAVE * kWavesPerBlock)
   const int k = Shape::k(p);
   static_assert(ITEMS >= 2 && ITEMS <= 8 && (ITEMS & (ITEMS - 1)) == 0,
                 "a lane's top two come from its list; items travel as the 4-bit fields of one word");
-  const int wave = static_cast<int>(threadIdx.x) / WAVE;
+  const int wave = static_cast<int>(threadIdx.x / WAVE);
   const int lane = lane_id<WAVE>();
   const int64_t token = static_cast<int64_t>(blockIdx.x) * kWavesPerBlock + wave;
   if (token >= p.tokens) return;  // the whole wave: no lane of it takes part in anything below

@@ -93,7 +93,7 @@ FH_DEVICE FH_INLINE void rank_groups_in_smem(const MoeTopkParams& p, int group_s
 template <int WAVE, int ITEMS, typename TIn>
 __global__ void __launch_bounds__(WAVE * kWavesPerBlock) moe_topk_kernel(const MoeTopkParams p, const GroupPlan plan) {
   extern __shared__ float group_smem[];  // grouped calls: kWavesPerBlock x grouped_smem_floats
-  const int wave = static_cast<int>(threadIdx.x) / WAVE;
+  const int wave = static_cast<int>(threadIdx.x / WAVE);
   const int lane = lane_id<WAVE>();
   const int64_t token = static_cast<int64_t>(blockIdx.x) * kWavesPerBlock + wave;
   if (token >= p.tokens) return;  // the whole wave: no lane of it takes part in anything below
