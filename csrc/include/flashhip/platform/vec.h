@@ -80,6 +80,20 @@ FH_DEVICE FH_INLINE void store_word(Word* ptr, const Word& value) {
 }
 #endif
 
+#if FH_PLATFORM_HIP || FH_PLATFORM_CUDA
+// The same pointer, opaque to the compiler: it stays in a register until its use instead of
+// being derived again there from thread and block indices. nvcc re-derives such cheap values at a
+// kernel's last stores, which lengthens the tail of a latency-bound kernel. (A pointer through
+// the asm reads as generic, so its stores are generic ones: same cost on global memory.)
+template <typename T>
+FH_DEVICE FH_INLINE T* kept_in_register(T* ptr) {
+#if FH_PLATFORM_CUDA
+  asm volatile("" : "+l"(ptr));
+#endif
+  return ptr;
+}
+#endif
+
 template <typename T, int N>
 struct alignas(sizeof(T) * N) Vec {
   T data[N];

@@ -149,26 +149,25 @@ FH_DEVICE FH_INLINE void drop_head(uint32_t (&head_key)[ITEMS], uint32_t& items)
   items >>= 4;
 }
 
-// Epilogue: lane j < k holds slot j's choice, expert `expert` with score `chosen_score`. Weights
-// are renormalised over the k slots and scaled. `slot_lanes` (a power of two >= k) bounds the
-// sum's butterfly; lanes from k up add zeros, so any such bound gives the same bits.
+// Epilogue: lane j < k holds slot j's choice, expert `expert` with score `chosen_score`;
+// `chosen_sum` (every lane) is the k chosen scores added in slot order, as the CPU adds them, so
+// both kernels and any wave width give the same bits. Weights are renormalised by it and scaled.
+// weight_slot and id_slot: this lane's slot of the token's output rows (written when lane < k).
 template <int WAVE>
-FH_DEVICE FH_INLINE void write_weighted(const MoeTopkParams& p, int64_t token, float chosen_score, int expert,
-                                        int slot_lanes = WAVE) {
-  const int lane = lane_id<WAVE>();
-  const bool writes = lane < p.k;
-  const float chosen_sum = group_reduce_sum<WAVE>(writes ? chosen_score : 0.0f, slot_lanes);
-  float weight = chosen_score;
-  if (p.renormalize && chosen_sum > 0.0f) weight = weight / chosen_sum;
-  weight *= p.routed_scaling_factor;
-  if (writes) {
-    p.topk_weights[token * p.weights_row_stride + lane] = weight;
-    p.topk_ids[token * p.ids_row_stride + lane] = expert;
+FH_DEVICE FH_INLINE void write_weighted(const MoeTopkParams& p, float* weight_slot, int32_t* id_slot,
+                                        float chosen_score, float chosen_sum, int expert) {
+  // Only the writing lanes divide: 0 / sum (the other lanes' score) takes the division's slow path.
+  if (lane_id<WAVE>() < p.k) {
+    float weight = chosen_score;
+    if (p.renormalize && chosen_sum > 0.0f) weight = weight / chosen_sum;
+    *weight_slot = weight * p.routed_scaling_factor;
+    *id_slot = expert;
   }
 }
 
 // The same, with the chosen score fetched from item chosen_item of lane chosen_lane's `score`
-// (one shuffle per item: a lane can only read another's register at an index all lanes share).
+// (one shuffle per item: a lane can only read another's register at an index all lanes share)
+// and the slot-order sum taken with one broadcast per slot.
 template <int WAVE, int ITEMS>
 FH_DEVICE FH_INLINE void write_choices(const MoeTopkParams& p, int64_t token, const float (&score)[ITEMS],
                                        int chosen_lane, int chosen_item, int expert) {
@@ -178,7 +177,11 @@ FH_DEVICE FH_INLINE void write_choices(const MoeTopkParams& p, int64_t token, co
     const float s = shfl<WAVE>(score[i], chosen_lane);
     if (i == chosen_item) chosen_score = s;
   }
-  write_weighted<WAVE>(p, token, chosen_score, expert);
+  float chosen_sum = 0.0f;
+  for (int j = 0; j < p.k; ++j) chosen_sum += shfl<WAVE>(chosen_score, j);
+  const int lane = lane_id<WAVE>();
+  write_weighted<WAVE>(p, p.topk_weights + token * p.weights_row_stride + lane,
+                       p.topk_ids + token * p.ids_row_stride + lane, chosen_score, chosen_sum, expert);
 }
 
 }  // namespace flashhip::kernels::moe_topk_detail

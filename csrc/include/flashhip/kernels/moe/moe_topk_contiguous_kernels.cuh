@@ -12,8 +12,8 @@
 // - the rounds need no tie-break beyond "lowest lane": of the lanes whose head is the wave's
 //   best key, the lowest holds the lowest experts, and its head is its lowest item of that key
 //   (the sort breaks ties to the lower item). One redux.sync, a ballot and a shuffle a round.
-// - the chosen scores come back through shared memory (one load a slot) rather than a shuffle
-//   per item.
+// - the chosen scores come back through shared memory (one broadcast load a round) rather than
+//   a shuffle per item, and add up as the rounds go.
 // Scores, rank keys, group scores and the ranking rule are the strided kernel's float ops, so
 // sigmoid calls give bit-identical results on either kernel (softmax sums in another order).
 //
@@ -75,9 +75,6 @@ struct RuntimeShape {
   FH_DEVICE FH_INLINE static int k(const MoeTopkParams& p) { return p.k; }
 };
 
-// The smallest power of two >= n.
-FH_HOST_DEVICE constexpr int pow2_at_least(int n) { return n <= 1 ? 1 : 2 * pow2_at_least((n + 1) / 2); }
-
 // Round j's drop when k is fixed: entries at or past k - 1 - j can no longer reach the head (one
 // moves up a place per round), so they stay where they are.
 template <int ITEMS, int K>
@@ -105,6 +102,9 @@ __global__ void __launch_bounds__(WAVE * kWavesPerBlock)
   if (token >= p.tokens) return;  // the whole wave: no lane of it takes part in anything below
   const TIn* lane_logits = static_cast<const TIn*>(p.gating) + token * p.gating_row_stride + lane * ITEMS;  // [ITEMS]
   const bool biased = p.correction_bias != nullptr;
+  // This lane's output slots, held from here to the end (see kept_in_register).
+  float* weight_slot = kept_in_register(p.topk_weights + token * p.weights_row_stride + lane);
+  int32_t* id_slot = kept_in_register(p.topk_ids + token * p.ids_row_stride + lane);
 
   float logit[ITEMS];
   float bias[ITEMS];
@@ -168,12 +168,23 @@ __global__ void __launch_bounds__(WAVE * kWavesPerBlock)
   // Every remaining expert of the best key sits at the head of its lane's list; the lowest such
   // lane holds the lowest of them (a lower lane holds lower experts) at its head (the sort puts
   // the lower item first on a tie), so the lowest lane is the owner without comparing items.
+  // Each round also reads the winner's score (the same address in every lane: a broadcast) and
+  // adds it to the slot-order sum, off the rounds' dependent chain, so that no reduction is
+  // left for the end.
+  wave_sync<WAVE>();  // the scores stored above, visible to every lane
   int chosen = 0;  // slot lane's expert
+  float chosen_score = 0.0f;
+  float chosen_sum = 0.0f;
   auto round = [&](int j) {
     const uint32_t top = wave_max_u32<WAVE>(head_key[0]);
     const int owner = lowest_lane<WAVE>(ballot<WAVE>(head_key[0] == top));
     const int item = static_cast<int>(shfl<WAVE>(items, owner) & 0xfu);
-    if (lane == j) chosen = owner * ITEMS + item;
+    const float winner_score = wave_scores[wave][owner * ITEMS + item];
+    chosen_sum += winner_score;
+    if (lane == j) {
+      chosen = owner * ITEMS + item;
+      chosen_score = winner_score;
+    }
     if (lane == owner) {
       if constexpr (Shape::kFixed) {
         drop_head_fixed<ITEMS, Shape::kK>(head_key, items, j);
@@ -189,10 +200,7 @@ __global__ void __launch_bounds__(WAVE * kWavesPerBlock)
     for (int j = 0; j < k; ++j) round(j);
   }
 
-  wave_sync<WAVE>();  // the scores stored above, visible to every lane
-  const float chosen_score = lane < k ? wave_scores[wave][chosen] : 0.0f;
-  constexpr int kSlotLanes = Shape::kFixed ? pow2_at_least(Shape::kK) : WAVE;
-  write_weighted<WAVE>(p, token, chosen_score, chosen, kSlotLanes);
+  write_weighted<WAVE>(p, weight_slot, id_slot, chosen_score, chosen_sum, chosen);
 }
 
 }  // namespace flashhip::kernels::moe_topk_detail
