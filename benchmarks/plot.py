@@ -38,7 +38,9 @@ def plot_family(json_path: Path, png_path: Path) -> None:
                     ys.append(r["us"])
         ax.bar(xs, ys, width, label=impl)
     ax.set_xticks([i + 0.4 - width / 2 for i in range(len(groups))])
-    ax.set_xticklabels([f"{op}\n{shape}" for op, shape, _ in groups], fontsize=7)
+    # Long shapes ("T=4096 E=256 k=8 block=64") one field a line, so neighbours do not overlap.
+    ax.set_xticklabels([f"{op}\n" + (shape.replace(" ", "\n") if len(shape) > 14 else shape) for op, shape, _ in groups],
+                       fontsize=7)
     ax.set_yscale("log")
     ax.set_ylabel("time per call (us, log)")
     meta = data["meta"]
