@@ -19,7 +19,8 @@
 //
 // A launcher may fix the call's shape at compile time (FixedShape): the group loops and the
 // rounds unroll, and a round stops moving list entries that no later round can reach. It does so
-// for DeepSeek-V3's routing, whose every instruction counts (the kernel is issue-bound there).
+// for DeepSeek-V3's routing, whose every instruction and dependent step counts (at T = 4096 every
+// wave is resident at once, and the kernel is bound by issue slots and each wave's latency).
 #pragma once
 
 #include "flashhip/kernels/moe/moe_topk_common.cuh"
@@ -175,7 +176,7 @@ __global__ void __launch_bounds__(WAVE * kWavesPerBlock)
   int chosen = 0;  // slot lane's expert
   float chosen_score = 0.0f;
   float chosen_sum = 0.0f;
-  auto round = [&](int j) {
+  auto take_best = [&](int j) {
     const uint32_t top = wave_max_u32<WAVE>(head_key[0]);
     const int owner = lowest_lane<WAVE>(ballot<WAVE>(head_key[0] == top));
     const int item = static_cast<int>(shfl<WAVE>(items, owner) & 0xfu);
@@ -195,9 +196,9 @@ __global__ void __launch_bounds__(WAVE * kWavesPerBlock)
   };
   if constexpr (Shape::kFixed) {
 #pragma unroll
-    for (int j = 0; j < Shape::kK; ++j) round(j);
+    for (int j = 0; j < Shape::kK; ++j) take_best(j);
   } else {
-    for (int j = 0; j < k; ++j) round(j);
+    for (int j = 0; j < k; ++j) take_best(j);
   }
 
   write_weighted<WAVE>(p, weight_slot, id_slot, chosen_score, chosen_sum, chosen);
