@@ -1,6 +1,6 @@
 """Times the tuning knobs that are read once per process (FLASHHIP_ROPE_HEADS_PER_THREAD,
-FLASHHIP_MOE_TOPK_LAYOUT): each setting runs in its own process, and every process also times the same-size device copy, so settings compare within
-one run. Prints one line per (setting, case) and writes JSON to --out.
+FLASHHIP_MOE_TOPK_LAYOUT): each setting runs in its own process, and every process also times
+the same-size device copy, so settings compare within one run. Prints one line per (setting, case) and writes JSON to --out.
 
 Cases: rope llama/8192 (bench_rope's inputs, out of place) and DeepSeek-V3 moe_topk at
 T = 4096 and 16384 (bench_moe's call).

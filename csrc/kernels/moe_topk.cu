@@ -28,7 +28,7 @@ GroupPlan plan_groups(const MoeTopkParams& p) {
   GroupPlan plan;
   plan.group_size = p.experts / p.num_groups;
   plan.lane_aligned = p.grouped() && WAVE % plan.group_size == 0 && p.num_groups <= WAVE;
-  while ((1 << plan.group_lanes_log2) < plan.group_size) ++plan.group_lanes_log2;
+  plan.group_lanes_log2 = log2_at_least(plan.group_size);
   return plan;
 }
 
@@ -49,8 +49,6 @@ inline LayoutOverride layout_override() {
 
 inline bool contiguous_layout_allowed() { return layout_override() != LayoutOverride::kStrided; }
 
-constexpr int log2_of(int n) { return n <= 1 ? 0 : 1 + log2_of(n / 2); }
-
 // DeepSeek-V3's routing (256 experts in 8 groups, top 8) with the shape compiled in: on a
 // 32-lane warp 8 experts a lane and 4 lanes a group, on a 64-lane wave 4 and 8.
 inline constexpr int kFixedExperts = 256;
@@ -58,7 +56,7 @@ inline constexpr int kFixedGroups = 8;
 inline constexpr int kFixedK = 8;
 
 template <int WAVE>
-using DeepSeekV3Shape = FixedShape<log2_of(kFixedExperts / kFixedGroups / (kFixedExperts / WAVE)), kFixedGroups, kFixedK>;
+using DeepSeekV3Shape = FixedShape<log2_at_least(kFixedExperts / kFixedGroups / (kFixedExperts / WAVE)), kFixedGroups, kFixedK>;
 
 inline bool fixed_shape(const MoeTopkParams& p) {
   return p.experts == kFixedExperts && p.num_groups == kFixedGroups && p.k == kFixedK &&
@@ -87,8 +85,7 @@ template <int WAVE, int ITEMS, typename TIn, typename Shape>
 gpuError_t launch_contiguous_shaped(const MoeTopkParams& p, gpuStream_t stream, MoeTopkLaunchInfo* info) {
   const dim3 block(WAVE * kWavesPerBlock);
   const dim3 grid(static_cast<unsigned>((p.tokens + kWavesPerBlock - 1) / kWavesPerBlock));
-  int group_lanes_log2 = 0;
-  while ((ITEMS << group_lanes_log2) < p.experts / p.num_groups) ++group_lanes_log2;
+  const int group_lanes_log2 = log2_at_least(p.experts / p.num_groups / ITEMS);  // a group is whole lanes
   const bool wide = wide_loads<ITEMS, TIn>(p);
   if (info != nullptr) {
     info->wide_loads = wide;

@@ -8,6 +8,7 @@
 
 #include "flashhip/kernels/moe/moe_topk.h"
 #include "flashhip/platform/dtypes.h"
+#include "flashhip/platform/fast_math.h"
 #include "flashhip/platform/wave.h"
 
 namespace flashhip::kernels::moe_topk_detail {
@@ -23,19 +24,10 @@ FH_DEVICE FH_INLINE float key_to_float(uint32_t key) {
 }
 
 // 1 / (1 + e^-x) with the hardware exp2 and reciprocal (a few ulp) rather than the IEEE
-// sequences, whose division alone took a third of this kernel's instructions. On NVIDIA the
-// exp2 is the flush-to-zero one: __expf's keeps results below 2^-126 as denormals with a range
-// check and two multiplies, but such a term vanishes next to 1 either way (1 + it rounds to 1),
-// so the score has the same bits for every x.
-FH_DEVICE FH_INLINE float sigmoid_approx(float x) {
-#if FH_PLATFORM_CUDA
-  float e;
-  asm("ex2.approx.ftz.f32 %0, %1;" : "=f"(e) : "f"(x * -1.4426950408889634f));  // e^-x, as __expf(-x) scales
-  return __fdividef(1.0f, 1.0f + e);
-#else
-  return __fdividef(1.0f, 1.0f + __expf(-x));
-#endif
-}
+// sequences, whose division alone took a third of this kernel's instructions. exp_approx flushes
+// results below 2^-126 to 0 on NVIDIA, but such a term vanishes next to 1 either way (1 + it
+// rounds to 1), so the score has the same bits for every x.
+FH_DEVICE FH_INLINE float sigmoid_approx(float x) { return __fdividef(1.0f, 1.0f + exp_approx(-x)); }
 
 // Scores of this lane's ITEMS experts from their logits; `real` is false for a slot past the
 // experts (its logit is -inf; softmax gives it 0 and leaves it out of the row sum).
@@ -62,13 +54,15 @@ FH_DEVICE FH_INLINE void score_experts(const MoeTopkParams& p, const float (&log
   }
 }
 
+// The smallest x with 2^x >= n (log2 of a power of two).
+FH_HOST_DEVICE constexpr int log2_at_least(int n) { return n <= 1 ? 0 : 1 + log2_at_least((n + 1) / 2); }
+
 // Batcher's odd-even merge sort network for N (a power of two) elements, built at compile
 // time: compare-exchange c orders elements first[c] and second[c] (19 of them for N = 8).
 template <int N>
 struct SortNetwork {
-  static constexpr int log2(int n) { return n <= 1 ? 0 : 1 + log2(n / 2); }
   // At most N/4 * log2(N) * (log2(N) + 1) compare-exchanges.
-  static constexpr int kMaxSize = N * log2(N) * (log2(N) + 1) / 4 + 1;
+  static constexpr int kMaxSize = N * log2_at_least(N) * (log2_at_least(N) + 1) / 4 + 1;
   int size = 0;
   int first[kMaxSize] = {};
   int second[kMaxSize] = {};
