@@ -3,6 +3,7 @@
 #pragma once
 
 #include <cstdint>
+#include <type_traits>
 
 #include "flashhip/platform/macros.h"
 
@@ -206,6 +207,11 @@ FH_DEVICE FH_INLINE uint32_t wave_max_key_min_tag(uint32_t key, uint32_t tag, in
   return static_cast<uint32_t>(best >> 32);
 #endif
 }
+
+// A ballot-style mask in the narrowest word that holds a lane of the wave: 32-bit mask
+// arithmetic on NVIDIA warps, where a 64-bit AND or test costs two instructions.
+template <int WAVE>
+using LaneMask = std::conditional_t<(WAVE > 8 * static_cast<int>(sizeof(uint32_t))), uint64_t, uint32_t>;
 
 // The lanes below this one, as a ballot-style mask.
 template <int WAVE>

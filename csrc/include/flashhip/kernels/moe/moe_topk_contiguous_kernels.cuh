@@ -11,9 +11,10 @@
 //   of a dropped group replace their lists with constants (masked keys in item order);
 // - the rounds need no tie-break beyond "lowest lane": of the lanes whose head is the wave's
 //   best key, the lowest holds the lowest experts, and its head is its lowest item of that key
-//   (the sort breaks ties to the lower item). One redux.sync, a ballot and a shuffle a round.
-// - the chosen scores come back through shared memory (one broadcast load a round) rather than
-//   a shuffle per item, and add up as the rounds go.
+//   (the sort breaks ties to the lower item). A round is one redux.sync, a ballot and the owner
+//   test; the owner writes its expert to the round's slot in shared memory.
+// - after the rounds, every lane reads the k choices and their scores back with broadcast loads
+//   and adds the scores up in slot order.
 // Scores, rank keys, group scores and the ranking rule are the strided kernel's float ops, so
 // sigmoid calls give bit-identical results on either kernel (softmax sums in another order).
 //
@@ -165,34 +166,33 @@ __global__ void __launch_bounds__(WAVE * kWavesPerBlock)
     items = items_in_order(ITEMS);
   }
 
-  // Round j: the wave's best head goes to slot j (held by lane j); its owner drops its head.
-  // Every remaining expert of the best key sits at the head of its lane's list; the lowest such
-  // lane holds the lowest of them (a lower lane holds lower experts) at its head (the sort puts
-  // the lower item first on a tie), so the lowest lane is the owner without comparing items.
-  // Each round also reads the winner's score (the same address in every lane: a broadcast) and
-  // adds it to the slot-order sum, off the rounds' dependent chain, so that no reduction is
-  // left for the end.
-  wave_sync<WAVE>();  // the scores stored above, visible to every lane
-  int chosen = 0;  // slot lane's expert
-  float chosen_score = 0.0f;
-  float chosen_sum = 0.0f;
+  // Round j: the wave's best head goes to slot j. Every remaining expert of the best key sits at
+  // the head of its lane's list; the lowest such lane holds the lowest of them (a lower lane holds
+  // lower experts) at its head (the sort puts the lower item first on a tie), so the lowest lane
+  // holding the best key owns the winner without comparing items. The owner writes the expert to
+  // slot j in shared memory and drops its head: a round's dependent chain is the redux, the
+  // ballot and the owner test, with no lane index to find and nothing to fetch from the owner.
+  __shared__ int32_t wave_choices[kWavesPerBlock][WAVE];  // slot j's expert, j < k
+  const LaneMask<WAVE> lanes_below = static_cast<LaneMask<WAVE>>(lanes_below_mask<WAVE>());
   auto take_best = [&](int j) {
     const uint32_t top = wave_max_u32<WAVE>(head_key[0]);
-    const int owner = lowest_lane<WAVE>(ballot<WAVE>(head_key[0] == top));
-    const int item = static_cast<int>(shfl<WAVE>(items, owner) & 0xfu);
-    const float winner_score = wave_scores[wave][owner * ITEMS + item];
-    chosen_sum += winner_score;
-    if (lane == j) {
-      chosen = owner * ITEMS + item;
-      chosen_score = winner_score;
+    const bool holds_top = head_key[0] == top;
+    const LaneMask<WAVE> lower_holders = static_cast<LaneMask<WAVE>>(ballot<WAVE>(holds_top)) & lanes_below;
+    const bool owns = holds_top && lower_holders == 0;
+    if (owns) wave_choices[wave][j] = lane * ITEMS + static_cast<int>(items & 0xfu);
+    // The drop as selects: a branch around it made nvcc copy the whole list on both paths.
+    uint32_t dropped_key[ITEMS];
+    uint32_t dropped_items = items;
+#pragma unroll
+    for (int i = 0; i < ITEMS; ++i) dropped_key[i] = head_key[i];
+    if constexpr (Shape::kFixed) {
+      drop_head_fixed<ITEMS, Shape::kK>(dropped_key, dropped_items, j);
+    } else {
+      drop_head<ITEMS>(dropped_key, dropped_items);
     }
-    if (lane == owner) {
-      if constexpr (Shape::kFixed) {
-        drop_head_fixed<ITEMS, Shape::kK>(head_key, items, j);
-      } else {
-        drop_head<ITEMS>(head_key, items);
-      }
-    }
+#pragma unroll
+    for (int i = 0; i < ITEMS; ++i) head_key[i] = owns ? dropped_key[i] : head_key[i];
+    items = owns ? dropped_items : items;
   };
   if constexpr (Shape::kFixed) {
 #pragma unroll
@@ -200,7 +200,28 @@ __global__ void __launch_bounds__(WAVE * kWavesPerBlock)
   } else {
     for (int j = 0; j < k; ++j) take_best(j);
   }
+  wave_sync<WAVE>();  // the scores and the choices, visible to every lane
 
+  // The chosen scores added in slot order (as the CPU adds them), read back with broadcast loads;
+  // lane j < k keeps slot j's.
+  int chosen = 0;
+  float chosen_score = 0.0f;
+  float chosen_sum = 0.0f;
+  auto add_choice = [&](int j) {
+    const int expert = wave_choices[wave][j];
+    const float score_j = wave_scores[wave][expert];
+    chosen_sum += score_j;
+    if (lane == j) {
+      chosen = expert;
+      chosen_score = score_j;
+    }
+  };
+  if constexpr (Shape::kFixed) {
+#pragma unroll
+    for (int j = 0; j < Shape::kK; ++j) add_choice(j);
+  } else {
+    for (int j = 0; j < k; ++j) add_choice(j);
+  }
   write_weighted<WAVE>(p, weight_slot, id_slot, chosen_score, chosen_sum, chosen);
 }
 
