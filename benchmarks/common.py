@@ -85,6 +85,16 @@ def copy_bandwidth_tbps() -> Optional[float]:
     return 2 * 2**30 / (t * 1e-6) / 1e12
 
 
+def launch_floor_us() -> Optional[float]:
+    """time_us of a one-element elementwise kernel: what any single launch costs under this timing
+    (the L2 flush, the launch, the events), the floor of the smallest calls. None on CPU."""
+    if not torch.cuda.is_available():
+        return None
+    x = torch.randn(1, device="cuda")
+    y = torch.empty_like(x)
+    return time_us(lambda: torch.neg(x, out=y))
+
+
 class Report:
     """Collects records and prints a table; `write` saves JSON."""
 
@@ -98,6 +108,7 @@ class Report:
             "torch": torch.__version__,
             "commit": commit(),
             "copy_TBps": self.copy_tbps,
+            "launch_floor_us": launch_floor_us(),
         }
 
     def add(self, op: str, shape: str, dtype: str, impl: str, us: float, nbytes: Optional[int] = None,
@@ -124,7 +135,7 @@ class Report:
 
     def print_table(self) -> None:
         print(f"# {self.family} on {self.meta['device']}, torch {self.meta['torch']}, commit {self.meta['commit']}, "
-              f"copy {self.copy_tbps and round(self.copy_tbps, 3)} TB/s")
+              f"copy {self.copy_tbps and round(self.copy_tbps, 3)} TB/s, launch floor {self.meta['launch_floor_us']} us")
         for rec in self.records:
             extras = " ".join(f"{k}={v}" for k, v in rec.items() if k not in ("op", "shape", "dtype", "impl", "us"))
             print(f"{rec['op']:<28} {rec['shape']:<16} {rec['dtype']:<9} {rec['impl']:<14} {rec['us']:>9.2f} us  {extras}")

@@ -14,7 +14,8 @@ for path in sorted(RESULTS.glob("*.json")):
         continue
     meta = data["meta"]
     lines += [f"## {meta['family']}: {meta['device']}, torch {meta['torch']}, commit {meta['commit']}, "
-              f"copy {meta['copy_TBps']:.2f} TB/s", "",
+              f"copy {meta['copy_TBps']:.2f} TB/s"
+              + (f", launch floor {meta['launch_floor_us']:.2f} us" if meta.get("launch_floor_us") else ""), "",
               "| op | shape | dtype | us | graph us | TB/s | of copy | ratios |", "|---|---|---|---|---|---|---|---|"]
     for r in data["records"]:
         if r["impl"] != "flashhip":
