@@ -28,6 +28,9 @@ enum class MoeScoring : int8_t { kSoftmax, kSigmoid };
 // one wave, and the k chosen experts end up one per lane.
 inline constexpr int kMoeMaxExperts = 1024;
 inline constexpr int kMoeMaxTopk = 32;
+// The GPU kernels index tokens in 32 bits; the launcher refuses more rows (no device holds their
+// outputs: 2^31 rows of k >= 1 weights and ids take 16 GiB at the least).
+inline constexpr int64_t kMoeMaxTokens = INT32_MAX;
 
 struct MoeTopkParams {
   float* topk_weights = nullptr;        // [tokens, k]
@@ -73,14 +76,18 @@ namespace moe_rank {
 inline constexpr uint32_t kMaskedKey = 1;
 inline constexpr uint32_t kNanKey = 2;
 
-// A float's order as an unsigned integer (-0 and +0 equal; -inf the smallest number).
-FH_HOST_DEVICE FH_INLINE uint32_t float_key(float f) {
-  const uint32_t u = float_to_bits(f + 0.0f);  // -0 -> +0
+// float_key of a value that is not -0, which needs no fix-up: a score (sigmoid and softmax give
+// +0 at the least) plus a bias, for one, since only -0 + -0 sums to -0.
+FH_HOST_DEVICE FH_INLINE uint32_t float_key_not_minus_zero(float f) {
+  const uint32_t u = float_to_bits(f);
   // A negative number flips every bit (a larger magnitude ranks lower), any other sets the sign
   // bit: one xor with a mask made from the sign (a shift and a logic op on the GPU, no branch).
   const uint32_t flip = static_cast<uint32_t>(static_cast<int32_t>(u) >> 31) | 0x80000000u;
   return f != f ? kNanKey : u ^ flip;
 }
+
+// A float's order as an unsigned integer (-0 and +0 equal; -inf the smallest number).
+FH_HOST_DEVICE FH_INLINE uint32_t float_key(float f) { return float_key_not_minus_zero(f + 0.0f); }
 
 // (key, expert) in one integer: the larger key wins, then the lower expert index.
 FH_HOST_DEVICE FH_INLINE uint64_t pack(uint32_t key, int expert) {

@@ -100,7 +100,7 @@ __global__ void __launch_bounds__(WAVE * kWavesPerBlock)
                 "a lane's top two come from its list; items travel as the 4-bit fields of one word");
   const int wave = static_cast<int>(threadIdx.x / WAVE);
   const int lane = lane_id<WAVE>();
-  const int64_t token = static_cast<int64_t>(blockIdx.x) * kWavesPerBlock + wave;
+  const uint32_t token = blockIdx.x * kWavesPerBlock + wave;  // tokens <= kMoeMaxTokens (launcher)
   if (token >= p.tokens) return;  // the whole wave: no lane of it takes part in anything below
   const TIn* lane_logits = static_cast<const TIn*>(p.gating) + token * p.gating_row_stride + lane * ITEMS;  // [ITEMS]
   const bool biased = p.correction_bias != nullptr;
@@ -131,7 +131,9 @@ __global__ void __launch_bounds__(WAVE * kWavesPerBlock)
   // Rank keys of the selection values, sorted: head_key[0] is this lane's best.
   uint32_t key[ITEMS];
 #pragma unroll
-  for (int i = 0; i < ITEMS; ++i) key[i] = moe_rank::float_key(biased ? score[i] + bias[i] : logit[i]);
+  for (int i = 0; i < ITEMS; ++i) {
+    key[i] = biased ? moe_rank::float_key_not_minus_zero(score[i] + bias[i]) : moe_rank::float_key(logit[i]);
+  }
   uint32_t head_key[ITEMS];
   uint32_t items;
   sorted_heads<ITEMS>(key, head_key, items);

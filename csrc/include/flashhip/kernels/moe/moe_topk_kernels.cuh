@@ -95,7 +95,7 @@ __global__ void __launch_bounds__(WAVE * kWavesPerBlock) moe_topk_kernel(const M
   extern __shared__ float group_smem[];  // grouped calls: kWavesPerBlock x grouped_smem_floats
   const int wave = static_cast<int>(threadIdx.x / WAVE);
   const int lane = lane_id<WAVE>();
-  const int64_t token = static_cast<int64_t>(blockIdx.x) * kWavesPerBlock + wave;
+  const uint32_t token = blockIdx.x * kWavesPerBlock + wave;  // tokens <= kMoeMaxTokens (launcher)
   if (token >= p.tokens) return;  // the whole wave: no lane of it takes part in anything below
   // This lane's experts sit WAVE apart from here: one address, constant offsets.
   const TIn* lane_logits = static_cast<const TIn*>(p.gating) + token * p.gating_row_stride + lane;  // [ITEMS] stride WAVE
@@ -121,8 +121,9 @@ __global__ void __launch_bounds__(WAVE * kWavesPerBlock) moe_topk_kernel(const M
   uint32_t key[ITEMS];
 #pragma unroll
   for (int i = 0; i < ITEMS; ++i) {
-    const bool real = i * WAVE + lane < p.experts;
-    key[i] = real ? moe_rank::float_key(biased ? score[i] + bias[i] : logit[i]) : 0u;
+    const uint32_t selection_key =
+        biased ? moe_rank::float_key_not_minus_zero(score[i] + bias[i]) : moe_rank::float_key(logit[i]);
+    key[i] = real[i] ? selection_key : 0u;
   }
 
   if (p.grouped()) {
