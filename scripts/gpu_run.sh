@@ -83,7 +83,7 @@ if want source; then  # per-SASS-instruction executed counts and stall samples o
 fi
 if want ab; then  # this tree against another commit's (AB_BASE_TAR: `git archive` of it), one process each in turn
   AB_BASE_DIR=/tmp/flashhip_ab_base; rm -rf "$AB_BASE_DIR"; mkdir -p "$AB_BASE_DIR"
-  tar -xf "${AB_BASE_TAR:-build/ab_base.tar}" -C "$AB_BASE_DIR" &&
+  { tar -xf "${AB_BASE_TAR:-build/ab_base.tar}" -C "$AB_BASE_DIR" || { echo "ab: no base tree to unpack"; failed+=(ab); false; }; } &&
     step ab_configure cmake -S "$AB_BASE_DIR" -B "$AB_BASE_DIR/build" -G Ninja -DFLASHHIP_GPU=CUDA -DPython3_EXECUTABLE="$(command -v "$PY")" &&
     step ab_build cmake --build "$AB_BASE_DIR/build" -j "$(nproc)" --target flashhip_ops &&
     step ab "$PY" benchmarks/sweep_knobs.py --repeat "${AB_REPEAT:-3}" --out "$OUTDIR/ab.json" \
