@@ -85,17 +85,6 @@ FH_DEVICE FH_INLINE uint64_t match_any(int value, int value_bits) {
 #endif
 }
 
-// The lowest lane set in a ballot-style mask (not 0).
-template <int WAVE>
-FH_DEVICE FH_INLINE int lowest_lane(uint64_t lanes) {
-#if FH_PLATFORM_HIP
-  return __builtin_ctzll(lanes);
-#else
-  static_assert(WAVE == 32, "NVIDIA warps have 32 lanes");
-  return __ffs(static_cast<int>(static_cast<uint32_t>(lanes))) - 1;  // a warp's ballot fits 32 bits
-#endif
-}
-
 // The largest value over the wave, in every lane. NVIDIA sm_80+ has one instruction for it
 // (redux.sync); elsewhere a butterfly of log2(WAVE) shuffles.
 template <int WAVE>
@@ -215,8 +204,8 @@ using LaneMask = std::conditional_t<(WAVE > 8 * static_cast<int>(sizeof(uint32_t
 
 // The lanes below this one, as a ballot-style mask.
 template <int WAVE>
-FH_DEVICE FH_INLINE uint64_t lanes_below_mask() {
-  return (uint64_t{1} << lane_id<WAVE>()) - 1;
+FH_DEVICE FH_INLINE LaneMask<WAVE> lanes_below_mask() {
+  return static_cast<LaneMask<WAVE>>((uint64_t{1} << lane_id<WAVE>()) - 1);
 }
 
 // Orders the wave's shared-memory accesses before the call against those after it (NVIDIA

@@ -175,7 +175,7 @@ __global__ void __launch_bounds__(WAVE * kWavesPerBlock)
   // slot j in shared memory and drops its head: a round's dependent chain is the redux, the
   // ballot and the owner test, with no lane index to find and nothing to fetch from the owner.
   __shared__ int32_t wave_choices[kWavesPerBlock][WAVE];  // slot j's expert, j < k
-  const LaneMask<WAVE> lanes_below = static_cast<LaneMask<WAVE>>(lanes_below_mask<WAVE>());
+  const LaneMask<WAVE> lanes_below = lanes_below_mask<WAVE>();
   auto take_best = [&](int j) {
     const uint32_t top = wave_max_u32<WAVE>(head_key[0]);
     const bool holds_top = head_key[0] == top;
