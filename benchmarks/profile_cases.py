@@ -48,6 +48,17 @@ def norm_case(op: str, rows: int, hidden: int) -> Callable[[], None]:
     return lambda: torch.ops.flashhip.fused_add_rmsnorm(x, residual, w, 1e-6, False)
 
 
+def peer_norm_case(peer: str, rows: int, hidden: int) -> Callable[[], None]:
+    """The peers of rmsnorm at the same shape: torch.compile of the reference math, a device copy."""
+    x = torch.randn(rows, hidden, device="cuda", dtype=torch.bfloat16)
+    w = torch.randn(hidden, device="cuda", dtype=torch.bfloat16)
+    if peer == "copy":
+        out = torch.empty_like(x)
+        return lambda: out.copy_(x)
+    compiled = torch.compile(lambda x, w: flashhip.reference.rmsnorm(x, w, 1e-6).to(x.dtype))
+    return lambda: compiled(x, w)
+
+
 def rope_llama_case(tokens: int) -> Callable[[], None]:
     """32 q + 8 kv heads x 128 as strided views of one qkv buffer, out of place (bench_rope's case)."""
     qkv = torch.randn(tokens, 48 * 128, device="cuda", dtype=torch.bfloat16)
@@ -68,6 +79,8 @@ CASES: Dict[str, Callable[[], Callable[[], None]]] = {
     "rmsnorm_8192x4096": lambda: norm_case("rmsnorm", 8192, 4096),
     "fused_add_rmsnorm_8192x4096": lambda: norm_case("fused_add_rmsnorm", 8192, 4096),
     "rmsnorm_quant_8192x4096": lambda: norm_case("rmsnorm_quant", 8192, 4096),
+    "compile_rmsnorm_8192x4096": lambda: peer_norm_case("compile", 8192, 4096),
+    "copy_8192x4096": lambda: peer_norm_case("copy", 8192, 4096),
     "rope_llama_8192": lambda: rope_llama_case(8192),
 }
 

@@ -5,8 +5,9 @@ With --library LABEL=PATH (repeatable) it compares builds instead: each library 
 default settings, the libraries taking turns, so that two commits compare within one run
 (`scripts/gpu_run.sh OUTDIR ab` builds the other commit).
 
-Cases: rope llama/8192 (bench_rope's inputs, out of place) and DeepSeek-V3 moe_topk at
-T = 1, 64, 4096 and 16384 (bench_moe's call).
+Cases (--cases, default rope,moe): rope llama/8192 (bench_rope's inputs, out of place),
+DeepSeek-V3 moe_topk at T = 1, 64, 4096 and 16384 (bench_moe's call), and norm: the bf16 norms
+at 8192x4096 (torch.compile's rmsnorm and a same-size copy beside them) and rmsnorm 16384x8192.
 """
 
 from __future__ import annotations
@@ -23,18 +24,60 @@ SETTINGS = [
     {"FLASHHIP_MOE_TOPK_LAYOUT": "contiguous"},  # DeepSeek-V3 without its shape compiled in
     {"FLASHHIP_MOE_TOPK_LAYOUT": "strided"},
     {"FLASHHIP_ROPE_HEADS_PER_THREAD": "4"},
+    {"FLASHHIP_NORM_GRID": "rows"},
+    {"FLASHHIP_NORM_THREADS_PER_ROW": "128"},
+    {"FLASHHIP_NORM_THREADS_PER_ROW": "128", "FLASHHIP_NORM_GRID": "rows"},
+    {"FLASHHIP_NORM_THREADS_PER_ROW": "512"},
 ]
 
 
 def child() -> None:
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    import flashhip  # noqa: F401,E402  (loads the library FLASHHIP_LIBRARY names)
+
+    results = {}
+    cases = os.environ.get("FLASHHIP_SWEEP_CASES", "rope,moe").split(",")
+    if "norm" in cases:
+        norm_cases(results)
+    if "rope" in cases:
+        rope_cases(results)
+    if "moe" in cases:
+        moe_cases(results)
+    print(json.dumps(results))
+
+
+def norm_cases(results: dict) -> None:
     import torch
 
-    sys.path.insert(0, str(Path(__file__).resolve().parent))
-    from bench_rope import llama_inputs  # noqa: E402
-    from common import graph_time_us, time_us  # noqa: E402
+    from bench_norm import rms_eager  # noqa: E402
+    from common import time_us  # noqa: E402
 
     ops = torch.ops.flashhip
-    results = {}
+    for tokens, hidden in ((8192, 4096), (16384, 8192)):
+        shape = f"{tokens}x{hidden}"
+        x = torch.randn(tokens, hidden, device="cuda", dtype=torch.bfloat16)
+        w = torch.randn(hidden, device="cuda", dtype=torch.bfloat16)
+        out = torch.empty_like(x)
+        results[f"rmsnorm {shape}"] = time_us(lambda: ops.rmsnorm(out, x, w, 1e-6, False))
+        if hidden != 4096:
+            continue
+        results[f"copy {shape}"] = time_us(lambda: out.copy_(x))
+        rms_compiled = torch.compile(rms_eager)
+        results[f"compile rmsnorm {shape}"] = time_us(lambda: rms_compiled(x, w))
+        r = torch.randn_like(x)
+        results[f"fused_add_rmsnorm {shape}"] = time_us(lambda: ops.fused_add_rmsnorm(x, r, w, 1e-6, False))
+        q = torch.empty(tokens, hidden, device="cuda", dtype=torch.float8_e4m3fn)
+        scale = torch.tensor([0.05], device="cuda")
+        results[f"rmsnorm_quant {shape}"] = time_us(lambda: ops.rmsnorm_quant(q, x, w, scale, 1e-6, False))
+
+
+def rope_cases(results: dict) -> None:
+    import torch
+
+    from bench_rope import llama_inputs  # noqa: E402
+    from common import time_us  # noqa: E402
+
+    ops = torch.ops.flashhip
     q, k, cache, _ = llama_inputs(8192, 32, 8, 128, "cuda", torch.bfloat16)
     positions = torch.randint(0, cache.shape[0], (8192,), device="cuda")
     q_out, k_out = torch.empty_like(q), torch.empty_like(k)
@@ -44,6 +87,14 @@ def child() -> None:
     src = torch.randn(q.numel() + k.numel(), device="cuda", dtype=torch.bfloat16)
     dst = torch.empty_like(src)
     results["copy of rope's bytes"] = time_us(lambda: dst.copy_(src))
+
+
+def moe_cases(results: dict) -> None:
+    import torch
+
+    from common import graph_time_us, time_us  # noqa: E402
+
+    ops = torch.ops.flashhip
     for tokens in (1, 64, 4096, 16384):
         g = torch.randn(tokens, 256, device="cuda")
         bias = torch.randn(256, device="cuda") * 0.05
@@ -52,7 +103,6 @@ def child() -> None:
         call = lambda: ops.moe_topk(w, ids, g, bias, "sigmoid", 8, 4, True, 2.5)  # noqa: E731
         results[f"moe_topk T={tokens}"] = time_us(call)
         results[f"moe_topk T={tokens} graph"] = graph_time_us(call)
-    print(json.dumps(results))
 
 
 def main() -> None:
@@ -60,6 +110,7 @@ def main() -> None:
     parser.add_argument("--child", action="store_true")
     parser.add_argument("--out", type=Path)
     parser.add_argument("--repeat", type=int, default=2, help="runs of each setting (spread = noise)")
+    parser.add_argument("--cases", default="rope,moe", help="comma-separated: rope, moe, norm")
     parser.add_argument("--library", action="append", default=[], metavar="LABEL=PATH",
                         help="compare these builds (default settings) instead of the settings")
     args = parser.parse_args()
@@ -69,11 +120,14 @@ def main() -> None:
     if args.library:
         variants = [(label, {"FLASHHIP_LIBRARY": path}) for label, path in (lib.split("=", 1) for lib in args.library)]
     else:
-        variants = [(" ".join(f"{k.replace('FLASHHIP_', '')}={v}" for k, v in s.items()) or "default", s) for s in SETTINGS]
+        # The default, and each setting of a knob of a family among the cases.
+        families = [c.upper() for c in args.cases.split(",")]
+        settings = [s for s in SETTINGS if not s or any(f"FLASHHIP_{f}_" in k for k in s for f in families)]
+        variants = [(" ".join(f"{k.replace('FLASHHIP_', '')}={v}" for k, v in s.items()) or "default", s) for s in settings]
     rows = []
     for rep in range(args.repeat):
         for label, setting in variants:
-            env = dict(os.environ, **setting)
+            env = dict(os.environ, FLASHHIP_SWEEP_CASES=args.cases, **setting)
             out = subprocess.run([sys.executable, __file__, "--child"], env=env, capture_output=True, text=True)
             if out.returncode != 0:
                 print(setting, "failed:", out.stderr[-2000:])

@@ -4,7 +4,7 @@
 # writes the log and JSON results into OUTDIR. Needs no network; keeps going after a failed
 # step and exits non-zero if any failed.
 #   scripts/gpu_run.sh OUTDIR [steps...]    steps: build cpp pytest memcheck racecheck check bench
-#   (also: sweep, knobs, ab [AB_BASE_TAR=git archive of the other commit], source [SOURCE_CASE=...], profile [PROFILE_CASES="case ...", see benchmarks/profile_cases.py], fp8diag, diag)
+#   (also: sweep, knobs [KNOBS_CASES=rope,moe,norm], ab [AB_CASES likewise] [AB_BASE_TAR=git archive of the other commit], source [SOURCE_CASE=...], profile [PROFILE_CASES="case ...", see benchmarks/profile_cases.py], fp8diag, diag)
 set -uo pipefail
 OUTDIR=$(realpath -m "${1:?usage: scripts/gpu_run.sh OUTDIR [steps...]}"); shift
 cd "$(dirname "$0")/.."
@@ -86,11 +86,11 @@ if want ab; then  # this tree against another commit's (AB_BASE_TAR: `git archiv
   { tar -xf "${AB_BASE_TAR:-build/ab_base.tar}" -C "$AB_BASE_DIR" || { echo "ab: no base tree to unpack"; failed+=(ab); false; }; } &&
     step ab_configure cmake -S "$AB_BASE_DIR" -B "$AB_BASE_DIR/build" -G Ninja -DFLASHHIP_GPU=CUDA -DPython3_EXECUTABLE="$(command -v "$PY")" &&
     step ab_build cmake --build "$AB_BASE_DIR/build" -j "$(nproc)" --target flashhip_ops &&
-    step ab "$PY" benchmarks/sweep_knobs.py --repeat "${AB_REPEAT:-3}" --out "$OUTDIR/ab.json" \
+    step ab "$PY" benchmarks/sweep_knobs.py --repeat "${AB_REPEAT:-3}" --cases "${AB_CASES:-rope,moe}" --out "$OUTDIR/ab.json" \
       --library "base=$AB_BASE_DIR/build/libflashhip_ops.so" --library "this=$FLASHHIP_LIBRARY" &&
     awk '/===== ab:/,/===== ab rc/' "$LOG" | tail -n 4
 fi
-want knobs && step knobs "$PY" benchmarks/sweep_knobs.py --out "$OUTDIR/knobs.json" && awk '/===== knobs:/,/===== knobs rc/' "$LOG"
+want knobs && step knobs "$PY" benchmarks/sweep_knobs.py --cases "${KNOBS_CASES:-rope,moe}" --out "$OUTDIR/knobs.json" && awk '/===== knobs:/,/===== knobs rc/' "$LOG"
 want check && step check "$PY" -m flashhip check --json "$OUTDIR/check.json"
 want sweep && step sweep "$PY" benchmarks/sweep_norm.py && awk '/===== sweep:/,/===== sweep rc/' "$LOG" | tail -n 25
 if want bench; then
