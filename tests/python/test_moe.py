@@ -296,6 +296,85 @@ def test_align_strided_ids_and_larger_buffers(device):
     assert torch.equal(total, want_total)
 
 
+# ---- sgl-kernel's and FlashInfer's signatures (flashhip.flashinfer) ----
+
+@pytest.mark.parametrize("device", DEVICES)
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_sgl_topk_softmax_both_signatures(device, dtype):
+    g = gating(37, 60, dtype, device)
+    for renormalize in (False, True):
+        weights = torch.full((37, 4), float("nan"), device=device)
+        ids = torch.full((37, 4), -7, dtype=torch.int32, device=device)
+        flashhip.flashinfer.topk_softmax(weights, ids, g, renormalize)
+        assert_routing_matches(weights, ids, *ref.moe_topk(g, 4, renormalize=renormalize))
+    # vLLM's form: int64 ids, and the (slot, token) index table.
+    weights = torch.full((37, 4), float("nan"), device=device)
+    ids = torch.full((37, 4), -7, dtype=torch.int64, device=device)
+    token_expert_indices = torch.full((37, 4), -7, dtype=torch.int32, device=device)
+    flashhip.flashinfer.topk_softmax(weights, ids, token_expert_indices, g, True)
+    want_weights, want_ids = ref.moe_topk(g, 4, renormalize=True)
+    assert_routing_matches(weights, ids.int(), want_weights, want_ids)
+    assert ids.dtype == torch.int64
+    assert token_expert_indices[5, 3].item() == 3 * 37 + 5
+    assert torch.equal(token_expert_indices.cpu(), (torch.arange(4) * 37 + torch.arange(37)[:, None]).int())
+
+
+@pytest.mark.parametrize("device", DEVICES)
+def test_sgl_topk_softmax_softcapping_and_bias(device):
+    g = gating(29, 64, torch.float32, device) * 10
+    bias = torch.randn(64, device=device) * 0.01
+    weights = torch.full((29, 6), float("nan"), device=device)
+    ids = torch.full((29, 6), -7, dtype=torch.int32, device=device)
+    flashhip.flashinfer.topk_softmax(weights, ids, g, renormalize=True, moe_softcapping=30.0, correction_bias=bias)
+    capped = 30.0 * torch.tanh(g / 30.0)
+    assert_routing_matches(weights, ids, *ref.moe_topk(capped, 6, bias, "softmax", 1, 1, True),
+                           decided(capped, 6, bias, "softmax", 1, 1))
+    with pytest.raises(TypeError, match="gating_output"):
+        flashhip.flashinfer.topk_softmax(weights, ids)
+
+
+@pytest.mark.parametrize("device", DEVICES)
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_sgl_moe_fused_gate_and_flashinfer_fused_topk_deepseek(device, dtype):
+    g = gating(70, 256, dtype, device)
+    bias = (torch.randn(256, device=device) * 0.05).to(dtype)  # FlashInfer: the scores' dtype
+    mask = decided(g, 8, bias.float(), "sigmoid", 8, 4)
+    want_weights, want_ids = ref.deepseek_v3_routing(g, bias.float())
+    # sgl-kernel scales only when asked to.
+    weights, ids = flashhip.flashinfer.moe_fused_gate(g, bias, 8, 4, 8, 0, 2.5)
+    assert_routing_matches(weights, ids, want_weights / 2.5, want_ids, mask)
+    weights, ids = flashhip.flashinfer.moe_fused_gate(g, bias, 8, 4, 8, 0, 2.5, True)
+    assert_routing_matches(weights, ids, want_weights, want_ids, mask)
+    with pytest.raises(NotImplementedError, match="num_fused_shared_experts"):
+        flashhip.flashinfer.moe_fused_gate(g, bias, 8, 4, 9, 1, 2.5)
+    # FlashInfer writes the caller's buffers, int64 indices included.
+    values = torch.full((70, 8), float("nan"), device=device)
+    indices = torch.full((70, 8), -7, dtype=torch.int64, device=device)
+    flashhip.flashinfer.fused_topk_deepseek(g, bias, 8, 4, 8, 2.5, values, indices)
+    assert_routing_matches(values, indices.int(), want_weights, want_ids, mask)
+    with pytest.raises(ValueError, match="topk_values"):
+        flashhip.flashinfer.fused_topk_deepseek(g, bias, 8, 4, 6, 2.5, values, indices)
+
+
+@pytest.mark.parametrize("device", DEVICES)
+def test_sgl_moe_align_block_size_both_signatures(device):
+    ids = torch.randint(0, 64, (300, 6), device=device, dtype=torch.int32)
+    want = ref.moe_align_block_size(ids, 64, 16)
+    # sglang sizes its buffers for one expert more than it routes to.
+    max_padded = ids.numel() + 65 * 15
+    for scratch in [(torch.empty(65, dtype=torch.int32, device=device), True),  # cumsum_buffer, pad flag
+                    (torch.empty(65 * 64, dtype=torch.int32, device=device), torch.empty(65, dtype=torch.int32, device=device))]:
+        sorted_ids = torch.full((max_padded,), -5, dtype=torch.int32, device=device)
+        expert_ids = torch.full(((max_padded + 15) // 16,), -5, dtype=torch.int32, device=device)
+        total = torch.full((1,), -5, dtype=torch.int32, device=device)
+        flashhip.flashinfer.moe_align_block_size(ids, 64, 16, sorted_ids, expert_ids, total, *scratch)
+        assert torch.equal(sorted_ids[: want[0].numel()], want[0]) and (sorted_ids[want[0].numel():] == ids.numel()).all()
+        assert torch.equal(expert_ids[: want[1].numel()], want[1]) and (expert_ids[want[1].numel():] == -1).all()
+        assert torch.equal(total, want[2])
+    with pytest.raises(TypeError, match="unexpected argument"):
+        flashhip.flashinfer.moe_align_block_size(ids, 64, 16, sorted_ids, expert_ids, total, "cumsum")
+
+
 # ---- opcheck, torch.compile ----
 
 def _samples(device):
