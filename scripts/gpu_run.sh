@@ -4,7 +4,7 @@
 # writes the log and JSON results into OUTDIR. Needs no network; keeps going after a failed
 # step and exits non-zero if any failed.
 #   scripts/gpu_run.sh OUTDIR [steps...]    steps: build cpp pytest memcheck racecheck check bench
-#   (also: sweep, knobs [KNOBS_CASES=rope,moe,norm], ab [AB_CASES likewise] [AB_BASE_TAR=git archive of the other commit], source [SOURCE_CASE=...], profile [PROFILE_CASES="case ...", see benchmarks/profile_cases.py], fp8diag, diag)
+#   (also: sweep, knobs [KNOBS_CASES=rope,moe,norm], ab [AB_CASES likewise] [AB_BASE_TAR=git archive of the other commit], source [SOURCE_CASE=...], profile [PROFILE_CASES="case ...", see benchmarks/profile_cases.py], insitu, fp8diag, diag)
 set -uo pipefail
 OUTDIR=$(realpath -m "${1:?usage: scripts/gpu_run.sh OUTDIR [steps...]}"); shift
 cd "$(dirname "$0")/.."
@@ -90,6 +90,8 @@ if want ab; then  # this tree against another commit's (AB_BASE_TAR: `git archiv
       --library "base=$AB_BASE_DIR/build/libflashhip_ops.so" --library "this=$FLASHHIP_LIBRARY" &&
     awk '/===== ab:/,/===== ab rc/' "$LOG" | tail -n 4
 fi
+# do_bench's time split into kernel and the rest, with and without its L2 flush (8192x4096 norms)
+want insitu && step insitu "$PY" benchmarks/insitu_norm.py --out "$OUTDIR/insitu.json" && awk '/===== insitu:/,/===== insitu rc/' "$LOG"
 want knobs && step knobs "$PY" benchmarks/sweep_knobs.py --cases "${KNOBS_CASES:-rope,moe}" --out "$OUTDIR/knobs.json" && awk '/===== knobs:/,/===== knobs rc/' "$LOG"
 want check && step check "$PY" -m flashhip check --json "$OUTDIR/check.json"
 want sweep && step sweep "$PY" benchmarks/sweep_norm.py && awk '/===== sweep:/,/===== sweep rc/' "$LOG" | tail -n 25
