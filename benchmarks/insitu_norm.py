@@ -1,16 +1,18 @@
 """Where do_bench's time goes for the bf16 norms at 8192x4096, ours beside torch.compile's.
 
 do_bench zeroes a 256 MB buffer before each timed call, so the call starts with L2 full of dirty
-lines. This script repeats that loop under the CUDA profiler and splits each call's event time
-into the kernel's own duration (CUPTI) and the rest (event and launch latency). It runs the loop
-three ways: with do_bench's writing flush, with a reading flush (L2 left holding clean lines) and
-with no flush (back to back). Prints a table and writes JSON to --out.
+lines. This script repeats that loop and reads each call's event time, then repeats it under the CUDA
+profiler for the kernels' own durations (CUPTI). It runs the loop three ways: with do_bench's
+writing flush, with a reading flush (L2 left holding clean lines) and with no flush (back to back,
+the previous call's output left in L2; the event time is then the host's launch time and is not
+shown). Prints a table and writes JSON to --out.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import statistics
 import sys
 from pathlib import Path
@@ -36,46 +38,64 @@ def flushes() -> dict:
     }
 
 
-def timed_loop(fn, flush, marker) -> list:
-    """CALLS calls, each after the flush and a marker kernel; returns the (start, end) events."""
+class Markers:
+    """Two one-element fills of their own types around each call, so that the call's kernels can
+    be told apart from the flush's in the trace."""
+
+    def __init__(self) -> None:
+        self.open = torch.empty(1, dtype=torch.float64, device="cuda")
+        self.close = torch.empty(1, dtype=torch.int16, device="cuda")
+
+    @staticmethod
+    def call_kernels(kernels) -> list:
+        calls, current = [], None
+        for k in sorted(kernels, key=lambda e: e.time_range.start):
+            if "FillFunctor<double>" in k.name:
+                current = []
+            elif "FillFunctor<short>" in k.name:
+                if current:
+                    calls.append(current)
+                current = None
+            elif current is not None:
+                current.append(k.time_range.end - k.time_range.start)
+        return calls
+
+
+def timed_loop(fn, flush, markers: Markers) -> list:
+    """CALLS calls, each after the flush; returns their (start, end) events."""
     events = [(torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)) for _ in range(CALLS)]
     for i, (start, end) in enumerate(events):
         if flush is not None:
             flush()
-        marker.fill_(i)  # a kernel of its own type that opens each call's kernels in the trace
+        markers.open.fill_(i)
         start.record()
         fn()
         end.record()
+        markers.close.fill_(i)
     torch.cuda.synchronize()
     return events
 
 
-def measure(fn, flush) -> dict:
-    """Median event time of fn (without the profiler, whose host work would show in the events
-    of host-heavy calls), and the median summed duration of the kernels fn ran (with it)."""
-    marker = torch.empty(1, dtype=torch.float64, device="cuda")
+def event_us(fn, flush, markers: Markers) -> float:
+    """Median event time of a call, as do_bench sees it when a flush keeps the device busy while
+    the host launches. Without a flush the host's launch time shows instead."""
     for _ in range(5):
         fn()
-    events = timed_loop(fn, flush, marker)
-    event_us = statistics.median(s.elapsed_time(e) * 1e3 for s, e in events)
+    return statistics.median(s.elapsed_time(e) * 1e3 for s, e in timed_loop(fn, flush, markers))
+
+
+def kernel_us(fn, flush, markers: Markers) -> float:
+    """Median summed duration (CUPTI) of the kernels a call ran."""
     with profile(activities=[ProfilerActivity.CUDA]) as prof:
-        timed_loop(fn, flush, marker)
-    kernels = sorted((e for e in prof.events() if e.device_type == torch.autograd.DeviceType.CUDA),
-                     key=lambda e: e.time_range.start)
-    per_call, current = [], None
-    for k in kernels:
-        if "FillFunctor<double>" in k.name:
-            current = []
-            per_call.append(current)
-        elif current is not None and "FillFunctor<int>" not in k.name and "reduce_kernel" not in k.name:
-            current.append(k.time_range.end - k.time_range.start)
-    kernel_us = statistics.median(sum(c) for c in per_call if c) if any(per_call) else float("nan")
-    return {"event_us": round(event_us, 2), "kernel_us": round(kernel_us, 2)}
+        timed_loop(fn, flush, markers)
+    calls = Markers.call_kernels(e for e in prof.events() if e.device_type == torch.autograd.DeviceType.CUDA)
+    return statistics.median(sum(c) for c in calls) if calls else float("nan")
 
 
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--out", type=Path)
+    parser.add_argument("--no-peers", action="store_true", help="flashhip and the copy only (comparing builds)")
     args = parser.parse_args()
     ops = torch.ops.flashhip
     tokens, hidden = 8192, 4096
@@ -100,12 +120,19 @@ def main() -> None:
         "fused_add_rmsnorm_quant": lambda: ops.fused_add_rmsnorm_quant(q, x, r, w, scale, 1e-6, False),
         "compile fused_add_rmsnorm_quant": lambda: add_quant_c(x, r, w, scale),
     }
-    results = {"device": device_name(), "commit": commit(), "shape": f"{tokens}x{hidden}", "rows": []}
-    for flush_name, flush in flushes().items():
-        for name, fn in cases.items():
-            m = measure(fn, flush)
-            results["rows"].append({"flush": flush_name, "case": name, **m})
-            print(f"{flush_name:<24} {name:<30} event {m['event_us']:8.2f} us   kernel {m['kernel_us']:8.2f} us", flush=True)
+    if args.no_peers:
+        cases = {k: v for k, v in cases.items() if not k.startswith("compile")}
+    results = {"device": device_name(), "commit": commit(), "shape": f"{tokens}x{hidden}",
+               "knobs": {k: v for k, v in os.environ.items() if k.startswith("FLASHHIP_NORM")}, "rows": []}
+    markers, flushes_by_name = Markers(), flushes()
+    # Every event loop runs before the profiler is first enabled: its hooks slow later launches.
+    rows = [{"flush": f, "case": c, "event_us": round(event_us(fn, flush, markers), 2) if flush else None}
+            for f, flush in flushes_by_name.items() for c, fn in cases.items()]
+    for row in rows:
+        row["kernel_us"] = round(kernel_us(cases[row["case"]], flushes_by_name[row["flush"]], markers), 2)
+        results["rows"].append(row)
+        event = f"{row['event_us']:8.2f}" if row["event_us"] is not None else "       -"
+        print(f"{row['flush']:<24} {row['case']:<32} event {event} us   kernel {row['kernel_us']:8.2f} us", flush=True)
     if args.out:
         args.out.write_text(json.dumps(results, indent=1))
 
