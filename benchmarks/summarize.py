@@ -10,6 +10,18 @@ lines = ["# Latest GPU results", "",
          "measured in the same process on the same inputs; `graph` is the per-call time replayed from a CUDA graph.", ""]
 for path in sorted(RESULTS.glob("*.json")):
     data = json.loads(path.read_text())
+    if "rows" in data and "flush" in data["rows"][0]:  # benchmarks/insitu_norm.py
+        flushes = list(dict.fromkeys(r["flush"] for r in data["rows"]))
+        lines += [f"## in situ, bf16 norms {data['shape']}: {data['device']}, commit {data['commit']}", "",
+                  "Event time (as do_bench reads it) / the kernels' own duration, us, per L2 state before the call.", "",
+                  "| case | " + " | ".join(flushes) + " |", "|---|" + "---|" * len(flushes)]
+        by_case = {}
+        for r in data["rows"]:
+            event = f"{r['event_us']:.1f} / " if r["event_us"] is not None else ""
+            by_case.setdefault(r["case"], {})[r["flush"]] = f"{event}{r['kernel_us']:.1f}"
+        lines += [f"| {case} | " + " | ".join(cells.get(f, "") for f in flushes) + " |" for case, cells in by_case.items()]
+        lines.append("")
+        continue
     if "records" not in data:
         continue
     meta = data["meta"]
