@@ -9,6 +9,7 @@ Cases: see CASES below; none given runs them all.
 
 from __future__ import annotations
 
+import os
 import sys
 from typing import Callable, Dict
 
@@ -49,14 +50,18 @@ def norm_case(op: str, rows: int, hidden: int) -> Callable[[], None]:
 
 
 def peer_norm_case(peer: str, rows: int, hidden: int) -> Callable[[], None]:
-    """The peers of rmsnorm at the same shape: torch.compile of the reference math, a device copy."""
+    """The peers at the same shape: torch.compile of the reference math (rmsnorm, or its fp8 form), a device copy."""
     x = torch.randn(rows, hidden, device="cuda", dtype=torch.bfloat16)
     w = torch.randn(hidden, device="cuda", dtype=torch.bfloat16)
     if peer == "copy":
         out = torch.empty_like(x)
         return lambda: out.copy_(x)
-    from bench_norm import rms_eager  # bench_norm's peer (this script's folder is on sys.path)
+    from bench_norm import rms_eager, rms_quant_eager  # bench_norm's peers (this script's folder is on sys.path)
 
+    if peer == "compile_quant":
+        compiled_quant = torch.compile(rms_quant_eager)
+        scale = torch.tensor([0.05], device="cuda")
+        return lambda: compiled_quant(x, w, scale)
     compiled = torch.compile(rms_eager)
     return lambda: compiled(x, w)
 
@@ -82,6 +87,7 @@ CASES: Dict[str, Callable[[], Callable[[], None]]] = {
     "fused_add_rmsnorm_8192x4096": lambda: norm_case("fused_add_rmsnorm", 8192, 4096),
     "rmsnorm_quant_8192x4096": lambda: norm_case("rmsnorm_quant", 8192, 4096),
     "compile_rmsnorm_8192x4096": lambda: peer_norm_case("compile", 8192, 4096),
+    "compile_rmsnorm_quant_8192x4096": lambda: peer_norm_case("compile_quant", 8192, 4096),
     "copy_8192x4096": lambda: peer_norm_case("copy", 8192, 4096),
     "rope_llama_8192": lambda: rope_llama_case(8192),
 }
@@ -98,10 +104,14 @@ def main() -> None:
             fn()
     torch.cuda.synchronize()
     cudart = torch.cuda.cudart()
+    # FLASHHIP_PROFILE_REPEAT=n runs each case n times in its range: with `ncu --cache-control none`
+    # the later launches then start from the L2 that the one before left, as back-to-back calls do.
+    repeat = int(os.environ.get("FLASHHIP_PROFILE_REPEAT", "1"))
     for name, fn in calls.items():
         print("case", name, flush=True)
         cudart.cudaProfilerStart()
-        fn()
+        for _ in range(repeat):
+            fn()
         torch.cuda.synchronize()
         cudart.cudaProfilerStop()
 
