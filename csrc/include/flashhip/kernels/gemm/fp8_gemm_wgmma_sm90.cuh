@@ -1,0 +1,193 @@
+// Blockwise-scaled fp8 GEMM main loop for Hopper (sm_90a): TMA into a ring of shared-memory
+// stages, one producer warpgroup and BLOCK_M/64 consumer warpgroups, fp8 wgmma, and the scales
+// applied per 128-wide K block by promoting each block's wgmma sum into fp32 registers.
+#pragma once
+
+#include <cstdint>
+
+#include "flashhip/kernels/common/tile_scheduler.cuh"
+#include "flashhip/kernels/gemm/fp8_gemm.h"
+#include "flashhip/platform/dtypes.h"
+#include "flashhip/platform/memory/tma_sm90.h"
+#include "flashhip/platform/mma/wgmma_sm90.h"
+
+namespace flashhip::kernels::sm90_gemm {
+
+using Mma = sm90::WgmmaF32E4M3M64N128K32;
+
+inline constexpr int kBlockN = 128;  // = the b_scale block: one weight scale per tile and K block
+inline constexpr int kBlockK = 128;  // = the scale block along K; one 128-byte swizzled row
+inline constexpr int kWarpgroup = 128;
+inline constexpr int kGroupM = 8;  // rasterisation band (tile_scheduler.cuh)
+static_assert(kBlockK == kFp8ScaleBlock && kBlockN == kFp8ScaleBlock, "a tile spans exactly one scale block");
+static_assert(kBlockK % Mma::kK == 0, "a K block is a whole number of wgmma steps");
+
+// What the kernel writes and how the scales are laid out (all strides in elements).
+struct KernelArgs {
+  void* out = nullptr;  // [m, n] OutT; with split-K, [split_k, m, n] fp32 partials
+  int64_t out_stride_m = 0;
+  int64_t out_stride_split = 0;
+  const float* a_scale = nullptr;  // [m, k_blocks]
+  int64_t a_scale_stride_m = 0, a_scale_stride_kb = 0;
+  const float* b_scale = nullptr;  // [ceil(n / 128), k_blocks]
+  int64_t b_scale_stride_nb = 0, b_scale_stride_kb = 0;
+  int m = 0, n = 0;
+  bool paired_stores = true;  // out rows are 2-element aligned: store column pairs at once
+  TileScheduler<kGroupM> scheduler;
+};
+
+template <int kBlockM, int kStages>
+struct Config {
+  static constexpr int kConsumers = kBlockM / Mma::kM;
+  static constexpr int kThreads = kWarpgroup * (1 + kConsumers);
+  static constexpr int kABytes = kBlockM * kBlockK;  // fp8: one byte an element
+  static constexpr int kBBytes = kBlockN * kBlockK;
+  static constexpr int kStageBytes = kABytes + kBBytes;
+  // Stages, then the full/empty barriers; 1 KB slack to align the ring to the swizzle atom.
+  static constexpr int kSmemBytes = kStages * kStageBytes + 2 * kStages * 8 + 1024;
+  // Producers keep a few registers; consumers hold two 64-register accumulator sets.
+  static constexpr int kProducerRegisters = 40;
+  static constexpr int kConsumerRegisters = kConsumers == 2 ? 232 : 240;
+  static_assert(kBlockM % Mma::kM == 0 && kConsumers >= 1 && kConsumers <= 2, "64 or 128 rows a tile");
+  static_assert(kStageBytes % 1024 == 0, "every stage starts on a 1024-byte swizzle atom");
+  static_assert(kProducerRegisters * kWarpgroup + kConsumerRegisters * kWarpgroup * kConsumers <= 65536,
+                "the register file holds every warpgroup's budget");
+};
+
+// ---- epilogue: one thread's accumulators into out (bounds-checked) ----
+template <typename OutT>
+FH_DEVICE FH_INLINE void store_pair(OutT* p, float x, float y, bool paired, bool second_ok) {
+  if constexpr (sizeof(OutT) == 4) {
+    if (paired && second_ok) {
+      *reinterpret_cast<float2*>(p) = make_float2(x, y);
+    } else {
+      p[0] = x;
+      if (second_ok) p[1] = y;
+    }
+  } else {
+    const OutT lo = from_float<OutT>(x), hi = from_float<OutT>(y);
+    if (paired && second_ok) {
+      *reinterpret_cast<uint32_t*>(p) = static_cast<uint32_t>(lo.bits) | (static_cast<uint32_t>(hi.bits) << 16);
+    } else {
+      p[0] = lo;
+      if (second_ok) p[1] = hi;
+    }
+  }
+}
+
+template <int kBlockM, int kStages, typename OutT>
+__global__ void __launch_bounds__(Config<kBlockM, kStages>::kThreads, 1)
+    fp8_gemm_wgmma_kernel(const __grid_constant__ CUtensorMap map_a,  // a [m, k] fp8, K-contiguous
+                          const __grid_constant__ CUtensorMap map_b,  // b [n, k] fp8, K-contiguous
+                          const KernelArgs args) {
+#if FH_SM90A_DEVICE_PASS
+  using Cfg = Config<kBlockM, kStages>;
+  extern __shared__ uint8_t smem_raw[];
+  uint8_t* smem = reinterpret_cast<uint8_t*>((reinterpret_cast<uintptr_t>(smem_raw) + 1023) & ~uintptr_t(1023));
+  uint8_t* smem_a = smem;                         // [kStages][kBlockM][128] fp8, swizzled
+  uint8_t* smem_b = smem + kStages * Cfg::kABytes;  // [kStages][128][128] fp8, swizzled
+  uint64_t* full = reinterpret_cast<uint64_t*>(smem + kStages * Cfg::kStageBytes);  // [kStages]
+  uint64_t* empty = full + kStages;                                                  // [kStages]
+
+  const int warpgroup = threadIdx.x / kWarpgroup;
+  const int wg_thread = threadIdx.x % kWarpgroup;
+  const auto& sched = args.scheduler;
+
+  // ---- barriers ----
+  if (threadIdx.x == 0) {
+    sm90::prefetch_tensor_map(&map_a);
+    sm90::prefetch_tensor_map(&map_b);
+    for (int s = 0; s < kStages; ++s) {
+      sm90::mbar_init(&full[s], 1);                           // the producer's expect_tx arrival
+      sm90::mbar_init(&empty[s], Cfg::kConsumers * kWarpgroup / 32);  // one arrival per consumer warp
+    }
+    sm90::fence_barrier_init();
+  }
+  __syncthreads();
+
+  if (warpgroup == 0) {
+    // ---- producer: one thread streams every unit's K blocks into the ring ----
+    sm90::release_registers<Cfg::kProducerRegisters>();
+    if (wg_thread == 0) {
+      int stage = 0;
+      uint32_t phase = 0;
+      for (int unit = blockIdx.x; unit < sched.units(); unit += gridDim.x) {
+        const TileCoord c = sched.coord(unit);
+        for (int kb = c.kb_begin; kb < c.kb_end; ++kb) {
+          sm90::mbar_wait(&empty[stage], phase ^ 1);
+          sm90::mbar_arrive_expect_tx(&full[stage], Cfg::kStageBytes);
+          sm90::tma_load_2d(smem_a + stage * Cfg::kABytes, &map_a, kb * kBlockK, c.m_tile * kBlockM, &full[stage]);
+          sm90::tma_load_2d(smem_b + stage * Cfg::kBBytes, &map_b, kb * kBlockK, c.n_tile * kBlockN, &full[stage]);
+          if (++stage == kStages) stage = 0, phase ^= 1;
+        }
+      }
+    }
+  } else {
+    // ---- consumers: warpgroup w owns rows 64*(w-1).. of each tile ----
+    sm90::claim_registers<Cfg::kConsumerRegisters>();
+    const int consumer = warpgroup - 1;
+    const int lane = wg_thread % 32;
+    const int row0 = consumer * Mma::kM + Mma::acc_row(wg_thread, 0);  // rows row0 and row0 + 8
+    int stage = 0;
+    uint32_t phase = 0;
+    for (int unit = blockIdx.x; unit < sched.units(); unit += gridDim.x) {
+      const TileCoord c = sched.coord(unit);
+      const int m0 = c.m_tile * kBlockM, n0 = c.n_tile * kBlockN;
+      // Scales of rows past m read row m-1: finite, and those rows are never stored.
+      const int64_t ra = min(m0 + row0, args.m - 1), rb = min(m0 + row0 + 8, args.m - 1);
+      const float* sa_row0 = args.a_scale + ra * args.a_scale_stride_m;
+      const float* sa_row1 = args.a_scale + rb * args.a_scale_stride_m;
+      const float* sb_col = args.b_scale + static_cast<int64_t>(c.n_tile) * args.b_scale_stride_nb;
+
+      float acc[Mma::kAccumulators];
+#pragma unroll
+      for (int i = 0; i < Mma::kAccumulators; ++i) acc[i] = 0.f;
+      float next_a0 = __ldg(sa_row0 + c.kb_begin * args.a_scale_stride_kb);
+      float next_a1 = __ldg(sa_row1 + c.kb_begin * args.a_scale_stride_kb);
+      float next_b = __ldg(sb_col + c.kb_begin * args.b_scale_stride_kb);
+
+      for (int kb = c.kb_begin; kb < c.kb_end; ++kb) {
+        // This block's scales were loaded one block ahead; start the next block's loads now.
+        const float sb = next_b, s0 = next_a0 * sb, s1 = next_a1 * sb;
+        if (kb + 1 < c.kb_end) {
+          next_a0 = __ldg(sa_row0 + (kb + 1) * args.a_scale_stride_kb);
+          next_a1 = __ldg(sa_row1 + (kb + 1) * args.a_scale_stride_kb);
+          next_b = __ldg(sb_col + (kb + 1) * args.b_scale_stride_kb);
+        }
+        sm90::mbar_wait(&full[stage], phase);
+        const uint32_t a_addr = sm90::smem_addr(smem_a + stage * Cfg::kABytes + consumer * Mma::kM * kBlockK);
+        const uint32_t b_addr = sm90::smem_addr(smem_b + stage * Cfg::kBBytes);
+        float part[Mma::kAccumulators];
+        sm90::wgmma_fence();
+#pragma unroll
+        for (int kk = 0; kk < kBlockK / Mma::kK; ++kk) {
+          Mma::mma(part, sm90::smem_desc_k_major_sw128(a_addr + kk * Mma::kK),
+                   sm90::smem_desc_k_major_sw128(b_addr + kk * Mma::kK), kk > 0);
+        }
+        sm90::wgmma_commit();
+        sm90::wgmma_wait<0>();
+        sm90::fence_registers(part);
+        if (lane == 0) sm90::mbar_arrive(&empty[stage]);  // the stage may be refilled
+        if (++stage == kStages) stage = 0, phase ^= 1;
+        // Promotion: the block's sum, scaled, into fp32 (wgmma's own fp8 accumulation is narrower).
+#pragma unroll
+        for (int i = 0; i < Mma::kAccumulators; ++i) acc[i] = fmaf(part[i], (i & 2) ? s1 : s0, acc[i]);
+      }
+
+      // ---- epilogue ----
+      OutT* out = static_cast<OutT*>(args.out) + c.split * args.out_stride_split;
+#pragma unroll
+      for (int i = 0; i < Mma::kAccumulators; i += 2) {
+        const int row = m0 + consumer * Mma::kM + Mma::acc_row(wg_thread, i);
+        const int col = n0 + Mma::acc_col(wg_thread, i);
+        if (row < args.m && col < args.n) {
+          store_pair(out + static_cast<int64_t>(row) * args.out_stride_m + col, acc[i], acc[i + 1],
+                     args.paired_stores, col + 1 < args.n);
+        }
+      }
+    }
+  }
+#endif  // FH_SM90A_DEVICE_PASS
+}
+
+}  // namespace flashhip::kernels::sm90_gemm

@@ -1,0 +1,269 @@
+// fp8_gemm on Hopper (sm_90a): the launch plan (tile shape, split-K, operand packing), the
+// tensor maps, and the two small helper kernels (operand pack, split-K reduction).
+#include "flashhip/kernels/gemm/fp8_gemm_arch.h"
+#include "flashhip/platform/arch.h"
+#include "flashhip/platform/runtime.h"
+
+#if FH_PLATFORM_CUDA
+#include "flashhip/kernels/gemm/fp8_gemm_wgmma_sm90.cuh"
+#endif
+
+namespace flashhip::kernels {
+
+#if FH_PLATFORM_CUDA
+namespace {
+
+using namespace sm90_gemm;
+
+constexpr size_t kWorkspaceAlign = 256;
+size_t align_up(size_t x) { return (x + kWorkspaceAlign - 1) / kWorkspaceAlign * kWorkspaceAlign; }
+
+// TMA reads an operand in place when its rows are K-contiguous and 16-byte aligned; otherwise
+// (the M/N-contiguous layout, odd row strides) it is first packed into the workspace.
+bool tma_readable(const void* base, int64_t rows, int64_t stride_row, int64_t stride_k) {
+  if (rows > 1 && stride_k != 1) return false;
+  const int64_t row_stride = rows > 1 ? stride_row : 16;
+  return row_stride % 16 == 0 && reinterpret_cast<uintptr_t>(base) % 16 == 0;
+}
+
+struct Plan {
+  int block_m = 128, stages = 6, split_k = 1;
+  int tiles_m = 0, tiles_n = 0, k_blocks = 0, grid = 0;
+  bool pack_a = false, pack_b = false;
+  size_t a_offset = 0, b_offset = 0, partials_offset = 0, bytes = 0;
+};
+
+// The heuristic, by shape class:
+// - block_m: 64 rows when M <= 64 (decode: the tile's zero rows cost tensor time we have spare,
+//   never bytes), else 128 (two consumer warpgroups share each B tile).
+// - split-K: when the output tiles fill less than 3/4 of the SMs, the K blocks of each tile are
+//   split among up to sms/tiles CTAs, keeping at least 4 K blocks per split (a pipeline fill's
+//   worth), and the fp32 partials are summed by a second kernel.
+// - stages: as many as fit in 227 KB of shared memory, less a margin.
+Plan make_plan(const Fp8GemmParams& p, int sms) {
+  Plan plan;
+  plan.block_m = p.force_block_m ? p.force_block_m : (p.m <= 64 ? 64 : 128);
+  plan.stages = plan.block_m == 64 ? 8 : 6;
+  plan.tiles_m = static_cast<int>((p.m + plan.block_m - 1) / plan.block_m);
+  plan.tiles_n = static_cast<int>((p.n + kBlockN - 1) / kBlockN);
+  plan.k_blocks = static_cast<int>(p.k / kBlockK);
+  const int tiles = plan.tiles_m * plan.tiles_n;
+  if (p.force_split_k > 0) {
+    plan.split_k = p.force_split_k;
+  } else if (tiles * 4 < sms * 3) {
+    plan.split_k = std::max(1, std::min(sms / std::max(tiles, 1), plan.k_blocks / 4));
+  }
+  plan.split_k = std::max(1, std::min(plan.split_k, plan.k_blocks));
+  plan.grid = std::min(tiles * plan.split_k, sms);
+  plan.pack_a = !tma_readable(p.a, p.m, p.a_stride_m, p.a_stride_k);
+  plan.pack_b = !tma_readable(p.b, p.n, p.b_stride_n, p.b_stride_k);
+  size_t bytes = 0;
+  if (plan.pack_a) plan.a_offset = bytes, bytes = align_up(bytes + static_cast<size_t>(p.m * p.k));
+  if (plan.pack_b) plan.b_offset = bytes, bytes = align_up(bytes + static_cast<size_t>(p.n * p.k));
+  if (plan.split_k > 1) {
+    plan.partials_offset = bytes;
+    bytes = align_up(bytes + static_cast<size_t>(plan.split_k) * p.m * p.n * sizeof(float));
+  }
+  plan.bytes = bytes;
+  return plan;
+}
+
+// ---- operand pack: [rows, cols] fp8 at any strides -> dense rows (64 x 64 tiles through smem) ----
+constexpr int kPackTile = 64, kPackThreads = 256;
+
+__global__ void __launch_bounds__(kPackThreads) pack_rows_kernel(
+    uint8_t* __restrict__ dst,        // [rows, cols] dense
+    const uint8_t* __restrict__ src,  // [rows, cols] at (stride_row, stride_col)
+    int64_t rows, int64_t cols, int64_t stride_row, int64_t stride_col) {
+  __shared__ uint8_t tile[kPackTile][kPackTile + 4];
+  const int64_t r0 = static_cast<int64_t>(blockIdx.y) * kPackTile, c0 = static_cast<int64_t>(blockIdx.x) * kPackTile;
+  // Read along whichever dimension is contiguous in the source, write along the rows of dst.
+  const bool rows_fast = stride_row == 1;
+  for (int i = threadIdx.x; i < kPackTile * kPackTile; i += kPackThreads) {
+    const int r = rows_fast ? i % kPackTile : i / kPackTile, c = rows_fast ? i / kPackTile : i % kPackTile;
+    if (r0 + r < rows && c0 + c < cols) tile[r][c] = src[(r0 + r) * stride_row + (c0 + c) * stride_col];
+  }
+  __syncthreads();
+  for (int i = threadIdx.x; i < kPackTile * kPackTile; i += kPackThreads) {
+    const int r = i / kPackTile, c = i % kPackTile;
+    if (r0 + r < rows && c0 + c < cols) dst[(r0 + r) * cols + c0 + c] = tile[r][c];
+  }
+}
+
+gpuError_t pack_rows(uint8_t* dst, const void* src, int64_t rows, int64_t cols, int64_t stride_row,
+                     int64_t stride_col, cudaStream_t stream) {
+  const dim3 grid(static_cast<unsigned>((cols + kPackTile - 1) / kPackTile),
+                  static_cast<unsigned>((rows + kPackTile - 1) / kPackTile));
+  pack_rows_kernel<<<grid, kPackThreads, 0, stream>>>(dst, static_cast<const uint8_t*>(src), rows, cols, stride_row,
+                                                      stride_col);
+  return cudaGetLastError();
+}
+
+// ---- split-K: out = sum over splits of the fp32 partials ----
+template <typename OutT>
+__global__ void __launch_bounds__(256) reduce_splits_kernel(
+    OutT* __restrict__ out,              // [m, n] at out_stride_m
+    const float* __restrict__ partials,  // [splits, m, n] dense
+    int64_t m, int64_t n, int64_t out_stride_m, int splits) {
+  const int64_t quads = m * n / 4;  // n % 64 == 0: a row is whole quads
+  for (int64_t q = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; q < quads; q += int64_t(gridDim.x) * blockDim.x) {
+    float4 sum = reinterpret_cast<const float4*>(partials)[q];
+    for (int s = 1; s < splits; ++s) {
+      const float4 v = reinterpret_cast<const float4*>(partials + s * m * n)[q];
+      sum.x += v.x, sum.y += v.y, sum.z += v.z, sum.w += v.w;
+    }
+    const int64_t row = q * 4 / n, col = q * 4 % n;
+    OutT* o = out + row * out_stride_m + col;
+    o[0] = from_float<OutT>(sum.x), o[1] = from_float<OutT>(sum.y);
+    o[2] = from_float<OutT>(sum.z), o[3] = from_float<OutT>(sum.w);
+  }
+}
+
+template <int kBlockM, int kStages, typename OutT>
+gpuError_t launch_main_loop(const CUtensorMap& map_a, const CUtensorMap& map_b, const KernelArgs& args, int grid,
+                            cudaStream_t stream) {
+  using Cfg = Config<kBlockM, kStages>;
+  auto* kernel = fp8_gemm_wgmma_kernel<kBlockM, kStages, OutT>;
+  // Raising the dynamic shared-memory limit is per kernel and device-independent: once.
+  static const gpuError_t opt_in =
+      cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, Cfg::kSmemBytes);
+  FH_RETURN_IF_ERROR(opt_in);
+  kernel<<<grid, Cfg::kThreads, Cfg::kSmemBytes, stream>>>(map_a, map_b, args);
+  return cudaGetLastError();
+}
+
+template <typename OutT>
+gpuError_t launch_typed(const Plan& plan, const CUtensorMap& map_a, const CUtensorMap& map_b, const KernelArgs& args,
+                        cudaStream_t stream) {
+  if (plan.block_m == 64) return launch_main_loop<64, 8, OutT>(map_a, map_b, args, plan.grid, stream);
+  if (plan.block_m == 128) return launch_main_loop<128, 6, OutT>(map_a, map_b, args, plan.grid, stream);
+  return gpuErrorInvalidValue;
+}
+
+bool current_device_is_sm90() {
+  int device = 0, major = 0, minor = 0;
+  if (cudaGetDevice(&device) != cudaSuccess ||
+      cudaDeviceGetAttribute(&major, cudaDevAttrComputeCapabilityMajor, device) != cudaSuccess ||
+      cudaDeviceGetAttribute(&minor, cudaDevAttrComputeCapabilityMinor, device) != cudaSuccess) {
+    (void)cudaGetLastError();
+    return false;
+  }
+  return major == 9 && minor == 0;
+}
+
+}  // namespace
+
+bool fp8_gemm_sm90_supports_current_device() { return current_device_is_sm90(); }
+
+size_t fp8_gemm_workspace_bytes_sm90(const Fp8GemmParams& p) {
+  DeviceTraits traits;
+  if (current_device_traits(&traits) != gpuSuccess) return 0;
+  return make_plan(p, traits.multiprocessors).bytes;
+}
+
+LaunchStatus launch_fp8_gemm_sm90(const Fp8GemmParams& p, StreamHandle stream_handle, Fp8GemmLaunchInfo* info) {
+  if (p.m == 0) return {};
+  if (!current_device_is_sm90() || p.fp8_dtype != DType::kFloat8E4M3FN) return {gpuErrorInvalidValue};
+  DeviceTraits traits;
+  if (const gpuError_t e = current_device_traits(&traits); e != gpuSuccess) return {e};
+  const Plan plan = make_plan(p, traits.multiprocessors);
+  if (plan.bytes > 0 && (p.workspace == nullptr || p.workspace_size < plan.bytes)) return {gpuErrorInvalidValue};
+  auto stream = static_cast<cudaStream_t>(stream_handle);
+  auto* ws = static_cast<uint8_t*>(p.workspace);
+
+  const void* a = p.a;
+  const void* b = p.b;
+  if (plan.pack_a) {
+    if (const gpuError_t e = pack_rows(ws + plan.a_offset, p.a, p.m, p.k, p.a_stride_m, p.a_stride_k, stream); e)
+      return {e};
+    a = ws + plan.a_offset;
+  }
+  if (plan.pack_b) {
+    if (const gpuError_t e = pack_rows(ws + plan.b_offset, p.b, p.n, p.k, p.b_stride_n, p.b_stride_k, stream); e)
+      return {e};
+    b = ws + plan.b_offset;
+  }
+  const int64_t a_row = plan.pack_a || p.m == 1 ? p.k : p.a_stride_m;
+  const int64_t b_row = plan.pack_b ? p.k : p.b_stride_n;
+  CUtensorMap map_a, map_b;
+  if (const gpuError_t e = sm90::encode_tensor_map_2d_u8(&map_a, a, p.m, p.k, a_row, plan.block_m, kBlockK); e)
+    return {e};
+  if (const gpuError_t e = sm90::encode_tensor_map_2d_u8(&map_b, b, p.n, p.k, b_row, kBlockN, kBlockK); e)
+    return {e};
+
+  KernelArgs args;
+  args.a_scale = p.a_scale;
+  args.a_scale_stride_m = p.a_scale_stride_m;
+  args.a_scale_stride_kb = p.a_scale_stride_kb;
+  args.b_scale = p.b_scale;
+  args.b_scale_stride_nb = p.b_scale_stride_nb;
+  args.b_scale_stride_kb = p.b_scale_stride_kb;
+  args.m = static_cast<int>(p.m);
+  args.n = static_cast<int>(p.n);
+  args.scheduler = {plan.tiles_m, plan.tiles_n, plan.k_blocks, plan.split_k};
+  gpuError_t err = gpuSuccess;
+  if (plan.split_k > 1) {
+    args.out = ws + plan.partials_offset;
+    args.out_stride_m = p.n;
+    args.out_stride_split = p.m * p.n;
+    args.paired_stores = true;
+    err = launch_typed<float>(plan, map_a, map_b, args, stream);
+  } else {
+    args.out = p.out;
+    args.out_stride_m = p.out_stride_m;
+    const size_t out_bytes = p.out_dtype == DType::kFloat32 ? 4 : 2;
+    args.paired_stores = p.out_stride_m % 2 == 0 && reinterpret_cast<uintptr_t>(p.out) % (2 * out_bytes) == 0;
+    switch (p.out_dtype) {
+      case DType::kBFloat16: err = launch_typed<bf16_t>(plan, map_a, map_b, args, stream); break;
+      case DType::kFloat16: err = launch_typed<half_t>(plan, map_a, map_b, args, stream); break;
+      case DType::kFloat32: err = launch_typed<float>(plan, map_a, map_b, args, stream); break;
+      default: err = gpuErrorInvalidValue;
+    }
+  }
+  if (err != gpuSuccess) return {err};
+  if (plan.split_k > 1) {
+    const auto* partials = reinterpret_cast<const float*>(ws + plan.partials_offset);
+    const int64_t quads = p.m * p.n / 4;
+    const int grid = static_cast<int>(std::min<int64_t>((quads + 255) / 256, int64_t(traits.multiprocessors) * 8));
+    switch (p.out_dtype) {
+      case DType::kBFloat16:
+        reduce_splits_kernel<<<grid, 256, 0, stream>>>(static_cast<bf16_t*>(p.out), partials, p.m, p.n,
+                                                       p.out_stride_m, plan.split_k);
+        break;
+      case DType::kFloat16:
+        reduce_splits_kernel<<<grid, 256, 0, stream>>>(static_cast<half_t*>(p.out), partials, p.m, p.n,
+                                                       p.out_stride_m, plan.split_k);
+        break;
+      case DType::kFloat32:
+        reduce_splits_kernel<<<grid, 256, 0, stream>>>(static_cast<float*>(p.out), partials, p.m, p.n,
+                                                       p.out_stride_m, plan.split_k);
+        break;
+      default: return {gpuErrorInvalidValue};
+    }
+    if (const gpuError_t e = cudaGetLastError(); e != gpuSuccess) return {e};
+  }
+  if (info) {
+    info->variant = "wgmma_sm90";
+    info->block_m = plan.block_m;
+    info->block_n = kBlockN;
+    info->block_k = kBlockK;
+    info->stages = plan.stages;
+    info->split_k = plan.split_k;
+    info->grid = plan.grid;
+    info->transposed_a = plan.pack_a;
+    info->transposed_b = plan.pack_b;
+  }
+  return {};
+}
+
+#else  // HIP builds have no Hopper path.
+
+bool fp8_gemm_sm90_supports_current_device() { return false; }
+size_t fp8_gemm_workspace_bytes_sm90(const Fp8GemmParams&) { return 0; }
+LaunchStatus launch_fp8_gemm_sm90(const Fp8GemmParams&, StreamHandle, Fp8GemmLaunchInfo*) {
+  return {gpuErrorInvalidValue};
+}
+
+#endif
+
+}  // namespace flashhip::kernels

@@ -1,0 +1,243 @@
+// Torch-free device check of launch_fp8_gemm: random e4m3 operands and signed scales, both
+// operand layouts, forced tile shapes and splits, against a float64 host reference; then times
+// the AMD challenge's benchmark shapes with events. Built and run by scripts/gpu_run.sh (step
+// kernels): nvcc -gencode=arch=compute_90a,code=sm_90a -Icsrc/include this.cu csrc/kernels/gemm/fp8_gemm*.cu
+#include <cuda_runtime.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <string>
+#include <random>
+#include <thread>
+#include <vector>
+
+#include "flashhip/kernels/gemm/fp8_gemm.h"
+
+using namespace flashhip;
+using namespace flashhip::kernels;
+
+#define CHECK_CUDA(x)                                                                   \
+  do {                                                                                  \
+    cudaError_t e_ = (x);                                                               \
+    if (e_ != cudaSuccess) {                                                            \
+      std::printf("CUDA error %s at %s:%d\n", cudaGetErrorString(e_), __FILE__, __LINE__); \
+      std::exit(2);                                                                     \
+    }                                                                                   \
+  } while (0)
+
+// OCP e4m3 (bias 7, no inf, 0x7f/0xff NaN) to float.
+float e4m3_to_float(uint8_t v) {
+  const int sign = v >> 7, exp = (v >> 3) & 15, man = v & 7;
+  const float mag = exp == 0 ? std::ldexp(man / 8.0f, -6) : std::ldexp(1.0f + man / 8.0f, exp - 7);
+  return sign ? -mag : mag;
+}
+
+float bf16_to_float(uint16_t b) {
+  uint32_t u = uint32_t(b) << 16;
+  float f;
+  std::memcpy(&f, &u, 4);
+  return f;
+}
+
+struct Case {
+  int m, n, k;
+  bool mn_major;  // a and b M/N-contiguous (the AMD challenge's layout)
+  int force_block_m = 0, force_split_k = 0;
+};
+
+int failures = 0;
+
+void run_check(const Case& c, std::mt19937& rng) {
+  const int kb = c.k / 128, nb = (c.n + 127) / 128;
+  std::vector<uint8_t> a(size_t(c.m) * c.k), b(size_t(c.n) * c.k);
+  std::uniform_int_distribution<int> byte(0, 255);
+  auto draw = [&] {
+    uint8_t v;
+    do v = uint8_t(byte(rng)); while ((v & 0x7f) == 0x7f || ((v >> 3) & 15) > 9);  // no NaN; |x| < 2^3
+    return v;
+  };
+  // Logical a[m][k], b[n][k]; stored K-contiguous, or transposed ([k][m], [k][n]) when mn_major.
+  for (int i = 0; i < c.m; ++i)
+    for (int j = 0; j < c.k; ++j) a[c.mn_major ? size_t(j) * c.m + i : size_t(i) * c.k + j] = draw();
+  for (int i = 0; i < c.n; ++i)
+    for (int j = 0; j < c.k; ++j) b[c.mn_major ? size_t(j) * c.n + i : size_t(i) * c.k + j] = draw();
+  std::normal_distribution<float> normal(0.f, 1.f);
+  std::vector<float> sa(size_t(c.m) * kb), sb(size_t(nb) * kb);  // a_scale M-major when mn_major
+  for (auto& x : sa) x = normal(rng);
+  for (auto& x : sb) x = normal(rng);
+  auto A = [&](int i, int j) { return e4m3_to_float(a[c.mn_major ? size_t(j) * c.m + i : size_t(i) * c.k + j]); };
+  auto B = [&](int i, int j) { return e4m3_to_float(b[c.mn_major ? size_t(j) * c.n + i : size_t(i) * c.k + j]); };
+  auto SA = [&](int i, int q) { return sa[c.mn_major ? size_t(q) * c.m + i : size_t(i) * kb + q]; };
+
+  uint8_t *da, *db;
+  float *dsa, *dsb;
+  uint16_t* dout;
+  CHECK_CUDA(cudaMalloc(&da, a.size()));
+  CHECK_CUDA(cudaMalloc(&db, b.size()));
+  CHECK_CUDA(cudaMalloc(&dsa, sa.size() * 4));
+  CHECK_CUDA(cudaMalloc(&dsb, sb.size() * 4));
+  CHECK_CUDA(cudaMalloc(&dout, size_t(c.m) * c.n * 2));
+  CHECK_CUDA(cudaMemcpy(da, a.data(), a.size(), cudaMemcpyHostToDevice));
+  CHECK_CUDA(cudaMemcpy(db, b.data(), b.size(), cudaMemcpyHostToDevice));
+  CHECK_CUDA(cudaMemcpy(dsa, sa.data(), sa.size() * 4, cudaMemcpyHostToDevice));
+  CHECK_CUDA(cudaMemcpy(dsb, sb.data(), sb.size() * 4, cudaMemcpyHostToDevice));
+  CHECK_CUDA(cudaMemset(dout, 0xff, size_t(c.m) * c.n * 2));  // poison: bf16 NaN
+
+  Fp8GemmParams p;
+  p.out = dout, p.a = da, p.b = db, p.a_scale = dsa, p.b_scale = dsb;
+  p.m = c.m, p.n = c.n, p.k = c.k, p.out_stride_m = c.n;
+  if (c.mn_major) {
+    p.a_stride_m = 1, p.a_stride_k = c.m, p.b_stride_n = 1, p.b_stride_k = c.n;
+    p.a_scale_stride_m = 1, p.a_scale_stride_kb = c.m;
+  } else {
+    p.a_stride_m = c.k, p.a_stride_k = 1, p.b_stride_n = c.k, p.b_stride_k = 1;
+    p.a_scale_stride_m = kb, p.a_scale_stride_kb = 1;
+  }
+  p.b_scale_stride_nb = kb, p.b_scale_stride_kb = 1;
+  p.force_block_m = c.force_block_m, p.force_split_k = c.force_split_k;
+  const size_t ws_bytes = fp8_gemm_workspace_bytes(p);
+  void* ws = nullptr;
+  if (ws_bytes) CHECK_CUDA(cudaMalloc(&ws, ws_bytes));
+  p.workspace = ws, p.workspace_size = ws_bytes;
+  Fp8GemmLaunchInfo info;
+  const LaunchStatus st = launch_fp8_gemm(p, nullptr, &info);
+  if (!st.ok()) {
+    std::printf("FAIL launch m=%d n=%d k=%d: %s\n", c.m, c.n, c.k, cudaGetErrorString(cudaError_t(st.code)));
+    ++failures;
+    return;
+  }
+  CHECK_CUDA(cudaDeviceSynchronize());
+  std::vector<uint16_t> out(size_t(c.m) * c.n);
+  CHECK_CUDA(cudaMemcpy(out.data(), dout, out.size() * 2, cudaMemcpyDeviceToHost));
+
+  // float64 reference, rows spread over the host's cores.
+  std::vector<double> ref(size_t(c.m) * c.n);
+  std::vector<float> af(size_t(c.m) * c.k), bf(size_t(c.n) * c.k);
+  for (int i = 0; i < c.m; ++i)
+    for (int j = 0; j < c.k; ++j) af[size_t(i) * c.k + j] = A(i, j);
+  for (int i = 0; i < c.n; ++i)
+    for (int j = 0; j < c.k; ++j) bf[size_t(i) * c.k + j] = B(i, j);
+  const int threads = std::max(1u, std::thread::hardware_concurrency());
+  std::vector<std::thread> pool;
+  for (int t = 0; t < threads; ++t)
+    pool.emplace_back([&, t] {
+      for (int i = t; i < c.m; i += threads)
+        for (int j = 0; j < c.n; ++j) {
+          double acc = 0;
+          for (int q = 0; q < kb; ++q) {
+            double s = 0;
+            const float* ar = &af[size_t(i) * c.k + q * 128];
+            const float* br = &bf[size_t(j) * c.k + q * 128];
+            for (int e = 0; e < 128; ++e) s += double(ar[e]) * br[e];
+            acc += s * SA(i, q) * sb[size_t(j / 128) * kb + q];
+          }
+          ref[size_t(i) * c.n + j] = acc;
+        }
+    });
+  for (auto& th : pool) th.join();
+  double sq = 0;
+  for (double r : ref) sq += r * r;
+  const double rms = std::sqrt(sq / ref.size());
+  size_t bad = 0;
+  double err2 = 0;
+  for (size_t i = 0; i < ref.size(); ++i) {
+    const double got = bf16_to_float(out[i]);
+    const double d = got - ref[i];
+    err2 += d * d;
+    if (!(std::fabs(d) <= 2e-2 * std::fabs(ref[i]) + 1e-3 * rms)) ++bad;
+  }
+  const double rel = std::sqrt(err2 / std::max(sq, 1e-300));
+  const bool ok = bad == 0 && rel < 1e-2;
+  if (!ok) ++failures;
+  std::printf("%s m=%5d n=%5d k=%5d %s bm=%d split=%d grid=%d packed=%d%d rel_err=%.2e outside_bound=%zu\n",
+              ok ? "ok  " : "FAIL", c.m, c.n, c.k, c.mn_major ? "mn-major" : "k-major ", info.block_m, info.split_k,
+              info.grid, info.transposed_a, info.transposed_b, rel, bad);
+  cudaFree(da), cudaFree(db), cudaFree(dsa), cudaFree(dsb), cudaFree(dout);
+  if (ws) cudaFree(ws);
+}
+
+// Times one shape (K-contiguous unless mn_major) with events over rotating inputs.
+void run_timing(int m, int n, int k, bool mn_major) {
+  const int kb = k / 128, nb = (n + 127) / 128;
+  const size_t bytes = size_t(m) * k + size_t(n) * k;
+  const int sets = std::max<int>(1, std::min<size_t>(8, (size_t(256) << 20) / bytes + 1));
+  std::vector<uint8_t*> da(sets), db(sets);
+  float *dsa, *dsb;
+  uint16_t* dout;
+  for (int s = 0; s < sets; ++s) {
+    CHECK_CUDA(cudaMalloc(&da[s], size_t(m) * k));
+    CHECK_CUDA(cudaMalloc(&db[s], size_t(n) * k));
+    CHECK_CUDA(cudaMemset(da[s], 0x3a, size_t(m) * k));
+    CHECK_CUDA(cudaMemset(db[s], 0x35, size_t(n) * k));
+  }
+  CHECK_CUDA(cudaMalloc(&dsa, size_t(m) * kb * 4));
+  CHECK_CUDA(cudaMalloc(&dsb, size_t(nb) * kb * 4));
+  CHECK_CUDA(cudaMemset(dsa, 0, size_t(m) * kb * 4));
+  CHECK_CUDA(cudaMemset(dsb, 0, size_t(nb) * kb * 4));
+  CHECK_CUDA(cudaMalloc(&dout, size_t(m) * n * 2));
+  Fp8GemmParams p;
+  p.out = dout, p.a_scale = dsa, p.b_scale = dsb, p.m = m, p.n = n, p.k = k, p.out_stride_m = n;
+  if (mn_major) {
+    p.a_stride_m = 1, p.a_stride_k = m, p.b_stride_n = 1, p.b_stride_k = n;
+    p.a_scale_stride_m = 1, p.a_scale_stride_kb = m;
+  } else {
+    p.a_stride_m = k, p.b_stride_n = k, p.a_scale_stride_m = kb;
+  }
+  p.b_scale_stride_nb = kb;
+  void* ws = nullptr;
+  const size_t ws_bytes = fp8_gemm_workspace_bytes(p);
+  if (ws_bytes) CHECK_CUDA(cudaMalloc(&ws, ws_bytes));
+  p.workspace = ws, p.workspace_size = ws_bytes;
+  Fp8GemmLaunchInfo info;
+  cudaEvent_t e0, e1;
+  cudaEventCreate(&e0), cudaEventCreate(&e1);
+  for (int it = 0; it < 10; ++it) {
+    p.a = da[it % sets], p.b = db[it % sets];
+    launch_fp8_gemm(p, nullptr, &info);
+  }
+  const int iters = 50;
+  cudaEventRecord(e0);
+  for (int it = 0; it < iters; ++it) {
+    p.a = da[it % sets], p.b = db[it % sets];
+    launch_fp8_gemm(p, nullptr, &info);
+  }
+  cudaEventRecord(e1);
+  CHECK_CUDA(cudaEventSynchronize(e1));
+  float ms = 0;
+  cudaEventElapsedTime(&ms, e0, e1);
+  const double us = ms * 1e3 / iters;
+  std::printf("time m=%5d n=%5d k=%5d %s %9.2f us %7.1f TFLOP/s  weights %.2f TB/s  bm=%d split=%d grid=%d\n", m, n,
+              k, mn_major ? "mn-major" : "k-major ", us, 2.0 * m * n * k / us * 1e-6, double(n) * k / us * 1e-6,
+              info.block_m, info.split_k, info.grid);
+  for (int s = 0; s < sets; ++s) cudaFree(da[s]), cudaFree(db[s]);
+  cudaFree(dsa), cudaFree(dsb), cudaFree(dout);
+  if (ws) cudaFree(ws);
+}
+
+int main(int argc, char** argv) {
+  std::mt19937 rng(1234);
+  const bool quick = argc > 1 && std::string(argv[1]) == "quick";
+  std::vector<Case> cases = {
+      {1, 64, 128, false},      {7, 192, 256, false},     {64, 576, 512, false},     {100, 320, 384, false},
+      {128, 1536, 1024, false}, {129, 256, 640, false},   {300, 704, 1152, false},   {1024, 576, 7168, false},
+      {2, 7168, 7168, false},   {16, 1536, 7168, false},  {64, 1536, 7168, false},   {1024, 7168, 256, false},
+      {257, 448, 2304, true},   {1024, 576, 1536, true},  {64, 1536, 7168, true},    {1, 7168, 1024, true},
+      {200, 256, 1024, false, 64, 3}, {200, 256, 1024, false, 128, 5}, {33, 128, 128 * 9, false, 64, 9},
+  };
+  for (const Case& c : cases) run_check(c, rng);
+  if (!quick) {
+    const int shapes[][3] = {{1024, 1536, 7168}, {1024, 3072, 1536}, {1024, 576, 7168},  {1024, 7168, 256},
+                             {1024, 7168, 2048}, {1024, 4608, 7168}, {1024, 7168, 2304}, {1024, 512, 7168},
+                             {1024, 4096, 512},  {6144, 1536, 7168}, {6144, 3072, 1536}, {6144, 576, 7168},
+                             {6144, 7168, 256},  {6144, 7168, 2048}, {6144, 4608, 7168}, {6144, 7168, 2304},
+                             {6144, 512, 7168},  {6144, 4096, 512},  {8192, 8192, 8192}, {1, 7168, 7168},
+                             {16, 7168, 7168},   {64, 1536, 7168},   {128, 7168, 2048}};
+    for (auto& s : shapes) run_timing(s[0], s[1], s[2], false);
+    for (int i = 0; i < 18; i += 5) run_timing(shapes[i][0], shapes[i][1], shapes[i][2], true);
+  }
+  std::printf("%s: %d failure(s)\n", failures ? "FAILED" : "passed", failures);
+  return failures ? 1 : 0;
+}
