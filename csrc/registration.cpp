@@ -13,6 +13,15 @@ TORCH_LIBRARY(flashhip, m) {
       "fused_add_rmsnorm_quant(Tensor(a!) out, Tensor input, Tensor(b!) residual, Tensor weight, Tensor scale, "
       "float eps, bool gemma) -> ()");
 
+  // ---- FP8 GEMM, DeepSeek-V3 blockwise scaling (OPS.md §4) ----
+  // out [M, N] = a [M, K] x b [N, K]^T with 1x128 scales of a and 128x128 scales of b.
+  m.def("fp8_gemm(Tensor(a!) out, Tensor a, Tensor b, Tensor a_scale, Tensor b_scale) -> ()");
+  // 1 x group_size fp8 quantisation of activations; scale [M, K / group_size], M-major when
+  // scale_m_major (strides (1, M), DeepGEMM's layout).
+  m.def(
+      "per_token_group_quant_fp8(Tensor(a!) out, Tensor(b!) scale, Tensor input, int group_size, float eps, "
+      "bool scale_m_major) -> ()");
+
   // ---- Mixture of experts (OPS.md §5) ----
   m.def(
       "moe_topk(Tensor(a!) topk_weights, Tensor(b!) topk_ids, Tensor gating_output, Tensor? correction_bias, "

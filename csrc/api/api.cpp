@@ -44,6 +44,23 @@ void fused_add_rmsnorm_quant(at::Tensor& out, const at::Tensor& input, at::Tenso
   op.call(out, input, residual, weight, scale, eps, gemma);
 }
 
+void fp8_gemm(at::Tensor& out, const at::Tensor& a, const at::Tensor& b, const at::Tensor& a_scale,
+              const at::Tensor& b_scale) {
+  static const auto op = c10::Dispatcher::singleton()
+                             .findSchemaOrThrow("flashhip::fp8_gemm", "")
+                             .typed<void(at::Tensor&, const at::Tensor&, const at::Tensor&, const at::Tensor&,
+                                         const at::Tensor&)>();
+  op.call(out, a, b, a_scale, b_scale);
+}
+
+void per_token_group_quant_fp8(at::Tensor& out, at::Tensor& scale, const at::Tensor& input, int64_t group_size,
+                               double eps, bool scale_m_major) {
+  static const auto op = c10::Dispatcher::singleton()
+                             .findSchemaOrThrow("flashhip::per_token_group_quant_fp8", "")
+                             .typed<void(at::Tensor&, at::Tensor&, const at::Tensor&, int64_t, double, bool)>();
+  op.call(out, scale, input, group_size, eps, scale_m_major);
+}
+
 void moe_topk(at::Tensor& topk_weights, at::Tensor& topk_ids, const at::Tensor& gating_output,
               const std::optional<at::Tensor>& correction_bias, const std::string& scoring_func,
               int64_t num_expert_group, int64_t topk_group, bool renormalize, double routed_scaling_factor) {

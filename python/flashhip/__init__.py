@@ -7,6 +7,7 @@ inside CUDA graphs and torch.compile.
 
 from . import _library  # noqa: F401  (registers torch.ops.flashhip.*)
 from . import flashinfer, reference
+from .gemm import fp8_gemm, native_fp8_dtype, per_token_group_quant_fp8
 from .moe import moe_align_block_size, moe_topk
 from .norm import fused_add_rmsnorm, fused_add_rmsnorm_quant, layernorm, rmsnorm, rmsnorm_quant
 from .rope import (
@@ -25,6 +26,9 @@ __all__ = [
     "layernorm",
     "rmsnorm_quant",
     "fused_add_rmsnorm_quant",
+    "fp8_gemm",
+    "per_token_group_quant_fp8",
+    "native_fp8_dtype",
     "moe_topk",
     "moe_align_block_size",
     "rope",

@@ -10,6 +10,7 @@ from typing import Optional
 import torch
 
 from . import moe, norm
+from .gemm import fp8_blockwise_scaled_mm, sgl_per_token_group_quant_fp8  # noqa: F401  (sgl-kernel's FP8 GEMM names)
 
 _ops = torch.ops.flashhip
 

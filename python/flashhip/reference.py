@@ -153,3 +153,69 @@ def rope(q, k, cos_sin_cache, positions, interleave=False):
         return torch.cat((rotated, rest), dim=-1)
 
     return rotate(q), rotate(k)
+
+
+# ---- FP8 GEMM with DeepSeek-V3 blockwise scales (OPS.md §4) ----
+
+def fp8_gemm(a, b, a_scale, b_scale):
+    """float64 ``[M, N]``: ``sum_kb a_scale[m, kb] * b_scale[n // 128, kb] * sum_{k in kb} a[m, k] * b[n, k]``,
+    block by block as the contract states it (the fp8 products and their block sums are exact in
+    float64). Any layout of the inputs."""
+    m, k = a.shape
+    n = b.shape[0]
+    af, bf = a.double(), b.double()
+    sa = a_scale.double()
+    sb = b_scale.double().repeat_interleave(128, 0)[:n]  # [N, K/128]: each weight row's scales
+    out = torch.zeros(m, n, dtype=torch.float64, device=a.device)
+    for kb in range(k // 128):
+        block = af[:, kb * 128 : (kb + 1) * 128] @ bf[:, kb * 128 : (kb + 1) * 128].T
+        out += block * sa[:, kb : kb + 1] * sb[:, kb].unsqueeze(0)
+    return out
+
+
+def group_quant_fp8(x, group_size=128, eps=1e-10, fp8_dtype=torch.float8_e4m3fn):
+    """``(q, scale)``: per 1 x group_size group ``scale = max(max|x|, eps) / fp8_max`` in float32 and
+    ``q = clamp(x / scale, -fp8_max, fp8_max)`` rounded to nearest even in ``fp8_dtype``; scale
+    row-major ``[M, K / group_size]``."""
+    limit = FP8_MAX[fp8_dtype]
+    m, k = x.shape
+    g = x.float().reshape(m, k // group_size, group_size)
+    amax = g.abs().amax(-1)
+    scale = torch.maximum(amax, torch.tensor(eps, dtype=torch.float32, device=x.device)) / limit
+    q = (g / scale.unsqueeze(-1)).clamp(-limit, limit).to(fp8_dtype).reshape(m, k)
+    return q, scale
+
+
+def fp8_challenge_inputs(m, n, k, seed, device="cuda", fp8_dtype=torch.float8_e4m3fnuz, k_contiguous=False):
+    """The AMD challenge's ``generate_input(m, n, k, seed)`` (amd-fp8-mm): ``(a, b, a_scale, b_scale, c)``
+    drawn in that order from one generator seeded with ``seed`` on ``device``: a ``[M, K]`` and
+    b ``[N, K]`` N(0,1) rounded to fp8 (through bf16) as transposed views of ``[K, M]``/``[K, N]``
+    memory, the scales N(0,1) fp32 as views of ``[K/128, M]`` and ``[K/128, ceil(N/128)]``, c a zero
+    bf16 ``[M, N]``. ``k_contiguous`` returns the same values with a, b (and the scales) made
+    K-contiguous (row-major) copies. ``fp8_dtype`` is the challenge's e4m3fnuz unless told."""
+    gen = torch.Generator(device=device)
+    gen.manual_seed(seed)
+    a = torch.randn((k, m), dtype=torch.bfloat16, device=device, generator=gen).to(fp8_dtype).T
+    b = torch.randn((k, n), dtype=torch.bfloat16, device=device, generator=gen).to(fp8_dtype).T
+    a_scale = torch.randn((k // 128, m), dtype=torch.float32, device=device, generator=gen).T
+    b_scale = torch.randn((k // 128, (n + 127) // 128), dtype=torch.float32, device=device, generator=gen).T
+    c = torch.zeros((m, n), dtype=torch.bfloat16, device=device)
+    if k_contiguous:
+        a, b, a_scale, b_scale = a.contiguous(), b.contiguous(), a_scale.contiguous(), b_scale.contiguous()
+    return a, b, a_scale, b_scale, c
+
+
+# (M, N, K, seed) of the challenge: 11 test shapes, then the 18 benchmark (ranking) shapes.
+FP8_CHALLENGE_TEST_SHAPES = [
+    (64, 64, 128, 6635), (64, 1536, 7168, 6635), (64, 3072, 1536, 1236), (64, 576, 7168, 542),
+    (96, 7168, 256, 1234), (96, 7168, 2048, 4153), (96, 4608, 7168, 412), (128, 7168, 2304, 624),
+    (128, 512, 7168, 2514), (512, 4096, 512, 543), (512, 1536, 7168, 12341),
+]
+FP8_CHALLENGE_BENCH_SHAPES = [
+    (1024, 1536, 7168, 8135), (1024, 3072, 1536, 6251), (1024, 576, 7168, 12346), (1024, 7168, 256, 5364),
+    (1024, 7168, 2048, 6132), (1024, 4608, 7168, 7531), (1024, 7168, 2304, 12345), (1024, 512, 7168, 6563),
+    (1024, 4096, 512, 17512), (6144, 1536, 7168, 6543), (6144, 3072, 1536, 234), (6144, 576, 7168, 9863),
+    (6144, 7168, 256, 764243), (6144, 7168, 2048, 76547), (6144, 4608, 7168, 65436), (6144, 7168, 2304, 452345),
+    (6144, 512, 7168, 12341), (6144, 4096, 512, 45245),
+]
+FP8_CHALLENGE_RTOL, FP8_CHALLENGE_ATOL = 2e-2, 1e-3

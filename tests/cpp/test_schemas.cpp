@@ -15,6 +15,9 @@ const std::vector<std::string> kExpectedSchemas = {
     "flashhip::rmsnorm_quant(Tensor(a!) out, Tensor input, Tensor weight, Tensor scale, float eps, bool gemma) -> ()",
     "flashhip::fused_add_rmsnorm_quant(Tensor(a!) out, Tensor input, Tensor(b!) residual, Tensor weight, "
     "Tensor scale, float eps, bool gemma) -> ()",
+    "flashhip::fp8_gemm(Tensor(a!) out, Tensor a, Tensor b, Tensor a_scale, Tensor b_scale) -> ()",
+    "flashhip::per_token_group_quant_fp8(Tensor(a!) out, Tensor(b!) scale, Tensor input, int group_size, "
+    "float eps, bool scale_m_major) -> ()",
     "flashhip::moe_topk(Tensor(a!) topk_weights, Tensor(b!) topk_ids, Tensor gating_output, Tensor? correction_bias, "
     "str scoring_func, int num_expert_group, int topk_group, bool renormalize, float routed_scaling_factor) -> ()",
     "flashhip::moe_align_block_size(Tensor topk_ids, int num_experts, int block_size, Tensor(a!) sorted_token_ids, "

@@ -19,6 +19,16 @@ void rmsnorm_quant(at::Tensor& out, const at::Tensor& input, const at::Tensor& w
 void fused_add_rmsnorm_quant(at::Tensor& out, const at::Tensor& input, at::Tensor& residual, const at::Tensor& weight,
                              const at::Tensor& scale, double eps = 1e-6, bool gemma = false);
 
+// FP8 GEMM with DeepSeek-V3 blockwise scales (OPS.md §4): out [M, N] (bf16/fp16/fp32) =
+// a [M, K] x b [N, K]^T, fp8 operands K- or M/N-contiguous, a_scale fp32 [M, K/128], b_scale
+// fp32 [ceil(N/128), K/128] of any strides.
+void fp8_gemm(at::Tensor& out, const at::Tensor& a, const at::Tensor& b, const at::Tensor& a_scale,
+              const at::Tensor& b_scale);
+// 1 x group_size fp8 quantisation: scale [M, K/group_size] = max(amax, eps) / fp8_max (M-major
+// strides (1, M) when scale_m_major), out [M, K] = saturate(input / scale).
+void per_token_group_quant_fp8(at::Tensor& out, at::Tensor& scale, const at::Tensor& input, int64_t group_size = 128,
+                               double eps = 1e-10, bool scale_m_major = false);
+
 // Mixture of experts (OPS.md §5).
 void moe_topk(at::Tensor& topk_weights, at::Tensor& topk_ids, const at::Tensor& gating_output,
               const std::optional<at::Tensor>& correction_bias, const std::string& scoring_func = "softmax",
