@@ -16,7 +16,7 @@ from typing import Callable
 
 import torch
 
-from . import moe, norm, reference as ref
+from . import gemm, moe, norm, reference as ref
 from .rope import llama3_cos_sin_cache, rope as rotate
 
 ops = torch.ops.flashhip
@@ -135,14 +135,51 @@ def _more_cases(device: str, tokens: int):
     ]
 
 
+def _gemm_cases(device: str, tokens: int):
+    """fp8_gemm on a challenge shape (DeepSeek-V3's 4608x7168 projection on the GPU, scaled down
+    on the CPU) in both layouts, against the float64 blockwise reference, and the activation
+    quantiser over [tokens, 7168] bf16, each as (name, run, check, bytes, limit)."""
+    m, n, k = (1024, 4608, 7168) if device == "cuda" else (64, 1536, 1024)
+    f8 = gemm.native_fp8_dtype(device)
+    cases = []
+    for layout, k_contiguous in (("K-contig.", True), ("M/N-contig.", False)):
+        a, b, sa, sb, _ = ref.fp8_challenge_inputs(m, n, k, 1234, device=device, fp8_dtype=f8, k_contiguous=k_contiguous)
+        out = torch.full((m, n), float("nan"), device=device, dtype=torch.bfloat16)
+        expected = ref.fp8_gemm(a, b, sa, sb)
+
+        def run(out=out, a=a, b=b, sa=sa, sb=sb):
+            ops.fp8_gemm(out, a, b, sa, sb)
+
+        def check_gemm(run=run, out=out, expected=expected):
+            run()
+            return _max_rel_err(out, expected)
+
+        nbytes = m * k + n * k + 2 * m * n
+        cases.append((f"fp8_gemm {layout}", run, check_gemm, nbytes, 1e-2))
+
+    x = torch.randn(tokens, 7168, device=device, dtype=torch.bfloat16)
+    q = torch.empty(tokens, 7168, device=device, dtype=f8)
+    s = torch.empty(7168 // 128, tokens, device=device).t()
+
+    def check_quant():
+        # The share of fp8 codes that differ from the reference, or the scales' error.
+        ops.per_token_group_quant_fp8(q, s, x, 128, 1e-10, True)
+        want_q, want_s = ref.group_quant_fp8(x, 128, 1e-10, f8)
+        return max((q.float() != want_q.float()).float().mean().item(), _max_rel_err(s, want_s))
+
+    cases.append(("per_token_group_quant_fp8", lambda: ops.per_token_group_quant_fp8(q, s, x, 128, 1e-10, True),
+                  check_quant, x.numel() * 3 + s.numel() * 4, 1e-3))
+    return cases
+
+
 def check(device: str, json_path: str | None) -> int:
     tokens, hidden = (8192, 4096) if device == "cuda" else (256, 4096)
     name = torch.cuda.get_device_name() if device == "cuda" else "cpu"
     print(f"flashhip check on {name} ({device}), torch {torch.__version__}: norms {tokens}x{hidden} bf16, "
-          f"rope and MoE routing over {tokens} tokens")
+          f"rope and MoE routing over {tokens} tokens, fp8 GEMM and group quant")
     print(f"{'op':<26}{'rel. error':>12}{'limit':>9}{'time (us)':>12}{'GB/s':>9}  result")
     results, failed = [], 0
-    for op, run, check_fn, nbytes, limit in _cases(device, tokens, hidden) + _more_cases(device, tokens):
+    for op, run, check_fn, nbytes, limit in _cases(device, tokens, hidden) + _more_cases(device, tokens) + _gemm_cases(device, tokens):
         err = check_fn()
         us = _time_us(run, device)
         ok = err <= limit
