@@ -88,9 +88,36 @@ def moe_cases():
     print("moe: ok")
 
 
+def gemm_cases():
+    # fp8_gemm: small shapes, both layouts, partial N blocks, and shapes that want split-K (few
+    # output tiles, long K) so its workspace and reduction run; then the group quantiser's vector
+    # and scalar kernels, both scale layouts.
+    f8 = flashhip.native_fp8_dtype(dev)
+    for m, n, k in ((1, 64, 128), (7, 192, 256), (64, 64, 128), (64, 1536, 7168), (128, 512, 7168), (200, 320, 1024)):
+        for k_contiguous in (True, False):
+            a, b, sa, sb, _ = ref.fp8_challenge_inputs(m, n, k, 7, device=dev, fp8_dtype=f8, k_contiguous=k_contiguous)
+            out = torch.full((m, n), float("nan"), device=dev, dtype=torch.bfloat16)
+            ops.fp8_gemm(out, a, b, sa, sb)
+            want = ref.fp8_gemm(a, b, sa, sb)
+            bad = (out.double() - want).abs() > 2e-2 * want.abs() + 1e-3 * want.pow(2).mean().sqrt()
+            assert not bad.any() and not out.isnan().any(), f"fp8_gemm {m}x{n}x{k} k_contiguous={k_contiguous}"
+    for m, k, g in ((1, 128, 128), (37, 7168, 128), (5, 960, 96), (300, 512, 64)):
+        x = torch.randn(m, k, device=dev, dtype=torch.bfloat16)
+        for m_major in (False, True):
+            q, s = flashhip.per_token_group_quant_fp8(x, g, fp8_dtype=f8, scale_m_major=m_major)
+            want_q, want_s = ref.group_quant_fp8(x, g, 1e-10, f8)
+            torch.testing.assert_close(s, want_s, rtol=1e-6, atol=0)
+            assert (q.float() != want_q.float()).float().mean() < 1e-3
+    unaligned = torch.randn(9, 515, device=dev, dtype=torch.bfloat16)[:, 3:]  # the scalar kernel
+    q, s = flashhip.per_token_group_quant_fp8(unaligned, 128, fp8_dtype=f8)
+    torch.testing.assert_close(s, ref.group_quant_fp8(unaligned, 128, 1e-10, f8)[1], rtol=1e-6, atol=0)
+    torch.cuda.synchronize()
+    print("gemm: ok")
+
+
 if __name__ == "__main__":
     norm_cases()
-    for extra in ("rope_cases", "moe_cases"):
+    for extra in ("rope_cases", "moe_cases", "gemm_cases"):
         fn = globals().get(extra)
         if fn is not None:
             fn()
