@@ -1,5 +1,9 @@
 // fp8_gemm on Hopper (sm_90a): the launch plan (tile shape, split-K, operand packing), the
 // tensor maps, and the two small helper kernels (operand pack, split-K reduction).
+#include <algorithm>
+#include <climits>
+#include <cstdint>
+
 #include "flashhip/kernels/gemm/fp8_gemm_arch.h"
 #include "flashhip/platform/arch.h"
 #include "flashhip/platform/runtime.h"
@@ -36,9 +40,10 @@ struct Plan {
 // The heuristic, by shape class:
 // - block_m: 64 rows when M <= 64 (decode: the tile's zero rows cost tensor time we have spare,
 //   never bytes), else 128 (two consumer warpgroups share each B tile).
-// - split-K: when the output tiles fill less than 3/4 of the SMs, the K blocks of each tile are
-//   split among up to sms/tiles CTAs, keeping at least 4 K blocks per split (a pipeline fill's
-//   worth), and the fp32 partials are summed by a second kernel.
+// - split-K: when the output tiles are fewer than the SMs, the K blocks of each tile are split
+//   among s CTAs, s chosen to minimise waves(s) * (K blocks per unit + 1): the work of the busiest
+//   SM, with one block's worth for a unit's epilogue. At least 4 K blocks per split. The fp32
+//   partials are summed by a second kernel.
 // - stages: as many as fit in 227 KB of shared memory, less a margin.
 Plan make_plan(const Fp8GemmParams& p, int sms) {
   Plan plan;
@@ -50,8 +55,13 @@ Plan make_plan(const Fp8GemmParams& p, int sms) {
   const int tiles = plan.tiles_m * plan.tiles_n;
   if (p.force_split_k > 0) {
     plan.split_k = p.force_split_k;
-  } else if (tiles * 4 < sms * 3) {
-    plan.split_k = std::max(1, std::min(sms / std::max(tiles, 1), plan.k_blocks / 4));
+  } else if (tiles < sms) {
+    int64_t best_cost = INT64_MAX;
+    for (int s = 1; s <= std::max(1, plan.k_blocks / 4); ++s) {
+      const int64_t waves = (int64_t(tiles) * s + sms - 1) / sms;
+      const int64_t cost = waves * ((plan.k_blocks + s - 1) / s + 1);
+      if (cost < best_cost) best_cost = cost, plan.split_k = s;
+    }
   }
   plan.split_k = std::max(1, std::min(plan.split_k, plan.k_blocks));
   plan.grid = std::min(tiles * plan.split_k, sms);
@@ -90,12 +100,51 @@ __global__ void __launch_bounds__(kPackThreads) pack_rows_kernel(
   }
 }
 
+// The M/N-contiguous layout (stride_row == 1) with 16-byte aligned columns: a 64 x 64 tile read
+// as 16-byte vectors along the rows, transposed through shared memory, written as 16-byte vectors
+// along the columns of dst.
+__global__ void __launch_bounds__(kPackThreads) transpose_rows_kernel(
+    uint8_t* __restrict__ dst,        // [rows, cols] dense
+    const uint8_t* __restrict__ src,  // [rows, cols] at (1, stride_col): memory [cols][stride_col]
+    int64_t rows, int64_t cols, int64_t stride_col) {
+  constexpr int kVec = 16, kVecsPerLine = kPackTile / kVec;  // 4 vectors a 64-byte line
+  __shared__ uint8_t tile[kPackTile][kPackTile + 4];          // [col][row]
+  const int64_t r0 = static_cast<int64_t>(blockIdx.y) * kPackTile, c0 = static_cast<int64_t>(blockIdx.x) * kPackTile;
+  const int line = threadIdx.x / kVecsPerLine, part = threadIdx.x % kVecsPerLine;  // 64 lines of 4 vectors
+  {
+    const int64_t col = c0 + line, row = r0 + part * kVec;
+    uint4 v = make_uint4(0, 0, 0, 0);
+    if (col < cols && row < rows) v = *reinterpret_cast<const uint4*>(src + col * stride_col + row);
+    const uint8_t* bytes = reinterpret_cast<const uint8_t*>(&v);
+#pragma unroll
+    for (int i = 0; i < kVec; ++i) tile[line][part * kVec + i] = bytes[i];
+  }
+  __syncthreads();
+  {
+    const int64_t row = r0 + line, col = c0 + part * kVec;
+    if (row < rows && col < cols) {
+      uint4 v;
+      uint8_t* bytes = reinterpret_cast<uint8_t*>(&v);
+#pragma unroll
+      for (int i = 0; i < kVec; ++i) bytes[i] = tile[part * kVec + i][line];
+      *reinterpret_cast<uint4*>(dst + row * cols + col) = v;
+    }
+  }
+}
+
 gpuError_t pack_rows(uint8_t* dst, const void* src, int64_t rows, int64_t cols, int64_t stride_row,
                      int64_t stride_col, cudaStream_t stream) {
   const dim3 grid(static_cast<unsigned>((cols + kPackTile - 1) / kPackTile),
                   static_cast<unsigned>((rows + kPackTile - 1) / kPackTile));
-  pack_rows_kernel<<<grid, kPackThreads, 0, stream>>>(dst, static_cast<const uint8_t*>(src), rows, cols, stride_row,
-                                                      stride_col);
+  const bool vectorisable = stride_row == 1 && rows % 16 == 0 && cols % 16 == 0 && stride_col % 16 == 0 &&
+                            reinterpret_cast<uintptr_t>(src) % 16 == 0;
+  if (vectorisable) {
+    transpose_rows_kernel<<<grid, kPackThreads, 0, stream>>>(dst, static_cast<const uint8_t*>(src), rows, cols,
+                                                             stride_col);
+  } else {
+    pack_rows_kernel<<<grid, kPackThreads, 0, stream>>>(dst, static_cast<const uint8_t*>(src), rows, cols,
+                                                        stride_row, stride_col);
+  }
   return cudaGetLastError();
 }
 
@@ -163,7 +212,14 @@ size_t fp8_gemm_workspace_bytes_sm90(const Fp8GemmParams& p) {
 
 LaunchStatus launch_fp8_gemm_sm90(const Fp8GemmParams& p, StreamHandle stream_handle, Fp8GemmLaunchInfo* info) {
   if (p.m == 0) return {};
-  if (!current_device_is_sm90() || p.fp8_dtype != DType::kFloat8E4M3FN) return {gpuErrorInvalidValue};
+  if (!current_device_is_sm90()) {
+    if (info) info->variant = "unsupported: the fp8 wgmma path needs an sm_90 (Hopper) device";
+    return {gpuErrorInvalidValue};
+  }
+  if (p.fp8_dtype != DType::kFloat8E4M3FN) {
+    if (info) info->variant = "unsupported: Hopper computes fp8 as float8_e4m3fn only";
+    return {gpuErrorInvalidValue};
+  }
   DeviceTraits traits;
   if (const gpuError_t e = current_device_traits(&traits); e != gpuSuccess) return {e};
   const Plan plan = make_plan(p, traits.multiprocessors);
@@ -260,7 +316,8 @@ LaunchStatus launch_fp8_gemm_sm90(const Fp8GemmParams& p, StreamHandle stream_ha
 
 bool fp8_gemm_sm90_supports_current_device() { return false; }
 size_t fp8_gemm_workspace_bytes_sm90(const Fp8GemmParams&) { return 0; }
-LaunchStatus launch_fp8_gemm_sm90(const Fp8GemmParams&, StreamHandle, Fp8GemmLaunchInfo*) {
+LaunchStatus launch_fp8_gemm_sm90(const Fp8GemmParams&, StreamHandle, Fp8GemmLaunchInfo* info) {
+  if (info) info->variant = "unsupported: this build has no Hopper path";
   return {gpuErrorInvalidValue};
 }
 

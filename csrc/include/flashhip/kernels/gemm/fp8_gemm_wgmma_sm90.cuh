@@ -142,18 +142,18 @@ __global__ void __launch_bounds__(Config<kBlockM, kStages>::kThreads, 1)
       float acc[Mma::kAccumulators];
 #pragma unroll
       for (int i = 0; i < Mma::kAccumulators; ++i) acc[i] = 0.f;
-      float next_a0 = __ldg(sa_row0 + c.kb_begin * args.a_scale_stride_kb);
-      float next_a1 = __ldg(sa_row1 + c.kb_begin * args.a_scale_stride_kb);
-      float next_b = __ldg(sb_col + c.kb_begin * args.b_scale_stride_kb);
 
+      // One block's sum at a time: wait for its wgmmas, free the stage, scale it into acc. (Two
+      // sums in flight, the next block's wgmmas over this block's scaling, made ptxas serialise
+      // the wgmmas (C7514) and ran slower; the second consumer warpgroup fills the gap instead.)
+      float s0 = 0.f, s1 = 0.f;  // a_scale * b_scale of rows row0 and row0 + 8
+      auto load_scales = [&](int kb) {
+        const float sb = __ldg(sb_col + kb * args.b_scale_stride_kb);
+        s0 = __ldg(sa_row0 + kb * args.a_scale_stride_kb) * sb;
+        s1 = __ldg(sa_row1 + kb * args.a_scale_stride_kb) * sb;
+      };
+      load_scales(c.kb_begin);
       for (int kb = c.kb_begin; kb < c.kb_end; ++kb) {
-        // This block's scales were loaded one block ahead; start the next block's loads now.
-        const float sb = next_b, s0 = next_a0 * sb, s1 = next_a1 * sb;
-        if (kb + 1 < c.kb_end) {
-          next_a0 = __ldg(sa_row0 + (kb + 1) * args.a_scale_stride_kb);
-          next_a1 = __ldg(sa_row1 + (kb + 1) * args.a_scale_stride_kb);
-          next_b = __ldg(sb_col + (kb + 1) * args.b_scale_stride_kb);
-        }
         sm90::mbar_wait(&full[stage], phase);
         const uint32_t a_addr = sm90::smem_addr(smem_a + stage * Cfg::kABytes + consumer * Mma::kM * kBlockK);
         const uint32_t b_addr = sm90::smem_addr(smem_b + stage * Cfg::kBBytes);
@@ -170,8 +170,10 @@ __global__ void __launch_bounds__(Config<kBlockM, kStages>::kThreads, 1)
         if (lane == 0) sm90::mbar_arrive(&empty[stage]);  // the stage may be refilled
         if (++stage == kStages) stage = 0, phase ^= 1;
         // Promotion: the block's sum, scaled, into fp32 (wgmma's own fp8 accumulation is narrower).
+        const float block_s0 = s0, block_s1 = s1;
+        if (kb + 1 < c.kb_end) load_scales(kb + 1);  // a whole block ahead of their use
 #pragma unroll
-        for (int i = 0; i < Mma::kAccumulators; ++i) acc[i] = fmaf(part[i], (i & 2) ? s1 : s0, acc[i]);
+        for (int i = 0; i < Mma::kAccumulators; ++i) acc[i] = fmaf(part[i], (i & 2) ? block_s1 : block_s0, acc[i]);
       }
 
       // ---- epilogue ----
