@@ -3,14 +3,14 @@
 # GPU tests, compute-sanitizer memcheck and racecheck, the main job and the benchmarks, and
 # writes the log and JSON results into OUTDIR. Needs no network; keeps going after a failed
 # step and exits non-zero if any failed.
-#   scripts/gpu_run.sh OUTDIR [steps...]    steps: build cpp pytest memcheck racecheck check bench
+#   scripts/gpu_run.sh OUTDIR [steps...]    steps: build cpp kernels pytest memcheck racecheck check bench
 #   (also: sweep, knobs [KNOBS_CASES=rope,moe,norm], ab [AB_CASES likewise] [AB_BASE_TAR=git archive of the other commit], source [SOURCE_CASE=...], profile [PROFILE_CASES="case ...", see benchmarks/profile_cases.py], insitu, fp8diag, diag)
 set -uo pipefail
 OUTDIR=$(realpath -m "${1:?usage: scripts/gpu_run.sh OUTDIR [steps...]}"); shift
 cd "$(dirname "$0")/.."
 mkdir -p "$OUTDIR"
 LOG="$OUTDIR/run.log"
-STEPS=${*:-build cpp pytest memcheck racecheck check bench}  # also: sweep
+STEPS=${*:-build cpp kernels pytest memcheck racecheck check bench}  # also: sweep
 PY=${PYTHON:-python3}
 BUILD_DIR=build/cuda
 # The lent image's default g++ (/opt/gcc) links libstdc++ statically into shared libraries; a
@@ -44,15 +44,23 @@ if want build; then
   step build cmake --build $BUILD_DIR -j "$(nproc)" || { tail -n 60 "$LOG"; exit 1; }
   "$PY" - >>"$LOG" 2>&1 <<'PYEOF'
 import subprocess, glob
-for obj in sorted(glob.glob("build/cuda/CMakeFiles/flashhip_gpu_kernels.dir/csrc/kernels/*.o")):
+import collections, re
+for obj in sorted(glob.glob("build/cuda/CMakeFiles/flashhip_gpu_kernels.dir/csrc/kernels/**/*.o", recursive=True)):
     out = subprocess.run(["cuobjdump", "-res-usage", obj], capture_output=True, text=True).stdout
     print(obj, "\n", "\n".join(l for l in out.splitlines() if "REG" in l)[:4000])
+    if "/gemm/" in obj:  # the matrix-core instructions the kernel is meant to use
+        sass = subprocess.run(["cuobjdump", "--dump-sass", obj], capture_output=True, text=True).stdout
+        ops = collections.Counter(re.findall(r"\b(QGMMA\.[0-9A-Z.]+|HGMMA\.[0-9A-Z.]+|UTMALDG\.[0-9A-Z]+|USETMAXREG\.[A-Z.]+)", sass))
+        print("SASS", obj, dict(ops))
 PYEOF
+  grep "^SASS" "$LOG"
 fi
 if want cpp; then
   "$PY" tests/fixtures/make_scripted.py $BUILD_DIR/scripted_rmsnorm.pt >>"$LOG" 2>&1
   FLASHHIP_SCRIPTED_MODULE=$BUILD_DIR/scripted_rmsnorm.pt step cpp $BUILD_DIR/flashhip_cpp_tests
 fi
+# Torch-free kernel checks: fp8_gemm against a float64 host reference, then the challenge shapes timed.
+want kernels && step kernels $BUILD_DIR/flashhip_kernel_checks && awk '/===== kernels:/,/===== kernels rc/' "$LOG" | grep -E "FAIL|time|passed|FAILED"
 if want diag; then
   { echo "== g++"; g++ --version | head -n 1; echo "== ldd"; ldd $BUILD_DIR/libflashhip_ops.so;
     echo "== std:: symbols defined in our library"; nm -DC --defined-only $BUILD_DIR/libflashhip_ops.so | grep -cE " (T|W) std::";
