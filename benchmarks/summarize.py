@@ -25,6 +25,16 @@ for path in sorted(RESULTS.glob("*.json")):
     if "records" not in data:
         continue
     meta = data["meta"]
+    if meta["family"] == "gemm":  # benchmarks/bench_gemm.py: compute rates, correctness, the summary numbers
+        lines += [f"## gemm: {meta['device']}, torch {meta['torch']}, commit {meta['commit']}", "",
+                  "| op | shape | us | TFLOP/s | correct | ratios |", "|---|---|---|---|---|---|"]
+        for r in data["records"]:
+            if r["impl"] != "flashhip":
+                continue
+            ratios = ", ".join(f"{k[2:]} {v:.2f}x" for k, v in r.items() if k.startswith("x_"))
+            lines.append(f"| {r['op']} | {r['shape']} | {r['us']:.1f} | {r.get('TFLOPs', '')} | {r.get('correct', '')} | {ratios} |")
+        lines += ["", "Summary: " + ", ".join(f"{k} {v}" for k, v in meta.get("summary", {}).items()), ""]
+        continue
     lines += [f"## {meta['family']}: {meta['device']}, torch {meta['torch']}, commit {meta['commit']}, "
               f"copy {meta['copy_TBps']:.2f} TB/s"
               + (f", launch floor {meta['launch_floor_us']:.2f} us" if meta.get("launch_floor_us") else ""), "",
