@@ -1,14 +1,21 @@
 // launch_group_quant_fp8: the vector kernel where the group is a power-of-two number of 16-byte
 // vectors no wider than a wave and every row starts on a 16-byte boundary (the usual case:
-// group 128 of bf16 = 16 lanes), the scalar kernel otherwise. Grid: enough blocks to fill every
-// multiprocessor several times over, each block striding over groups.
+// group 128 of bf16 = 16 lanes), the scalar kernel otherwise. Grid: one wave of resident blocks on
+// every multiprocessor (the occupancy the runtime reports), each block striding over groups.
 #include "flashhip/kernels/gemm/group_quant_kernels.cuh"
 #include "flashhip/platform/arch.h"
 
 namespace flashhip::kernels {
 namespace group_quant_detail {
 
-inline constexpr int kBlocksPerMultiprocessor = 8;
+inline constexpr int kFallbackBlocksPerMultiprocessor = 4;  // when the runtime cannot say
+
+// One full wave of resident blocks on every multiprocessor (more would only queue behind them).
+template <typename Kernel>
+int64_t resident_grid(Kernel kernel, const DeviceTraits& traits) {
+  const int resident = resident_blocks_per_multiprocessor(kernel, kThreads);
+  return static_cast<int64_t>(traits.multiprocessors) * (resident > 0 ? resident : kFallbackBlocksPerMultiprocessor);
+}
 
 inline bool is_power_of_two(int64_t x) { return x > 0 && (x & (x - 1)) == 0; }
 
@@ -18,18 +25,19 @@ gpuError_t launch_typed(const GroupQuantParams& p, gpuStream_t stream, const Dev
   const int64_t groups_per_row = p.k / p.group_size;
   const int64_t total_groups = p.m * groups_per_row;
   const int64_t lanes = p.group_size / kVec;
-  const int64_t max_blocks = static_cast<int64_t>(traits.multiprocessors) * kBlocksPerMultiprocessor;
   const bool vector = p.group_size % kVec == 0 && is_power_of_two(lanes) && lanes <= WAVE &&
                       is_aligned(p.input, kMaxVectorBytes) && (p.input_stride_m * sizeof(TIn)) % kMaxVectorBytes == 0 &&
                       is_aligned(p.out, kVec) && p.out_stride_m % kVec == 0 && total_groups <= INT32_MAX;
   if (vector) {
     const int64_t groups_per_step = kThreads / lanes;
     const int64_t needed = (total_groups + groups_per_step * kGroupsInFlight - 1) / (groups_per_step * kGroupsInFlight);
+    const int64_t max_blocks = resident_grid(group_quant_vector<WAVE, TIn, TOut>, traits);
     const int grid = static_cast<int>(needed < max_blocks ? needed : max_blocks);
     group_quant_vector<WAVE, TIn, TOut><<<grid, kThreads, 0, stream>>>(
         p, static_cast<int>(lanes), static_cast<uint32_t>(groups_per_row), static_cast<uint32_t>(total_groups));
   } else {
     const int64_t needed = (total_groups + kThreads - 1) / kThreads;
+    const int64_t max_blocks = resident_grid(group_quant_scalar<TIn, TOut>, traits);
     const int grid = static_cast<int>(needed < max_blocks ? needed : max_blocks);
     group_quant_scalar<TIn, TOut><<<grid, kThreads, 0, stream>>>(p, groups_per_row, total_groups);
   }
