@@ -247,13 +247,18 @@ def test_torch_compile_fullgraph(device):
 @requires_gpu
 @pytest.mark.gpu
 @pytest.mark.parametrize("shape", ALL_CHALLENGE, ids=lambda s: "x".join(map(str, s[:3])))
-@pytest.mark.parametrize("mn_major", [False, True])
-def test_gpu_challenge_shapes(shape, mn_major):
+def test_gpu_challenge_shapes(shape):
+    # The challenge's generator and seed; both layouts hold the same values, so one float64
+    # reference serves both.
     m, n, k, seed = shape
-    a, b, sa, sb = inputs(m, n, k, "cuda", native("cuda"), mn_major, seed=seed)
-    out = poisoned_out(m, n, "cuda")
-    ops.fp8_gemm(out, a, b, sa, sb)
-    assert_hopper_close(out, ref.fp8_gemm(a, b, sa, sb))
+    expected = None
+    for mn_major in (True, False):
+        a, b, sa, sb = inputs(m, n, k, "cuda", native("cuda"), mn_major, seed=seed)
+        if expected is None:
+            expected = ref.fp8_gemm(a, b, sa, sb)
+        out = poisoned_out(m, n, "cuda")
+        ops.fp8_gemm(out, a, b, sa, sb)
+        assert_hopper_close(out, expected)
 
 
 @requires_gpu
