@@ -133,7 +133,11 @@ void fp8_gemm(at::Tensor& out, const at::Tensor& a, const at::Tensor& b, const a
     p.workspace_size = bytes;
   }
   kernels::Fp8GemmLaunchInfo info;
-  check_launch(op, kernels::launch_fp8_gemm(p, current_stream(a), &info));
+  const LaunchStatus status = kernels::launch_fp8_gemm(p, current_stream(a), &info);
+  // The launcher answers "invalid value" when no kernel it has takes this combination: say which.
+  TORCH_CHECK(status.ok(), op, ": kernel launch failed: ", launch_error_string(status), " (", a.scalar_type(), " a ",
+              a.sizes(), " strides ", a.strides(), ", b ", b.sizes(), " strides ", b.strides(), ", ", out.scalar_type(),
+              " out, on ", a.device(), ")");
   if (kernel_log_enabled()) log_kernel_once(op, describe(info, p), a.device().str());
 #else
   TORCH_CHECK(false, op, ": this flashhip build has no GPU kernels (built with FLASHHIP_GPU=OFF)");
