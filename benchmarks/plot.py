@@ -17,6 +17,8 @@ def plot_family(json_path: Path, png_path: Path) -> None:
     data = json.loads(Path(json_path).read_text())
     if "records" not in data:  # not a benchmark file (e.g. the main job's check results)
         return
+    if data["meta"]["family"] == "gemm":
+        return plot_gemm(data, png_path)
     records = data["records"]
     groups = []
     for r in records:
@@ -45,6 +47,42 @@ def plot_family(json_path: Path, png_path: Path) -> None:
     ax.set_ylabel("time per call (us, log)")
     meta = data["meta"]
     ax.set_title(f"{meta['family']}: {meta['device']}, torch {meta['torch']}, commit {meta['commit']}", fontsize=9)
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(png_path, dpi=110)
+    print(f"wrote {png_path}")
+
+
+def plot_gemm(data: dict, png_path: Path) -> None:
+    """bench_gemm.py: TFLOP/s per shape of ours in both layouts, cuBLASLt and bf16 matmul; bars of
+    results outside the challenge's tolerance are hatched and marked "wrong"."""
+    import matplotlib.pyplot as plt
+
+    records = [r for r in data["records"] if r["op"] in ("fp8_gemm", "fp8_gemm M/N-contig.", "fp8_gemm square")]
+    shapes = list(dict.fromkeys(r["shape"] for r in records))
+    series = [("flashhip K-contig.", lambda r: r["impl"] == "flashhip" and "M/N" not in r["op"]),
+              ("flashhip M/N-contig.", lambda r: r["impl"] == "flashhip" and "M/N" in r["op"]),
+              ("cuBLASLt", lambda r: r["impl"] == "cuBLASLt"),
+              ("bf16 matmul", lambda r: r["impl"] == "bf16 matmul")]
+    fig, ax = plt.subplots(figsize=(max(8, 0.9 * len(shapes)), 5))
+    width = 0.8 / len(series)
+    for j, (label, match) in enumerate(series):
+        for i, shape in enumerate(shapes):
+            for r in records:
+                if r["shape"] == shape and match(r) and r.get("TFLOPs") is not None:
+                    wrong = r.get("correct") is False
+                    ax.bar(i + j * width, r["TFLOPs"], width, color=f"C{j}", hatch="//" if wrong else None,
+                           label=label if i == 0 or label not in ax.get_legend_handles_labels()[1] else None)
+                    if wrong:
+                        ax.text(i + j * width, r["TFLOPs"], "wrong", rotation=90, fontsize=6, ha="center", va="bottom")
+    ax.set_xticks([i + 0.4 - width / 2 for i in range(len(shapes))])
+    ax.set_xticklabels([s.replace("x", "\nx", 1) for s in shapes], fontsize=7)
+    ax.set_ylabel("TFLOP/s")
+    meta = data["meta"]
+    summary = meta.get("summary", {})
+    ax.set_title(f"fp8 blockwise GEMM: {meta['device']}, torch {meta['torch']}, commit {meta['commit']}\n"
+                 f"geomean vs cuBLASLt over its correct shapes {summary.get('geomean_x_cuBLASLt_k_contig_over_correct')}x",
+                 fontsize=9)
     ax.legend(fontsize=8)
     fig.tight_layout()
     fig.savefig(png_path, dpi=110)
