@@ -34,7 +34,8 @@ gpuError_t launch_typed(const GroupQuantParams& p, gpuStream_t stream, const Dev
     const int64_t max_blocks = resident_grid(group_quant_vector<WAVE, TIn, TOut>, traits);
     const int grid = static_cast<int>(needed < max_blocks ? needed : max_blocks);
     group_quant_vector<WAVE, TIn, TOut><<<grid, kThreads, 0, stream>>>(
-        p, static_cast<int>(lanes), static_cast<uint32_t>(groups_per_row), static_cast<uint32_t>(total_groups));
+        p, static_cast<int>(lanes), static_cast<uint32_t>(groups_per_row), static_cast<uint32_t>(total_groups),
+        /*by_column=*/p.scale_stride_m == 1 && p.m > 1 && groups_per_row > 1);
   } else {
     const int64_t needed = (total_groups + kThreads - 1) / kThreads;
     const int64_t max_blocks = resident_grid(group_quant_scalar<TIn, TOut>, traits);

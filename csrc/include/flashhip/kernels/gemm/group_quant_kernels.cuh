@@ -29,9 +29,13 @@ FH_DEVICE FH_INLINE constexpr float fp8_max() {
 
 // Work unit: one group of one row. `lanes` lanes of a wave share a group; a block covers
 // kThreads / lanes groups per step and takes kGroupsInFlight steps, blocks stride the grid.
+// Groups are numbered along the scale's unit stride, so that consecutive groups write
+// consecutive scales: row by row for a row-major scale, column by column (`by_column`, rows
+// innermost) for an M-major one. Either way each group's input is one contiguous run.
 template <int WAVE, typename TIn, typename TOut>
 __global__ void __launch_bounds__(kThreads) group_quant_vector(const GroupQuantParams p, int lanes,
-                                                               uint32_t groups_per_row, uint32_t total_groups) {
+                                                               uint32_t groups_per_row, uint32_t total_groups,
+                                                               bool by_column) {
   constexpr int kVec = kWideVecElems<TIn>;
   using InVec = Vec<TIn, kVec>;
   using OutVec = Vec<TOut, kVec>;
@@ -52,8 +56,10 @@ __global__ void __launch_bounds__(kThreads) group_quant_vector(const GroupQuantP
 #pragma unroll
     for (int u = 0; u < kGroupsInFlight; ++u) {
       const uint32_t gidx = base + u * step;
-      row[u] = gidx / groups_per_row;
-      col[u] = gidx - row[u] * groups_per_row;
+      const uint32_t inner = by_column ? static_cast<uint32_t>(p.m) : groups_per_row;
+      const uint32_t outer = gidx / inner;
+      row[u] = by_column ? gidx - outer * inner : outer;
+      col[u] = by_column ? outer : gidx - outer * inner;
       if (gidx < total_groups) {
         const TIn* src = input + static_cast<int64_t>(row[u]) * p.input_stride_m +
                          static_cast<int64_t>(col[u]) * p.group_size + sub * kVec;
