@@ -30,8 +30,12 @@ bool tma_readable(const void* base, int64_t rows, int64_t stride_row, int64_t st
   return row_stride % 16 == 0 && reinterpret_cast<uintptr_t>(base) % 16 == 0;
 }
 
+// Decode stages: as many 16 KB weight tiles (plus the token tile) as fit in 227 KB, up to 12.
+constexpr int swap_stages(int tokens) { return tokens <= 16 ? 12 : tokens <= 32 ? 11 : 9; }
+
 struct Plan {
   int block_m = 128, stages = 6, split_k = 1;
+  int swap_tokens = 0;  // > 0: the decode kernel, tokens per tile (block_m is then the token tile)
   int tiles_m = 0, tiles_n = 0, k_blocks = 0, grid = 0;
   bool pack_a = false, pack_b = false;
   size_t a_offset = 0, b_offset = 0, partials_offset = 0, bytes = 0;
@@ -40,15 +44,22 @@ struct Plan {
 // The heuristic, by shape class:
 // - block_m: 64 rows when M <= 64 (decode: the tile's zero rows cost tensor time we have spare,
 //   never bytes), else 128 (two consumer warpgroups share each B tile).
-// - split-K: when the output tiles are fewer than the SMs, the K blocks of each tile are split
-//   among s CTAs, s chosen to minimise waves(s) * (K blocks per unit + 1): the work of the busiest
-//   SM, with one block's worth for a unit's epilogue. At least 4 K blocks per split. The fp32
-//   partials are summed by a second kernel.
+// - split-K: when the output tiles are fewer than the SMs, the K blocks of each tile may be split
+//   among s CTAs. s minimises the estimated time of the busiest SM, waves(s) * (K blocks per
+//   unit + 1 for the epilogue) * t_block, plus the fp32 partials' round trip through memory
+//   (s * M * N * 8 bytes at ~5 TB/s, much of it in L2), which a second kernel sums. t_block, one 128-deep K block
+//   of a tile, is ~0.35 us for 128 rows (tensor-bound) and ~0.5 us for 64 (its 16 KB of weights
+//   at one SM's share of HBM). At least 4 K blocks per split.
 // - stages: as many as fit in 227 KB of shared memory, less a margin.
 Plan make_plan(const Fp8GemmParams& p, int sms) {
   Plan plan;
   plan.block_m = p.force_block_m ? p.force_block_m : (p.m <= 64 ? 64 : 128);
   plan.stages = plan.block_m == 64 ? 8 : 6;
+  if (!p.force_block_m && p.m <= 64) {  // decode: weights as wgmma's M, tokens as its N
+    plan.swap_tokens = p.m <= 8 ? 8 : p.m <= 16 ? 16 : p.m <= 32 ? 32 : 64;
+    plan.block_m = plan.swap_tokens;
+    plan.stages = swap_stages(plan.swap_tokens);
+  }
   plan.tiles_m = static_cast<int>((p.m + plan.block_m - 1) / plan.block_m);
   plan.tiles_n = static_cast<int>((p.n + kBlockN - 1) / kBlockN);
   plan.k_blocks = static_cast<int>(p.k / kBlockK);
@@ -56,11 +67,13 @@ Plan make_plan(const Fp8GemmParams& p, int sms) {
   if (p.force_split_k > 0) {
     plan.split_k = p.force_split_k;
   } else if (tiles < sms) {
-    int64_t best_cost = INT64_MAX;
+    const double block_us = plan.swap_tokens || plan.block_m == 64 ? 0.5 : 0.35;
+    const double partial_us_per_split = static_cast<double>(p.m) * p.n * 8 / 5e6;
+    double best_us = 1e300;
     for (int s = 1; s <= std::max(1, plan.k_blocks / 4); ++s) {
       const int64_t waves = (int64_t(tiles) * s + sms - 1) / sms;
-      const int64_t cost = waves * ((plan.k_blocks + s - 1) / s + 1);
-      if (cost < best_cost) best_cost = cost, plan.split_k = s;
+      const double us = waves * ((plan.k_blocks + s - 1) / s + 1) * block_us + (s > 1 ? s * partial_us_per_split : 0);
+      if (us < best_us) best_us = us, plan.split_k = s;
     }
   }
   plan.split_k = std::max(1, std::min(plan.split_k, plan.k_blocks));
@@ -181,9 +194,30 @@ gpuError_t launch_main_loop(const CUtensorMap& map_a, const CUtensorMap& map_b, 
   return cudaGetLastError();
 }
 
+template <int kTokens, typename OutT>
+gpuError_t launch_swap(const CUtensorMap& map_a, const CUtensorMap& map_b, const KernelArgs& args, int grid,
+                       cudaStream_t stream) {
+  constexpr int kStages = swap_stages(kTokens);
+  using Cfg = SwapConfig<kTokens, kStages>;
+  auto* kernel = fp8_gemm_wgmma_swap_kernel<kTokens, kStages, OutT>;
+  static const gpuError_t opt_in =
+      cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, Cfg::kSmemBytes);
+  FH_RETURN_IF_ERROR(opt_in);
+  kernel<<<grid, Cfg::kThreads, Cfg::kSmemBytes, stream>>>(map_a, map_b, args);
+  return cudaGetLastError();
+}
+
 template <typename OutT>
 gpuError_t launch_typed(const Plan& plan, const CUtensorMap& map_a, const CUtensorMap& map_b, const KernelArgs& args,
                         cudaStream_t stream) {
+  switch (plan.swap_tokens) {
+    case 0: break;
+    case 8: return launch_swap<8, OutT>(map_a, map_b, args, plan.grid, stream);
+    case 16: return launch_swap<16, OutT>(map_a, map_b, args, plan.grid, stream);
+    case 32: return launch_swap<32, OutT>(map_a, map_b, args, plan.grid, stream);
+    case 64: return launch_swap<64, OutT>(map_a, map_b, args, plan.grid, stream);
+    default: return gpuErrorInvalidValue;
+  }
   if (plan.block_m == 64) return launch_main_loop<64, 8, OutT>(map_a, map_b, args, plan.grid, stream);
   if (plan.block_m == 128) return launch_main_loop<128, 6, OutT>(map_a, map_b, args, plan.grid, stream);
   return gpuErrorInvalidValue;
@@ -299,7 +333,7 @@ LaunchStatus launch_fp8_gemm_sm90(const Fp8GemmParams& p, StreamHandle stream_ha
     if (const gpuError_t e = cudaGetLastError(); e != gpuSuccess) return {e};
   }
   if (info) {
-    info->variant = "wgmma_sm90";
+    info->variant = plan.swap_tokens ? "wgmma_sm90_decode" : "wgmma_sm90";
     info->block_m = plan.block_m;
     info->block_n = kBlockN;
     info->block_k = kBlockK;

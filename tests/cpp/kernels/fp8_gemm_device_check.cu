@@ -231,12 +231,17 @@ void run_timing(int m, int n, int k, bool mn_major) {
 
 int main(int argc, char** argv) {
   std::mt19937 rng(1234);
+  if (argc == 5 && std::string(argv[1]) == "time") {  // one shape, for a profiler: time M N K
+    run_timing(std::atoi(argv[2]), std::atoi(argv[3]), std::atoi(argv[4]), false);
+    return 0;
+  }
   const bool quick = argc > 1 && std::string(argv[1]) == "quick";
   std::vector<Case> cases = {
       {1, 64, 128, false},      {7, 192, 256, false},     {64, 576, 512, false},     {100, 320, 384, false},
       {128, 1536, 1024, false}, {129, 256, 640, false},   {300, 704, 1152, false},   {1024, 576, 7168, false},
       {2, 7168, 7168, false},   {16, 1536, 7168, false},  {64, 1536, 7168, false},   {1024, 7168, 256, false},
       {257, 448, 2304, true},   {1024, 576, 1536, true},  {64, 1536, 7168, true},    {1, 7168, 1024, true},
+      {32, 1536, 1024, false},  {48, 640, 2048, true},    {9, 7168, 2304, false},    {64, 512, 7168, false},
       {200, 256, 1024, false, 64, 3}, {200, 256, 1024, false, 128, 5}, {33, 128, 128 * 9, false, 64, 9},
   };
   for (const Case& c : cases) run_check(c, rng);
@@ -246,7 +251,7 @@ int main(int argc, char** argv) {
                              {1024, 4096, 512},  {6144, 1536, 7168}, {6144, 3072, 1536}, {6144, 576, 7168},
                              {6144, 7168, 256},  {6144, 7168, 2048}, {6144, 4608, 7168}, {6144, 7168, 2304},
                              {6144, 512, 7168},  {6144, 4096, 512},  {8192, 8192, 8192}, {1, 7168, 7168},
-                             {16, 7168, 7168},   {64, 1536, 7168},   {128, 7168, 2048}};
+                             {16, 7168, 7168},   {32, 7168, 7168},   {64, 7168, 7168},   {64, 4608, 7168},   {64, 1536, 7168},   {128, 7168, 2048}};
     for (auto& s : shapes) run_timing(s[0], s[1], s[2], false);
     for (int i = 0; i < 18; i += 5) run_timing(shapes[i][0], shapes[i][1], shapes[i][2], true);
   }

@@ -18,7 +18,8 @@ using Mma = sm90::WgmmaF32E4M3M64N128K32;
 inline constexpr int kBlockN = 128;  // = the b_scale block: one weight scale per tile and K block
 inline constexpr int kBlockK = 128;  // = the scale block along K; one 128-byte swizzled row
 inline constexpr int kWarpgroup = 128;
-inline constexpr int kGroupM = 8;  // rasterisation band (tile_scheduler.cuh)
+inline constexpr int kGroupM = 8;
+inline constexpr int kMaxSmemBytes = 227 * 1024;  // sm_90's opt-in limit per block  // rasterisation band (tile_scheduler.cuh)
 static_assert(kBlockK == kFp8ScaleBlock && kBlockN == kFp8ScaleBlock, "a tile spans exactly one scale block");
 static_assert(kBlockK % Mma::kK == 0, "a K block is a whole number of wgmma steps");
 
@@ -50,6 +51,7 @@ struct Config {
   static constexpr int kConsumerRegisters = kConsumers == 2 ? 232 : 240;
   static_assert(kBlockM % Mma::kM == 0 && kConsumers >= 1 && kConsumers <= 2, "64 or 128 rows a tile");
   static_assert(kStageBytes % 1024 == 0, "every stage starts on a 1024-byte swizzle atom");
+  static_assert(kSmemBytes <= kMaxSmemBytes, "the ring fits in a block's 227 KB of shared memory");
   static_assert(kProducerRegisters * kWarpgroup + kConsumerRegisters * kWarpgroup * kConsumers <= 65536,
                 "the register file holds every warpgroup's budget");
 };
@@ -143,9 +145,10 @@ __global__ void __launch_bounds__(Config<kBlockM, kStages>::kThreads, 1)
 #pragma unroll
       for (int i = 0; i < Mma::kAccumulators; ++i) acc[i] = 0.f;
 
-      // One block's sum at a time: wait for its wgmmas, free the stage, scale it into acc. (Two
-      // sums in flight, the next block's wgmmas over this block's scaling, made ptxas serialise
-      // the wgmmas (C7514) and ran slower; the second consumer warpgroup fills the gap instead.)
+      // One block's sum at a time: wait for its wgmmas, free the stage, scale it into acc. (Tried
+      // and not kept: two sums in flight, which made ptxas serialise the wgmmas (C7514); two
+      // shorter accumulation chains per block, 15% slower for a few elements fewer outside the
+      // Hopper bound.) The second consumer warpgroup's wgmmas fill this one's scaling time.
       float s0 = 0.f, s1 = 0.f;  // a_scale * b_scale of rows row0 and row0 + 8
       auto load_scales = [&](int kb) {
         const float sb = __ldg(sb_col + kb * args.b_scale_stride_kb);
@@ -185,6 +188,142 @@ __global__ void __launch_bounds__(Config<kBlockM, kStages>::kThreads, 1)
         if (row < args.m && col < args.n) {
           store_pair(out + static_cast<int64_t>(row) * args.out_stride_m + col, acc[i], acc[i + 1],
                      args.paired_stores, col + 1 < args.n);
+        }
+      }
+    }
+  }
+#endif  // FH_SM90A_DEVICE_PASS
+}
+
+
+// ---- decode: the same product with A and B swapped (out^T = b * a^T) ----
+// For M <= 64 a 64-row tile would spend tensor time on zero rows: here each wgmma's M is 64 rows
+// of weights and its N the kTokens tokens, so a tile is 128 weight rows (one b_scale block, two
+// consumer warpgroups) by kTokens tokens, and the kernel is bound by streaming the weights.
+template <int kTokens, int kStages>
+struct SwapConfig {
+  static constexpr int kConsumers = 2;
+  static constexpr int kThreads = kWarpgroup * (1 + kConsumers);
+  static constexpr int kWBytes = kBlockN * kBlockK;   // weights [128][128]
+  static constexpr int kTBytes = kTokens * kBlockK;   // tokens [kTokens][128]
+  static constexpr int kStageBytes = kWBytes + kTBytes;
+  static constexpr int kSmemBytes = kStages * kStageBytes + 2 * kStages * 8 + 1024;
+  static_assert(kTokens % 8 == 0 && kTokens <= 64, "tokens come in whole 8-row core matrices");
+  static_assert(kTBytes % 1024 == 0 && kWBytes % 1024 == 0, "every tile starts on a 1024-byte swizzle atom");
+  static_assert(kSmemBytes <= kMaxSmemBytes, "the ring fits in a block's 227 KB of shared memory");
+};
+
+template <int kTokens, int kStages, typename OutT>
+__global__ void __launch_bounds__(SwapConfig<kTokens, kStages>::kThreads, 1)
+    fp8_gemm_wgmma_swap_kernel(const __grid_constant__ CUtensorMap map_a,  // a [m, k] fp8, K-contiguous
+                               const __grid_constant__ CUtensorMap map_b,  // b [n, k] fp8, K-contiguous
+                               const KernelArgs args) {
+#if FH_SM90A_DEVICE_PASS
+  using Cfg = SwapConfig<kTokens, kStages>;
+  using SwapMma = sm90::WgmmaF32E4M3M64K32<kTokens>;
+  constexpr int kPairs = kTokens / 4;  // distinct tokens a thread holds: two per 8-column chunk
+  extern __shared__ uint8_t smem_raw[];
+  uint8_t* smem = reinterpret_cast<uint8_t*>((reinterpret_cast<uintptr_t>(smem_raw) + 1023) & ~uintptr_t(1023));
+  uint8_t* smem_w = smem;                          // [kStages][128][128] fp8, swizzled
+  uint8_t* smem_t = smem + kStages * Cfg::kWBytes;  // [kStages][kTokens][128] fp8, swizzled
+  uint64_t* full = reinterpret_cast<uint64_t*>(smem + kStages * Cfg::kStageBytes);  // [kStages]
+  uint64_t* empty = full + kStages;                                                  // [kStages]
+
+  const int warpgroup = threadIdx.x / kWarpgroup;
+  const int wg_thread = threadIdx.x % kWarpgroup;
+  const auto& sched = args.scheduler;  // tiles_m counts token tiles, tiles_n weight tiles
+
+  if (threadIdx.x == 0) {
+    sm90::prefetch_tensor_map(&map_a);
+    sm90::prefetch_tensor_map(&map_b);
+    for (int s = 0; s < kStages; ++s) {
+      sm90::mbar_init(&full[s], 1);
+      sm90::mbar_init(&empty[s], Cfg::kConsumers * kWarpgroup / 32);
+    }
+    sm90::fence_barrier_init();
+  }
+  __syncthreads();
+
+  if (warpgroup == 0) {
+    // ---- producer ----
+    if (wg_thread == 0) {
+      int stage = 0;
+      uint32_t phase = 0;
+      for (int unit = blockIdx.x; unit < sched.units(); unit += gridDim.x) {
+        const TileCoord c = sched.coord(unit);
+        for (int kb = c.kb_begin; kb < c.kb_end; ++kb) {
+          sm90::mbar_wait(&empty[stage], phase ^ 1);
+          sm90::mbar_arrive_expect_tx(&full[stage], Cfg::kStageBytes);
+          sm90::tma_load_2d(smem_w + stage * Cfg::kWBytes, &map_b, kb * kBlockK, c.n_tile * kBlockN, &full[stage]);
+          sm90::tma_load_2d(smem_t + stage * Cfg::kTBytes, &map_a, kb * kBlockK, c.m_tile * kTokens, &full[stage]);
+          if (++stage == kStages) stage = 0, phase ^= 1;
+        }
+      }
+    }
+  } else {
+    // ---- consumers: warpgroup w owns weight rows 64*(w-1).. of each tile ----
+    const int consumer = warpgroup - 1;
+    const int lane = wg_thread % 32;
+    int stage = 0;
+    uint32_t phase = 0;
+    for (int unit = blockIdx.x; unit < sched.units(); unit += gridDim.x) {
+      const TileCoord c = sched.coord(unit);
+      const int m0 = c.m_tile * kTokens, n0 = c.n_tile * kBlockN;
+      // Token j of this thread's pairs: column 8*(j/2) + 2*(t%4) + j%2 of the wgmma's D.
+      const float* sa_tok[kPairs];
+#pragma unroll
+      for (int j = 0; j < kPairs; ++j) {
+        const int64_t tok = min(m0 + SwapMma::acc_col(wg_thread, 4 * (j / 2) + j % 2), args.m - 1);
+        sa_tok[j] = args.a_scale + tok * args.a_scale_stride_m;
+      }
+      const float* sb_row = args.b_scale + static_cast<int64_t>(c.n_tile) * args.b_scale_stride_nb;
+
+      float acc[SwapMma::kAccumulators];
+#pragma unroll
+      for (int i = 0; i < SwapMma::kAccumulators; ++i) acc[i] = 0.f;
+      float scale[kPairs];  // a_scale * b_scale of each of the thread's tokens, for the next block
+      auto load_scales = [&](int kb) {
+        const float sb = __ldg(sb_row + kb * args.b_scale_stride_kb);
+#pragma unroll
+        for (int j = 0; j < kPairs; ++j) scale[j] = __ldg(sa_tok[j] + kb * args.a_scale_stride_kb) * sb;
+      };
+      load_scales(c.kb_begin);
+      for (int kb = c.kb_begin; kb < c.kb_end; ++kb) {
+        sm90::mbar_wait(&full[stage], phase);
+        const uint32_t w_addr = sm90::smem_addr(smem_w + stage * Cfg::kWBytes + consumer * SwapMma::kM * kBlockK);
+        const uint32_t t_addr = sm90::smem_addr(smem_t + stage * Cfg::kTBytes);
+        float part[SwapMma::kAccumulators];
+        sm90::wgmma_fence();
+#pragma unroll
+        for (int kk = 0; kk < kBlockK / SwapMma::kK; ++kk) {
+          SwapMma::mma(part, sm90::smem_desc_k_major_sw128(w_addr + kk * SwapMma::kK),
+                       sm90::smem_desc_k_major_sw128(t_addr + kk * SwapMma::kK), kk > 0);
+        }
+        sm90::wgmma_commit();
+        sm90::wgmma_wait<0>();
+        sm90::fence_registers(part);
+        if (lane == 0) sm90::mbar_arrive(&empty[stage]);
+        if (++stage == kStages) stage = 0, phase ^= 1;
+        float block_scale[kPairs];
+#pragma unroll
+        for (int j = 0; j < kPairs; ++j) block_scale[j] = scale[j];
+        if (kb + 1 < c.kb_end) load_scales(kb + 1);
+#pragma unroll
+        for (int i = 0; i < SwapMma::kAccumulators; ++i) acc[i] = fmaf(part[i], block_scale[2 * (i / 4) + i % 2], acc[i]);
+      }
+
+      // ---- epilogue: D is out^T; each register is one (weight row, token) element ----
+      OutT* out = static_cast<OutT*>(args.out) + c.split * args.out_stride_split;
+#pragma unroll
+      for (int i = 0; i < SwapMma::kAccumulators; ++i) {
+        const int n = n0 + consumer * SwapMma::kM + SwapMma::acc_row(wg_thread, i);
+        const int tok = m0 + SwapMma::acc_col(wg_thread, i);
+        if (tok < args.m && n < args.n) {
+          if constexpr (sizeof(OutT) == 4) {
+            out[static_cast<int64_t>(tok) * args.out_stride_m + n] = acc[i];
+          } else {
+            out[static_cast<int64_t>(tok) * args.out_stride_m + n] = from_float<OutT>(acc[i]);
+          }
         }
       }
     }
