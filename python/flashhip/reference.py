@@ -182,7 +182,9 @@ def group_quant_fp8(x, group_size=128, eps=1e-10, fp8_dtype=torch.float8_e4m3fn)
     g = x.float().reshape(m, k // group_size, group_size)
     amax = g.abs().amax(-1)
     scale = torch.maximum(amax, torch.tensor(eps, dtype=torch.float32, device=x.device)) / limit
-    q = (g / scale.unsqueeze(-1)).clamp(-limit, limit).to(fp8_dtype).reshape(m, k)
+    # The cast runs on the CPU, whose fp8 conversion rounds to nearest even; torch's CUDA cast
+    # does not (seen on an H200 with torch 2.11: 168.00002 -> 160, 15.5 -> 15 in e4m3fn).
+    q = (g / scale.unsqueeze(-1)).clamp(-limit, limit).cpu().to(fp8_dtype).to(x.device).reshape(m, k)
     return q, scale
 
 
