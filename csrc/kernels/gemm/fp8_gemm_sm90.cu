@@ -20,6 +20,7 @@ namespace {
 using namespace sm90_gemm;
 
 constexpr size_t kWorkspaceAlign = 256;
+constexpr bool kDecodeWideByDefault = false;
 size_t align_up(size_t x) { return (x + kWorkspaceAlign - 1) / kWorkspaceAlign * kWorkspaceAlign; }
 
 // TMA reads an operand in place when its rows are K-contiguous and 16-byte aligned; otherwise
@@ -30,12 +31,17 @@ bool tma_readable(const void* base, int64_t rows, int64_t stride_row, int64_t st
   return row_stride % 16 == 0 && reinterpret_cast<uintptr_t>(base) % 16 == 0;
 }
 
-// Decode stages: as many 16 KB weight tiles (plus the token tile) as fit in 227 KB, up to 12.
-constexpr int swap_stages(int tokens) { return tokens <= 16 ? 12 : tokens <= 32 ? 11 : 9; }
+// Decode ring: one K block a stage, as many stages as fit in 227 KB (up to 12); or "wide" stages
+// of several K blocks, so that each weight row is requested 256-512 contiguous bytes at a time.
+constexpr int swap_blocks(int tokens, bool wide) { return !wide ? 1 : tokens <= 16 ? 4 : 2; }
+constexpr int swap_stages(int tokens, bool wide) {
+  return !wide ? (tokens <= 16 ? 12 : tokens <= 32 ? 11 : 9) : (tokens <= 16 ? 3 : tokens <= 32 ? 5 : 4);
+}
 
 struct Plan {
   int block_m = 128, stages = 6, split_k = 1;
   int swap_tokens = 0;  // > 0: the decode kernel, tokens per tile (block_m is then the token tile)
+  bool swap_wide = false;  // decode kernel with several K blocks a stage
   int tiles_m = 0, tiles_n = 0, k_blocks = 0, grid = 0;
   bool pack_a = false, pack_b = false;
   size_t a_offset = 0, b_offset = 0, partials_offset = 0, bytes = 0;
@@ -58,7 +64,8 @@ Plan make_plan(const Fp8GemmParams& p, int sms) {
   if (!p.force_block_m && p.m <= 64) {  // decode: weights as wgmma's M, tokens as its N
     plan.swap_tokens = p.m <= 8 ? 8 : p.m <= 16 ? 16 : p.m <= 32 ? 32 : 64;
     plan.block_m = plan.swap_tokens;
-    plan.stages = swap_stages(plan.swap_tokens);
+    plan.swap_wide = p.force_stage_k_blocks > 1 || (p.force_stage_k_blocks == 0 && kDecodeWideByDefault);
+    plan.stages = swap_stages(plan.swap_tokens, plan.swap_wide);
   }
   plan.tiles_m = static_cast<int>((p.m + plan.block_m - 1) / plan.block_m);
   plan.tiles_n = static_cast<int>((p.n + kBlockN - 1) / kBlockN);
@@ -194,12 +201,12 @@ gpuError_t launch_main_loop(const CUtensorMap& map_a, const CUtensorMap& map_b, 
   return cudaGetLastError();
 }
 
-template <int kTokens, typename OutT>
+template <int kTokens, bool kWide, typename OutT>
 gpuError_t launch_swap(const CUtensorMap& map_a, const CUtensorMap& map_b, const KernelArgs& args, int grid,
                        cudaStream_t stream) {
-  constexpr int kStages = swap_stages(kTokens);
-  using Cfg = SwapConfig<kTokens, kStages>;
-  auto* kernel = fp8_gemm_wgmma_swap_kernel<kTokens, kStages, OutT>;
+  constexpr int kStages = swap_stages(kTokens, kWide), kBlocks = swap_blocks(kTokens, kWide);
+  using Cfg = SwapConfig<kTokens, kStages, kBlocks>;
+  auto* kernel = fp8_gemm_wgmma_swap_kernel<kTokens, kStages, kBlocks, OutT>;
   static const gpuError_t opt_in =
       cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, Cfg::kSmemBytes);
   FH_RETURN_IF_ERROR(opt_in);
@@ -212,10 +219,18 @@ gpuError_t launch_typed(const Plan& plan, const CUtensorMap& map_a, const CUtens
                         cudaStream_t stream) {
   switch (plan.swap_tokens) {
     case 0: break;
-    case 8: return launch_swap<8, OutT>(map_a, map_b, args, plan.grid, stream);
-    case 16: return launch_swap<16, OutT>(map_a, map_b, args, plan.grid, stream);
-    case 32: return launch_swap<32, OutT>(map_a, map_b, args, plan.grid, stream);
-    case 64: return launch_swap<64, OutT>(map_a, map_b, args, plan.grid, stream);
+    case 8:
+      return plan.swap_wide ? launch_swap<8, true, OutT>(map_a, map_b, args, plan.grid, stream)
+                            : launch_swap<8, false, OutT>(map_a, map_b, args, plan.grid, stream);
+    case 16:
+      return plan.swap_wide ? launch_swap<16, true, OutT>(map_a, map_b, args, plan.grid, stream)
+                            : launch_swap<16, false, OutT>(map_a, map_b, args, plan.grid, stream);
+    case 32:
+      return plan.swap_wide ? launch_swap<32, true, OutT>(map_a, map_b, args, plan.grid, stream)
+                            : launch_swap<32, false, OutT>(map_a, map_b, args, plan.grid, stream);
+    case 64:
+      return plan.swap_wide ? launch_swap<64, true, OutT>(map_a, map_b, args, plan.grid, stream)
+                            : launch_swap<64, false, OutT>(map_a, map_b, args, plan.grid, stream);
     default: return gpuErrorInvalidValue;
   }
   if (plan.block_m == 64) return launch_main_loop<64, 8, OutT>(map_a, map_b, args, plan.grid, stream);
@@ -338,6 +353,7 @@ LaunchStatus launch_fp8_gemm_sm90(const Fp8GemmParams& p, StreamHandle stream_ha
     info->block_n = kBlockN;
     info->block_k = kBlockK;
     info->stages = plan.stages;
+    info->stage_k_blocks = plan.swap_tokens ? swap_blocks(plan.swap_tokens, plan.swap_wide) : 1;
     info->split_k = plan.split_k;
     info->grid = plan.grid;
     info->transposed_a = plan.pack_a;

@@ -61,7 +61,7 @@ float bf16_to_float(uint16_t b) {
 struct Case {
   int m, n, k;
   bool mn_major;  // a and b M/N-contiguous (the AMD challenge's layout)
-  int force_block_m = 0, force_split_k = 0;
+  int force_block_m = 0, force_split_k = 0, force_stage_k_blocks = 0;
 };
 
 int failures = 0;
@@ -110,6 +110,7 @@ void run_check(const Case& c, std::mt19937& rng) {
   }
   p.b_scale_stride_nb = kb, p.b_scale_stride_kb = 1;
   p.force_block_m = c.force_block_m, p.force_split_k = c.force_split_k;
+  p.force_stage_k_blocks = c.force_stage_k_blocks;
   const size_t ws_bytes = fp8_gemm_workspace_bytes(p);
   void* ws = nullptr;
   if (ws_bytes) CHECK_CUDA(cudaMalloc(&ws, ws_bytes));
@@ -164,15 +165,16 @@ void run_check(const Case& c, std::mt19937& rng) {
   const double rel = std::sqrt(err2 / std::max(sq, 1e-300));
   const bool ok = bad == 0 && rel < 1e-2;
   if (!ok) ++failures;
-  std::printf("%s m=%5d n=%5d k=%5d %s bm=%d split=%d grid=%d packed=%d%d rel_err=%.2e outside_bound=%zu\n",
-              ok ? "ok  " : "FAIL", c.m, c.n, c.k, c.mn_major ? "mn-major" : "k-major ", info.block_m, info.split_k,
+  std::printf("%s m=%5d n=%5d k=%5d %s bm=%d kps=%d split=%d grid=%d packed=%d%d rel_err=%.2e outside_bound=%zu\n",
+              ok ? "ok  " : "FAIL", c.m, c.n, c.k, c.mn_major ? "mn-major" : "k-major ", info.block_m,
+              info.stage_k_blocks, info.split_k,
               info.grid, info.transposed_a, info.transposed_b, rel, bad);
   cudaFree(da), cudaFree(db), cudaFree(dsa), cudaFree(dsb), cudaFree(dout);
   if (ws) cudaFree(ws);
 }
 
 // Times one shape (K-contiguous unless mn_major) with events over rotating inputs.
-void run_timing(int m, int n, int k, bool mn_major) {
+void run_timing(int m, int n, int k, bool mn_major, int stage_k_blocks = 0) {
   const int kb = k / 128, nb = (n + 127) / 128;
   const size_t bytes = size_t(m) * k + size_t(n) * k;
   const int sets = std::max<int>(1, std::min<size_t>(8, (size_t(256) << 20) / bytes + 1));
@@ -199,6 +201,7 @@ void run_timing(int m, int n, int k, bool mn_major) {
     p.a_stride_m = k, p.b_stride_n = k, p.a_scale_stride_m = kb;
   }
   p.b_scale_stride_nb = kb;
+  p.force_stage_k_blocks = stage_k_blocks;
   void* ws = nullptr;
   const size_t ws_bytes = fp8_gemm_workspace_bytes(p);
   if (ws_bytes) CHECK_CUDA(cudaMalloc(&ws, ws_bytes));
@@ -221,9 +224,9 @@ void run_timing(int m, int n, int k, bool mn_major) {
   float ms = 0;
   cudaEventElapsedTime(&ms, e0, e1);
   const double us = ms * 1e3 / iters;
-  std::printf("time m=%5d n=%5d k=%5d %s %9.2f us %7.1f TFLOP/s  weights %.2f TB/s  bm=%d split=%d grid=%d\n", m, n,
-              k, mn_major ? "mn-major" : "k-major ", us, 2.0 * m * n * k / us * 1e-6, double(n) * k / us * 1e-6,
-              info.block_m, info.split_k, info.grid);
+  std::printf("time m=%5d n=%5d k=%5d %s %9.2f us %7.1f TFLOP/s  weights %.2f TB/s  bm=%d kps=%d split=%d grid=%d\n",
+              m, n, k, mn_major ? "mn-major" : "k-major ", us, 2.0 * m * n * k / us * 1e-6, double(n) * k / us * 1e-6,
+              info.block_m, info.stage_k_blocks, info.split_k, info.grid);
   for (int s = 0; s < sets; ++s) cudaFree(da[s]), cudaFree(db[s]);
   cudaFree(dsa), cudaFree(dsb), cudaFree(dout);
   if (ws) cudaFree(ws);
@@ -242,6 +245,8 @@ int main(int argc, char** argv) {
       {2, 7168, 7168, false},   {16, 1536, 7168, false},  {64, 1536, 7168, false},   {1024, 7168, 256, false},
       {257, 448, 2304, true},   {1024, 576, 1536, true},  {64, 1536, 7168, true},    {1, 7168, 1024, true},
       {32, 1536, 1024, false},  {48, 640, 2048, true},    {9, 7168, 2304, false},    {64, 512, 7168, false},
+      {1, 7168, 7168, false, 0, 0, 4},  {13, 1536, 640, false, 0, 0, 4},  {32, 7168, 2304, true, 0, 0, 4},
+      {64, 576, 7168, false, 0, 0, 4},  {1, 7168, 7168, false, 0, 0, 1},  {64, 576, 7168, false, 0, 0, 1},
       {200, 256, 1024, false, 64, 3}, {200, 256, 1024, false, 128, 5}, {33, 128, 128 * 9, false, 64, 9},
   };
   for (const Case& c : cases) run_check(c, rng);
@@ -254,6 +259,11 @@ int main(int argc, char** argv) {
                              {16, 7168, 7168},   {32, 7168, 7168},   {64, 7168, 7168},   {64, 4608, 7168},   {64, 1536, 7168},   {128, 7168, 2048}};
     for (auto& s : shapes) run_timing(s[0], s[1], s[2], false);
     for (int i = 0; i < 18; i += 5) run_timing(shapes[i][0], shapes[i][1], shapes[i][2], true);
+    // The decode kernel's two ring shapes, one K block a stage against several.
+    const int decode[][3] = {{1, 7168, 7168}, {16, 7168, 7168}, {32, 7168, 7168}, {64, 7168, 7168},
+                             {64, 1536, 7168}, {64, 576, 7168},  {1, 4608, 7168},  {8, 7168, 2048}};
+    for (auto& s : decode)
+      for (int kps : {1, 4}) run_timing(s[0], s[1], s[2], false, kps);
   }
   std::printf("%s: %d failure(s)\n", failures ? "FAILED" : "passed", failures);
   return failures ? 1 : 0;

@@ -40,6 +40,7 @@ struct Fp8GemmParams {
   // Tuning: 0 lets the launcher's heuristic choose; tests and benchmarks force variants here.
   int force_block_m = 0;  // 64 or 128
   int force_split_k = 0;  // K blocks split among this many CTAs per output tile
+  int force_stage_k_blocks = 0;  // decode kernel (M <= 64): K blocks per ring stage, 1 or wide (> 1)
 };
 
 // What the launcher chose, for logging and benchmarks.
@@ -47,6 +48,7 @@ struct Fp8GemmLaunchInfo {
   const char* variant = "";  // e.g. "wgmma_sm90", "mfma_cdna3", "simt"
   int block_m = 0, block_n = 0, block_k = 0;
   int stages = 0;
+  int stage_k_blocks = 1;  // K blocks a ring stage holds
   int split_k = 1;
   int grid = 0;
   bool transposed_a = false, transposed_b = false;

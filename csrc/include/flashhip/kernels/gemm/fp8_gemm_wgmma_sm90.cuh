@@ -200,12 +200,16 @@ __global__ void __launch_bounds__(Config<kBlockM, kStages>::kThreads, 1)
 // For M <= 64 a 64-row tile would spend tensor time on zero rows: here each wgmma's M is 64 rows
 // of weights and its N the kTokens tokens, so a tile is 128 weight rows (one b_scale block, two
 // consumer warpgroups) by kTokens tokens, and the kernel is bound by streaming the weights.
-template <int kTokens, int kStages>
+// A ring stage holds kBlocks consecutive K blocks, so each weight row is fetched kBlocks * 128
+// contiguous bytes at a time.
+template <int kTokens, int kStages, int kBlocks>
 struct SwapConfig {
   static constexpr int kConsumers = 2;
   static constexpr int kThreads = kWarpgroup * (1 + kConsumers);
-  static constexpr int kWBytes = kBlockN * kBlockK;   // weights [128][128]
-  static constexpr int kTBytes = kTokens * kBlockK;   // tokens [kTokens][128]
+  static constexpr int kWBlockBytes = kBlockN * kBlockK;  // weights [128][128] of one K block
+  static constexpr int kTBlockBytes = kTokens * kBlockK;  // tokens [kTokens][128] of one K block
+  static constexpr int kWBytes = kBlocks * kWBlockBytes;
+  static constexpr int kTBytes = kBlocks * kTBlockBytes;
   static constexpr int kStageBytes = kWBytes + kTBytes;
   static constexpr int kSmemBytes = kStages * kStageBytes + 2 * kStages * 8 + 1024;
   static_assert(kTokens % 8 == 0 && kTokens <= 64, "tokens come in whole 8-row core matrices");
@@ -213,19 +217,19 @@ struct SwapConfig {
   static_assert(kSmemBytes <= kMaxSmemBytes, "the ring fits in a block's 227 KB of shared memory");
 };
 
-template <int kTokens, int kStages, typename OutT>
-__global__ void __launch_bounds__(SwapConfig<kTokens, kStages>::kThreads, 1)
+template <int kTokens, int kStages, int kBlocks, typename OutT>
+__global__ void __launch_bounds__(SwapConfig<kTokens, kStages, kBlocks>::kThreads, 1)
     fp8_gemm_wgmma_swap_kernel(const __grid_constant__ CUtensorMap map_a,  // a [m, k] fp8, K-contiguous
                                const __grid_constant__ CUtensorMap map_b,  // b [n, k] fp8, K-contiguous
                                const KernelArgs args) {
 #if FH_SM90A_DEVICE_PASS
-  using Cfg = SwapConfig<kTokens, kStages>;
+  using Cfg = SwapConfig<kTokens, kStages, kBlocks>;
   using SwapMma = sm90::WgmmaF32E4M3M64K32<kTokens>;
   constexpr int kPairs = kTokens / 4;  // distinct tokens a thread holds: two per 8-column chunk
   extern __shared__ uint8_t smem_raw[];
   uint8_t* smem = reinterpret_cast<uint8_t*>((reinterpret_cast<uintptr_t>(smem_raw) + 1023) & ~uintptr_t(1023));
-  uint8_t* smem_w = smem;                          // [kStages][128][128] fp8, swizzled
-  uint8_t* smem_t = smem + kStages * Cfg::kWBytes;  // [kStages][kTokens][128] fp8, swizzled
+  uint8_t* smem_w = smem;                          // [kStages][kBlocks][128][128] fp8, swizzled
+  uint8_t* smem_t = smem + kStages * Cfg::kWBytes;  // [kStages][kBlocks][kTokens][128] fp8, swizzled
   uint64_t* full = reinterpret_cast<uint64_t*>(smem + kStages * Cfg::kStageBytes);  // [kStages]
   uint64_t* empty = full + kStages;                                                  // [kStages]
 
@@ -251,11 +255,16 @@ __global__ void __launch_bounds__(SwapConfig<kTokens, kStages>::kThreads, 1)
       uint32_t phase = 0;
       for (int unit = blockIdx.x; unit < sched.units(); unit += gridDim.x) {
         const TileCoord c = sched.coord(unit);
-        for (int kb = c.kb_begin; kb < c.kb_end; ++kb) {
+        for (int kb = c.kb_begin; kb < c.kb_end; kb += kBlocks) {
+          const int blocks = min(kBlocks, c.kb_end - kb);
           sm90::mbar_wait(&empty[stage], phase ^ 1);
-          sm90::mbar_arrive_expect_tx(&full[stage], Cfg::kStageBytes);
-          sm90::tma_load_2d(smem_w + stage * Cfg::kWBytes, &map_b, kb * kBlockK, c.n_tile * kBlockN, &full[stage]);
-          sm90::tma_load_2d(smem_t + stage * Cfg::kTBytes, &map_a, kb * kBlockK, c.m_tile * kTokens, &full[stage]);
+          sm90::mbar_arrive_expect_tx(&full[stage], blocks * (Cfg::kWBlockBytes + Cfg::kTBlockBytes));
+          for (int j = 0; j < blocks; ++j) {
+            sm90::tma_load_2d(smem_w + stage * Cfg::kWBytes + j * Cfg::kWBlockBytes, &map_b, (kb + j) * kBlockK,
+                              c.n_tile * kBlockN, &full[stage]);
+            sm90::tma_load_2d(smem_t + stage * Cfg::kTBytes + j * Cfg::kTBlockBytes, &map_a, (kb + j) * kBlockK,
+                              c.m_tile * kTokens, &full[stage]);
+          }
           if (++stage == kStages) stage = 0, phase ^= 1;
         }
       }
@@ -288,28 +297,37 @@ __global__ void __launch_bounds__(SwapConfig<kTokens, kStages>::kThreads, 1)
         for (int j = 0; j < kPairs; ++j) scale[j] = __ldg(sa_tok[j] + kb * args.a_scale_stride_kb) * sb;
       };
       load_scales(c.kb_begin);
-      for (int kb = c.kb_begin; kb < c.kb_end; ++kb) {
+      for (int kb0 = c.kb_begin; kb0 < c.kb_end; kb0 += kBlocks) {
+        const int blocks = min(kBlocks, c.kb_end - kb0);
         sm90::mbar_wait(&full[stage], phase);
-        const uint32_t w_addr = sm90::smem_addr(smem_w + stage * Cfg::kWBytes + consumer * SwapMma::kM * kBlockK);
-        const uint32_t t_addr = sm90::smem_addr(smem_t + stage * Cfg::kTBytes);
-        float part[SwapMma::kAccumulators];
-        sm90::wgmma_fence();
 #pragma unroll
-        for (int kk = 0; kk < kBlockK / SwapMma::kK; ++kk) {
-          SwapMma::mma(part, sm90::smem_desc_k_major_sw128(w_addr + kk * SwapMma::kK),
-                       sm90::smem_desc_k_major_sw128(t_addr + kk * SwapMma::kK), kk > 0);
+        for (int j = 0; j < kBlocks; ++j) {
+          if (j < blocks) {
+            const int kb = kb0 + j;
+            const uint32_t w_addr = sm90::smem_addr(smem_w + stage * Cfg::kWBytes + j * Cfg::kWBlockBytes +
+                                                    consumer * SwapMma::kM * kBlockK);
+            const uint32_t t_addr = sm90::smem_addr(smem_t + stage * Cfg::kTBytes + j * Cfg::kTBlockBytes);
+            float part[SwapMma::kAccumulators];
+            sm90::wgmma_fence();
+#pragma unroll
+            for (int kk = 0; kk < kBlockK / SwapMma::kK; ++kk) {
+              SwapMma::mma(part, sm90::smem_desc_k_major_sw128(w_addr + kk * SwapMma::kK),
+                           sm90::smem_desc_k_major_sw128(t_addr + kk * SwapMma::kK), kk > 0);
+            }
+            sm90::wgmma_commit();
+            sm90::wgmma_wait<0>();
+            sm90::fence_registers(part);
+            float block_scale[kPairs];
+#pragma unroll
+            for (int q = 0; q < kPairs; ++q) block_scale[q] = scale[q];
+            if (kb + 1 < c.kb_end) load_scales(kb + 1);
+#pragma unroll
+            for (int i = 0; i < SwapMma::kAccumulators; ++i)
+              acc[i] = fmaf(part[i], block_scale[2 * (i / 4) + i % 2], acc[i]);
+          }
         }
-        sm90::wgmma_commit();
-        sm90::wgmma_wait<0>();
-        sm90::fence_registers(part);
         if (lane == 0) sm90::mbar_arrive(&empty[stage]);
         if (++stage == kStages) stage = 0, phase ^= 1;
-        float block_scale[kPairs];
-#pragma unroll
-        for (int j = 0; j < kPairs; ++j) block_scale[j] = scale[j];
-        if (kb + 1 < c.kb_end) load_scales(kb + 1);
-#pragma unroll
-        for (int i = 0; i < SwapMma::kAccumulators; ++i) acc[i] = fmaf(part[i], block_scale[2 * (i / 4) + i % 2], acc[i]);
       }
 
       // ---- epilogue: D is out^T; each register is one (weight row, token) element ----
