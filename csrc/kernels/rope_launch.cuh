@@ -61,8 +61,9 @@ inline RopeGrid choose_grid(const RopeParams& p, int vec, int multiprocessors) {
   return g;
 }
 
-template <int WAVE, bool INTERLEAVE, typename T, typename TPos>
-gpuError_t launch_rope_typed(const RopeParams& p, gpuStream_t stream, int multiprocessors, RopeLaunchInfo* info) {
+template <bool INTERLEAVE, typename T, typename TPos>
+gpuError_t launch_rope_typed(const RopeParams& p, gpuStream_t stream, const DeviceTraits& traits, RopeLaunchInfo* info) {
+  const int multiprocessors = traits.multiprocessors;
   constexpr int kVec = kWideVecElems<T>;
   const bool wide = vectorisable<T, kVec>(p);
   const int vec = wide ? kVec : 1;
@@ -75,32 +76,28 @@ gpuError_t launch_rope_typed(const RopeParams& p, gpuStream_t stream, int multip
   if (info != nullptr) {
     const int num_heads = p.num_q_heads + p.num_k_heads;
     *info = RopeLaunchInfo{wide ? "vector" : "scalar", vec, g.chunks_per_head, g.head_lanes,
-                           (num_heads + g.head_lanes - 1) / g.head_lanes, WAVE};
+                           (num_heads + g.head_lanes - 1) / g.head_lanes, traits.wave_size};
   }
   if (wide) {
-    rope_heads<WAVE, kVec, INTERLEAVE, T, TPos><<<grid, block, 0, stream>>>(p, g);
+    rope_heads<kVec, INTERLEAVE, T, TPos><<<grid, block, 0, stream>>>(p, g);
   } else {
-    rope_heads<WAVE, 1, INTERLEAVE, T, TPos><<<grid, block, 0, stream>>>(p, g);
+    rope_heads<1, INTERLEAVE, T, TPos><<<grid, block, 0, stream>>>(p, g);
   }
   return gpuGetLastError();
 }
 
-// Resolves the wave width, the element type and the position type of one rotation style.
+// Resolves the element type and the position type of one rotation style.
 template <bool INTERLEAVE>
 gpuError_t launch_rope_style(const RopeParams& p, gpuStream_t stream, RopeLaunchInfo* info) {
   DeviceTraits traits;
   FH_RETURN_IF_ERROR(current_device_traits(&traits));
-  return dispatch_wave_size(traits.wave_size, [&](auto wave) -> gpuError_t {
-    constexpr int kWave = decltype(wave)::value;
-    auto with_types = [&](auto element, auto position) {
-      return launch_rope_typed<kWave, INTERLEAVE, decltype(element), decltype(position)>(p, stream,
-                                                                                         traits.multiprocessors, info);
-    };
-    auto with_element = [&](auto element) -> gpuError_t {
-      return p.positions_type == IndexType::kInt32 ? with_types(element, int32_t{}) : with_types(element, int64_t{});
-    };
-    return dispatch_activation_dtype(p.dtype, gpuErrorInvalidValue, with_element);
-  });
+  auto with_types = [&](auto element, auto position) {
+    return launch_rope_typed<INTERLEAVE, decltype(element), decltype(position)>(p, stream, traits, info);
+  };
+  auto with_element = [&](auto element) -> gpuError_t {
+    return p.positions_type == IndexType::kInt32 ? with_types(element, int32_t{}) : with_types(element, int64_t{});
+  };
+  return dispatch_activation_dtype(p.dtype, gpuErrorInvalidValue, with_element);
 }
 
 }  // namespace flashhip::kernels::rope_detail

@@ -50,7 +50,6 @@ std::string describe(const kernels::NormLaunchInfo& info, at::ScalarType act) {
 }
 
 void run(const char* op, const NormParams& p, const at::Tensor& input) {
-  if (p.rows == 0) return;
   if (input.is_cpu()) {
     cpu::norm(p);
     if (kernel_log_enabled()) log_kernel_once(op, std::string("cpu (") + c10::toString(input.scalar_type()) + ")", "cpu");

@@ -18,13 +18,18 @@ struct DeviceTraits {
 gpuError_t current_device_traits(DeviceTraits* out);
 
 // Calls f(std::integral_constant<int, W>{}) with the wave width W of the device. Only widths
-// the platform can have are instantiated: 32 on NVIDIA; 64 (CDNA) and 32 (RDNA) on AMD.
+// the build's targets can have are instantiated: 32 on NVIDIA; 64 on AMD, plus 32 when the build
+// holds an RDNA target (CMake defines FLASHHIP_HIP_WAVE32 then).
 template <typename F>
 gpuError_t dispatch_wave_size(int wave_size, F&& f) {
 #if FH_PLATFORM_HIP
   if (wave_size == 64) return f(std::integral_constant<int, 64>{});
-#endif
+#if defined(FLASHHIP_HIP_WAVE32) && FLASHHIP_HIP_WAVE32
   if (wave_size == 32) return f(std::integral_constant<int, 32>{});
+#endif
+#else
+  if (wave_size == 32) return f(std::integral_constant<int, 32>{});
+#endif
   return gpuErrorInvalidValue;
 }
 

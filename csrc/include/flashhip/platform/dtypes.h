@@ -123,12 +123,4 @@ R dispatch_activation_dtype(DType dtype, R unsupported, F&& f) {
 }
 #endif
 
-// Round-trips f through T: what storing f into a T buffer and reading it back gives.
-template <typename T>
-FH_HOST_DEVICE FH_INLINE float round_to(float f) {
-  return to_float(from_float<T>(f));
-}
-
 }  // namespace flashhip
-
-#include "flashhip/platform/fp8.h"

@@ -9,6 +9,8 @@
 #include <type_traits>
 
 #include "flashhip/platform/dtypes.h"
+#include "flashhip/platform/fp8_cdna.h"
+#include "flashhip/platform/fp8_types.h"
 #include "flashhip/platform/macros.h"
 
 #if FH_PLATFORM_CUDA
@@ -16,34 +18,6 @@
 #endif
 
 namespace flashhip {
-
-struct alignas(1) fp8_e4m3fn_t {
-  uint8_t bits;
-};
-struct alignas(1) fp8_e4m3fnuz_t {
-  uint8_t bits;
-};
-
-// Encoding facts of each flavour; the largest finite values are defined here and nowhere else.
-template <typename T>
-struct Fp8Traits;
-template <>
-struct Fp8Traits<fp8_e4m3fn_t> {
-  static constexpr float kMaxFinite = 448.0f;
-  static constexpr int kExponentBias = 7;
-  static constexpr uint8_t kNaN = 0x7f;  // sign bit may be set too
-  static constexpr bool kHasNegativeZero = true;
-};
-template <>
-struct Fp8Traits<fp8_e4m3fnuz_t> {
-  static constexpr float kMaxFinite = 240.0f;
-  static constexpr int kExponentBias = 8;
-  static constexpr uint8_t kNaN = 0x80;  // the only NaN; no negative zero
-  static constexpr bool kHasNegativeZero = false;
-};
-// e5m2 flavours, for the ops that will take them: largest finite values only.
-inline constexpr float kFp8E5M2MaxFinite = 57344.0f;
-inline constexpr float kFp8E5M2FnuzMaxFinite = 57344.0f;
 
 // Portable float -> e4m3 with round-to-nearest-even, saturating to the largest finite value;
 // NaN stays NaN. Runs on host and device; the reference for the hardware paths.
@@ -91,12 +65,6 @@ FH_HOST_DEVICE FH_INLINE float fp8_e4m3_to_float(T x) {
 
 FH_HOST_DEVICE FH_INLINE float to_float(fp8_e4m3fn_t x) { return fp8_e4m3_to_float(x); }
 FH_HOST_DEVICE FH_INLINE float to_float(fp8_e4m3fnuz_t x) { return fp8_e4m3_to_float(x); }
-
-}  // namespace flashhip
-
-#include "flashhip/platform/fp8_cdna.h"
-
-namespace flashhip {
 
 // float -> fp8 as kernels call it: the target's conversion instruction where the flavour is the
 // target's native one, the portable routine otherwise.

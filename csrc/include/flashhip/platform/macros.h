@@ -36,7 +36,40 @@
 #define FH_INLINE inline
 #endif
 
-#define FH_RESTRICT __restrict__
+// ---- Launch bounds with one meaning on both vendors ----
+// FH_LAUNCH_BOUNDS(threads) or FH_LAUNCH_BOUNDS(threads, min_blocks): at most `threads` per block
+// and, optionally, `min_blocks` blocks resident per SM/CU, which caps registers per thread.
+// CUDA's __launch_bounds__ means exactly that. hipcc maps __launch_bounds__'s second argument to
+// amdgpu_waves_per_eu (minimum waves per SIMD), not to blocks per CU, so on AMD the blocks are
+// converted: waves/EU = ceil(min_blocks * threads / wave / SIMDs per CU), capped at the most
+// waves a SIMD holds.
+#if FH_PLATFORM_HIP
+#if defined(__AMDGCN_WAVEFRONT_SIZE)
+#define FH_AMD_WAVE_SIZE __AMDGCN_WAVEFRONT_SIZE
+#else
+#define FH_AMD_WAVE_SIZE 64  // host pass: the attribute is not used there
+#endif
+#define FH_AMD_SIMDS_PER_CU 4
+#define FH_AMD_MAX_WAVES_PER_EU 8  // CDNA2/CDNA3/CDNA4
+#define FH_AMD_WAVES_PER_EU(threads, min_blocks)                                                        \
+  (((min_blocks) * (threads) + FH_AMD_WAVE_SIZE * FH_AMD_SIMDS_PER_CU - 1) /                             \
+               (FH_AMD_WAVE_SIZE * FH_AMD_SIMDS_PER_CU) >                                                \
+           FH_AMD_MAX_WAVES_PER_EU                                                                       \
+       ? FH_AMD_MAX_WAVES_PER_EU                                                                         \
+       : ((min_blocks) * (threads) + FH_AMD_WAVE_SIZE * FH_AMD_SIMDS_PER_CU - 1) /                       \
+             (FH_AMD_WAVE_SIZE * FH_AMD_SIMDS_PER_CU))
+#define FH_LAUNCH_BOUNDS_1(threads) __attribute__((amdgpu_flat_work_group_size(1, threads)))
+#define FH_LAUNCH_BOUNDS_2(threads, min_blocks) \
+  __attribute__((amdgpu_flat_work_group_size(1, threads), amdgpu_waves_per_eu(FH_AMD_WAVES_PER_EU(threads, min_blocks))))
+#elif FH_PLATFORM_CUDA
+#define FH_LAUNCH_BOUNDS_1(threads) __launch_bounds__(threads)
+#define FH_LAUNCH_BOUNDS_2(threads, min_blocks) __launch_bounds__(threads, min_blocks)
+#else
+#define FH_LAUNCH_BOUNDS_1(threads)
+#define FH_LAUNCH_BOUNDS_2(threads, min_blocks)
+#endif
+#define FH_LAUNCH_BOUNDS_PICK(_1, _2, name, ...) name
+#define FH_LAUNCH_BOUNDS(...) FH_LAUNCH_BOUNDS_PICK(__VA_ARGS__, FH_LAUNCH_BOUNDS_2, FH_LAUNCH_BOUNDS_1, unused)(__VA_ARGS__)
 
 // ---- The device target of this pass (all 0 on the host pass) ----
 // Which AMD generation this device pass compiles for. gfx940/941/942 are CDNA3 (MI300), gfx950

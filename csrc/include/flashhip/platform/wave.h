@@ -14,11 +14,24 @@ namespace flashhip {
 inline constexpr uint32_t kAllLanesMask = ~uint32_t{0};
 #endif
 
+// A ballot-style mask in the narrowest word that holds a lane of the wave: 32-bit mask
+// arithmetic on NVIDIA warps, where a 64-bit AND or test costs two instructions.
+template <int WAVE>
+using LaneMask = std::conditional_t<(WAVE > 8 * static_cast<int>(sizeof(uint32_t))), uint64_t, uint32_t>;
+
 #if FH_PLATFORM_HIP || FH_PLATFORM_CUDA
 
+// The thread's rank in its block: x fastest, then y, then z, the order in which the hardware
+// packs threads into waves.
+FH_DEVICE FH_INLINE unsigned linear_thread_id() {
+  return threadIdx.x + blockDim.x * (threadIdx.y + blockDim.y * threadIdx.z);
+}
+
+// The thread's lane in its wave, for any block shape (a 2-D block whose x extent is not a
+// multiple of WAVE packs rows into one wave).
 template <int WAVE>
 FH_DEVICE FH_INLINE int lane_id() {
-  return static_cast<int>(threadIdx.x % WAVE);  // unsigned: one AND (signed % adds sign fix-ups)
+  return static_cast<int>(linear_thread_id() % WAVE);  // unsigned: one AND (signed % adds sign fix-ups)
 }
 
 // Butterfly exchange with the lane whose id differs by lane_mask (within groups of `width`).
@@ -45,9 +58,9 @@ FH_DEVICE FH_INLINE T shfl_up(T value, int delta) {
 
 // Bit i of the result is `predicate` of lane i. All lanes of the wave must call it.
 template <int WAVE>
-FH_DEVICE FH_INLINE uint64_t ballot(bool predicate) {
+FH_DEVICE FH_INLINE LaneMask<WAVE> ballot(bool predicate) {
 #if FH_PLATFORM_HIP
-  return static_cast<uint64_t>(__ballot(predicate));
+  return static_cast<LaneMask<WAVE>>(__ballot(predicate));
 #else
   static_assert(WAVE == 32, "NVIDIA warps have 32 lanes");
   return __ballot_sync(kAllLanesMask, predicate);
@@ -196,11 +209,6 @@ FH_DEVICE FH_INLINE uint32_t wave_max_key_min_tag(uint32_t key, uint32_t tag, in
   return static_cast<uint32_t>(best >> 32);
 #endif
 }
-
-// A ballot-style mask in the narrowest word that holds a lane of the wave: 32-bit mask
-// arithmetic on NVIDIA warps, where a 64-bit AND or test costs two instructions.
-template <int WAVE>
-using LaneMask = std::conditional_t<(WAVE > 8 * static_cast<int>(sizeof(uint32_t))), uint64_t, uint32_t>;
 
 // The lanes below this one, as a ballot-style mask.
 template <int WAVE>

@@ -91,7 +91,7 @@ FH_DEVICE FH_INLINE void drop_head_fixed(uint32_t (&head_key)[ITEMS], uint32_t& 
 
 // Grouped calls only (p.grouped()); experts == WAVE * ITEMS; a group is 2^group_lanes_log2 lanes.
 template <int WAVE, int ITEMS, typename TIn, bool WIDE, typename Shape>
-__global__ void __launch_bounds__(WAVE * kWavesPerBlock)
+__global__ void FH_LAUNCH_BOUNDS(WAVE * kWavesPerBlock)
     moe_topk_contiguous_kernel(const MoeTopkParams p, const int group_lanes_log2_arg) {
   const int group_lanes_log2 = Shape::group_lanes_log2(group_lanes_log2_arg);
   const int num_groups = Shape::num_groups(p);
@@ -179,7 +179,7 @@ __global__ void __launch_bounds__(WAVE * kWavesPerBlock)
   auto take_best = [&](int j) {
     const uint32_t top = wave_max_u32<WAVE>(head_key[0]);
     const bool holds_top = head_key[0] == top;
-    const LaneMask<WAVE> lower_holders = static_cast<LaneMask<WAVE>>(ballot<WAVE>(holds_top)) & lanes_below;
+    const LaneMask<WAVE> lower_holders = ballot<WAVE>(holds_top) & lanes_below;
     const bool owns = holds_top && lower_holders == 0;
     if (owns) wave_choices[wave][j] = lane * ITEMS + static_cast<int>(items & 0xfu);
     // The drop as selects: a branch around it made nvcc copy the whole list on both paths.

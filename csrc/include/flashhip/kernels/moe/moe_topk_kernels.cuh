@@ -91,7 +91,7 @@ FH_DEVICE FH_INLINE void rank_groups_in_smem(const MoeTopkParams& p, int group_s
 }
 
 template <int WAVE, int ITEMS, typename TIn>
-__global__ void __launch_bounds__(WAVE * kWavesPerBlock) moe_topk_kernel(const MoeTopkParams p, const GroupPlan plan) {
+__global__ void FH_LAUNCH_BOUNDS(WAVE * kWavesPerBlock) moe_topk_kernel(const MoeTopkParams p, const GroupPlan plan) {
   extern __shared__ float group_smem[];  // grouped calls: kWavesPerBlock x grouped_smem_floats
   const int wave = static_cast<int>(threadIdx.x / WAVE);
   const int lane = lane_id<WAVE>();
@@ -146,7 +146,7 @@ __global__ void __launch_bounds__(WAVE * kWavesPerBlock) moe_topk_kernel(const M
       int rank = 0;
 #pragma unroll
       for (int i = 0; i < ITEMS; ++i) rank += i < p.num_groups && moe_rank::group_ranks_before(group_score[i], i, mine, lane);
-      const auto kept = static_cast<uint32_t>(ballot<WAVE>(lane < p.num_groups && rank < p.topk_group));
+      const LaneMask<WAVE> kept = ballot<WAVE>(lane < p.num_groups && rank < p.topk_group);
 #pragma unroll
       for (int i = 0; i < ITEMS; ++i) {
         if (key[i] != 0u && !((kept >> i) & 1u)) key[i] = moe_rank::kMaskedKey;

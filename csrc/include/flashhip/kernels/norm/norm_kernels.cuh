@@ -11,6 +11,7 @@
 
 #include "flashhip/kernels/norm/norm.h"
 #include "flashhip/platform/dtypes.h"
+#include "flashhip/platform/fp8.h"
 #include "flashhip/platform/vec.h"
 #include "flashhip/platform/wave.h"
 
@@ -102,7 +103,7 @@ FH_DEVICE FH_INLINE void write_outputs(const Epilogue<KIND>& epilogue, const XVe
   }
   Vec<TOut, VEC> converted;
   convert_floats(y, converted.data);
-  converted.store(out);
+  converted.store_global(out);
 }
 
 // Whether the register variant walks rows with the next row's loads in flight. Measured on an
@@ -128,7 +129,7 @@ struct RowInRegisters {
 };
 
 template <NormKind KIND, int WAVE, int VEC, int ITEMS, typename TAct, typename TW, typename TOut>
-__global__ void __launch_bounds__(kMaxRegisterThreads, min_resident_blocks(KIND, ITEMS))
+__global__ void FH_LAUNCH_BOUNDS(kMaxRegisterThreads, min_resident_blocks(KIND, ITEMS))
     norm_rows_in_registers(const NormParams p) {
   using Kind = KindTraits<KIND>;
   using ActVec = Vec<TAct, VEC>;
@@ -204,7 +205,7 @@ __global__ void __launch_bounds__(kMaxRegisterThreads, min_resident_blocks(KIND,
       if (!valid[i]) continue;
       if constexpr (Kind::kFusedAdd) {
         if constexpr (!kAddOnLoad) add_rounded(current.x[i], current.residual[i]);
-        current.x[i].store(res_row + vector_index(i) * VEC);
+        current.x[i].store_global(res_row + vector_index(i) * VEC);
       }
 #pragma unroll
       for (int j = 0; j < VEC; ++j) {
@@ -245,7 +246,7 @@ __global__ void __launch_bounds__(kMaxRegisterThreads, min_resident_blocks(KIND,
 }
 
 template <NormKind KIND, int WAVE, int VEC, typename TAct, typename TW, typename TOut>
-__global__ void __launch_bounds__(kMaxThreadsPerBlock) norm_rows_streaming(const NormParams p) {
+__global__ void FH_LAUNCH_BOUNDS(kMaxThreadsPerBlock) norm_rows_streaming(const NormParams p) {
   using Kind = KindTraits<KIND>;
   using ActVec = Vec<TAct, VEC>;
   __shared__ float scratch[kMaxThreadsPerBlock / WAVE];
@@ -268,7 +269,7 @@ __global__ void __launch_bounds__(kMaxThreadsPerBlock) norm_rows_streaming(const
     ActVec x = in;
     if constexpr (Kind::kFusedAdd) {
       add_rounded(x, ActVec::template load<CachePolicy::kStreaming>(res_row + v * VEC));
-      x.store(res_row + v * VEC);
+      x.store_global(res_row + v * VEC);
     }
 #pragma unroll
     for (int j = 0; j < VEC; ++j) {
