@@ -16,11 +16,11 @@ gencode=""; for a in $CUDA_ARCHS; do gencode+=" -gencode=arch=compute_$a,code=sm
 offload=""; for a in $HIP_ARCHS; do offload+=" --offload-arch=$a"; done
 
 jobs=()
-for src in csrc/kernels/*.cu; do
+for src in csrc/platform/*.cu csrc/kernels/*.cu; do
   name=$(basename "$src" .cu)
   jobs+=("nvcc -std=c++17 -O3 --expt-relaxed-constexpr $gencode -Icsrc/include -c $src -o $out/$name.sm.o")
   jobs+=("HIP_PLATFORM=amd hipcc -std=c++17 -O3 -x hip $offload -Icsrc/include -c $src -o $out/$name.hip.o")
 done
 printf '%s\n' "${jobs[@]}" | xargs -P "$(nproc)" -I{} bash -c '{} 2>&1 | grep -v "^$" ; exit ${PIPESTATUS[0]}' \
   || { echo "compile check: FAILED"; exit 1; }
-echo "compile check: $(ls csrc/kernels/*.cu | wc -l) kernel files built for sm_$CUDA_ARCHS (nvcc) and $HIP_ARCHS (hipcc): ok"
+echo "compile check: $(ls csrc/platform/*.cu csrc/kernels/*.cu | wc -l) kernel files built for sm_$CUDA_ARCHS (nvcc) and $HIP_ARCHS (hipcc): ok"

@@ -29,14 +29,10 @@ LaunchStatus launch_moe_align(const MoeAlignParams& p, StreamHandle handle, MoeA
   using namespace moe_align_detail;
   if (p.experts < 1 || p.experts > kMoeAlignMaxExperts || p.block_size < 1) return {static_cast<int>(gpuErrorInvalidValue)};
   const auto stream = static_cast<gpuStream_t>(handle);
-  DeviceTraits traits;
-  gpuError_t err = current_device_traits(&traits);
-  if (err == gpuSuccess) {
-    err = dispatch_wave_size(traits.wave_size, [&](auto wave) {
-      constexpr int kWave = decltype(wave)::value;
-      return p.ids_int64 ? launch_typed<kWave, int64_t>(p, stream, info) : launch_typed<kWave, int32_t>(p, stream, info);
-    });
-  }
+  const gpuError_t err = dispatch_device_wave([&](const DeviceTraits&, auto wave) {
+    constexpr int kWave = decltype(wave)::value;
+    return p.ids_int64 ? launch_typed<kWave, int64_t>(p, stream, info) : launch_typed<kWave, int32_t>(p, stream, info);
+  });
   return {static_cast<int>(err)};
 }
 

@@ -140,9 +140,7 @@ gpuError_t launch_typed(const MoeTopkParams& p, gpuStream_t stream, MoeTopkLaunc
 
 template <typename TIn>
 gpuError_t launch_on_device(const MoeTopkParams& p, gpuStream_t stream, MoeTopkLaunchInfo* info) {
-  DeviceTraits traits;
-  FH_RETURN_IF_ERROR(current_device_traits(&traits));
-  return dispatch_wave_size(traits.wave_size, [&](auto wave) {
+  return dispatch_device_wave([&](const DeviceTraits&, auto wave) {
     return launch_typed<decltype(wave)::value, TIn>(p, stream, info);
   });
 }

@@ -63,7 +63,8 @@ inline void choose_block(int64_t threads_needed, int target_threads, int wave, i
 }
 
 template <NormKind KIND, int WAVE, typename TAct, typename TW, typename TOut>
-gpuError_t launch_norm_typed(const NormParams& p, gpuStream_t stream, NormLaunchInfo* info) {
+gpuError_t launch_norm_typed(const NormParams& p, gpuStream_t stream, const DeviceTraits& traits,
+                             NormLaunchInfo* info) {
   constexpr int kVec = kWideVecElems<TAct>;
   const bool vectorisable = p.hidden % kVec == 0 && p.input_row_stride % kVec == 0 &&
                             p.out_row_stride % kVec == 0 && p.residual_row_stride % kVec == 0 &&
@@ -94,8 +95,7 @@ gpuError_t launch_norm_typed(const NormParams& p, gpuStream_t stream, NormLaunch
       const int blocks_per_sm = prefetches_next_row(KIND, decltype(items_constant)::value) && resident_grid()
                                     ? resident_blocks_per_multiprocessor(kernel, threads_per_row * rows_per_block)
                                     : 0;
-      DeviceTraits traits;
-      if (current_device_traits(&traits) == gpuSuccess && blocks_per_sm > 0) {
+      if (blocks_per_sm > 0) {
         const int64_t resident = static_cast<int64_t>(blocks_per_sm) * traits.multiprocessors;
         if (resident < grid.x) grid.x = static_cast<unsigned>(resident);
       }
@@ -120,10 +120,8 @@ gpuError_t launch_norm_typed(const NormParams& p, gpuStream_t stream, NormLaunch
 // Resolves the wave width, then the element types of one kind.
 template <NormKind KIND, typename TAct, typename TW, typename TOut>
 gpuError_t launch_norm_on_device(const NormParams& p, gpuStream_t stream, NormLaunchInfo* info) {
-  DeviceTraits traits;
-  FH_RETURN_IF_ERROR(current_device_traits(&traits));
-  return dispatch_wave_size(traits.wave_size, [&](auto wave) {
-    return launch_norm_typed<KIND, decltype(wave)::value, TAct, TW, TOut>(p, stream, info);
+  return dispatch_device_wave([&](const DeviceTraits& traits, auto wave) {
+    return launch_norm_typed<KIND, decltype(wave)::value, TAct, TW, TOut>(p, stream, traits, info);
   });
 }
 

@@ -10,8 +10,6 @@
 
 namespace flashhip::kernels::rope_detail {
 
-// Threads a multiprocessor keeps resident (2048 on Hopper and CDNA); sizes the split below.
-inline constexpr int64_t kResidentThreadsPerMultiprocessor = 2048;
 // Most heads one thread walks with the same cos/sin: more amortises the cos/sin loads; fewer
 // puts all of a thread's loads in flight at once (kHeadsInFlight) and fills the device when
 // there are few tokens. H100, llama 8192 tokens: 4 -> 2 took 64.8 to 63.9 us.
@@ -46,14 +44,19 @@ bool vectorisable(const RopeParams& p) {
 
 // The work split: chunks per head from the vector width, then as many heads per thread as
 // keep the grid at least twice the resident threads (up to kMaxHeadsPerThread).
-inline RopeGrid choose_grid(const RopeParams& p, int vec, int multiprocessors) {
+inline RopeGrid choose_grid(const RopeParams& p, int vec, const DeviceTraits& traits) {
   RopeGrid g;
   g.rotary_chunks = p.rotary_dim / 2 / vec;
   const bool any_tail_copy = p.copy_q_tail || p.copy_k_tail;
   g.chunks_per_head = g.rotary_chunks + (any_tail_copy ? (p.head_dim - p.rotary_dim) / vec : 0);
   const int num_heads = p.num_q_heads + p.num_k_heads;
   const int64_t thread_heads = p.nnz * num_heads * g.chunks_per_head;
-  const int64_t wanted_threads = 2 * kResidentThreadsPerMultiprocessor * (multiprocessors > 0 ? multiprocessors : 1);
+  // Threads the device keeps resident; if the runtime cannot say, what the launch bounds promise.
+  const int64_t resident_per_multiprocessor = traits.max_threads_per_multiprocessor > 0
+                                                  ? traits.max_threads_per_multiprocessor
+                                                  : int64_t{kBlockThreads} * kMinResidentBlocks;
+  const int64_t wanted_threads =
+      2 * resident_per_multiprocessor * (traits.multiprocessors > 0 ? traits.multiprocessors : 1);
   int64_t heads_per_thread = thread_heads / wanted_threads;
   if (heads_per_thread < 1) heads_per_thread = 1;
   if (heads_per_thread > max_heads_per_thread()) heads_per_thread = max_heads_per_thread();
@@ -63,11 +66,10 @@ inline RopeGrid choose_grid(const RopeParams& p, int vec, int multiprocessors) {
 
 template <bool INTERLEAVE, typename T, typename TPos>
 gpuError_t launch_rope_typed(const RopeParams& p, gpuStream_t stream, const DeviceTraits& traits, RopeLaunchInfo* info) {
-  const int multiprocessors = traits.multiprocessors;
   constexpr int kVec = kWideVecElems<T>;
   const bool wide = vectorisable<T, kVec>(p);
   const int vec = wide ? kVec : 1;
-  const RopeGrid g = choose_grid(p, vec, multiprocessors);
+  const RopeGrid g = choose_grid(p, vec, traits);
   const int64_t threads = p.nnz * g.head_lanes * g.chunks_per_head;
   const int64_t blocks = (threads + kBlockThreads - 1) / kBlockThreads;
   if (blocks > kMaxGridBlocks) return gpuErrorInvalidValue;

@@ -71,7 +71,7 @@ FH_HOST_DEVICE FH_INLINE float to_float(fp8_e4m3fnuz_t x) { return fp8_e4m3_to_f
 template <>
 struct FromFloat<fp8_e4m3fn_t> {
   FH_HOST_DEVICE FH_INLINE static fp8_e4m3fn_t apply(float f) {
-#if FH_ARCH_SM89_PLUS
+#if FH_ARCH_SM89
     return fp8_e4m3fn_t{static_cast<uint8_t>(__nv_cvt_float_to_fp8(f, __NV_SATFINITE, __NV_E4M3))};
 #elif FH_ARCH_CDNA4
     return fp8_e4m3fn_t{fp8_convert_native_amd<fp8_e4m3fn_t>(f)};
@@ -94,7 +94,7 @@ struct FromFloat<fp8_e4m3fnuz_t> {
 #if FH_PLATFORM_HIP || FH_PLATFORM_CUDA
 // Converts N floats to T, two at a time where the target has a paired conversion instruction
 // (bf16x2 / half2 on NVIDIA sm_80+, e4m3x2 on sm_89+): half the conversions of one at a time.
-#if FH_PLATFORM_CUDA && FH_DEVICE_PASS && __CUDA_ARCH__ >= 800
+#if FH_ARCH_SM80
 #define FH_HAS_PAIRED_16BIT_CONVERSION 1
 #else
 #define FH_HAS_PAIRED_16BIT_CONVERSION 0
@@ -104,7 +104,7 @@ template <typename T, int N>
 FH_DEVICE FH_INLINE void convert_floats(const float (&in)[N], T (&out)[N]) {
   constexpr bool kPaired16 = FH_HAS_PAIRED_16BIT_CONVERSION && N % 2 == 0 &&
                              (std::is_same_v<T, bf16_t> || std::is_same_v<T, half_t>);
-  constexpr bool kPairedFp8 = FH_ARCH_SM89_PLUS && N % 2 == 0 && std::is_same_v<T, fp8_e4m3fn_t>;
+  constexpr bool kPairedFp8 = FH_ARCH_SM89 && N % 2 == 0 && std::is_same_v<T, fp8_e4m3fn_t>;
   if constexpr (kPaired16) {
 #if FH_HAS_PAIRED_16BIT_CONVERSION
 #pragma unroll
@@ -122,7 +122,7 @@ FH_DEVICE FH_INLINE void convert_floats(const float (&in)[N], T (&out)[N]) {
     }
 #endif
   } else if constexpr (kPairedFp8) {
-#if FH_ARCH_SM89_PLUS
+#if FH_ARCH_SM89
 #pragma unroll
     for (int i = 0; i < N; i += 2) {
       const uint16_t pair = __nv_cvt_float2_to_fp8x2(make_float2(in[i], in[i + 1]), __NV_SATFINITE, __NV_E4M3);

@@ -83,7 +83,7 @@ FH_DEVICE FH_INLINE T shfl(T value, int src_lane) {
 // instruction for it; elsewhere lanes agree bit by bit through value_bits ballots.
 template <int WAVE>
 FH_DEVICE FH_INLINE uint64_t match_any(int value, int value_bits) {
-#if FH_PLATFORM_CUDA && FH_DEVICE_PASS && __CUDA_ARCH__ >= 700
+#if FH_ARCH_SM70
   static_assert(WAVE == 32, "NVIDIA warps have 32 lanes");
   (void)value_bits;
   return __match_any_sync(kAllLanesMask, value);
@@ -102,7 +102,7 @@ FH_DEVICE FH_INLINE uint64_t match_any(int value, int value_bits) {
 // (redux.sync); elsewhere a butterfly of log2(WAVE) shuffles.
 template <int WAVE>
 FH_DEVICE FH_INLINE uint32_t wave_max_u32(uint32_t value) {
-#if FH_PLATFORM_CUDA && FH_DEVICE_PASS && __CUDA_ARCH__ >= 800
+#if FH_ARCH_SM80
   static_assert(WAVE == 32, "NVIDIA warps have 32 lanes");
   return __reduce_max_sync(kAllLanesMask, value);
 #else
@@ -117,7 +117,7 @@ FH_DEVICE FH_INLINE uint32_t wave_max_u32(uint32_t value) {
 // hold the high maximum) where the butterfly takes log2(WAVE) rounds of two shuffles.
 template <int WAVE>
 FH_DEVICE FH_INLINE uint64_t wave_max_u64(uint64_t key, int* owner) {
-#if FH_PLATFORM_CUDA && FH_DEVICE_PASS && __CUDA_ARCH__ >= 800
+#if FH_ARCH_SM80
   static_assert(WAVE == 32, "NVIDIA warps have 32 lanes");
   const uint32_t hi = static_cast<uint32_t>(key >> 32);
   const uint32_t max_hi = __reduce_max_sync(kAllLanesMask, hi);
@@ -167,7 +167,7 @@ FH_DEVICE FH_INLINE void segment_merge_top2_u32(uint32_t* best, uint32_t* second
 // ballot; otherwise a butterfly of log2(lanes) steps merges (best, second) pairs.
 template <int WAVE>
 FH_DEVICE FH_INLINE void segment_top2_u32(uint32_t value, int lanes, uint32_t* best, uint32_t* second) {
-#if FH_PLATFORM_CUDA && FH_DEVICE_PASS && __CUDA_ARCH__ >= 800
+#if FH_ARCH_SM80
   static_assert(WAVE == 32, "NVIDIA warps have 32 lanes");
   if (lanes == WAVE) {
     const uint32_t top = __reduce_max_sync(kAllLanesMask, value);
@@ -189,7 +189,7 @@ FH_DEVICE FH_INLINE void segment_top2_u32(uint32_t value, int lanes, uint32_t* b
 // goes through wave_max_u64.
 template <int WAVE>
 FH_DEVICE FH_INLINE uint32_t wave_max_key_min_tag(uint32_t key, uint32_t tag, int* owner, uint32_t* tag_out) {
-#if FH_PLATFORM_CUDA && FH_DEVICE_PASS && __CUDA_ARCH__ >= 800
+#if FH_ARCH_SM80
   static_assert(WAVE == 32, "NVIDIA warps have 32 lanes");
   const uint32_t max_key = __reduce_max_sync(kAllLanesMask, key);
   const uint32_t holders = __ballot_sync(kAllLanesMask, key == max_key);
