@@ -44,7 +44,7 @@ if want build; then
   step build cmake --build $BUILD_DIR -j "$(nproc)" || { tail -n 60 "$LOG"; exit 1; }
   "$PY" - >>"$LOG" 2>&1 <<'PYEOF'
 import subprocess, glob
-for obj in sorted(glob.glob("build/cuda/CMakeFiles/flashhip_gpu_kernels.dir/csrc/kernels/*.o")):
+for obj in sorted(glob.glob("build/cuda/CMakeFiles/flashhip_gpu_kernels.dir/csrc/kernels/*/*.o")):
     out = subprocess.run(["cuobjdump", "-res-usage", obj], capture_output=True, text=True).stdout
     print(obj, "\n", "\n".join(l for l in out.splitlines() if "REG" in l)[:4000])
 PYEOF

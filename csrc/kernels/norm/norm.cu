@@ -1,5 +1,5 @@
 // launch_norm: routes a call to the translation unit that holds its kind's kernels.
-#include "norm_launch.cuh"
+#include "flashhip/kernels/norm/norm_launch.cuh"
 
 namespace flashhip::kernels {
 

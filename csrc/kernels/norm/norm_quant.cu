@@ -1,5 +1,5 @@
 // rmsnorm_quant and fused_add_rmsnorm_quant: fp8 output of either e4m3 flavour.
-#include "norm_launch.cuh"
+#include "flashhip/kernels/norm/norm_launch.cuh"
 
 namespace flashhip::kernels {
 using namespace norm_detail;

@@ -1,5 +1,5 @@
 // rmsnorm and fused add + rmsnorm: weight and output in the activation dtype.
-#include "norm_launch.cuh"
+#include "flashhip/kernels/norm/norm_launch.cuh"
 
 namespace flashhip::kernels {
 using namespace norm_detail;

@@ -1,5 +1,5 @@
 // layernorm: weight and bias in the activation dtype or fp32 (FlashInfer passes fp32 gamma/beta).
-#include "norm_launch.cuh"
+#include "flashhip/kernels/norm/norm_launch.cuh"
 
 namespace flashhip::kernels {
 using namespace norm_detail;

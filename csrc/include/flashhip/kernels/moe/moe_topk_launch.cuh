@@ -1,6 +1,7 @@
 // launch_moe_topk: picks the items each lane holds (experts / wave, rounded up to a power of
 // two), the layout (contiguous_layout below) and the gating dtype, then launches one wave per
 // token on the caller's stream.
+#pragma once
 #include <cstdint>
 #include <cstdlib>
 #include <cstring>
@@ -146,17 +147,5 @@ gpuError_t launch_on_device(const MoeTopkParams& p, gpuStream_t stream, MoeTopkL
 }
 
 }  // namespace moe_topk_detail
-
-LaunchStatus launch_moe_topk(const MoeTopkParams& p, StreamHandle handle, MoeTopkLaunchInfo* info) {
-  using namespace moe_topk_detail;
-  if (p.tokens == 0) return {};
-  // The kernels index tokens in 32 bits (far more rows than any device holds).
-  if (p.tokens > kMoeMaxTokens) return {static_cast<int>(gpuErrorInvalidValue)};
-  const auto stream = static_cast<gpuStream_t>(handle);
-  const gpuError_t err = dispatch_activation_dtype(p.gating_dtype, gpuErrorInvalidValue, [&](auto element) {
-    return launch_on_device<decltype(element)>(p, stream, info);
-  });
-  return {static_cast<int>(err)};
-}
 
 }  // namespace flashhip::kernels
