@@ -78,6 +78,10 @@ RowView row_view(const char* op, const char* arg, const at::Tensor& t) {
   return view;
 }
 
+void check_contiguous(const char* op, const char* arg, const at::Tensor& t) {
+  TORCH_CHECK(t.is_contiguous(), op, ": argument '", arg, "' must be contiguous");
+}
+
 DType kernel_dtype(at::ScalarType t) {
   switch (t) {
     case at::kFloat: return DType::kFloat32;
@@ -96,6 +100,7 @@ StreamHandle current_stream(const at::Tensor& t) {
 
 #ifdef FLASHHIP_WITH_GPU
 void check_launch(const char* op, LaunchStatus status) {
+  TORCH_CHECK(!status.no_variant(), op, ": ", launch_error_string(status));
   TORCH_CHECK(status.ok(), op, ": kernel launch failed: ", launch_error_string(status));
 }
 #endif

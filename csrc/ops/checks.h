@@ -30,6 +30,8 @@ void check_shape(const char* op, const char* arg, const at::Tensor& t, at::IntAr
 void check_writable(const char* op, const char* arg, const at::Tensor& t);
 void check_no_partial_overlap(const char* op, const char* arg, const at::Tensor& out, const at::Tensor& in);
 
+void check_contiguous(const char* op, const char* arg, const at::Tensor& t);
+
 // The leading dimensions must collapse to one row stride and the innermost must be contiguous.
 RowView row_view(const char* op, const char* arg, const at::Tensor& t);
 

@@ -126,6 +126,9 @@ int resident_blocks_per_multiprocessor(const void* kernel, int threads) {
 }
 
 const char* launch_error_string(LaunchStatus status) {
+  if (status.no_variant()) {
+    return "no kernel variant was built for this combination of dtypes, sizes and device (wave width)";
+  }
   return gpuGetErrorString(static_cast<gpuError_t>(status.code));
 }
 

@@ -10,7 +10,7 @@ LaunchStatus launch_moe_topk(const MoeTopkParams& p, StreamHandle handle, MoeTop
   // The kernels index tokens in 32 bits (far more rows than any device holds).
   if (p.tokens > kMoeMaxTokens) return {static_cast<int>(gpuErrorInvalidValue)};
   const auto stream = static_cast<gpuStream_t>(handle);
-  const gpuError_t err = dispatch_activation_dtype(p.gating_dtype, gpuErrorInvalidValue, [&](auto element) {
+  const gpuError_t err = dispatch_activation_dtype(p.gating_dtype, gpuErrorNoVariant, [&](auto element) {
     return launch_on_device<decltype(element)>(p, stream, info);
   });
   return {static_cast<int>(err)};

@@ -11,7 +11,7 @@ static gpuError_t route(const NormParams& p, gpuStream_t stream, NormLaunchInfo*
     case NormKind::kRmsQuant:
     case NormKind::kFusedAddRmsQuant: return launch_rms_norm_quant(p, stream, info);
   }
-  return gpuErrorInvalidValue;
+  return gpuErrorNoVariant;
 }
 
 LaunchStatus launch_norm(const NormParams& p, StreamHandle stream, NormLaunchInfo* info) {

@@ -6,13 +6,13 @@ using namespace norm_detail;
 
 template <NormKind KIND>
 static gpuError_t launch_quant(const NormParams& p, gpuStream_t stream, NormLaunchInfo* info) {
-  if (p.weight_dtype != p.act_dtype) return gpuErrorInvalidValue;
+  if (p.weight_dtype != p.act_dtype) return gpuErrorNoVariant;
   return dispatch_activation(p.act_dtype, [&](auto act) {
     using T = decltype(act);
     switch (p.out_dtype) {
       case DType::kFloat8E4M3FN: return launch_norm_on_device<KIND, T, T, fp8_e4m3fn_t>(p, stream, info);
       case DType::kFloat8E4M3FNUZ: return launch_norm_on_device<KIND, T, T, fp8_e4m3fnuz_t>(p, stream, info);
-      default: return gpuErrorInvalidValue;
+      default: return gpuErrorNoVariant;
     }
   });
 }

@@ -57,7 +57,7 @@ gpuError_t dispatch_wave_size(int wave_size, F&& f) {
 #else
   if (wave_size == 32) return f(std::integral_constant<int, 32>{});
 #endif
-  return gpuErrorInvalidValue;
+  return gpuErrorNoVariant;
 }
 
 // The launchers' prologue: reads the current device's traits once and calls

@@ -1,6 +1,7 @@
 // Runtime aliases shared by CUDA and HIP, and the one error-check macro kernels' launchers use.
 #pragma once
 
+#include "flashhip/platform/launch.h"
 #include "flashhip/platform/macros.h"
 
 #if FH_PLATFORM_HIP
@@ -16,17 +17,31 @@ using gpuStream_t = hipStream_t;
 using gpuError_t = hipError_t;
 inline constexpr gpuError_t gpuSuccess = hipSuccess;
 inline constexpr gpuError_t gpuErrorInvalidValue = hipErrorInvalidValue;
+inline constexpr gpuError_t gpuErrorNoVariant = static_cast<gpuError_t>(kLaunchNoVariant);
 inline gpuError_t gpuGetLastError() { return hipGetLastError(); }
 inline const char* gpuGetErrorString(gpuError_t e) { return hipGetErrorString(e); }
 inline gpuError_t gpuGetDevice(int* d) { return hipGetDevice(d); }
+inline gpuError_t gpuMalloc(void** p, size_t bytes) { return hipMalloc(p, bytes); }
+inline gpuError_t gpuFree(void* p) { return hipFree(p); }
+inline gpuError_t gpuMemcpyToHost(void* dst, const void* src, size_t bytes) {
+  return hipMemcpy(dst, src, bytes, hipMemcpyDeviceToHost);
+}
+inline gpuError_t gpuDeviceSynchronize() { return hipDeviceSynchronize(); }
 #else
 using gpuStream_t = cudaStream_t;
 using gpuError_t = cudaError_t;
 inline constexpr gpuError_t gpuSuccess = cudaSuccess;
 inline constexpr gpuError_t gpuErrorInvalidValue = cudaErrorInvalidValue;
+inline constexpr gpuError_t gpuErrorNoVariant = static_cast<gpuError_t>(kLaunchNoVariant);
 inline gpuError_t gpuGetLastError() { return cudaGetLastError(); }
 inline const char* gpuGetErrorString(gpuError_t e) { return cudaGetErrorString(e); }
 inline gpuError_t gpuGetDevice(int* d) { return cudaGetDevice(d); }
+inline gpuError_t gpuMalloc(void** p, size_t bytes) { return cudaMalloc(p, bytes); }
+inline gpuError_t gpuFree(void* p) { return cudaFree(p); }
+inline gpuError_t gpuMemcpyToHost(void* dst, const void* src, size_t bytes) {
+  return cudaMemcpy(dst, src, bytes, cudaMemcpyDeviceToHost);
+}
+inline gpuError_t gpuDeviceSynchronize() { return cudaDeviceSynchronize(); }
 #endif
 
 // Blocks of `threads` threads of `kernel` (no dynamic shared memory) that fit on one

@@ -3,7 +3,6 @@
 #pragma once
 
 #include <cstdint>
-#include <cstdlib>
 
 #include "flashhip/kernels/rope/rope_kernels.cuh"
 #include "flashhip/platform/arch.h"
@@ -12,17 +11,12 @@ namespace flashhip::kernels::rope_detail {
 
 // Most heads one thread walks with the same cos/sin: more amortises the cos/sin loads; fewer
 // puts all of a thread's loads in flight at once (kHeadsInFlight) and fills the device when
-// there are few tokens. H100, llama 8192 tokens: 4 -> 2 took 64.8 to 63.9 us.
-// FLASHHIP_ROPE_HEADS_PER_THREAD overrides it (a tuning knob for benchmarks, read once).
+// there are few tokens (2 measured best; see the commit history). params.max_heads_per_thread
+// overrides it.
 inline constexpr int kMaxHeadsPerThread = 2;
 
-inline int max_heads_per_thread() {
-  static const int value = [] {
-    const char* env = std::getenv("FLASHHIP_ROPE_HEADS_PER_THREAD");
-    const int v = env != nullptr ? std::atoi(env) : 0;
-    return v >= 1 && v <= 64 ? v : kMaxHeadsPerThread;
-  }();
-  return value;
+inline int max_heads_per_thread(const RopeParams& p) {
+  return p.max_heads_per_thread >= 1 && p.max_heads_per_thread <= 64 ? p.max_heads_per_thread : kMaxHeadsPerThread;
 }
 // The grid's x dimension limit shared by CUDA and HIP.
 inline constexpr int64_t kMaxGridBlocks = 0x7fffffff;
@@ -59,7 +53,7 @@ inline RopeGrid choose_grid(const RopeParams& p, int vec, const DeviceTraits& tr
       2 * resident_per_multiprocessor * (traits.multiprocessors > 0 ? traits.multiprocessors : 1);
   int64_t heads_per_thread = thread_heads / wanted_threads;
   if (heads_per_thread < 1) heads_per_thread = 1;
-  if (heads_per_thread > max_heads_per_thread()) heads_per_thread = max_heads_per_thread();
+  if (heads_per_thread > max_heads_per_thread(p)) heads_per_thread = max_heads_per_thread(p);
   g.head_lanes = static_cast<int>((num_heads + heads_per_thread - 1) / heads_per_thread);
   return g;
 }
@@ -99,7 +93,7 @@ gpuError_t launch_rope_style(const RopeParams& p, gpuStream_t stream, RopeLaunch
   auto with_element = [&](auto element) -> gpuError_t {
     return p.positions_type == IndexType::kInt32 ? with_types(element, int32_t{}) : with_types(element, int64_t{});
   };
-  return dispatch_activation_dtype(p.dtype, gpuErrorInvalidValue, with_element);
+  return dispatch_activation_dtype(p.dtype, gpuErrorNoVariant, with_element);
 }
 
 }  // namespace flashhip::kernels::rope_detail
