@@ -28,4 +28,4 @@ configure "$out/hip" -DFLASHHIP_GPU=HIP -DFLASHHIP_HIP_AS_CXX=ON -DCMAKE_CXX_COM
 cmake --build "$out/cuda" -j "$JOBS" || { echo "compile check: nvcc FAILED"; exit 1; }
 cmake --build "$out/hip" -j "$JOBS" || { echo "compile check: hipcc FAILED"; exit 1; }
 n=$(ls csrc/platform/*.cu csrc/kernels/*/*.cu | wc -l)
-echo "compile check: $n kernel files built for sm_$CUDA_ARCHS (nvcc) and $HIP_ARCHS (hipcc): ok"
+echo "compile check: $n kernel files and the device tests built for sm_$CUDA_ARCHS (nvcc) and $HIP_ARCHS (hipcc): ok"
