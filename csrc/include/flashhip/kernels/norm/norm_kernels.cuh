@@ -106,8 +106,8 @@ FH_DEVICE FH_INLINE void write_outputs(const Epilogue<KIND>& epilogue, const XVe
   converted.store_global(out);
 }
 
-// Whether the register variant walks rows with the next row's loads in flight. Measured on an
-// H200: a gain for the single-input forms, a loss for the fused forms, whose two inputs double
+// Whether the register variant walks rows with the next row's loads in flight: a gain for the
+// single-input forms, a loss for the fused forms, whose two inputs double
 // the registers (those run one row group per block instead).
 FH_HOST_DEVICE constexpr bool prefetches_next_row(NormKind kind, int items) {
   return items <= 4 && kind != NormKind::kFusedAddRms && kind != NormKind::kFusedAddRmsQuant;
@@ -169,9 +169,8 @@ __global__ void FH_LAUNCH_BOUNDS(kMaxRegisterThreads, min_resident_blocks(KIND, 
   // A grid smaller than the row count walks the rows. Where registers allow, the next row's
   // loads are issued before the current row's reductions, so memory stays busy while a row is
   // reduced and written; wide rows (many items) load each row in turn instead of spilling.
-  // Walking threads keep their columns' weights in registers rather than reload them per row
-  // (H100: rmsnorm_quant 8192x4096 42.1 -> 40.6 us); not layernorm's weight and bias, which
-  // got slower (53.5 -> 60.0 us).
+  // Walking threads keep their columns' weights in registers rather than reload them per row;
+  // not layernorm's weight and bias, whose extra registers cost more than the reloads.
   using RowAffine = Affine<KIND, TW, VEC>;
   constexpr bool kKeepAffine = kPrefetch && !Kind::kLayer;
   RowAffine kept_affine[kKeepAffine ? ITEMS : 1];
