@@ -26,6 +26,9 @@ inline gpuError_t gpuFree(void* p) { return hipFree(p); }
 inline gpuError_t gpuMemcpyToHost(void* dst, const void* src, size_t bytes) {
   return hipMemcpy(dst, src, bytes, hipMemcpyDeviceToHost);
 }
+inline gpuError_t gpuMemcpyToDevice(void* dst, const void* src, size_t bytes) {
+  return hipMemcpy(dst, src, bytes, hipMemcpyHostToDevice);
+}
 inline gpuError_t gpuDeviceSynchronize() { return hipDeviceSynchronize(); }
 #else
 using gpuStream_t = cudaStream_t;
@@ -40,6 +43,9 @@ inline gpuError_t gpuMalloc(void** p, size_t bytes) { return cudaMalloc(p, bytes
 inline gpuError_t gpuFree(void* p) { return cudaFree(p); }
 inline gpuError_t gpuMemcpyToHost(void* dst, const void* src, size_t bytes) {
   return cudaMemcpy(dst, src, bytes, cudaMemcpyDeviceToHost);
+}
+inline gpuError_t gpuMemcpyToDevice(void* dst, const void* src, size_t bytes) {
+  return cudaMemcpy(dst, src, bytes, cudaMemcpyHostToDevice);
 }
 inline gpuError_t gpuDeviceSynchronize() { return cudaDeviceSynchronize(); }
 #endif
