@@ -9,8 +9,8 @@
 #include <ATen/ATen.h>
 #include <c10/core/DeviceGuard.h>
 
-#include "checks.h"
 #include "kernel_log.h"
+#include "op_support.h"
 
 namespace flashhip::ops {
 

@@ -8,8 +8,8 @@ static gpuError_t route(const NormParams& p, gpuStream_t stream, NormLaunchInfo*
     case NormKind::kRms: return launch_rms_norm(p, stream, info);
     case NormKind::kFusedAddRms: return launch_fused_add_rms_norm(p, stream, info);
     case NormKind::kLayer: return launch_layer_norm(p, stream, info);
-    case NormKind::kRmsQuant:
-    case NormKind::kFusedAddRmsQuant: return launch_rms_norm_quant(p, stream, info);
+    case NormKind::kRmsQuant: return launch_rms_norm_quant(p, stream, info);
+    case NormKind::kFusedAddRmsQuant: return launch_fused_add_rms_norm_quant(p, stream, info);
   }
   return gpuErrorNoVariant;
 }

@@ -18,8 +18,11 @@ static gpuError_t launch_quant(const NormParams& p, gpuStream_t stream, NormLaun
 }
 
 gpuError_t launch_rms_norm_quant(const NormParams& p, gpuStream_t stream, NormLaunchInfo* info) {
-  return p.kind == NormKind::kRmsQuant ? launch_quant<NormKind::kRmsQuant>(p, stream, info)
-                                       : launch_quant<NormKind::kFusedAddRmsQuant>(p, stream, info);
+  return launch_quant<NormKind::kRmsQuant>(p, stream, info);
+}
+
+gpuError_t launch_fused_add_rms_norm_quant(const NormParams& p, gpuStream_t stream, NormLaunchInfo* info) {
+  return launch_quant<NormKind::kFusedAddRmsQuant>(p, stream, info);
 }
 
 }  // namespace flashhip::kernels

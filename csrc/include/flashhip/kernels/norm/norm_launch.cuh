@@ -123,4 +123,5 @@ gpuError_t launch_rms_norm(const NormParams& p, gpuStream_t stream, NormLaunchIn
 gpuError_t launch_fused_add_rms_norm(const NormParams& p, gpuStream_t stream, NormLaunchInfo* info);
 gpuError_t launch_layer_norm(const NormParams& p, gpuStream_t stream, NormLaunchInfo* info);
 gpuError_t launch_rms_norm_quant(const NormParams& p, gpuStream_t stream, NormLaunchInfo* info);
+gpuError_t launch_fused_add_rms_norm_quant(const NormParams& p, gpuStream_t stream, NormLaunchInfo* info);
 }  // namespace flashhip::kernels
