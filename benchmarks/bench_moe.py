@@ -17,24 +17,22 @@ from pathlib import Path
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import ROOT, Report, graph_time_us, time_us  # noqa: E402
+from common import (DSV3_EXPERTS, DSV3_GROUPS, DSV3_KEEP, DSV3_SCALE, DSV3_TOPK, ROOT,  # noqa: E402
+                    DeepSeekV3TopkCase, Report, graph_time_us, time_us)
 
 import flashhip  # noqa: E402
 from flashhip import reference as ref  # noqa: E402
 
-EXPERTS, TOPK, GROUPS, KEEP, SCALE, BLOCK = 256, 8, 8, 4, 2.5, 64
+EXPERTS, TOPK, GROUPS, KEEP, SCALE, BLOCK = DSV3_EXPERTS, DSV3_TOPK, DSV3_GROUPS, DSV3_KEEP, DSV3_SCALE, 64
 
 
 def bench_topk(report: Report, tokens: int, dtype: torch.dtype, device: str, compile_peer: bool) -> None:
-    g = torch.randn(tokens, EXPERTS, device=device).to(dtype)
-    bias = torch.randn(EXPERTS, device=device) * 0.05
-    weights = torch.empty(tokens, TOPK, device=device)
-    ids = torch.empty(tokens, TOPK, dtype=torch.int32, device=device)
+    case = DeepSeekV3TopkCase(tokens, device, dtype)
+    g, bias, weights, ids = case.gating, case.bias, case.weights, case.ids
     shape = f"T={tokens} E={EXPERTS} k={TOPK}"
     nbytes = g.numel() * g.element_size() + weights.numel() * 4 + ids.numel() * 4
 
-    def ours():
-        torch.ops.flashhip.moe_topk(weights, ids, g, bias, "sigmoid", GROUPS, KEEP, True, SCALE)
+    ours = case.call
 
     def eager():
         return ref.deepseek_v3_routing(g, bias, GROUPS, KEEP, TOPK, SCALE)

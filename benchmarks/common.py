@@ -156,3 +156,22 @@ class Report:
             plot_family(path, path.with_suffix(".png"))
         except ImportError as e:  # the JSON is the record; plot later with benchmarks/plot.py
             print(f"no plot: {e}")
+
+
+# DeepSeek-V3's routing: 256 experts in 8 groups, keep 4 groups, top 8, renormalised, x2.5.
+DSV3_EXPERTS, DSV3_TOPK, DSV3_GROUPS, DSV3_KEEP, DSV3_SCALE = 256, 8, 8, 4, 2.5
+
+
+class DeepSeekV3TopkCase:
+    """One DeepSeek-V3 moe_topk call on fresh inputs: gating [tokens, 256] in `dtype`, a bias,
+    and the outputs; `call()` runs flashhip's op on them."""
+
+    def __init__(self, tokens: int, device: str = "cuda", dtype: torch.dtype = torch.float32):
+        self.gating = torch.randn(tokens, DSV3_EXPERTS, device=device).to(dtype)
+        self.bias = torch.randn(DSV3_EXPERTS, device=device) * 0.05
+        self.weights = torch.empty(tokens, DSV3_TOPK, device=device)
+        self.ids = torch.empty(tokens, DSV3_TOPK, dtype=torch.int32, device=device)
+
+    def call(self) -> None:
+        torch.ops.flashhip.moe_topk(self.weights, self.ids, self.gating, self.bias, "sigmoid", DSV3_GROUPS, DSV3_KEEP,
+                                    True, DSV3_SCALE)

@@ -10,7 +10,7 @@ lines = ["# Latest GPU results", "",
          "measured in the same process on the same inputs; `graph` is the per-call time replayed from a CUDA graph.", ""]
 for path in sorted(RESULTS.glob("*.json")):
     data = json.loads(path.read_text())
-    if "rows" in data and "flush" in data["rows"][0]:  # benchmarks/insitu_norm.py
+    if "rows" in data and "flush" in data["rows"][0]:  # insitu.json (from insitu_norm.py, now in the git history)
         flushes = list(dict.fromkeys(r["flush"] for r in data["rows"]))
         lines += [f"## in situ, bf16 norms {data['shape']}: {data['device']}, commit {data['commit']}", "",
                   "Event time (as do_bench reads it) / the kernels' own duration, us, per L2 state before the call.", "",

@@ -4,13 +4,14 @@
 # writes the log and JSON results into OUTDIR. Needs no network; keeps going after a failed
 # step and exits non-zero if any failed.
 #   scripts/gpu_run.sh OUTDIR [steps...]    steps: build cpp kernels pytest memcheck racecheck check bench
-#   (also: sweep, knobs [KNOBS_CASES=rope,moe,norm], ab [AB_CASES likewise] [AB_BASE_TAR=git archive of the other commit], source [SOURCE_CASE=...], profile [PROFILE_CASES="case ...", see benchmarks/profile_cases.py], insitu, fp8diag, diag)
+#   (also: profile [PROFILE_CASES="case ...", see benchmarks/tools/profile_cases.py],
+#    ab [AB_CASES=rope,moe,norm] [AB_BASE_TAR=git archive of the other commit])
 set -uo pipefail
 OUTDIR=$(realpath -m "${1:?usage: scripts/gpu_run.sh OUTDIR [steps...]}"); shift
 cd "$(dirname "$0")/.."
 mkdir -p "$OUTDIR"
 LOG="$OUTDIR/run.log"
-STEPS=${*:-build cpp kernels pytest memcheck racecheck check bench}  # also: sweep
+STEPS=${*:-build cpp kernels pytest memcheck racecheck check bench}  # also: profile ab
 PY=${PYTHON:-python3}
 BUILD_DIR=build/cuda
 # The lent image's default g++ (/opt/gcc) links libstdc++ statically into shared libraries; a
@@ -58,20 +59,12 @@ fi
 if want cpp; then
   "$PY" tests/fixtures/make_scripted.py $BUILD_DIR/scripted_rmsnorm.pt >>"$LOG" 2>&1
   FLASHHIP_SCRIPTED_MODULE=$BUILD_DIR/scripted_rmsnorm.pt step cpp $BUILD_DIR/flashhip_cpp_tests
+  # Torch-free device tests of the platform primitives (built with the GPU backend only).
+  step cpp_platform $BUILD_DIR/flashhip_platform_tests
 fi
 # Torch-free kernel checks: fp8_gemm against a float64 host reference, then the challenge shapes timed.
-want kernels && step kernels $BUILD_DIR/flashhip_kernel_checks && awk '/===== kernels:/,/===== kernels rc/' "$LOG" | grep -E "FAIL|time|passed|FAILED"
-if want diag; then
-  { echo "== g++"; g++ --version | head -n 1; echo "== ldd"; ldd $BUILD_DIR/libflashhip_ops.so;
-    echo "== std:: symbols defined in our library"; nm -DC --defined-only $BUILD_DIR/libflashhip_ops.so | grep -cE " (T|W) std::";
-    nm -DC --defined-only $BUILD_DIR/libflashhip_ops.so | grep -E "_M_insert<long>|locale::|ios_base::Init" | head -n 5;
-    echo "== link"; ninja -C $BUILD_DIR -t commands flashhip_ops | tail -n 1 | tr ' ' '\n' | grep -vE "\.o$" | tr '\n' ' '; echo;
-    echo "== libstdc++ in python"; "$PY" -c "import torch; print(''.join(sorted(set(l.split()[-1]+chr(10) for l in open('/proc/self/maps') if 'stdc++' in l or 'gcc_s' in l))))";
-    echo "== libstdc++ in the C++ tests"; ldd $BUILD_DIR/flashhip_cpp_tests | grep -E "stdc|gcc_s"; } >"$OUTDIR/diag.txt" 2>&1
-  cat "$OUTDIR/diag.txt"
-fi
-if want fp8diag; then
-  step fp8diag "$PY" tests/gpu/fp8_agreement.py; awk '/===== fp8diag:/,/===== fp8diag rc/' "$LOG"
+if want kernels; then
+  step kernels $BUILD_DIR/flashhip_kernel_checks; awk '/===== kernels:/,/===== kernels rc/' "$LOG" | grep -E "FAIL|time|passed|FAILED"
 fi
 want pytest && step pytest "$PY" -m pytest -q -p no:cacheprovider tests/python -rs
 sanitize() { PYTORCH_NO_CUDA_MEMORY_CACHING=1 compute-sanitizer --tool "$1" --error-exitcode 7 "$PY" tests/gpu/sanitize_ops.py; }
@@ -79,30 +72,20 @@ want memcheck && step memcheck sanitize memcheck
 want racecheck && step racecheck sanitize racecheck
 if want profile; then  # one launch of each case under Nsight Compute: duration, throughput, stalls
   step profile ncu --profile-from-start off --section SpeedOfLight --section LaunchStats --section Occupancy \
-    --section WarpStateStats --section ComputeWorkloadAnalysis --section InstructionStats --section MemoryWorkloadAnalysis "$PY" benchmarks/profile_cases.py ${PROFILE_CASES:-}
+    --section WarpStateStats --section ComputeWorkloadAnalysis --section InstructionStats --section MemoryWorkloadAnalysis "$PY" benchmarks/tools/profile_cases.py ${PROFILE_CASES:-}
   awk '/===== profile:/,/===== profile rc/' "$LOG" >"$OUTDIR/ncu.txt"
   grep -E "^  [a-z_].*\(|^case |Duration|Memory Throughput|Compute \(SM\)|Registers Per|Achieved Occupancy|Executed Instructions  |Issue Slots Busy" "$OUTDIR/ncu.txt" | head -n 120
-fi
-if want source; then  # per-SASS-instruction executed counts and stall samples of one case (SOURCE_CASE)
-  step source ncu --profile-from-start off --section SourceCounters --section WarpStateStats --import-source no \
-    -o "$OUTDIR/source" -f "$PY" benchmarks/profile_cases.py "${SOURCE_CASE:-moe_topk_T4096}"
-  ncu --import "$OUTDIR/source.ncu-rep" --page source --csv --print-source sass >"$OUTDIR/source_sass.csv" 2>>"$LOG"
-  rm -f "$OUTDIR/source.ncu-rep"; wc -l "$OUTDIR/source_sass.csv"
 fi
 if want ab; then  # this tree against another commit's (AB_BASE_TAR: `git archive` of it), one process each in turn
   AB_BASE_DIR=/tmp/flashhip_ab_base; rm -rf "$AB_BASE_DIR"; mkdir -p "$AB_BASE_DIR"
   { tar -xf "${AB_BASE_TAR:-build/ab_base.tar}" -C "$AB_BASE_DIR" || { echo "ab: no base tree to unpack"; failed+=(ab); false; }; } &&
     step ab_configure cmake -S "$AB_BASE_DIR" -B "$AB_BASE_DIR/build" -G Ninja -DFLASHHIP_GPU=CUDA -DPython3_EXECUTABLE="$(command -v "$PY")" &&
     step ab_build cmake --build "$AB_BASE_DIR/build" -j "$(nproc)" --target flashhip_ops &&
-    step ab "$PY" benchmarks/sweep_knobs.py --repeat "${AB_REPEAT:-3}" --cases "${AB_CASES:-rope,moe}" --out "$OUTDIR/ab.json" \
+    step ab "$PY" benchmarks/tools/sweep_knobs.py --repeat "${AB_REPEAT:-3}" --cases "${AB_CASES:-rope,moe}" --out "$OUTDIR/ab.json" \
       --library "base=$AB_BASE_DIR/build/libflashhip_ops.so" --library "this=$FLASHHIP_LIBRARY" &&
     awk '/===== ab:/,/===== ab rc/' "$LOG" | tail -n 4
 fi
-# do_bench's time split into kernel and the rest, with and without its L2 flush (8192x4096 norms)
-want insitu && step insitu "$PY" benchmarks/insitu_norm.py --out "$OUTDIR/insitu.json" && awk '/===== insitu:/,/===== insitu rc/' "$LOG"
-want knobs && step knobs "$PY" benchmarks/sweep_knobs.py --cases "${KNOBS_CASES:-rope,moe}" --out "$OUTDIR/knobs.json" && awk '/===== knobs:/,/===== knobs rc/' "$LOG"
 want check && step check "$PY" -m flashhip check --json "$OUTDIR/check.json"
-want sweep && step sweep "$PY" benchmarks/sweep_norm.py && awk '/===== sweep:/,/===== sweep rc/' "$LOG" | tail -n 25
 if want bench; then
   for bench in benchmarks/bench_*.py; do
     family=$(basename "$bench" .py); family=${family#bench_}

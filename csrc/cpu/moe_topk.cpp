@@ -2,6 +2,8 @@
 // same ranking keys (moe_rank), so ties and masking resolve identically.
 #include "moe_topk.h"
 
+#include "dispatch.h"
+
 #include <cmath>
 #include <cstdint>
 #include <limits>
@@ -100,12 +102,7 @@ void route_tokens(const MoeTopkParams& p) {
 }  // namespace
 
 void moe_topk(const MoeTopkParams& p) {
-  switch (p.gating_dtype) {
-    case DType::kFloat32: return route_tokens<float>(p);
-    case DType::kFloat16: return route_tokens<c10::Half>(p);
-    case DType::kBFloat16: return route_tokens<c10::BFloat16>(p);
-    default: TORCH_CHECK(false, "flashhip.moe_topk: no CPU kernel for this gating dtype");
-  }
+  dispatch_activation("flashhip.moe_topk", p.gating_dtype, [&](auto element) { route_tokens<decltype(element)>(p); });
 }
 
 }  // namespace flashhip::cpu

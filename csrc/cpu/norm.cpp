@@ -11,6 +11,7 @@
 #include <c10/util/Float8_e4m3fnuz.h>
 #include <c10/util/Half.h>
 
+#include "dispatch.h"
 #include "flashhip/platform/fp8.h"
 
 namespace flashhip::cpu {
@@ -86,21 +87,11 @@ void norm_rows(const NormParams& p) {
   });
 }
 
-template <typename F>
-void dispatch_activation(DType dtype, F&& f) {
-  switch (dtype) {
-    case DType::kFloat32: return f(float{});
-    case DType::kFloat16: return f(c10::Half{});
-    case DType::kBFloat16: return f(c10::BFloat16{});
-    default: TORCH_INTERNAL_ASSERT(false, "unsupported activation dtype");
-  }
-}
-
 }  // namespace
 
 void norm(const NormParams& p) {
   if (p.rows == 0) return;
-  dispatch_activation(p.act_dtype, [&](auto act) {
+  dispatch_activation("flashhip norm", p.act_dtype, [&](auto act) {
     using T = decltype(act);
     switch (p.kind) {
       case NormKind::kRms:

@@ -3,6 +3,8 @@
 // before writing either makes the in-place form safe.
 #include "rope.h"
 
+#include "dispatch.h"
+
 #include <ATen/Parallel.h>
 #include <c10/util/BFloat16.h>
 #include <c10/util/Half.h>
@@ -63,12 +65,7 @@ void rope_for_positions(const RopeParams& p) {
 
 void rope(const RopeParams& p) {
   if (p.nnz == 0) return;
-  switch (p.dtype) {
-    case DType::kFloat32: return rope_for_positions<float>(p);
-    case DType::kFloat16: return rope_for_positions<c10::Half>(p);
-    case DType::kBFloat16: return rope_for_positions<c10::BFloat16>(p);
-    default: TORCH_INTERNAL_ASSERT(false, "unsupported rope dtype");
-  }
+  dispatch_activation("flashhip.rope", p.dtype, [&](auto element) { rope_for_positions<decltype(element)>(p); });
 }
 
 }  // namespace flashhip::cpu

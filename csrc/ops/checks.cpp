@@ -78,26 +78,8 @@ RowView row_view(const char* op, const char* arg, const at::Tensor& t) {
   return view;
 }
 
-DType kernel_dtype(at::ScalarType t) {
-  switch (t) {
-    case at::kFloat: return DType::kFloat32;
-    case at::kHalf: return DType::kFloat16;
-    case at::kBFloat16: return DType::kBFloat16;
-    case at::kFloat8_e4m3fn: return DType::kFloat8E4M3FN;
-    case at::kFloat8_e4m3fnuz: return DType::kFloat8E4M3FNUZ;
-    default: TORCH_CHECK(false, "flashhip: no kernel dtype for ", t);
-  }
+void check_contiguous(const char* op, const char* arg, const at::Tensor& t) {
+  TORCH_CHECK(t.is_contiguous(), op, ": argument '", arg, "' must be contiguous");
 }
-
-StreamHandle current_stream(const at::Tensor& t) {
-  const c10::impl::VirtualGuardImpl guard_impl(t.device().type());
-  return guard_impl.getStream(t.device()).native_handle();
-}
-
-#ifdef FLASHHIP_WITH_GPU
-void check_launch(const char* op, LaunchStatus status) {
-  TORCH_CHECK(status.ok(), op, ": kernel launch failed: ", launch_error_string(status));
-}
-#endif
 
 }  // namespace flashhip::ops

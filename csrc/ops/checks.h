@@ -6,8 +6,7 @@
 
 #include <ATen/ATen.h>
 
-#include "flashhip/platform/dtypes.h"
-#include "flashhip/platform/launch.h"
+#include "op_support.h"
 
 namespace flashhip::ops {
 
@@ -30,17 +29,9 @@ void check_shape(const char* op, const char* arg, const at::Tensor& t, at::IntAr
 void check_writable(const char* op, const char* arg, const at::Tensor& t);
 void check_no_partial_overlap(const char* op, const char* arg, const at::Tensor& out, const at::Tensor& in);
 
+void check_contiguous(const char* op, const char* arg, const at::Tensor& t);
+
 // The leading dimensions must collapse to one row stride and the innermost must be contiguous.
 RowView row_view(const char* op, const char* arg, const at::Tensor& t);
-
-DType kernel_dtype(at::ScalarType t);
-
-// The caller's current stream on t's device.
-StreamHandle current_stream(const at::Tensor& t);
-
-#ifdef FLASHHIP_WITH_GPU
-// Throws with the runtime's message if a launch failed.
-void check_launch(const char* op, LaunchStatus status);
-#endif
 
 }  // namespace flashhip::ops

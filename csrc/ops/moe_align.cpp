@@ -10,6 +10,7 @@
 #include "cpu/moe_align.h"
 #include "flashhip/kernels/moe/moe_align.h"
 #include "kernel_log.h"
+#include "run_on_device.h"
 
 namespace flashhip::ops {
 namespace {
@@ -64,7 +65,7 @@ void moe_align_block_size(const at::Tensor& topk_ids, int64_t num_experts, int64
     check_same_device(kOp, "expert_map", *expert_map, topk_ids);
     check_dtype(kOp, "expert_map", *expert_map, {at::kInt});
     check_shape(kOp, "expert_map", *expert_map, {num_experts});
-    TORCH_CHECK(expert_map->is_contiguous(), kOp, ": argument 'expert_map' must be contiguous");
+    check_contiguous(kOp, "expert_map", *expert_map);
   }
   if (topk_ids.is_cpu()) {  // value checks: cheap here, a synchronisation on a GPU
     if (pairs > 0) {
@@ -96,30 +97,25 @@ void moe_align_block_size(const at::Tensor& topk_ids, int64_t num_experts, int64
   p.expert_ids_capacity = expert_ids.numel();
   p.ids_int64 = topk_ids.scalar_type() == at::kLong;
 
-  if (topk_ids.is_cpu()) {
-    cpu::moe_align(p);
-    if (kernel_log_enabled()) log_kernel_once(kOp, "cpu counting sort", "cpu");
-    return;
-  }
-#ifdef FLASHHIP_WITH_GPU
-  const c10::DeviceGuard guard(topk_ids.device());
-  at::Tensor workspace;
-  const int64_t workspace_elems = kernels::moe_align_workspace_elems(pairs, p.experts);
-  if (workspace_elems > 0) {
-    workspace = at::empty({workspace_elems}, topk_ids.options().dtype(at::kInt));
-    p.workspace = workspace.data_ptr<int32_t>();
-  }
+  at::Tensor workspace;  // GPU only; lives until the launch is enqueued
   kernels::MoeAlignLaunchInfo info;
-  check_launch(kOp, kernels::launch_moe_align(p, current_stream(topk_ids), &info));
-  if (kernel_log_enabled()) {
-    log_kernel_once(kOp,
-                    "counting sort (" + std::to_string(info.kernels) + " kernels, " + std::to_string(info.tiles) +
-                        " tiles of " + std::to_string(info.tile_pairs) + " pairs, wave " + std::to_string(info.wave) + ")",
-                    topk_ids.device().str());
-  }
-#else
-  TORCH_CHECK(false, kOp, ": this flashhip build has no GPU kernels (built with FLASHHIP_GPU=OFF)");
-#endif
+  run_on_device(
+      kOp, topk_ids,
+      [&] {
+        cpu::moe_align(p);
+        return [] { return std::string("cpu counting sort"); };
+      },
+      [&](auto stream) {
+        const int64_t workspace_elems = kernels::moe_align_workspace_elems(pairs, p.experts);
+        if (workspace_elems > 0) {
+          workspace = at::empty({workspace_elems}, topk_ids.options().dtype(at::kInt));
+          p.workspace = workspace.data_ptr<int32_t>();
+        }
+        return std::make_pair(kernels::launch_moe_align(p, stream, &info), [&] {
+          return "counting sort (" + std::to_string(info.kernels) + " kernels, " + std::to_string(info.tiles) +
+                 " tiles of " + std::to_string(info.tile_pairs) + " pairs, wave " + std::to_string(info.wave) + ")";
+        });
+      });
 }
 
 }  // namespace

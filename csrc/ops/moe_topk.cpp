@@ -7,7 +7,9 @@
 #include "checks.h"
 #include "cpu/moe_topk.h"
 #include "flashhip/kernels/moe/moe_topk.h"
+#include "dev_overrides.h"
 #include "kernel_log.h"
+#include "run_on_device.h"
 
 namespace flashhip::ops {
 namespace {
@@ -84,7 +86,7 @@ void moe_topk(at::Tensor& topk_weights, at::Tensor& topk_ids, const at::Tensor& 
     check_same_device(kOp, "correction_bias", *correction_bias, gating_output);
     check_dtype(kOp, "correction_bias", *correction_bias, {at::kFloat});
     check_shape(kOp, "correction_bias", *correction_bias, {experts});
-    TORCH_CHECK(correction_bias->is_contiguous(), kOp, ": argument 'correction_bias' must be contiguous");
+    check_contiguous(kOp, "correction_bias", *correction_bias);
   }
 
   MoeTopkParams p;
@@ -106,21 +108,18 @@ void moe_topk(at::Tensor& topk_weights, at::Tensor& topk_ids, const at::Tensor& 
   p.gating_dtype = kernel_dtype(gating_output.scalar_type());
   if (tokens == 0) return;
 
-  if (gating_output.is_cpu()) {
-    cpu::moe_topk(p);
-    if (kernel_log_enabled()) {
-      log_kernel_once(kOp, std::string("cpu (") + c10::toString(gating_output.scalar_type()) + ")", "cpu");
-    }
-    return;
-  }
-#ifdef FLASHHIP_WITH_GPU
-  const c10::DeviceGuard guard(gating_output.device());
+  apply_dev_overrides(p);
   kernels::MoeTopkLaunchInfo info;
-  check_launch(kOp, kernels::launch_moe_topk(p, current_stream(gating_output), &info));
-  if (kernel_log_enabled()) log_kernel_once(kOp, describe(info, p, gating_output.scalar_type()), gating_output.device().str());
-#else
-  TORCH_CHECK(false, kOp, ": this flashhip build has no GPU kernels (built with FLASHHIP_GPU=OFF)");
-#endif
+  run_on_device(
+      kOp, gating_output,
+      [&] {
+        cpu::moe_topk(p);
+        return [&] { return cpu_variant(gating_output.scalar_type()); };
+      },
+      [&](auto stream) {
+        return std::make_pair(kernels::launch_moe_topk(p, stream, &info),
+                              [&] { return describe(info, p, gating_output.scalar_type()); });
+      });
 }
 
 }  // namespace

@@ -7,7 +7,9 @@
 #include "checks.h"
 #include "cpu/norm.h"
 #include "flashhip/kernels/norm/norm.h"
+#include "dev_overrides.h"
 #include "kernel_log.h"
+#include "run_on_device.h"
 
 namespace flashhip::ops {
 namespace {
@@ -30,7 +32,7 @@ RowView check_common(const char* op, const at::Tensor& out, const char* out_name
   check_writable(op, out_name, out);
   check_same_device(op, "weight", weight, input);
   check_shape(op, "weight", weight, {in.hidden});
-  TORCH_CHECK(weight.is_contiguous(), op, ": argument 'weight' must be contiguous");
+  check_contiguous(op, "weight", weight);
   TORCH_CHECK(in.rows == 0 || in.hidden > 0, op, ": argument 'input' has an empty hidden dimension");
   TORCH_CHECK(eps >= 0.0 && std::isfinite(eps), op, ": argument 'eps' must be finite and >= 0, got ", eps);
   return in;
@@ -49,21 +51,18 @@ std::string describe(const kernels::NormLaunchInfo& info, at::ScalarType act) {
          std::to_string(info.rows_per_block) + " rows/block, wave " + std::to_string(info.wave) + ")";
 }
 
-void run(const char* op, const NormParams& p, const at::Tensor& input) {
-  if (p.rows == 0) return;
-  if (input.is_cpu()) {
-    cpu::norm(p);
-    if (kernel_log_enabled()) log_kernel_once(op, std::string("cpu (") + c10::toString(input.scalar_type()) + ")", "cpu");
-    return;
-  }
-#ifdef FLASHHIP_WITH_GPU
-  const c10::DeviceGuard guard(input.device());
+void run(const char* op, NormParams p, const at::Tensor& input) {
+  apply_dev_overrides(p);
   kernels::NormLaunchInfo info;
-  check_launch(op, kernels::launch_norm(p, current_stream(input), &info));
-  if (kernel_log_enabled()) log_kernel_once(op, describe(info, input.scalar_type()), input.device().str());
-#else
-  TORCH_CHECK(false, op, ": this flashhip build has no GPU kernels (built with FLASHHIP_GPU=OFF)");
-#endif
+  run_on_device(
+      op, input,
+      [&] {
+        cpu::norm(p);
+        return [&] { return cpu_variant(input.scalar_type()); };
+      },
+      [&](auto stream) {
+        return std::make_pair(kernels::launch_norm(p, stream, &info), [&] { return describe(info, input.scalar_type()); });
+      });
 }
 
 NormParams params_for(NormKind kind, const RowView& in, const at::Tensor& input, double eps, bool gemma) {
@@ -79,6 +78,26 @@ NormParams params_for(NormKind kind, const RowView& in, const at::Tensor& input,
   p.weight_dtype = p.act_dtype;
   p.out_dtype = p.act_dtype;
   return p;
+}
+
+// The fused forms' residual: read and written, beside input but never the same tensor.
+void check_residual(const char* op, const at::Tensor& residual, const at::Tensor& input) {
+  check_same_device(op, "residual", residual, input);
+  check_same_shape(op, "residual", residual, input, "input");
+  check_same_dtype(op, "residual", residual, input, "input");
+  check_writable(op, "residual", residual);
+  TORCH_CHECK(!residual.is_same(input), op, ": 'input' and 'residual' must be different tensors");
+  check_no_partial_overlap(op, "residual", residual, input);
+}
+
+// The quantising forms' fp8 output, weight and scale.
+void set_quant_output(const char* op, NormParams& p, const at::Tensor& out, const at::Tensor& weight,
+                      const at::Tensor& scale) {
+  p.out = out.data_ptr();
+  p.out_row_stride = row_view(op, "out", out).row_stride;
+  p.out_dtype = kernel_dtype(out.scalar_type());
+  p.weight = weight.data_ptr();
+  p.scale = scale.data_ptr<float>();
 }
 
 void rmsnorm(at::Tensor& out, const at::Tensor& input, const at::Tensor& weight, double eps, bool gemma) {
@@ -97,13 +116,8 @@ void rmsnorm(at::Tensor& out, const at::Tensor& input, const at::Tensor& weight,
 void fused_add_rmsnorm(at::Tensor& input, at::Tensor& residual, const at::Tensor& weight, double eps, bool gemma) {
   constexpr const char* op = "flashhip.fused_add_rmsnorm";
   const RowView in = check_common(op, input, "input", input, weight, eps);
-  check_same_device(op, "residual", residual, input);
-  check_same_shape(op, "residual", residual, input, "input");
-  check_same_dtype(op, "residual", residual, input, "input");
-  check_writable(op, "residual", residual);
+  check_residual(op, residual, input);
   check_same_dtype(op, "weight", weight, input, "input");
-  TORCH_CHECK(!residual.is_same(input), op, ": 'input' and 'residual' must be different tensors");
-  check_no_partial_overlap(op, "residual", residual, input);
   NormParams p = params_for(NormKind::kFusedAddRms, in, input, eps, gemma);
   p.out = input.data_ptr();
   p.out_row_stride = in.row_stride;
@@ -127,7 +141,7 @@ void layernorm(at::Tensor& out, const at::Tensor& input, const at::Tensor& weigh
     check_same_device(op, "bias", *bias, input);
     check_shape(op, "bias", *bias, {in.hidden});
     check_same_dtype(op, "bias", *bias, weight, "weight");
-    TORCH_CHECK(bias->is_contiguous(), op, ": argument 'bias' must be contiguous");
+    check_contiguous(op, "bias", *bias);
     p.bias = bias->data_ptr();
   }
   p.out = out.data_ptr();
@@ -145,11 +159,7 @@ void rmsnorm_quant(at::Tensor& out, const at::Tensor& input, const at::Tensor& w
   check_same_dtype(op, "weight", weight, input, "input");
   check_scale(op, scale, input);
   NormParams p = params_for(NormKind::kRmsQuant, in, input, eps, gemma);
-  p.out = out.data_ptr();
-  p.out_row_stride = row_view(op, "out", out).row_stride;
-  p.out_dtype = kernel_dtype(out.scalar_type());
-  p.weight = weight.data_ptr();
-  p.scale = scale.data_ptr<float>();
+  set_quant_output(op, p, out, weight, scale);
   run(op, p, input);
 }
 
@@ -158,22 +168,13 @@ void fused_add_rmsnorm_quant(at::Tensor& out, const at::Tensor& input, at::Tenso
   constexpr const char* op = "flashhip.fused_add_rmsnorm_quant";
   const RowView in = check_common(op, out, "out", input, weight, eps);
   check_dtype(op, "out", out, kFp8Dtypes);
-  check_same_device(op, "residual", residual, input);
-  check_same_shape(op, "residual", residual, input, "input");
-  check_same_dtype(op, "residual", residual, input, "input");
-  check_writable(op, "residual", residual);
-  TORCH_CHECK(!residual.is_same(input), op, ": 'input' and 'residual' must be different tensors");
-  check_no_partial_overlap(op, "residual", residual, input);
+  check_residual(op, residual, input);
   check_same_dtype(op, "weight", weight, input, "input");
   check_scale(op, scale, input);
   NormParams p = params_for(NormKind::kFusedAddRmsQuant, in, input, eps, gemma);
-  p.out = out.data_ptr();
-  p.out_row_stride = row_view(op, "out", out).row_stride;
-  p.out_dtype = kernel_dtype(out.scalar_type());
+  set_quant_output(op, p, out, weight, scale);
   p.residual = residual.data_ptr();
   p.residual_row_stride = row_view(op, "residual", residual).row_stride;
-  p.weight = weight.data_ptr();
-  p.scale = scale.data_ptr<float>();
   run(op, p, input);
 }
 

@@ -8,7 +8,9 @@
 #include "checks.h"
 #include "cpu/rope.h"
 #include "flashhip/kernels/rope/rope.h"
+#include "dev_overrides.h"
 #include "kernel_log.h"
+#include "run_on_device.h"
 
 namespace flashhip::ops {
 namespace {
@@ -152,21 +154,18 @@ void rope(at::Tensor& q_out, at::Tensor& k_out, const at::Tensor& q, const at::T
   p.dtype = kernel_dtype(q.scalar_type());
   p.positions_type = positions.scalar_type() == at::kInt ? IndexType::kInt32 : IndexType::kInt64;
 
-  if (q.is_cpu()) {
-    cpu::rope(p);
-    if (kernel_log_enabled()) {
-      log_kernel_once(kOp, std::string("cpu (") + c10::toString(q.scalar_type()) + ")", "cpu");
-    }
-    return;
-  }
-#ifdef FLASHHIP_WITH_GPU
-  const c10::DeviceGuard guard(q.device());
+  apply_dev_overrides(p);
   kernels::RopeLaunchInfo info;
-  check_launch(kOp, kernels::launch_rope(p, current_stream(q), &info));
-  if (kernel_log_enabled()) log_kernel_once(kOp, describe(info, q.scalar_type(), interleave), q.device().str());
-#else
-  TORCH_CHECK(false, kOp, ": this flashhip build has no GPU kernels (built with FLASHHIP_GPU=OFF)");
-#endif
+  run_on_device(
+      kOp, q,
+      [&] {
+        cpu::rope(p);
+        return [&] { return cpu_variant(q.scalar_type()); };
+      },
+      [&](auto stream) {
+        return std::make_pair(kernels::launch_rope(p, stream, &info),
+                              [&] { return describe(info, q.scalar_type(), interleave); });
+      });
 }
 
 }  // namespace

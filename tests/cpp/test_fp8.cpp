@@ -8,7 +8,7 @@
 #include <cmath>
 #include <random>
 
-#include "flashhip/platform/dtypes.h"
+#include "flashhip/platform/fp8.h"
 
 namespace {
 

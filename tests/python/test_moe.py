@@ -519,8 +519,9 @@ torch.save((w.cpu(), i.cpu()), sys.argv[2])
 @requires_gpu
 @pytest.mark.parametrize("dtype", ["float32", "bfloat16"])
 def test_deepseek_v3_layouts_agree(tmp_path, dtype):
-    # DeepSeek-V3 runs the contiguous kernel with its shape compiled in; FLASHHIP_MOE_TOPK_LAYOUT
-    # (read once per process: one process each) forces the contiguous kernel with the shape read
+    # DeepSeek-V3 runs the contiguous kernel with its shape compiled in; MoeTopkParams::layout,
+    # set here through its development override FLASHHIP_DEV_MOE_TOPK_LAYOUT (read once per
+    # process: one process each), forces the contiguous kernel with the shape read
     # at run time ("contiguous") or the strided kernel ("strided"). Sigmoid routing takes the same
     # float ops on all three, so weights and ids are bit-identical.
     variants = {  # env value -> what the kernel log must say
@@ -530,10 +531,10 @@ def test_deepseek_v3_layouts_agree(tmp_path, dtype):
     }
     results = {}
     for layout, logged_as in variants.items():
-        env = {k: v for k, v in os.environ.items() if k != "FLASHHIP_MOE_TOPK_LAYOUT"}
+        env = {k: v for k, v in os.environ.items() if k != "FLASHHIP_DEV_MOE_TOPK_LAYOUT"}
         env["FLASHHIP_LOG_KERNEL"] = "1"
         if layout is not None:
-            env["FLASHHIP_MOE_TOPK_LAYOUT"] = layout
+            env["FLASHHIP_DEV_MOE_TOPK_LAYOUT"] = layout
         out = tmp_path / f"{layout}.pt"
         proc = subprocess.run([sys.executable, "-c", _LAYOUT_SCRIPT, dtype, str(out)], env=env, capture_output=True,
                               text=True, timeout=300)

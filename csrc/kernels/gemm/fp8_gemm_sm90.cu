@@ -101,7 +101,7 @@ Plan make_plan(const Fp8GemmParams& p, int sms) {
 // ---- operand pack: [rows, cols] fp8 at any strides -> dense rows (64 x 64 tiles through smem) ----
 constexpr int kPackTile = 64, kPackThreads = 256;
 
-__global__ void __launch_bounds__(kPackThreads) pack_rows_kernel(
+__global__ void FH_LAUNCH_BOUNDS(kPackThreads) pack_rows_kernel(
     uint8_t* __restrict__ dst,        // [rows, cols] dense
     const uint8_t* __restrict__ src,  // [rows, cols] at (stride_row, stride_col)
     int64_t rows, int64_t cols, int64_t stride_row, int64_t stride_col) {
@@ -123,7 +123,7 @@ __global__ void __launch_bounds__(kPackThreads) pack_rows_kernel(
 // The M/N-contiguous layout (stride_row == 1) with 16-byte aligned columns: a 64 x 64 tile read
 // as 16-byte vectors along the rows, transposed through shared memory, written as 16-byte vectors
 // along the columns of dst.
-__global__ void __launch_bounds__(kPackThreads) transpose_rows_kernel(
+__global__ void FH_LAUNCH_BOUNDS(kPackThreads) transpose_rows_kernel(
     uint8_t* __restrict__ dst,        // [rows, cols] dense
     const uint8_t* __restrict__ src,  // [rows, cols] at (1, stride_col): memory [cols][stride_col]
     int64_t rows, int64_t cols, int64_t stride_col) {
@@ -170,7 +170,7 @@ gpuError_t pack_rows(uint8_t* dst, const void* src, int64_t rows, int64_t cols, 
 
 // ---- split-K: out = sum over splits of the fp32 partials ----
 template <typename OutT>
-__global__ void __launch_bounds__(256) reduce_splits_kernel(
+__global__ void FH_LAUNCH_BOUNDS(256) reduce_splits_kernel(
     OutT* __restrict__ out,              // [m, n] at out_stride_m
     const float* __restrict__ partials,  // [splits, m, n] dense
     int64_t m, int64_t n, int64_t out_stride_m, int splits) {

@@ -58,7 +58,7 @@ FH_HOST_DEVICE FH_INLINE float to_float(float x) { return x; }
 FH_HOST_DEVICE FH_INLINE float to_float(bf16_t x) { return bits_to_float(uint32_t{x.bits} << 16); }
 
 FH_HOST_DEVICE FH_INLINE bf16_t bf16_from_float(float f) {
-#if FH_PLATFORM_CUDA && FH_DEVICE_PASS && __CUDA_ARCH__ >= 800
+#if FH_ARCH_SM80
   return bf16_t{__bfloat16_as_ushort(__float2bfloat16_rn(f))};
 #else
   const uint32_t u = float_to_bits(f);
@@ -123,12 +123,4 @@ R dispatch_activation_dtype(DType dtype, R unsupported, F&& f) {
 }
 #endif
 
-// Round-trips f through T: what storing f into a T buffer and reading it back gives.
-template <typename T>
-FH_HOST_DEVICE FH_INLINE float round_to(float f) {
-  return to_float(from_float<T>(f));
-}
-
 }  // namespace flashhip
-
-#include "flashhip/platform/fp8.h"

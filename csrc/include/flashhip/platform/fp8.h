@@ -9,6 +9,8 @@
 #include <type_traits>
 
 #include "flashhip/platform/dtypes.h"
+#include "flashhip/platform/fp8_cdna.h"
+#include "flashhip/platform/fp8_types.h"
 #include "flashhip/platform/macros.h"
 
 #if FH_PLATFORM_CUDA
@@ -16,34 +18,6 @@
 #endif
 
 namespace flashhip {
-
-struct alignas(1) fp8_e4m3fn_t {
-  uint8_t bits;
-};
-struct alignas(1) fp8_e4m3fnuz_t {
-  uint8_t bits;
-};
-
-// Encoding facts of each flavour; the largest finite values are defined here and nowhere else.
-template <typename T>
-struct Fp8Traits;
-template <>
-struct Fp8Traits<fp8_e4m3fn_t> {
-  static constexpr float kMaxFinite = 448.0f;
-  static constexpr int kExponentBias = 7;
-  static constexpr uint8_t kNaN = 0x7f;  // sign bit may be set too
-  static constexpr bool kHasNegativeZero = true;
-};
-template <>
-struct Fp8Traits<fp8_e4m3fnuz_t> {
-  static constexpr float kMaxFinite = 240.0f;
-  static constexpr int kExponentBias = 8;
-  static constexpr uint8_t kNaN = 0x80;  // the only NaN; no negative zero
-  static constexpr bool kHasNegativeZero = false;
-};
-// e5m2 flavours, for the ops that will take them: largest finite values only.
-inline constexpr float kFp8E5M2MaxFinite = 57344.0f;
-inline constexpr float kFp8E5M2FnuzMaxFinite = 57344.0f;
 
 // Portable float -> e4m3 with round-to-nearest-even, saturating to the largest finite value;
 // NaN stays NaN. Runs on host and device; the reference for the hardware paths.
@@ -92,18 +66,12 @@ FH_HOST_DEVICE FH_INLINE float fp8_e4m3_to_float(T x) {
 FH_HOST_DEVICE FH_INLINE float to_float(fp8_e4m3fn_t x) { return fp8_e4m3_to_float(x); }
 FH_HOST_DEVICE FH_INLINE float to_float(fp8_e4m3fnuz_t x) { return fp8_e4m3_to_float(x); }
 
-}  // namespace flashhip
-
-#include "flashhip/platform/fp8_cdna.h"
-
-namespace flashhip {
-
 // float -> fp8 as kernels call it: the target's conversion instruction where the flavour is the
 // target's native one, the portable routine otherwise.
 template <>
 struct FromFloat<fp8_e4m3fn_t> {
   FH_HOST_DEVICE FH_INLINE static fp8_e4m3fn_t apply(float f) {
-#if FH_ARCH_SM89_PLUS
+#if FH_ARCH_SM89
     return fp8_e4m3fn_t{static_cast<uint8_t>(__nv_cvt_float_to_fp8(f, __NV_SATFINITE, __NV_E4M3))};
 #elif FH_ARCH_CDNA4
     return fp8_e4m3fn_t{fp8_convert_native_amd<fp8_e4m3fn_t>(f)};
@@ -126,7 +94,7 @@ struct FromFloat<fp8_e4m3fnuz_t> {
 #if FH_PLATFORM_HIP || FH_PLATFORM_CUDA
 // Converts N floats to T, two at a time where the target has a paired conversion instruction
 // (bf16x2 / half2 on NVIDIA sm_80+, e4m3x2 on sm_89+): half the conversions of one at a time.
-#if FH_PLATFORM_CUDA && FH_DEVICE_PASS && __CUDA_ARCH__ >= 800
+#if FH_ARCH_SM80
 #define FH_HAS_PAIRED_16BIT_CONVERSION 1
 #else
 #define FH_HAS_PAIRED_16BIT_CONVERSION 0
@@ -136,7 +104,7 @@ template <typename T, int N>
 FH_DEVICE FH_INLINE void convert_floats(const float (&in)[N], T (&out)[N]) {
   constexpr bool kPaired16 = FH_HAS_PAIRED_16BIT_CONVERSION && N % 2 == 0 &&
                              (std::is_same_v<T, bf16_t> || std::is_same_v<T, half_t>);
-  constexpr bool kPairedFp8 = FH_ARCH_SM89_PLUS && N % 2 == 0 && std::is_same_v<T, fp8_e4m3fn_t>;
+  constexpr bool kPairedFp8 = FH_ARCH_SM89 && N % 2 == 0 && std::is_same_v<T, fp8_e4m3fn_t>;
   if constexpr (kPaired16) {
 #if FH_HAS_PAIRED_16BIT_CONVERSION
 #pragma unroll
@@ -154,7 +122,7 @@ FH_DEVICE FH_INLINE void convert_floats(const float (&in)[N], T (&out)[N]) {
     }
 #endif
   } else if constexpr (kPairedFp8) {
-#if FH_ARCH_SM89_PLUS
+#if FH_ARCH_SM89
 #pragma unroll
     for (int i = 0; i < N; i += 2) {
       const uint16_t pair = __nv_cvt_float2_to_fp8x2(make_float2(in[i], in[i + 1]), __NV_SATFINITE, __NV_E4M3);

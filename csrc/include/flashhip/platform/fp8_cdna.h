@@ -2,6 +2,9 @@
 // FNUZ on gfx940/gfx942, OCP on gfx950; fp8.h calls this only for the matching flavour.
 #pragma once
 
+#include <cstdint>
+
+#include "flashhip/platform/fp8_types.h"
 #include "flashhip/platform/macros.h"
 
 namespace flashhip {

@@ -36,11 +36,72 @@
 #define FH_INLINE inline
 #endif
 
-#define FH_RESTRICT __restrict__
+// ---- Launch bounds with one meaning on both vendors ----
+// FH_LAUNCH_BOUNDS(threads) or FH_LAUNCH_BOUNDS(threads, min_blocks): at most `threads` per block
+// and, optionally, `min_blocks` blocks resident per SM/CU, which caps registers per thread.
+// CUDA's __launch_bounds__ means exactly that. hipcc maps __launch_bounds__'s second argument to
+// amdgpu_waves_per_eu (minimum waves per SIMD), not to blocks per CU, so on AMD the blocks are
+// converted: waves/EU = ceil(min_blocks * threads / wave / SIMDs per CU), capped at the most
+// waves a SIMD holds.
+#if FH_PLATFORM_HIP
+#if defined(__AMDGCN_WAVEFRONT_SIZE)
+#define FH_AMD_WAVE_SIZE __AMDGCN_WAVEFRONT_SIZE
+#else
+#define FH_AMD_WAVE_SIZE 64  // host pass: the attribute is not used there
+#endif
+#define FH_AMD_SIMDS_PER_CU 4
+#define FH_AMD_MAX_WAVES_PER_EU 8  // CDNA2/CDNA3/CDNA4
+#define FH_AMD_WAVES_PER_EU(threads, min_blocks)                                                        \
+  (((min_blocks) * (threads) + FH_AMD_WAVE_SIZE * FH_AMD_SIMDS_PER_CU - 1) /                             \
+               (FH_AMD_WAVE_SIZE * FH_AMD_SIMDS_PER_CU) >                                                \
+           FH_AMD_MAX_WAVES_PER_EU                                                                       \
+       ? FH_AMD_MAX_WAVES_PER_EU                                                                         \
+       : ((min_blocks) * (threads) + FH_AMD_WAVE_SIZE * FH_AMD_SIMDS_PER_CU - 1) /                       \
+             (FH_AMD_WAVE_SIZE * FH_AMD_SIMDS_PER_CU))
+#define FH_LAUNCH_BOUNDS_1(threads) __attribute__((amdgpu_flat_work_group_size(1, threads)))
+#define FH_LAUNCH_BOUNDS_2(threads, min_blocks) \
+  __attribute__((amdgpu_flat_work_group_size(1, threads), amdgpu_waves_per_eu(FH_AMD_WAVES_PER_EU(threads, min_blocks))))
+#elif FH_PLATFORM_CUDA
+#define FH_LAUNCH_BOUNDS_1(threads) __launch_bounds__(threads)
+#define FH_LAUNCH_BOUNDS_2(threads, min_blocks) __launch_bounds__(threads, min_blocks)
+#else
+#define FH_LAUNCH_BOUNDS_1(threads)
+#define FH_LAUNCH_BOUNDS_2(threads, min_blocks)
+#endif
+#define FH_LAUNCH_BOUNDS_PICK(_1, _2, name, ...) name
+#define FH_LAUNCH_BOUNDS(...) FH_LAUNCH_BOUNDS_PICK(__VA_ARGS__, FH_LAUNCH_BOUNDS_2, FH_LAUNCH_BOUNDS_1, unused)(__VA_ARGS__)
 
-// ---- The device target of this pass (all 0 on the host pass) ----
-// Which AMD generation this device pass compiles for. gfx940/941/942 are CDNA3 (MI300), gfx950
-// is CDNA4 (MI350), gfx90a is CDNA2 (MI200).
+// ---- The device target of this pass: one set of arch families (all 0 on the host pass) ----
+// NVIDIA families are feature levels: FH_ARCH_SM80 is 1 on sm_80 and newer, FH_ARCH_SM89 on sm_89
+// and newer (hardware OCP fp8 conversion); FH_ARCH_SM90A only on sm_90a, whose wgmma/TMA
+// instructions are arch-specific. AMD families are generations: CDNA2 gfx90a (MI200), CDNA3
+// gfx940/941/942 (MI300), CDNA4 gfx950 (MI350), RDNA gfx10/11/12. Code outside platform/ asks
+// these macros, never __CUDA_ARCH__ or __gfx*__ directly.
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 700
+#define FH_ARCH_SM70 1
+#else
+#define FH_ARCH_SM70 0
+#endif
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 800
+#define FH_ARCH_SM80 1
+#else
+#define FH_ARCH_SM80 0
+#endif
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 890
+#define FH_ARCH_SM89 1
+#else
+#define FH_ARCH_SM89 0
+#endif
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ == 900 && defined(__CUDA_ARCH_FEAT_SM90_ALL)
+#define FH_ARCH_SM90A 1
+#else
+#define FH_ARCH_SM90A 0
+#endif
+#if defined(__gfx90a__)
+#define FH_ARCH_CDNA2 1
+#else
+#define FH_ARCH_CDNA2 0
+#endif
 #if defined(__gfx940__) || defined(__gfx941__) || defined(__gfx942__)
 #define FH_ARCH_CDNA3 1
 #else
@@ -51,10 +112,8 @@
 #else
 #define FH_ARCH_CDNA4 0
 #endif
-
-// Hopper/Ada and newer have a hardware float -> OCP fp8 conversion.
-#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 890
-#define FH_ARCH_SM89_PLUS 1
+#if defined(__GFX10__) || defined(__GFX11__) || defined(__GFX12__)
+#define FH_ARCH_RDNA 1
 #else
-#define FH_ARCH_SM89_PLUS 0
+#define FH_ARCH_RDNA 0
 #endif

@@ -111,8 +111,9 @@ struct alignas(sizeof(T) * N) Vec {
     memcpy(&v, &word, sizeof(Word));
     return v;
   }
+  // Global memory only (spelled st.global on NVIDIA).
   template <CachePolicy POLICY = CachePolicy::kDefault>
-  FH_DEVICE FH_INLINE void store(T* ptr) const {
+  FH_DEVICE FH_INLINE void store_global(T* ptr) const {
     store_word<POLICY>(reinterpret_cast<Word*>(ptr), pack());
   }
 

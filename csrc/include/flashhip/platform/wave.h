@@ -14,11 +14,37 @@ namespace flashhip {
 inline constexpr uint32_t kAllLanesMask = ~uint32_t{0};
 #endif
 
+// A ballot-style mask in the narrowest word that holds a lane of the wave: 32-bit mask
+// arithmetic on NVIDIA warps, where a 64-bit AND or test costs two instructions.
+template <int WAVE>
+using LaneMask = std::conditional_t<(WAVE > 8 * static_cast<int>(sizeof(uint32_t))), uint64_t, uint32_t>;
+
 #if FH_PLATFORM_HIP || FH_PLATFORM_CUDA
 
+// The thread's rank in its block: x fastest, then y, then z, the order in which the hardware
+// packs threads into waves.
+FH_DEVICE FH_INLINE unsigned linear_thread_id() {
+  return threadIdx.x + blockDim.x * (threadIdx.y + blockDim.y * threadIdx.z);
+}
+
+// The thread's lane in its wave: linear_thread_id() % WAVE for any block shape (a 2-D block
+// whose x extent is not a multiple of WAVE packs rows into one wave). Read from the hardware
+// (%laneid; mbcnt over all lanes on AMD) rather than computed from the thread and block indices:
+// one instruction, and no index registers kept live for it.
 template <int WAVE>
 FH_DEVICE FH_INLINE int lane_id() {
-  return static_cast<int>(threadIdx.x % WAVE);  // unsigned: one AND (signed % adds sign fix-ups)
+#if FH_PLATFORM_HIP
+  if constexpr (WAVE == 64) {
+    return static_cast<int>(__builtin_amdgcn_mbcnt_hi(~0u, __builtin_amdgcn_mbcnt_lo(~0u, 0u)));
+  } else {
+    return static_cast<int>(__builtin_amdgcn_mbcnt_lo(~0u, 0u));
+  }
+#else
+  static_assert(WAVE == 32, "NVIDIA warps have 32 lanes");
+  unsigned lane;
+  asm("mov.u32 %0, %%laneid;" : "=r"(lane));
+  return static_cast<int>(lane);
+#endif
 }
 
 // Butterfly exchange with the lane whose id differs by lane_mask (within groups of `width`).
@@ -45,9 +71,9 @@ FH_DEVICE FH_INLINE T shfl_up(T value, int delta) {
 
 // Bit i of the result is `predicate` of lane i. All lanes of the wave must call it.
 template <int WAVE>
-FH_DEVICE FH_INLINE uint64_t ballot(bool predicate) {
+FH_DEVICE FH_INLINE LaneMask<WAVE> ballot(bool predicate) {
 #if FH_PLATFORM_HIP
-  return static_cast<uint64_t>(__ballot(predicate));
+  return static_cast<LaneMask<WAVE>>(__ballot(predicate));
 #else
   static_assert(WAVE == 32, "NVIDIA warps have 32 lanes");
   return __ballot_sync(kAllLanesMask, predicate);
@@ -70,7 +96,7 @@ FH_DEVICE FH_INLINE T shfl(T value, int src_lane) {
 // instruction for it; elsewhere lanes agree bit by bit through value_bits ballots.
 template <int WAVE>
 FH_DEVICE FH_INLINE uint64_t match_any(int value, int value_bits) {
-#if FH_PLATFORM_CUDA && FH_DEVICE_PASS && __CUDA_ARCH__ >= 700
+#if FH_ARCH_SM70
   static_assert(WAVE == 32, "NVIDIA warps have 32 lanes");
   (void)value_bits;
   return __match_any_sync(kAllLanesMask, value);
@@ -89,7 +115,7 @@ FH_DEVICE FH_INLINE uint64_t match_any(int value, int value_bits) {
 // (redux.sync); elsewhere a butterfly of log2(WAVE) shuffles.
 template <int WAVE>
 FH_DEVICE FH_INLINE uint32_t wave_max_u32(uint32_t value) {
-#if FH_PLATFORM_CUDA && FH_DEVICE_PASS && __CUDA_ARCH__ >= 800
+#if FH_ARCH_SM80
   static_assert(WAVE == 32, "NVIDIA warps have 32 lanes");
   return __reduce_max_sync(kAllLanesMask, value);
 #else
@@ -99,108 +125,42 @@ FH_DEVICE FH_INLINE uint32_t wave_max_u32(uint32_t value) {
 #endif
 }
 
-// The largest 64-bit key over the wave; *owner is the lowest lane holding it. NVIDIA sm_80+
-// reduces with two redux.sync instructions (high word, then the low word among the lanes that
-// hold the high maximum) where the butterfly takes log2(WAVE) rounds of two shuffles.
+// The smallest value over the wave, in every lane (redux.sync on NVIDIA sm_80+).
 template <int WAVE>
-FH_DEVICE FH_INLINE uint64_t wave_max_u64(uint64_t key, int* owner) {
-#if FH_PLATFORM_CUDA && FH_DEVICE_PASS && __CUDA_ARCH__ >= 800
+FH_DEVICE FH_INLINE uint32_t wave_min_u32(uint32_t value) {
+#if FH_ARCH_SM80
   static_assert(WAVE == 32, "NVIDIA warps have 32 lanes");
-  const uint32_t hi = static_cast<uint32_t>(key >> 32);
-  const uint32_t max_hi = __reduce_max_sync(kAllLanesMask, hi);
-  const uint32_t max_lo = __reduce_max_sync(kAllLanesMask, hi == max_hi ? static_cast<uint32_t>(key) : 0u);
-  const uint64_t max_key = (static_cast<uint64_t>(max_hi) << 32) | max_lo;
+  return __reduce_min_sync(kAllLanesMask, value);
 #else
-  uint64_t max_key = key;
 #pragma unroll
-  for (int offset = WAVE / 2; offset > 0; offset /= 2) {
-    const uint32_t lo = shfl_xor<WAVE>(static_cast<uint32_t>(max_key), offset);
-    const uint32_t hi = shfl_xor<WAVE>(static_cast<uint32_t>(max_key >> 32), offset);
-    const uint64_t other = (static_cast<uint64_t>(hi) << 32) | lo;
-    if (other > max_key) max_key = other;
-  }
+  for (int offset = WAVE / 2; offset > 0; offset /= 2) value = min(value, shfl_xor<WAVE>(value, offset));
+  return value;
 #endif
-  const uint64_t holders = ballot<WAVE>(key == max_key);
+}
+
+// Whether wave_max_u32/wave_min_u32 are one instruction on this target (redux.sync), so that an
+// algorithm may prefer several 32-bit reductions to one butterfly over wider values.
+inline constexpr bool kWaveReduceIsOneInstruction = FH_ARCH_SM80;
+
+// The lowest set lane of a non-zero ballot-style mask.
+FH_DEVICE FH_INLINE int lowest_lane(uint32_t mask) {
 #if FH_PLATFORM_HIP
-  *owner = __builtin_ctzll(holders);
+  return __builtin_ctz(mask);
 #else
-  *owner = __ffsll(static_cast<long long>(holders)) - 1;
+  return __ffs(static_cast<int>(mask)) - 1;
 #endif
-  return max_key;
 }
-
-// Merges each lane's (best, second) pair (the two largest of a multiset it holds, best >=
-// second) over aligned segments of `lanes` lanes (a power of two <= WAVE): every lane ends with
-// the two largest of its segment's multisets together. log2(lanes) butterfly steps.
-template <int WAVE>
-FH_DEVICE FH_INLINE void segment_merge_top2_u32(uint32_t* best, uint32_t* second, int lanes) {
-  uint32_t hi = *best, lo = *second;
-#pragma unroll
-  for (int offset = 1; offset < WAVE; offset *= 2) {
-    if (offset < lanes) {  // uniform across the wave
-      const uint32_t other_hi = shfl_xor<WAVE>(hi, offset);
-      const uint32_t other_lo = shfl_xor<WAVE>(lo, offset);
-      lo = max(min(hi, other_hi), max(lo, other_lo));
-      hi = max(hi, other_hi);
-    }
-  }
-  *best = hi;
-  *second = lo;
-}
-
-// The two largest values (a multiset: a value two lanes hold counts twice) over aligned
-// segments of `lanes` lanes (a power of two <= WAVE); every lane gets its segment's. A segment
-// of one lane has `second` 0. NVIDIA sm_80+ reduces a whole wave with two redux.sync and a
-// ballot; otherwise a butterfly of log2(lanes) steps merges (best, second) pairs.
-template <int WAVE>
-FH_DEVICE FH_INLINE void segment_top2_u32(uint32_t value, int lanes, uint32_t* best, uint32_t* second) {
-#if FH_PLATFORM_CUDA && FH_DEVICE_PASS && __CUDA_ARCH__ >= 800
-  static_assert(WAVE == 32, "NVIDIA warps have 32 lanes");
-  if (lanes == WAVE) {
-    const uint32_t top = __reduce_max_sync(kAllLanesMask, value);
-    const uint32_t holders = __ballot_sync(kAllLanesMask, value == top);
-    const uint32_t below_top = __reduce_max_sync(kAllLanesMask, value == top ? 0u : value);
-    *best = top;
-    *second = __popc(holders) > 1 ? top : below_top;
-    return;
-  }
-#endif
-  *best = value;
-  *second = 0;
-  segment_merge_top2_u32<WAVE>(best, second, lanes);
-}
-
-// The largest key over the wave; among the lanes holding it, *tag_out is their smallest tag
-// and *owner the lowest lane holding both. NVIDIA sm_80+ needs one redux.sync when one lane holds
-// the largest key (a shuffle fetches its tag) and a second only on a tie; elsewhere (key, ~tag)
-// goes through wave_max_u64.
-template <int WAVE>
-FH_DEVICE FH_INLINE uint32_t wave_max_key_min_tag(uint32_t key, uint32_t tag, int* owner, uint32_t* tag_out) {
-#if FH_PLATFORM_CUDA && FH_DEVICE_PASS && __CUDA_ARCH__ >= 800
-  static_assert(WAVE == 32, "NVIDIA warps have 32 lanes");
-  const uint32_t max_key = __reduce_max_sync(kAllLanesMask, key);
-  const uint32_t holders = __ballot_sync(kAllLanesMask, key == max_key);
-  if (__popc(holders) == 1) {  // uniform across the warp
-    *owner = __ffs(static_cast<int>(holders)) - 1;
-    *tag_out = __shfl_sync(kAllLanesMask, tag, *owner);
-  } else {
-    const uint32_t min_tag = __reduce_min_sync(kAllLanesMask, key == max_key ? tag : ~uint32_t{0});
-    *owner = __ffs(static_cast<int>(__ballot_sync(kAllLanesMask, key == max_key && tag == min_tag))) - 1;
-    *tag_out = min_tag;
-  }
-  return max_key;
+FH_DEVICE FH_INLINE int lowest_lane(uint64_t mask) {
+#if FH_PLATFORM_HIP
+  return __builtin_ctzll(mask);
 #else
-  const uint64_t packed = (static_cast<uint64_t>(key) << 32) | ~tag;
-  const uint64_t best = wave_max_u64<WAVE>(packed, owner);
-  *tag_out = ~static_cast<uint32_t>(best);
-  return static_cast<uint32_t>(best >> 32);
+  return __ffsll(static_cast<long long>(mask)) - 1;
 #endif
 }
 
-// A ballot-style mask in the narrowest word that holds a lane of the wave: 32-bit mask
-// arithmetic on NVIDIA warps, where a 64-bit AND or test costs two instructions.
-template <int WAVE>
-using LaneMask = std::conditional_t<(WAVE > 8 * static_cast<int>(sizeof(uint32_t))), uint64_t, uint32_t>;
+// Lanes set in a ballot-style mask.
+FH_DEVICE FH_INLINE int lane_count(uint32_t mask) { return __popc(mask); }
+FH_DEVICE FH_INLINE int lane_count(uint64_t mask) { return __popcll(mask); }
 
 // The lanes below this one, as a ballot-style mask.
 template <int WAVE>

@@ -44,10 +44,9 @@ inline constexpr int kGemmBlockN = 128;
 inline constexpr int kGemmBlockK = 128;   // = kFp8ScaleBlock
 inline constexpr int kGemmRowBytes = kGemmBlockK;  // one LDS row of a tile: 128 fp8
 inline constexpr int kGemmGroupM = 8;     // rasterisation band, in tile-rows
-// 2 blocks per CU (one wave per SIMD each): on HIP the 2nd argument of __launch_bounds__ is the
-// minimum number of waves per execution unit (SIMD), which caps the VGPRs+AGPRs of a wave at
-// 512 / 2 = 256.
-inline constexpr int kGemmMinWavesPerSimd = 2;
+// 2 blocks per CU (one wave per SIMD each): FH_LAUNCH_BOUNDS turns that into 2 waves per SIMD,
+// which caps the VGPRs+AGPRs of a wave at 512 / 2 = 256.
+inline constexpr int kGemmMinBlocksPerCu = 2;
 
 struct Fp8GemmCdna3Args {
   const uint8_t* a;
@@ -184,7 +183,7 @@ struct TileCopy<kRows, false> {
 };
 
 template <typename OutT, int kBM, bool kAKContig, bool kBKContig>
-__global__ void __launch_bounds__(kGemmThreads, kGemmMinWavesPerSimd) fp8_gemm_mfma_cdna3_kernel(Fp8GemmCdna3Args args) {
+__global__ void FH_LAUNCH_BOUNDS(kGemmThreads, kGemmMinBlocksPerCu) fp8_gemm_mfma_cdna3_kernel(Fp8GemmCdna3Args args) {
 #if FH_HAS_MFMA_FP8
   using Mma = mma::MfmaF32_32x32x16_Fp8;
   constexpr int kWave = Mma::kWave;

@@ -78,11 +78,11 @@ FH_DEVICE FH_INLINE void store_pair(OutT* p, float x, float y, bool paired, bool
 }
 
 template <int kBlockM, int kStages, typename OutT>
-__global__ void __launch_bounds__(Config<kBlockM, kStages>::kThreads, 1)
+__global__ void FH_LAUNCH_BOUNDS((Config<kBlockM, kStages>::kThreads), 1)
     fp8_gemm_wgmma_kernel(const __grid_constant__ CUtensorMap map_a,  // a [m, k] fp8, K-contiguous
                           const __grid_constant__ CUtensorMap map_b,  // b [n, k] fp8, K-contiguous
                           const KernelArgs args) {
-#if FH_SM90A_DEVICE_PASS
+#if FH_ARCH_SM90A
   using Cfg = Config<kBlockM, kStages>;
   extern __shared__ uint8_t smem_raw[];
   uint8_t* smem = reinterpret_cast<uint8_t*>((reinterpret_cast<uintptr_t>(smem_raw) + 1023) & ~uintptr_t(1023));
@@ -192,7 +192,7 @@ __global__ void __launch_bounds__(Config<kBlockM, kStages>::kThreads, 1)
       }
     }
   }
-#endif  // FH_SM90A_DEVICE_PASS
+#endif  // FH_ARCH_SM90A
 }
 
 
@@ -218,11 +218,11 @@ struct SwapConfig {
 };
 
 template <int kTokens, int kStages, int kBlocks, typename OutT>
-__global__ void __launch_bounds__(SwapConfig<kTokens, kStages, kBlocks>::kThreads, 1)
+__global__ void FH_LAUNCH_BOUNDS((SwapConfig<kTokens, kStages, kBlocks>::kThreads), 1)
     fp8_gemm_wgmma_swap_kernel(const __grid_constant__ CUtensorMap map_a,  // a [m, k] fp8, K-contiguous
                                const __grid_constant__ CUtensorMap map_b,  // b [n, k] fp8, K-contiguous
                                const KernelArgs args) {
-#if FH_SM90A_DEVICE_PASS
+#if FH_ARCH_SM90A
   using Cfg = SwapConfig<kTokens, kStages, kBlocks>;
   using SwapMma = sm90::WgmmaF32E4M3M64K32<kTokens>;
   constexpr int kPairs = kTokens / 4;  // distinct tokens a thread holds: two per 8-column chunk
@@ -346,7 +346,7 @@ __global__ void __launch_bounds__(SwapConfig<kTokens, kStages, kBlocks>::kThread
       }
     }
   }
-#endif  // FH_SM90A_DEVICE_PASS
+#endif  // FH_ARCH_SM90A
 }
 
 }  // namespace flashhip::kernels::sm90_gemm

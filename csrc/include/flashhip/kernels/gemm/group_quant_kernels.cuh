@@ -33,7 +33,7 @@ FH_DEVICE FH_INLINE constexpr float fp8_max() {
 // consecutive scales: row by row for a row-major scale, column by column (`by_column`, rows
 // innermost) for an M-major one. Either way each group's input is one contiguous run.
 template <int WAVE, typename TIn, typename TOut>
-__global__ void __launch_bounds__(kThreads) group_quant_vector(const GroupQuantParams p, int lanes,
+__global__ void FH_LAUNCH_BOUNDS(kThreads) group_quant_vector(const GroupQuantParams p, int lanes,
                                                                uint32_t groups_per_row, uint32_t total_groups,
                                                                bool by_column) {
   constexpr int kVec = kWideVecElems<TIn>;
@@ -90,7 +90,7 @@ __global__ void __launch_bounds__(kThreads) group_quant_vector(const GroupQuantP
       OutVec o;
 #pragma unroll
       for (int i = 0; i < kVec; ++i) o[i] = q[i];
-      o.template store<CachePolicy::kStreaming>(out + static_cast<int64_t>(row[u]) * p.out_stride_m +
+      o.template store_global<CachePolicy::kStreaming>(out + static_cast<int64_t>(row[u]) * p.out_stride_m +
                                                 static_cast<int64_t>(col[u]) * p.group_size + sub * kVec);
       if (sub == 0) p.scale[static_cast<int64_t>(row[u]) * p.scale_stride_m + static_cast<int64_t>(col[u]) * p.scale_stride_g] = scale;
     }
@@ -99,7 +99,7 @@ __global__ void __launch_bounds__(kThreads) group_quant_vector(const GroupQuantP
 
 // Any group size, any alignment: one thread per group, two passes over it (the second from L1/L2).
 template <typename TIn, typename TOut>
-__global__ void __launch_bounds__(kThreads) group_quant_scalar(const GroupQuantParams p, int64_t groups_per_row,
+__global__ void FH_LAUNCH_BOUNDS(kThreads) group_quant_scalar(const GroupQuantParams p, int64_t groups_per_row,
                                                                int64_t total_groups) {
   const auto* input = static_cast<const TIn*>(p.input);
   auto* out = static_cast<TOut*>(p.out);

@@ -50,7 +50,7 @@ FH_DEVICE FH_INLINE void load_experts(const MoeAlignParams& p, int32_t first, in
 }
 
 template <typename TId>
-__global__ void __launch_bounds__(kThreads) moe_align_count(const MoeAlignParams p, int64_t tile_pairs) {
+__global__ void FH_LAUNCH_BOUNDS(kThreads) moe_align_count(const MoeAlignParams p, int64_t tile_pairs) {
   extern __shared__ int32_t tile_count[];  // [experts]
   for (int e = threadIdx.x; e < p.experts; e += blockDim.x) tile_count[e] = 0;
   __syncthreads();
@@ -98,7 +98,7 @@ FH_DEVICE FH_INLINE void exclusive_scan_by_one_wave(int32_t* start /* [experts +
 }
 
 template <int WAVE, typename TId>
-__global__ void __launch_bounds__(kThreads) moe_align_scatter(const MoeAlignParams p, int64_t tile_pairs,
+__global__ void FH_LAUNCH_BOUNDS(kThreads) moe_align_scatter(const MoeAlignParams p, int64_t tile_pairs,
                                                               int num_tiles) {
   constexpr int kWaves = kThreads / WAVE;
   extern __shared__ int32_t smem[];

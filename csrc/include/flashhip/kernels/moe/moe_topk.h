@@ -32,6 +32,13 @@ inline constexpr int kMoeMaxTopk = 32;
 // outputs: 2^31 rows of k >= 1 weights and ids take 16 GiB at the least).
 inline constexpr int64_t kMoeMaxTokens = INT32_MAX;
 
+// Which routing kernel grouped calls take.
+enum class MoeTopkLayout : int8_t {
+  kAuto,                    // the heuristic: contiguous where it fits, DeepSeek-V3's shape compiled in
+  kStrided,                 // every call on the strided kernel
+  kContiguousRuntimeShape,  // the contiguous kernel with its shape read at run time
+};
+
 struct MoeTopkParams {
   float* topk_weights = nullptr;        // [tokens, k]
   int32_t* topk_ids = nullptr;          // [tokens, k]
@@ -49,6 +56,7 @@ struct MoeTopkParams {
   bool renormalize = false;
   float routed_scaling_factor = 1.0f;
   DType gating_dtype = DType::kFloat32;
+  MoeTopkLayout layout = MoeTopkLayout::kAuto;  // tuning; benchmarks and tests force variants here
 
   // Whether groups restrict the choice at all.
   FH_HOST_DEVICE bool grouped() const { return num_groups > 1 && topk_group < num_groups; }
@@ -60,7 +68,7 @@ struct MoeTopkLaunchInfo {
   int tokens_per_block = 0;
   bool groups_in_registers = false;  // grouped only: each group an aligned run of lanes (else shared memory)
   // Lane l held experts [l * items_per_lane, (l + 1) * items_per_lane) (else i * wave + l for
-  // i < items_per_lane); FLASHHIP_MOE_TOPK_LAYOUT=strided forces the latter.
+  // i < items_per_lane); layout = kStrided forces the latter.
   bool contiguous = false;
   bool wide_loads = false;  // contiguous only: a lane's logits and bias read up to 16 bytes at a time
   bool fixed_shape = false;  // contiguous only: DeepSeek-V3's shape (groups, k) compiled in

@@ -1,27 +1,10 @@
-// MoE routing kernel for grouped calls whose groups are aligned runs of lanes when each lane holds
-// ITEMS adjacent experts: lane l holds experts [l * ITEMS, (l + 1) * ITEMS), experts == WAVE *
-// ITEMS, and a group (group_size experts, a multiple of ITEMS) is lanes_per_group = group_size /
-// ITEMS adjacent lanes. DeepSeek-V3 (256 experts, 8 groups) is 8 a lane and 4 lanes a group on
-// a 32-lane warp, 4 a lane and 8 lanes a group on a 64-lane wave. The launcher picks it; every
-// other call runs moe_topk_kernel (moe_topk_kernels.cuh), whose layout is i * WAVE + l.
-// One wave per token, as there; what the layout changes:
-// - a lane's experts are adjacent in memory: up to 16 bytes a load;
-// - a lane sorts its keys before the grouping: its two best are the head of its list, so a
-//   group's score is a butterfly over the group's lanes of (best, second) pairs, and the lanes
-//   of a dropped group replace their lists with constants (masked keys in item order);
-// - the rounds need no tie-break beyond "lowest lane": of the lanes whose head is the wave's
-//   best key, the lowest holds the lowest experts, and its head is its lowest item of that key
-//   (the sort breaks ties to the lower item). A round is one redux.sync, a ballot and the owner
-//   test; the owner writes its expert to the round's slot in shared memory.
-// - after the rounds, every lane reads the k choices and their scores back with broadcast loads
-//   and adds the scores up in slot order.
-// Scores, rank keys, group scores and the ranking rule are the strided kernel's float ops, so
-// sigmoid calls give bit-identical results on either kernel (softmax sums in another order).
-//
-// A launcher may fix the call's shape at compile time (FixedShape): the group loops and the
-// rounds unroll, and a round stops moving list entries that no later round can reach. It does so
-// for DeepSeek-V3's routing, whose every instruction and dependent step counts (at T = 4096 every
-// wave is resident at once, and the kernel is bound by issue slots and each wave's latency).
+// ---- MoE routing, contiguous layout: lane l holds experts [l * ITEMS, (l + 1) * ITEMS) ----
+// For grouped calls with experts == WAVE * ITEMS whose groups are whole runs of lanes (DeepSeek-V3:
+// 8 experts a lane, 4 lanes a group on 32 lanes; 4 and 8 on 64). One wave per token. Adjacent
+// experts load up to 16 bytes at a time; each lane sorts its keys first, so a group's score is a
+// butterfly of (best, second) pairs and a round's winner is the lowest lane holding the best head.
+// The float ops are the strided kernel's (moe_topk_kernels.cuh): sigmoid calls agree bit for bit.
+// FixedShape compiles DeepSeek-V3's shape in, unrolling the group loops and the rounds.
 #pragma once
 
 #include "flashhip/kernels/moe/moe_topk_common.cuh"
@@ -91,7 +74,7 @@ FH_DEVICE FH_INLINE void drop_head_fixed(uint32_t (&head_key)[ITEMS], uint32_t& 
 
 // Grouped calls only (p.grouped()); experts == WAVE * ITEMS; a group is 2^group_lanes_log2 lanes.
 template <int WAVE, int ITEMS, typename TIn, bool WIDE, typename Shape>
-__global__ void __launch_bounds__(WAVE * kWavesPerBlock)
+__global__ void FH_LAUNCH_BOUNDS(WAVE * kWavesPerBlock)
     moe_topk_contiguous_kernel(const MoeTopkParams p, const int group_lanes_log2_arg) {
   const int group_lanes_log2 = Shape::group_lanes_log2(group_lanes_log2_arg);
   const int num_groups = Shape::num_groups(p);
@@ -168,18 +151,14 @@ __global__ void __launch_bounds__(WAVE * kWavesPerBlock)
     items = items_in_order(ITEMS);
   }
 
-  // Round j: the wave's best head goes to slot j. Every remaining expert of the best key sits at
-  // the head of its lane's list; the lowest such lane holds the lowest of them (a lower lane holds
-  // lower experts) at its head (the sort puts the lower item first on a tie), so the lowest lane
-  // holding the best key owns the winner without comparing items. The owner writes the expert to
-  // slot j in shared memory and drops its head: a round's dependent chain is the redux, the
-  // ballot and the owner test, with no lane index to find and nothing to fetch from the owner.
+  // ---- Rounds: slot j gets the wave's best head; its owner (the lowest lane holding it, whose
+  // head is its lowest expert of that key) writes it to shared memory and drops its head ----
   __shared__ int32_t wave_choices[kWavesPerBlock][WAVE];  // slot j's expert, j < k
   const LaneMask<WAVE> lanes_below = lanes_below_mask<WAVE>();
   auto take_best = [&](int j) {
     const uint32_t top = wave_max_u32<WAVE>(head_key[0]);
     const bool holds_top = head_key[0] == top;
-    const LaneMask<WAVE> lower_holders = static_cast<LaneMask<WAVE>>(ballot<WAVE>(holds_top)) & lanes_below;
+    const LaneMask<WAVE> lower_holders = ballot<WAVE>(holds_top) & lanes_below;
     const bool owns = holds_top && lower_holders == 0;
     if (owns) wave_choices[wave][j] = lane * ITEMS + static_cast<int>(items & 0xfu);
     // The drop as selects: a branch around it made nvcc copy the whole list on both paths.

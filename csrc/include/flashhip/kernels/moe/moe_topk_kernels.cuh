@@ -1,13 +1,8 @@
-// MoE routing kernel: one wave per token. Lane l holds experts i * WAVE + l (ITEMS of them,
-// loads coalesced across the wave) as 32-bit rank keys.
-// - Groups whose size divides the wave, at most WAVE of them, are reduced across lanes: a group
-//   that is a whole item (size == WAVE: DeepSeek-V3 on NVIDIA) with two redux.sync and ranked in
-//   registers; a run of lanes (DeepSeek-V3 on a 64-lane wave) by a segmented butterfly, its
-//   score staged in shared memory for the ranking. Either way one ballot gives the kept
-//   groups. Any other layout stages the selection values in shared memory and reduces there.
-// - Selection: each lane sorts its (key, item) pairs once; then k rounds each take the wave's
-//   best list head (two redux.sync on NVIDIA) and its owner shifts its list. Packing the item
-//   below the key makes every pair distinct, so ties go to the lower expert as on the CPU.
+// ---- MoE routing, strided layout: lane l holds experts i * WAVE + l as 32-bit rank keys ----
+// One wave per token; loads coalesce across the wave. Groups are ranked by one of three plans
+// (a whole item per group, a run of lanes per group, or staged in shared memory); then each lane
+// sorts its (key, item) pairs and k rounds take the wave's best list head. The item packed below
+// the key makes every pair distinct, so ties go to the lower expert as on the CPU.
 #pragma once
 
 #include <cmath>
@@ -91,7 +86,7 @@ FH_DEVICE FH_INLINE void rank_groups_in_smem(const MoeTopkParams& p, int group_s
 }
 
 template <int WAVE, int ITEMS, typename TIn>
-__global__ void __launch_bounds__(WAVE * kWavesPerBlock) moe_topk_kernel(const MoeTopkParams p, const GroupPlan plan) {
+__global__ void FH_LAUNCH_BOUNDS(WAVE * kWavesPerBlock) moe_topk_kernel(const MoeTopkParams p, const GroupPlan plan) {
   extern __shared__ float group_smem[];  // grouped calls: kWavesPerBlock x grouped_smem_floats
   const int wave = static_cast<int>(threadIdx.x / WAVE);
   const int lane = lane_id<WAVE>();
@@ -146,7 +141,7 @@ __global__ void __launch_bounds__(WAVE * kWavesPerBlock) moe_topk_kernel(const M
       int rank = 0;
 #pragma unroll
       for (int i = 0; i < ITEMS; ++i) rank += i < p.num_groups && moe_rank::group_ranks_before(group_score[i], i, mine, lane);
-      const auto kept = static_cast<uint32_t>(ballot<WAVE>(lane < p.num_groups && rank < p.topk_group));
+      const LaneMask<WAVE> kept = ballot<WAVE>(lane < p.num_groups && rank < p.topk_group);
 #pragma unroll
       for (int i = 0; i < ITEMS; ++i) {
         if (key[i] != 0u && !((kept >> i) & 1u)) key[i] = moe_rank::kMaskedKey;

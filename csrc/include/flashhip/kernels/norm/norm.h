@@ -17,6 +17,13 @@ enum class NormKind : int8_t {
   kFusedAddRmsQuant,  // residual = input + residual; out (fp8) = rmsnorm(residual) / scale
 };
 
+// How the prefetching register kernels lay out their grid.
+enum class NormGrid : int8_t {
+  kAuto,       // the heuristic (today: a resident grid)
+  kResident,   // as many blocks as stay resident, each walking rows
+  kRowGroups,  // one block per row group
+};
+
 // Row r of a 2-D view starts at base + r * row_stride elements; the innermost dimension is
 // contiguous. out may alias input (in place).
 struct NormParams {
@@ -37,6 +44,9 @@ struct NormParams {
   DType act_dtype = DType::kFloat32;
   DType weight_dtype = DType::kFloat32;
   DType out_dtype = DType::kFloat32;
+  // Tuning (0 / kAuto: the launcher's heuristic); benchmarks and tests force variants here.
+  int threads_per_row = 0;  // target threads per row of the register kernels, 32..512
+  NormGrid grid = NormGrid::kAuto;
 };
 
 // What the launcher chose, for logging and benchmarks.

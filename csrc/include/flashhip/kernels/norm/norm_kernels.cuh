@@ -11,6 +11,7 @@
 
 #include "flashhip/kernels/norm/norm.h"
 #include "flashhip/platform/dtypes.h"
+#include "flashhip/platform/fp8.h"
 #include "flashhip/platform/vec.h"
 #include "flashhip/platform/wave.h"
 
@@ -102,11 +103,11 @@ FH_DEVICE FH_INLINE void write_outputs(const Epilogue<KIND>& epilogue, const XVe
   }
   Vec<TOut, VEC> converted;
   convert_floats(y, converted.data);
-  converted.store(out);
+  converted.store_global(out);
 }
 
-// Whether the register variant walks rows with the next row's loads in flight. Measured on an
-// H200: a gain for the single-input forms, a loss for the fused forms, whose two inputs double
+// Whether the register variant walks rows with the next row's loads in flight: a gain for the
+// single-input forms, a loss for the fused forms, whose two inputs double
 // the registers (those run one row group per block instead).
 FH_HOST_DEVICE constexpr bool prefetches_next_row(NormKind kind, int items) {
   return items <= 4 && kind != NormKind::kFusedAddRms && kind != NormKind::kFusedAddRmsQuant;
@@ -128,7 +129,7 @@ struct RowInRegisters {
 };
 
 template <NormKind KIND, int WAVE, int VEC, int ITEMS, typename TAct, typename TW, typename TOut>
-__global__ void __launch_bounds__(kMaxRegisterThreads, min_resident_blocks(KIND, ITEMS))
+__global__ void FH_LAUNCH_BOUNDS(kMaxRegisterThreads, min_resident_blocks(KIND, ITEMS))
     norm_rows_in_registers(const NormParams p) {
   using Kind = KindTraits<KIND>;
   using ActVec = Vec<TAct, VEC>;
@@ -168,9 +169,8 @@ __global__ void __launch_bounds__(kMaxRegisterThreads, min_resident_blocks(KIND,
   // A grid smaller than the row count walks the rows. Where registers allow, the next row's
   // loads are issued before the current row's reductions, so memory stays busy while a row is
   // reduced and written; wide rows (many items) load each row in turn instead of spilling.
-  // Walking threads keep their columns' weights in registers rather than reload them per row
-  // (H100: rmsnorm_quant 8192x4096 42.1 -> 40.6 us); not layernorm's weight and bias, which
-  // got slower (53.5 -> 60.0 us).
+  // Walking threads keep their columns' weights in registers rather than reload them per row;
+  // not layernorm's weight and bias, whose extra registers cost more than the reloads.
   using RowAffine = Affine<KIND, TW, VEC>;
   constexpr bool kKeepAffine = kPrefetch && !Kind::kLayer;
   RowAffine kept_affine[kKeepAffine ? ITEMS : 1];
@@ -204,7 +204,7 @@ __global__ void __launch_bounds__(kMaxRegisterThreads, min_resident_blocks(KIND,
       if (!valid[i]) continue;
       if constexpr (Kind::kFusedAdd) {
         if constexpr (!kAddOnLoad) add_rounded(current.x[i], current.residual[i]);
-        current.x[i].store(res_row + vector_index(i) * VEC);
+        current.x[i].store_global(res_row + vector_index(i) * VEC);
       }
 #pragma unroll
       for (int j = 0; j < VEC; ++j) {
@@ -245,7 +245,7 @@ __global__ void __launch_bounds__(kMaxRegisterThreads, min_resident_blocks(KIND,
 }
 
 template <NormKind KIND, int WAVE, int VEC, typename TAct, typename TW, typename TOut>
-__global__ void __launch_bounds__(kMaxThreadsPerBlock) norm_rows_streaming(const NormParams p) {
+__global__ void FH_LAUNCH_BOUNDS(kMaxThreadsPerBlock) norm_rows_streaming(const NormParams p) {
   using Kind = KindTraits<KIND>;
   using ActVec = Vec<TAct, VEC>;
   __shared__ float scratch[kMaxThreadsPerBlock / WAVE];
@@ -268,7 +268,7 @@ __global__ void __launch_bounds__(kMaxThreadsPerBlock) norm_rows_streaming(const
     ActVec x = in;
     if constexpr (Kind::kFusedAdd) {
       add_rounded(x, ActVec::template load<CachePolicy::kStreaming>(res_row + v * VEC));
-      x.store(res_row + v * VEC);
+      x.store_global(res_row + v * VEC);
     }
 #pragma unroll
     for (int j = 0; j < VEC; ++j) {

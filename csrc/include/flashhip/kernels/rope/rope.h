@@ -40,6 +40,8 @@ struct RopeParams {
   bool interleave = false;        // false: NeoX pairs (i, i + rotary_dim/2); true: GPT-J pairs (2i, 2i+1)
   DType dtype = DType::kFloat32;  // of q, k, q_out, k_out
   IndexType positions_type = IndexType::kInt64;
+  // Tuning (0: the launcher's heuristic); benchmarks and tests force variants here.
+  int max_heads_per_thread = 0;  // most heads one thread rotates with the same cos/sin, 1..64
 };
 
 // What the launcher chose, for logging and benchmarks.

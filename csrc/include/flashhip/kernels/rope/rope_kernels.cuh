@@ -11,6 +11,7 @@
 
 #include "flashhip/kernels/rope/rope.h"
 #include "flashhip/platform/dtypes.h"
+#include "flashhip/platform/fp8.h"
 #include "flashhip/platform/vec.h"
 
 namespace flashhip::kernels::rope_detail {
@@ -101,11 +102,9 @@ FH_DEVICE FH_INLINE void rotate_pairs(Vec<T, VEC>& a, Vec<T, VEC>& b, const floa
 }
 
 // One thread per (token, head lane, chunk); see the file comment. The kernel needs no
-// cross-lane operations: WAVE only makes the block whole waves, so the one source is
-// instantiated per wave width like every other kernel.
-template <int WAVE, int VEC, bool INTERLEAVE, typename T, typename TPos>
-__global__ void __launch_bounds__(kBlockThreads, kMinResidentBlocks) rope_heads(const RopeParams p, const RopeGrid g) {
-  static_assert(kBlockThreads % WAVE == 0, "a block is whole waves");
+// cross-lane operations, so it is not instantiated per wave width.
+template <int VEC, bool INTERLEAVE, typename T, typename TPos>
+__global__ void FH_LAUNCH_BOUNDS(kBlockThreads, kMinResidentBlocks) rope_heads(const RopeParams p, const RopeGrid g) {
   using TVec = Vec<T, VEC>;
 
   const int64_t thread = static_cast<int64_t>(blockIdx.x) * kBlockThreads + threadIdx.x;
@@ -138,7 +137,7 @@ __global__ void __launch_bounds__(kBlockThreads, kMinResidentBlocks) rope_heads(
     if (position < 0 || position >= p.max_positions) return;  // the row is left untouched
     for (int head = head_lane; head < num_heads; head += head_step) {
       if (copies_tail(p, head)) {
-        TVec::load(head_input<T>(p, token, head) + offset).store(head_output<T>(p, token, head) + offset);
+        TVec::load(head_input<T>(p, token, head) + offset).store_global(head_output<T>(p, token, head) + offset);
       }
     }
     return;
@@ -178,8 +177,8 @@ __global__ void __launch_bounds__(kBlockThreads, kMinResidentBlocks) rope_heads(
       if (head >= num_heads) break;
       rotate_pairs<INTERLEAVE>(a[u], b[u], pair_cos, pair_sin);
       T* out = head_output<T>(p, token, head);
-      a[u].store(out + first);
-      b[u].store(out + second);
+      a[u].store_global(out + first);
+      b[u].store_global(out + second);
     }
     head0 += kHeadsInFlight * head_step;
     if (head0 >= num_heads) break;

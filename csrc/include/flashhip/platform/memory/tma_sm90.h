@@ -12,12 +12,6 @@
 #include <cuda_runtime.h>
 #endif
 
-// True in a device pass for sm_90a, whose wgmma/setmaxnreg instructions the arch-named files use.
-#if defined(__CUDA_ARCH__) && defined(__CUDA_ARCH_FEAT_SM90_ALL)
-#define FH_SM90A_DEVICE_PASS 1
-#else
-#define FH_SM90A_DEVICE_PASS 0
-#endif
 
 #if FH_PLATFORM_CUDA
 namespace flashhip::sm90 {
@@ -28,27 +22,27 @@ FH_DEVICE FH_INLINE uint32_t smem_addr(const void* p) {
 }
 
 FH_DEVICE FH_INLINE void mbar_init(uint64_t* bar, uint32_t arrivals) {
-#if FH_SM90A_DEVICE_PASS
+#if FH_ARCH_SM90A
   asm volatile("mbarrier.init.shared::cta.b64 [%0], %1;" ::"r"(smem_addr(bar)), "r"(arrivals));
 #endif
 }
 
 // Makes the initialised barriers visible to the copy engine before anyone waits on them.
 FH_DEVICE FH_INLINE void fence_barrier_init() {
-#if FH_SM90A_DEVICE_PASS
+#if FH_ARCH_SM90A
   asm volatile("fence.mbarrier_init.release.cluster;" ::: "memory");
 #endif
 }
 
 FH_DEVICE FH_INLINE void mbar_arrive(uint64_t* bar) {
-#if FH_SM90A_DEVICE_PASS
+#if FH_ARCH_SM90A
   asm volatile("mbarrier.arrive.shared::cta.b64 _, [%0];" ::"r"(smem_addr(bar)) : "memory");
 #endif
 }
 
 // One arrival that also announces `bytes` of copies that will complete on this barrier.
 FH_DEVICE FH_INLINE void mbar_arrive_expect_tx(uint64_t* bar, uint32_t bytes) {
-#if FH_SM90A_DEVICE_PASS
+#if FH_ARCH_SM90A
   asm volatile("mbarrier.arrive.expect_tx.shared::cta.b64 _, [%0], %1;" ::"r"(smem_addr(bar)), "r"(bytes) : "memory");
 #endif
 }
@@ -56,7 +50,7 @@ FH_DEVICE FH_INLINE void mbar_arrive_expect_tx(uint64_t* bar, uint32_t bytes) {
 // Waits until the phase of parity `parity` has completed. A fresh barrier counts its (virtual)
 // previous phase, parity 1, as complete: producers start waiting on "empty" with parity 1.
 FH_DEVICE FH_INLINE void mbar_wait(uint64_t* bar, uint32_t parity) {
-#if FH_SM90A_DEVICE_PASS
+#if FH_ARCH_SM90A
   uint32_t done = 0;
   do {
     asm volatile(
@@ -70,7 +64,7 @@ FH_DEVICE FH_INLINE void mbar_wait(uint64_t* bar, uint32_t parity) {
 
 // ---- TMA ----
 FH_DEVICE FH_INLINE void prefetch_tensor_map(const CUtensorMap* map) {
-#if FH_SM90A_DEVICE_PASS
+#if FH_ARCH_SM90A
   asm volatile("prefetch.tensormap [%0];" ::"l"(reinterpret_cast<uint64_t>(map)) : "memory");
 #endif
 }
@@ -78,7 +72,7 @@ FH_DEVICE FH_INLINE void prefetch_tensor_map(const CUtensorMap* map) {
 // Copies the box at (inner, outer) of a 2-D tensor map into shared memory; completes on `bar`.
 FH_DEVICE FH_INLINE void tma_load_2d(void* smem_dst, const CUtensorMap* map, int32_t inner, int32_t outer,
                                      uint64_t* bar) {
-#if FH_SM90A_DEVICE_PASS
+#if FH_ARCH_SM90A
   asm volatile(
       "cp.async.bulk.tensor.2d.shared::cluster.global.mbarrier::complete_tx::bytes [%0], [%1, {%3, %4}], [%2];" ::"r"(
           smem_addr(smem_dst)),

@@ -13,7 +13,7 @@ template <int N>
 FH_DEVICE FH_INLINE void wgmma_e4m3_m64k32(float (&d)[N / 2], uint64_t desc_a, uint64_t desc_b, int accumulate);
 template <>
 FH_DEVICE FH_INLINE void wgmma_e4m3_m64k32<8>(float (&d)[4], uint64_t desc_a, uint64_t desc_b, int accumulate) {
-#if FH_SM90A_DEVICE_PASS
+#if FH_ARCH_SM90A
   asm volatile(
       "{\n .reg .pred p;\n setp.ne.b32 p, %6, 0;\n"
       " wgmma.mma_async.sync.aligned.m64n8k32.f32.e4m3.e4m3\n"
@@ -24,7 +24,7 @@ FH_DEVICE FH_INLINE void wgmma_e4m3_m64k32<8>(float (&d)[4], uint64_t desc_a, ui
 }
 template <>
 FH_DEVICE FH_INLINE void wgmma_e4m3_m64k32<16>(float (&d)[8], uint64_t desc_a, uint64_t desc_b, int accumulate) {
-#if FH_SM90A_DEVICE_PASS
+#if FH_ARCH_SM90A
   asm volatile(
       "{\n .reg .pred p;\n setp.ne.b32 p, %10, 0;\n"
       " wgmma.mma_async.sync.aligned.m64n16k32.f32.e4m3.e4m3\n"
@@ -35,7 +35,7 @@ FH_DEVICE FH_INLINE void wgmma_e4m3_m64k32<16>(float (&d)[8], uint64_t desc_a, u
 }
 template <>
 FH_DEVICE FH_INLINE void wgmma_e4m3_m64k32<32>(float (&d)[16], uint64_t desc_a, uint64_t desc_b, int accumulate) {
-#if FH_SM90A_DEVICE_PASS
+#if FH_ARCH_SM90A
   asm volatile(
       "{\n .reg .pred p;\n setp.ne.b32 p, %18, 0;\n"
       " wgmma.mma_async.sync.aligned.m64n32k32.f32.e4m3.e4m3\n"
@@ -47,7 +47,7 @@ FH_DEVICE FH_INLINE void wgmma_e4m3_m64k32<32>(float (&d)[16], uint64_t desc_a, 
 }
 template <>
 FH_DEVICE FH_INLINE void wgmma_e4m3_m64k32<64>(float (&d)[32], uint64_t desc_a, uint64_t desc_b, int accumulate) {
-#if FH_SM90A_DEVICE_PASS
+#if FH_ARCH_SM90A
   asm volatile(
       "{\n .reg .pred p;\n setp.ne.b32 p, %34, 0;\n"
       " wgmma.mma_async.sync.aligned.m64n64k32.f32.e4m3.e4m3\n"
@@ -61,7 +61,7 @@ FH_DEVICE FH_INLINE void wgmma_e4m3_m64k32<64>(float (&d)[32], uint64_t desc_a, 
 }
 template <>
 FH_DEVICE FH_INLINE void wgmma_e4m3_m64k32<128>(float (&d)[64], uint64_t desc_a, uint64_t desc_b, int accumulate) {
-#if FH_SM90A_DEVICE_PASS
+#if FH_ARCH_SM90A
   asm volatile(
       "{\n .reg .pred p;\n setp.ne.b32 p, %66, 0;\n"
       " wgmma.mma_async.sync.aligned.m64n128k32.f32.e4m3.e4m3\n"
@@ -110,19 +110,19 @@ FH_DEVICE FH_INLINE uint64_t smem_desc_k_major_sw128(uint32_t smem_byte_addr) {
 
 // Orders this warpgroup's register and shared-memory accesses before the wgmmas that follow.
 FH_DEVICE FH_INLINE void wgmma_fence() {
-#if FH_SM90A_DEVICE_PASS
+#if FH_ARCH_SM90A
   asm volatile("wgmma.fence.sync.aligned;" ::: "memory");
 #endif
 }
 FH_DEVICE FH_INLINE void wgmma_commit() {
-#if FH_SM90A_DEVICE_PASS
+#if FH_ARCH_SM90A
   asm volatile("wgmma.commit_group.sync.aligned;" ::: "memory");
 #endif
 }
 // Waits until at most `kPending` committed groups are still running.
 template <int kPending>
 FH_DEVICE FH_INLINE void wgmma_wait() {
-#if FH_SM90A_DEVICE_PASS
+#if FH_ARCH_SM90A
   asm volatile("wgmma.wait_group.sync.aligned %0;" ::"n"(kPending) : "memory");
 #endif
 }
@@ -136,13 +136,13 @@ FH_DEVICE FH_INLINE void fence_registers(float (&d)[N]) {
 // Hands registers between warpgroups (sm_90a): producers give theirs up, consumers take them.
 template <int kRegisters>
 FH_DEVICE FH_INLINE void release_registers() {
-#if FH_SM90A_DEVICE_PASS
+#if FH_ARCH_SM90A
   asm volatile("setmaxnreg.dec.sync.aligned.u32 %0;" ::"n"(kRegisters));
 #endif
 }
 template <int kRegisters>
 FH_DEVICE FH_INLINE void claim_registers() {
-#if FH_SM90A_DEVICE_PASS
+#if FH_ARCH_SM90A
   asm volatile("setmaxnreg.inc.sync.aligned.u32 %0;" ::"n"(kRegisters));
 #endif
 }

@@ -3,28 +3,20 @@
 #pragma once
 
 #include <cstdint>
-#include <cstdlib>
 
 #include "flashhip/kernels/rope/rope_kernels.cuh"
 #include "flashhip/platform/arch.h"
 
 namespace flashhip::kernels::rope_detail {
 
-// Threads a multiprocessor keeps resident (2048 on Hopper and CDNA); sizes the split below.
-inline constexpr int64_t kResidentThreadsPerMultiprocessor = 2048;
 // Most heads one thread walks with the same cos/sin: more amortises the cos/sin loads; fewer
 // puts all of a thread's loads in flight at once (kHeadsInFlight) and fills the device when
-// there are few tokens. H100, llama 8192 tokens: 4 -> 2 took 64.8 to 63.9 us.
-// FLASHHIP_ROPE_HEADS_PER_THREAD overrides it (a tuning knob for benchmarks, read once).
+// there are few tokens (2 measured best; see the commit history). params.max_heads_per_thread
+// overrides it.
 inline constexpr int kMaxHeadsPerThread = 2;
 
-inline int max_heads_per_thread() {
-  static const int value = [] {
-    const char* env = std::getenv("FLASHHIP_ROPE_HEADS_PER_THREAD");
-    const int v = env != nullptr ? std::atoi(env) : 0;
-    return v >= 1 && v <= 64 ? v : kMaxHeadsPerThread;
-  }();
-  return value;
+inline int max_heads_per_thread(const RopeParams& p) {
+  return p.max_heads_per_thread >= 1 && p.max_heads_per_thread <= 64 ? p.max_heads_per_thread : kMaxHeadsPerThread;
 }
 // The grid's x dimension limit shared by CUDA and HIP.
 inline constexpr int64_t kMaxGridBlocks = 0x7fffffff;
@@ -46,27 +38,32 @@ bool vectorisable(const RopeParams& p) {
 
 // The work split: chunks per head from the vector width, then as many heads per thread as
 // keep the grid at least twice the resident threads (up to kMaxHeadsPerThread).
-inline RopeGrid choose_grid(const RopeParams& p, int vec, int multiprocessors) {
+inline RopeGrid choose_grid(const RopeParams& p, int vec, const DeviceTraits& traits) {
   RopeGrid g;
   g.rotary_chunks = p.rotary_dim / 2 / vec;
   const bool any_tail_copy = p.copy_q_tail || p.copy_k_tail;
   g.chunks_per_head = g.rotary_chunks + (any_tail_copy ? (p.head_dim - p.rotary_dim) / vec : 0);
   const int num_heads = p.num_q_heads + p.num_k_heads;
   const int64_t thread_heads = p.nnz * num_heads * g.chunks_per_head;
-  const int64_t wanted_threads = 2 * kResidentThreadsPerMultiprocessor * (multiprocessors > 0 ? multiprocessors : 1);
+  // Threads the device keeps resident; if the runtime cannot say, what the launch bounds promise.
+  const int64_t resident_per_multiprocessor = traits.max_threads_per_multiprocessor > 0
+                                                  ? traits.max_threads_per_multiprocessor
+                                                  : int64_t{kBlockThreads} * kMinResidentBlocks;
+  const int64_t wanted_threads =
+      2 * resident_per_multiprocessor * (traits.multiprocessors > 0 ? traits.multiprocessors : 1);
   int64_t heads_per_thread = thread_heads / wanted_threads;
   if (heads_per_thread < 1) heads_per_thread = 1;
-  if (heads_per_thread > max_heads_per_thread()) heads_per_thread = max_heads_per_thread();
+  if (heads_per_thread > max_heads_per_thread(p)) heads_per_thread = max_heads_per_thread(p);
   g.head_lanes = static_cast<int>((num_heads + heads_per_thread - 1) / heads_per_thread);
   return g;
 }
 
-template <int WAVE, bool INTERLEAVE, typename T, typename TPos>
-gpuError_t launch_rope_typed(const RopeParams& p, gpuStream_t stream, int multiprocessors, RopeLaunchInfo* info) {
+template <bool INTERLEAVE, typename T, typename TPos>
+gpuError_t launch_rope_typed(const RopeParams& p, gpuStream_t stream, const DeviceTraits& traits, RopeLaunchInfo* info) {
   constexpr int kVec = kWideVecElems<T>;
   const bool wide = vectorisable<T, kVec>(p);
   const int vec = wide ? kVec : 1;
-  const RopeGrid g = choose_grid(p, vec, multiprocessors);
+  const RopeGrid g = choose_grid(p, vec, traits);
   const int64_t threads = p.nnz * g.head_lanes * g.chunks_per_head;
   const int64_t blocks = (threads + kBlockThreads - 1) / kBlockThreads;
   if (blocks > kMaxGridBlocks) return gpuErrorInvalidValue;
@@ -75,32 +72,28 @@ gpuError_t launch_rope_typed(const RopeParams& p, gpuStream_t stream, int multip
   if (info != nullptr) {
     const int num_heads = p.num_q_heads + p.num_k_heads;
     *info = RopeLaunchInfo{wide ? "vector" : "scalar", vec, g.chunks_per_head, g.head_lanes,
-                           (num_heads + g.head_lanes - 1) / g.head_lanes, WAVE};
+                           (num_heads + g.head_lanes - 1) / g.head_lanes, traits.wave_size};
   }
   if (wide) {
-    rope_heads<WAVE, kVec, INTERLEAVE, T, TPos><<<grid, block, 0, stream>>>(p, g);
+    rope_heads<kVec, INTERLEAVE, T, TPos><<<grid, block, 0, stream>>>(p, g);
   } else {
-    rope_heads<WAVE, 1, INTERLEAVE, T, TPos><<<grid, block, 0, stream>>>(p, g);
+    rope_heads<1, INTERLEAVE, T, TPos><<<grid, block, 0, stream>>>(p, g);
   }
   return gpuGetLastError();
 }
 
-// Resolves the wave width, the element type and the position type of one rotation style.
+// Resolves the element type and the position type of one rotation style.
 template <bool INTERLEAVE>
 gpuError_t launch_rope_style(const RopeParams& p, gpuStream_t stream, RopeLaunchInfo* info) {
   DeviceTraits traits;
   FH_RETURN_IF_ERROR(current_device_traits(&traits));
-  return dispatch_wave_size(traits.wave_size, [&](auto wave) -> gpuError_t {
-    constexpr int kWave = decltype(wave)::value;
-    auto with_types = [&](auto element, auto position) {
-      return launch_rope_typed<kWave, INTERLEAVE, decltype(element), decltype(position)>(p, stream,
-                                                                                         traits.multiprocessors, info);
-    };
-    auto with_element = [&](auto element) -> gpuError_t {
-      return p.positions_type == IndexType::kInt32 ? with_types(element, int32_t{}) : with_types(element, int64_t{});
-    };
-    return dispatch_activation_dtype(p.dtype, gpuErrorInvalidValue, with_element);
-  });
+  auto with_types = [&](auto element, auto position) {
+    return launch_rope_typed<INTERLEAVE, decltype(element), decltype(position)>(p, stream, traits, info);
+  };
+  auto with_element = [&](auto element) -> gpuError_t {
+    return p.positions_type == IndexType::kInt32 ? with_types(element, int32_t{}) : with_types(element, int64_t{});
+  };
+  return dispatch_activation_dtype(p.dtype, gpuErrorNoVariant, with_element);
 }
 
 }  // namespace flashhip::kernels::rope_detail

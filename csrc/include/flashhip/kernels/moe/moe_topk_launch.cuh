@@ -1,8 +1,8 @@
 // launch_moe_topk: picks the items each lane holds (experts / wave, rounded up to a power of
 // two), the layout (contiguous_layout below) and the gating dtype, then launches one wave per
 // token on the caller's stream.
+#pragma once
 #include <cstdint>
-#include <cstdlib>
 #include <cstring>
 
 #include "flashhip/kernels/moe/moe_topk_contiguous_kernels.cuh"
@@ -32,23 +32,6 @@ GroupPlan plan_groups(const MoeTopkParams& p) {
   return plan;
 }
 
-// FLASHHIP_MOE_TOPK_LAYOUT (a benchmark knob to compare kernels in separate processes; read
-// once): "strided" runs every call on the strided kernel, "contiguous" keeps the contiguous
-// kernel's shape read at run time even where a fixed one exists.
-enum class LayoutOverride { kNone, kStrided, kContiguousRuntimeShape };
-
-inline LayoutOverride layout_override() {
-  static const LayoutOverride value = [] {
-    const char* env = std::getenv("FLASHHIP_MOE_TOPK_LAYOUT");
-    if (env != nullptr && std::strcmp(env, "strided") == 0) return LayoutOverride::kStrided;
-    if (env != nullptr && std::strcmp(env, "contiguous") == 0) return LayoutOverride::kContiguousRuntimeShape;
-    return LayoutOverride::kNone;
-  }();
-  return value;
-}
-
-inline bool contiguous_layout_allowed() { return layout_override() != LayoutOverride::kStrided; }
-
 // DeepSeek-V3's routing (256 experts in 8 groups, top 8) with the shape compiled in: on a
 // 32-lane warp 8 experts a lane and 4 lanes a group, on a 64-lane wave 4 and 8.
 inline constexpr int kFixedExperts = 256;
@@ -60,7 +43,7 @@ using DeepSeekV3Shape = FixedShape<log2_at_least(kFixedExperts / kFixedGroups / 
 
 inline bool fixed_shape(const MoeTopkParams& p) {
   return p.experts == kFixedExperts && p.num_groups == kFixedGroups && p.k == kFixedK &&
-         layout_override() == LayoutOverride::kNone;
+         p.layout == MoeTopkLayout::kAuto;
 }
 
 // The contiguous kernel (lane l holds experts [l * items, (l + 1) * items)) takes grouped calls
@@ -69,7 +52,7 @@ inline bool fixed_shape(const MoeTopkParams& p) {
 template <int WAVE>
 bool contiguous_layout(const MoeTopkParams& p, int items) {
   return p.grouped() && p.experts == WAVE * items && items >= 2 && items <= 8 &&
-         (p.experts / p.num_groups) % items == 0 && contiguous_layout_allowed();
+         (p.experts / p.num_groups) % items == 0 && p.layout != MoeTopkLayout::kStrided;
 }
 
 // Whether every lane's ITEMS logits (and bias) can move kItemsPerLoad at a time.
@@ -113,7 +96,7 @@ gpuError_t launch_typed(const MoeTopkParams& p, gpuStream_t stream, MoeTopkLaunc
   static_assert(kMaxItems * WAVE == kMoeMaxExperts, "the expert limit must be a multiple of the wave");
   int items = 1;
   while (items * WAVE < p.experts) items *= 2;
-  if (items > kMaxItems || p.k > WAVE) return gpuErrorInvalidValue;
+  if (items > kMaxItems || p.k > WAVE) return gpuErrorNoVariant;
   if (contiguous_layout<WAVE>(p, items)) {
     if (info != nullptr) *info = MoeTopkLaunchInfo{WAVE, items, kWavesPerBlock, true, true};
     switch (items) {
@@ -134,31 +117,17 @@ gpuError_t launch_typed(const MoeTopkParams& p, gpuStream_t stream, MoeTopkLaunc
     case 16: return launch_items<WAVE, 16, TIn>(p, plan, stream);
     default:
       if constexpr (kMaxItems >= 32) return launch_items<WAVE, 32, TIn>(p, plan, stream);
-      return gpuErrorInvalidValue;
+      return gpuErrorNoVariant;
   }
 }
 
 template <typename TIn>
 gpuError_t launch_on_device(const MoeTopkParams& p, gpuStream_t stream, MoeTopkLaunchInfo* info) {
-  DeviceTraits traits;
-  FH_RETURN_IF_ERROR(current_device_traits(&traits));
-  return dispatch_wave_size(traits.wave_size, [&](auto wave) {
+  return dispatch_device_wave([&](const DeviceTraits&, auto wave) {
     return launch_typed<decltype(wave)::value, TIn>(p, stream, info);
   });
 }
 
 }  // namespace moe_topk_detail
-
-LaunchStatus launch_moe_topk(const MoeTopkParams& p, StreamHandle handle, MoeTopkLaunchInfo* info) {
-  using namespace moe_topk_detail;
-  if (p.tokens == 0) return {};
-  // The kernels index tokens in 32 bits (far more rows than any device holds).
-  if (p.tokens > kMoeMaxTokens) return {static_cast<int>(gpuErrorInvalidValue)};
-  const auto stream = static_cast<gpuStream_t>(handle);
-  const gpuError_t err = dispatch_activation_dtype(p.gating_dtype, gpuErrorInvalidValue, [&](auto element) {
-    return launch_on_device<decltype(element)>(p, stream, info);
-  });
-  return {static_cast<int>(err)};
-}
 
 }  // namespace flashhip::kernels

@@ -1,25 +1,28 @@
 // rmsnorm_quant and fused_add_rmsnorm_quant: fp8 output of either e4m3 flavour.
-#include "norm_launch.cuh"
+#include "flashhip/kernels/norm/norm_launch.cuh"
 
 namespace flashhip::kernels {
 using namespace norm_detail;
 
 template <NormKind KIND>
 static gpuError_t launch_quant(const NormParams& p, gpuStream_t stream, NormLaunchInfo* info) {
-  if (p.weight_dtype != p.act_dtype) return gpuErrorInvalidValue;
+  if (p.weight_dtype != p.act_dtype) return gpuErrorNoVariant;
   return dispatch_activation(p.act_dtype, [&](auto act) {
     using T = decltype(act);
     switch (p.out_dtype) {
       case DType::kFloat8E4M3FN: return launch_norm_on_device<KIND, T, T, fp8_e4m3fn_t>(p, stream, info);
       case DType::kFloat8E4M3FNUZ: return launch_norm_on_device<KIND, T, T, fp8_e4m3fnuz_t>(p, stream, info);
-      default: return gpuErrorInvalidValue;
+      default: return gpuErrorNoVariant;
     }
   });
 }
 
 gpuError_t launch_rms_norm_quant(const NormParams& p, gpuStream_t stream, NormLaunchInfo* info) {
-  return p.kind == NormKind::kRmsQuant ? launch_quant<NormKind::kRmsQuant>(p, stream, info)
-                                       : launch_quant<NormKind::kFusedAddRmsQuant>(p, stream, info);
+  return launch_quant<NormKind::kRmsQuant>(p, stream, info);
+}
+
+gpuError_t launch_fused_add_rms_norm_quant(const NormParams& p, gpuStream_t stream, NormLaunchInfo* info) {
+  return launch_quant<NormKind::kFusedAddRmsQuant>(p, stream, info);
 }
 
 }  // namespace flashhip::kernels

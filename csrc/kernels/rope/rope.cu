@@ -1,5 +1,5 @@
 // launch_rope: routes a call to the translation unit that holds its rotation style's kernels.
-#include "rope_launch.cuh"
+#include "flashhip/kernels/rope/rope_launch.cuh"
 
 namespace flashhip::kernels {
 

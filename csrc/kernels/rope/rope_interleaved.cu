@@ -1,5 +1,5 @@
 // GPT-J (interleaved) rope: pairs (2i, 2i + 1).
-#include "rope_launch.cuh"
+#include "flashhip/kernels/rope/rope_launch.cuh"
 
 namespace flashhip::kernels {
 

@@ -1,5 +1,5 @@
 // launch_norm: routes a call to the translation unit that holds its kind's kernels.
-#include "norm_launch.cuh"
+#include "flashhip/kernels/norm/norm_launch.cuh"
 
 namespace flashhip::kernels {
 
@@ -8,10 +8,10 @@ static gpuError_t route(const NormParams& p, gpuStream_t stream, NormLaunchInfo*
     case NormKind::kRms: return launch_rms_norm(p, stream, info);
     case NormKind::kFusedAddRms: return launch_fused_add_rms_norm(p, stream, info);
     case NormKind::kLayer: return launch_layer_norm(p, stream, info);
-    case NormKind::kRmsQuant:
-    case NormKind::kFusedAddRmsQuant: return launch_rms_norm_quant(p, stream, info);
+    case NormKind::kRmsQuant: return launch_rms_norm_quant(p, stream, info);
+    case NormKind::kFusedAddRmsQuant: return launch_fused_add_rms_norm_quant(p, stream, info);
   }
-  return gpuErrorInvalidValue;
+  return gpuErrorNoVariant;
 }
 
 LaunchStatus launch_norm(const NormParams& p, StreamHandle stream, NormLaunchInfo* info) {

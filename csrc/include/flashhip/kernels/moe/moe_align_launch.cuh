@@ -1,5 +1,6 @@
 // launch_moe_align: one scatter kernel when the pairs fit one tile, else a count kernel first
 // (its per-tile counts go to the caller's workspace). Both on the caller's stream.
+#pragma once
 #include "flashhip/kernels/moe/moe_align_kernels.cuh"
 #include "flashhip/platform/arch.h"
 
@@ -24,20 +25,5 @@ gpuError_t launch_typed(const MoeAlignParams& p, gpuStream_t stream, MoeAlignLau
 }
 
 }  // namespace moe_align_detail
-
-LaunchStatus launch_moe_align(const MoeAlignParams& p, StreamHandle handle, MoeAlignLaunchInfo* info) {
-  using namespace moe_align_detail;
-  if (p.experts < 1 || p.experts > kMoeAlignMaxExperts || p.block_size < 1) return {static_cast<int>(gpuErrorInvalidValue)};
-  const auto stream = static_cast<gpuStream_t>(handle);
-  DeviceTraits traits;
-  gpuError_t err = current_device_traits(&traits);
-  if (err == gpuSuccess) {
-    err = dispatch_wave_size(traits.wave_size, [&](auto wave) {
-      constexpr int kWave = decltype(wave)::value;
-      return p.ids_int64 ? launch_typed<kWave, int64_t>(p, stream, info) : launch_typed<kWave, int32_t>(p, stream, info);
-    });
-  }
-  return {static_cast<int>(err)};
-}
 
 }  // namespace flashhip::kernels

@@ -1,5 +1,5 @@
 // NeoX (rotate-half) rope: pairs (i, i + rotary_dim / 2).
-#include "rope_launch.cuh"
+#include "flashhip/kernels/rope/rope_launch.cuh"
 
 namespace flashhip::kernels {
 

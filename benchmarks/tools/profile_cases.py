@@ -3,7 +3,7 @@
 the warm-up or of torch's own kernels outside the range).
 
 Usage (scripts/gpu_run.sh OUTDIR profile does this):
-  ncu --profile-from-start off --section SpeedOfLight ... python benchmarks/profile_cases.py [case ...]
+  ncu --profile-from-start off --section SpeedOfLight ... python benchmarks/tools/profile_cases.py [case ...]
 Cases: see CASES below; none given runs them all.
 """
 
@@ -11,19 +11,20 @@ from __future__ import annotations
 
 import os
 import sys
+from pathlib import Path
 from typing import Callable, Dict
 
 import torch
 
 import flashhip
 
+# The benchmark scripts' folder (bench_norm's peers, common's cases).
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from common import DeepSeekV3TopkCase  # noqa: E402
+
 
 def moe_topk_case(tokens: int) -> Callable[[], None]:
-    g = torch.randn(tokens, 256, device="cuda")
-    bias = torch.randn(256, device="cuda") * 0.05
-    weights = torch.empty(tokens, 8, device="cuda")
-    ids = torch.empty(tokens, 8, dtype=torch.int32, device="cuda")
-    return lambda: torch.ops.flashhip.moe_topk(weights, ids, g, bias, "sigmoid", 8, 4, True, 2.5)
+    return DeepSeekV3TopkCase(tokens).call
 
 
 def moe_align_case(tokens: int) -> Callable[[], None]:
@@ -56,7 +57,7 @@ def peer_norm_case(peer: str, rows: int, hidden: int) -> Callable[[], None]:
     if peer == "copy":
         out = torch.empty_like(x)
         return lambda: out.copy_(x)
-    from bench_norm import rms_eager, rms_quant_eager  # bench_norm's peers (this script's folder is on sys.path)
+    from bench_norm import rms_eager, rms_quant_eager  # bench_norm's peers (benchmarks/ is on sys.path)
 
     if peer == "compile_quant":
         compiled_quant = torch.compile(rms_quant_eager)

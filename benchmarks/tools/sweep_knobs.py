@@ -1,5 +1,5 @@
-"""Times the tuning knobs that are read once per process (FLASHHIP_ROPE_HEADS_PER_THREAD,
-FLASHHIP_MOE_TOPK_LAYOUT): each setting runs in its own process, and every process also times
+"""Times the launchers' tuning fields through their development overrides, read once per process
+(FLASHHIP_DEV_*: csrc/ops/dev_overrides.h): each setting runs in its own process, and every process also times
 the same-size device copy, so settings compare within one run. Prints one line per (setting, case) and writes JSON to --out.
 With --library LABEL=PATH (repeatable) it compares builds instead: each library runs with the
 default settings, the libraries taking turns, so that two commits compare within one run
@@ -21,18 +21,18 @@ from pathlib import Path
 
 SETTINGS = [
     {},
-    {"FLASHHIP_MOE_TOPK_LAYOUT": "contiguous"},  # DeepSeek-V3 without its shape compiled in
-    {"FLASHHIP_MOE_TOPK_LAYOUT": "strided"},
-    {"FLASHHIP_ROPE_HEADS_PER_THREAD": "4"},
-    {"FLASHHIP_NORM_GRID": "rows"},
-    {"FLASHHIP_NORM_THREADS_PER_ROW": "128"},
-    {"FLASHHIP_NORM_THREADS_PER_ROW": "128", "FLASHHIP_NORM_GRID": "rows"},
-    {"FLASHHIP_NORM_THREADS_PER_ROW": "512"},
+    {"FLASHHIP_DEV_MOE_TOPK_LAYOUT": "contiguous"},  # DeepSeek-V3 without its shape compiled in
+    {"FLASHHIP_DEV_MOE_TOPK_LAYOUT": "strided"},
+    {"FLASHHIP_DEV_ROPE_HEADS_PER_THREAD": "4"},
+    {"FLASHHIP_DEV_NORM_GRID": "rows"},
+    {"FLASHHIP_DEV_NORM_THREADS_PER_ROW": "128"},
+    {"FLASHHIP_DEV_NORM_THREADS_PER_ROW": "128", "FLASHHIP_DEV_NORM_GRID": "rows"},
+    {"FLASHHIP_DEV_NORM_THREADS_PER_ROW": "512"},
 ]
 
 
 def child() -> None:
-    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # benchmarks/
     import flashhip  # noqa: F401,E402  (loads the library FLASHHIP_LIBRARY names)
 
     results = {}
@@ -92,15 +92,10 @@ def rope_cases(results: dict) -> None:
 def moe_cases(results: dict) -> None:
     import torch
 
-    from common import graph_time_us, time_us  # noqa: E402
+    from common import DeepSeekV3TopkCase, graph_time_us, time_us  # noqa: E402
 
-    ops = torch.ops.flashhip
     for tokens in (1, 64, 4096, 16384):
-        g = torch.randn(tokens, 256, device="cuda")
-        bias = torch.randn(256, device="cuda") * 0.05
-        w = torch.empty(tokens, 8, device="cuda")
-        ids = torch.empty(tokens, 8, dtype=torch.int32, device="cuda")
-        call = lambda: ops.moe_topk(w, ids, g, bias, "sigmoid", 8, 4, True, 2.5)  # noqa: E731
+        call = DeepSeekV3TopkCase(tokens).call
         results[f"moe_topk T={tokens}"] = time_us(call)
         results[f"moe_topk T={tokens} graph"] = graph_time_us(call)
 
@@ -122,8 +117,8 @@ def main() -> None:
     else:
         # The default, and each setting of a knob of a family among the cases.
         families = [c.upper() for c in args.cases.split(",")]
-        settings = [s for s in SETTINGS if not s or any(f"FLASHHIP_{f}_" in k for k in s for f in families)]
-        variants = [(" ".join(f"{k.replace('FLASHHIP_', '')}={v}" for k, v in s.items()) or "default", s) for s in settings]
+        settings = [s for s in SETTINGS if not s or any(f"FLASHHIP_DEV_{f}_" in k for k in s for f in families)]
+        variants = [(" ".join(f"{k.replace('FLASHHIP_DEV_', '')}={v}" for k, v in s.items()) or "default", s) for s in settings]
     rows = []
     for rep in range(args.repeat):
         for label, setting in variants:

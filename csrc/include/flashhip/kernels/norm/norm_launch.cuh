@@ -4,8 +4,6 @@
 
 #include <algorithm>
 #include <cstdint>
-#include <cstdlib>
-#include <string_view>
 #include <utility>
 
 #include "flashhip/kernels/norm/norm_kernels.cuh"
@@ -17,31 +15,17 @@ namespace flashhip::kernels::norm_detail {
 // elements (32768 for 16-bit types) a row is streamed.
 inline constexpr int kMaxItems = 8;
 // Threads per row the register variant aims for before holding more items per thread: enough
-// loads in flight per thread while leaving several blocks per multiprocessor.
-// Measured with benchmarks/sweep_norm.py: 256 threads per row up to 512 vectors (4096 16-bit
-// elements), 512 beyond (H200); the fused forms, which hold a row without prefetching the next,
-// take 512 from 512 vectors on (H100, 8192x4096: fused_add_rmsnorm 96.4 -> 95.6 us, its quant
-// form 83.4 -> 82.5 us). FLASHHIP_NORM_THREADS_PER_ROW overrides it (a tuning knob for
-// benchmarks, read once).
-inline int target_threads_per_row(int64_t n_vec, bool fused_add) {
-  static const int forced = [] {
-    const char* env = std::getenv("FLASHHIP_NORM_THREADS_PER_ROW");
-    const int v = env != nullptr ? std::atoi(env) : 0;
-    return v >= 32 && v <= kMaxRegisterThreads ? v : 0;
-  }();
-  if (forced != 0) return forced;
+// loads in flight per thread while leaving several blocks per multiprocessor. Wider rows and
+// the fused forms (which hold a row without prefetching the next) do better with 512 (measured:
+// see the commit history). params.threads_per_row overrides it.
+inline int target_threads_per_row(const NormParams& p, int64_t n_vec, bool fused_add) {
+  if (p.threads_per_row >= 32 && p.threads_per_row <= kMaxRegisterThreads) return p.threads_per_row;
   return n_vec > 512 || (fused_add && n_vec == 512) ? 512 : 256;
 }
 
 // Whether prefetching kernels run a resident grid that walks the rows (the default) or one
-// block per row group. FLASHHIP_NORM_GRID=rows forces the latter (a tuning knob, read once).
-inline bool resident_grid() {
-  static const bool resident = [] {
-    const char* env = std::getenv("FLASHHIP_NORM_GRID");
-    return env == nullptr || std::string_view(env) != "rows";
-  }();
-  return resident;
-}
+// block per row group (params.grid = kRowGroups).
+inline bool resident_grid(const NormParams& p) { return p.grid != NormGrid::kRowGroups; }
 
 inline int next_pow2(int64_t n) {
   int p = 1;
@@ -63,7 +47,8 @@ inline void choose_block(int64_t threads_needed, int target_threads, int wave, i
 }
 
 template <NormKind KIND, int WAVE, typename TAct, typename TW, typename TOut>
-gpuError_t launch_norm_typed(const NormParams& p, gpuStream_t stream, NormLaunchInfo* info) {
+gpuError_t launch_norm_typed(const NormParams& p, gpuStream_t stream, const DeviceTraits& traits,
+                             NormLaunchInfo* info) {
   constexpr int kVec = kWideVecElems<TAct>;
   const bool vectorisable = p.hidden % kVec == 0 && p.input_row_stride % kVec == 0 &&
                             p.out_row_stride % kVec == 0 && p.residual_row_stride % kVec == 0 &&
@@ -73,7 +58,7 @@ gpuError_t launch_norm_typed(const NormParams& p, gpuStream_t stream, NormLaunch
   const int vec = vectorisable ? kVec : 1;
   const int64_t n_vec = p.hidden / vec;
   int items = 1;
-  const int target_threads = target_threads_per_row(n_vec, KindTraits<KIND>::kFusedAdd);
+  const int target_threads = target_threads_per_row(p, n_vec, KindTraits<KIND>::kFusedAdd);
   while (items < kMaxItems && n_vec > static_cast<int64_t>(items) * target_threads) items *= 2;
   const int64_t threads_needed = (n_vec + items - 1) / items;
   const bool in_registers = vectorisable && threads_needed <= kMaxRegisterThreads;
@@ -91,11 +76,10 @@ gpuError_t launch_norm_typed(const NormParams& p, gpuStream_t stream, NormLaunch
   if (in_registers) {
     auto launch = [&](auto kernel, auto items_constant) {
       // Prefetching kernels get as many blocks as stay resident at once: each walks rows.
-      const int blocks_per_sm = prefetches_next_row(KIND, decltype(items_constant)::value) && resident_grid()
+      const int blocks_per_sm = prefetches_next_row(KIND, decltype(items_constant)::value) && resident_grid(p)
                                     ? resident_blocks_per_multiprocessor(kernel, threads_per_row * rows_per_block)
                                     : 0;
-      DeviceTraits traits;
-      if (current_device_traits(&traits) == gpuSuccess && blocks_per_sm > 0) {
+      if (blocks_per_sm > 0) {
         const int64_t resident = static_cast<int64_t>(blocks_per_sm) * traits.multiprocessors;
         if (resident < grid.x) grid.x = static_cast<unsigned>(resident);
       }
@@ -120,17 +104,15 @@ gpuError_t launch_norm_typed(const NormParams& p, gpuStream_t stream, NormLaunch
 // Resolves the wave width, then the element types of one kind.
 template <NormKind KIND, typename TAct, typename TW, typename TOut>
 gpuError_t launch_norm_on_device(const NormParams& p, gpuStream_t stream, NormLaunchInfo* info) {
-  DeviceTraits traits;
-  FH_RETURN_IF_ERROR(current_device_traits(&traits));
-  return dispatch_wave_size(traits.wave_size, [&](auto wave) {
-    return launch_norm_typed<KIND, decltype(wave)::value, TAct, TW, TOut>(p, stream, info);
+  return dispatch_device_wave([&](const DeviceTraits& traits, auto wave) {
+    return launch_norm_typed<KIND, decltype(wave)::value, TAct, TW, TOut>(p, stream, traits, info);
   });
 }
 
-// Calls f(TAct{}) for the activation dtype; gpuErrorInvalidValue for others.
+// Calls f(TAct{}) for the activation dtype; gpuErrorNoVariant for others.
 template <typename F>
 gpuError_t dispatch_activation(DType dtype, F&& f) {
-  return dispatch_activation_dtype(dtype, gpuErrorInvalidValue, std::forward<F>(f));
+  return dispatch_activation_dtype(dtype, gpuErrorNoVariant, std::forward<F>(f));
 }
 
 }  // namespace flashhip::kernels::norm_detail
@@ -141,4 +123,5 @@ gpuError_t launch_rms_norm(const NormParams& p, gpuStream_t stream, NormLaunchIn
 gpuError_t launch_fused_add_rms_norm(const NormParams& p, gpuStream_t stream, NormLaunchInfo* info);
 gpuError_t launch_layer_norm(const NormParams& p, gpuStream_t stream, NormLaunchInfo* info);
 gpuError_t launch_rms_norm_quant(const NormParams& p, gpuStream_t stream, NormLaunchInfo* info);
+gpuError_t launch_fused_add_rms_norm_quant(const NormParams& p, gpuStream_t stream, NormLaunchInfo* info);
 }  // namespace flashhip::kernels

@@ -1,0 +1,59 @@
+#include "dev_overrides.h"
+
+#include <cstdlib>
+#include <string_view>
+
+namespace flashhip::ops {
+
+namespace {
+
+struct DevOverrides {
+  int norm_threads_per_row = 0;
+  kernels::NormGrid norm_grid = kernels::NormGrid::kAuto;
+  int rope_heads_per_thread = 0;
+  kernels::MoeTopkLayout moe_topk_layout = kernels::MoeTopkLayout::kAuto;
+};
+
+int env_int(const char* name) {
+  const char* env = std::getenv(name);
+  return env != nullptr ? std::atoi(env) : 0;
+}
+
+std::string_view env_str(const char* name) {
+  const char* env = std::getenv(name);
+  return env != nullptr ? std::string_view(env) : std::string_view();
+}
+
+const DevOverrides& dev_overrides() {
+  static const DevOverrides o = [] {
+    DevOverrides d;
+    d.norm_threads_per_row = env_int("FLASHHIP_DEV_NORM_THREADS_PER_ROW");
+    const std::string_view grid = env_str("FLASHHIP_DEV_NORM_GRID");
+    if (grid == "rows") d.norm_grid = kernels::NormGrid::kRowGroups;
+    if (grid == "resident") d.norm_grid = kernels::NormGrid::kResident;
+    d.rope_heads_per_thread = env_int("FLASHHIP_DEV_ROPE_HEADS_PER_THREAD");
+    const std::string_view layout = env_str("FLASHHIP_DEV_MOE_TOPK_LAYOUT");
+    if (layout == "strided") d.moe_topk_layout = kernels::MoeTopkLayout::kStrided;
+    if (layout == "contiguous") d.moe_topk_layout = kernels::MoeTopkLayout::kContiguousRuntimeShape;
+    return d;
+  }();
+  return o;
+}
+
+}  // namespace
+
+void apply_dev_overrides(kernels::NormParams& p) {
+  const DevOverrides& o = dev_overrides();
+  if (o.norm_threads_per_row != 0) p.threads_per_row = o.norm_threads_per_row;
+  if (o.norm_grid != kernels::NormGrid::kAuto) p.grid = o.norm_grid;
+}
+
+void apply_dev_overrides(kernels::RopeParams& p) {
+  if (dev_overrides().rope_heads_per_thread != 0) p.max_heads_per_thread = dev_overrides().rope_heads_per_thread;
+}
+
+void apply_dev_overrides(kernels::MoeTopkParams& p) {
+  if (dev_overrides().moe_topk_layout != kernels::MoeTopkLayout::kAuto) p.layout = dev_overrides().moe_topk_layout;
+}
+
+}  // namespace flashhip::ops

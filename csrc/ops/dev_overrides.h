@@ -1,0 +1,21 @@
+// Development overrides of the launchers' tuning fields, for benchmark tools that compare
+// kernel variants one process each (benchmarks/tools/sweep_knobs.py). Not a user feature: the
+// defaults are the heuristics, and tests force variants through the params. The one place the
+// FLASHHIP_DEV_* environment is read (once per process):
+//   FLASHHIP_DEV_NORM_THREADS_PER_ROW=N          NormParams::threads_per_row
+//   FLASHHIP_DEV_NORM_GRID=rows|resident         NormParams::grid
+//   FLASHHIP_DEV_ROPE_HEADS_PER_THREAD=N         RopeParams::max_heads_per_thread
+//   FLASHHIP_DEV_MOE_TOPK_LAYOUT=strided|contiguous   MoeTopkParams::layout
+#pragma once
+
+#include "flashhip/kernels/moe/moe_topk.h"
+#include "flashhip/kernels/norm/norm.h"
+#include "flashhip/kernels/rope/rope.h"
+
+namespace flashhip::ops {
+
+void apply_dev_overrides(kernels::NormParams& p);
+void apply_dev_overrides(kernels::RopeParams& p);
+void apply_dev_overrides(kernels::MoeTopkParams& p);
+
+}  // namespace flashhip::ops
