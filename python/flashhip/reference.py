@@ -177,15 +177,16 @@ def group_quant_fp8(x, group_size=128, eps=1e-10, fp8_dtype=torch.float8_e4m3fn)
     """``(q, scale)``: per 1 x group_size group ``scale = max(max|x|, eps) / fp8_max`` in float32 and
     ``q = clamp(x / scale, -fp8_max, fp8_max)`` rounded to nearest even in ``fp8_dtype``; scale
     row-major ``[M, K / group_size]``."""
+    # Computed on the CPU: torch's CUDA division by a broadcast scale is not correctly rounded
+    # and its CUDA cast to fp8 does not round to nearest even (seen on an H200, torch 2.11:
+    # 15.5 -> 15 in e4m3fn), so a GPU-side reference disagrees with an exact kernel.
     limit = FP8_MAX[fp8_dtype]
     m, k = x.shape
-    g = x.float().reshape(m, k // group_size, group_size)
+    g = x.detach().cpu().float().reshape(m, k // group_size, group_size)
     amax = g.abs().amax(-1)
-    scale = torch.maximum(amax, torch.tensor(eps, dtype=torch.float32, device=x.device)) / limit
-    # The cast runs on the CPU, whose fp8 conversion rounds to nearest even; torch's CUDA cast
-    # does not (seen on an H200 with torch 2.11: 168.00002 -> 160, 15.5 -> 15 in e4m3fn).
-    q = (g / scale.unsqueeze(-1)).clamp(-limit, limit).cpu().to(fp8_dtype).to(x.device).reshape(m, k)
-    return q, scale
+    scale = torch.maximum(amax, torch.tensor(eps, dtype=torch.float32)) / limit
+    q = (g / scale.unsqueeze(-1)).clamp(-limit, limit).to(fp8_dtype).reshape(m, k)
+    return q.to(x.device), scale.to(x.device)
 
 
 def fp8_challenge_inputs(m, n, k, seed, device="cuda", fp8_dtype=torch.float8_e4m3fnuz, k_contiguous=False):

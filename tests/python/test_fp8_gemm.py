@@ -60,7 +60,8 @@ def assert_challenge_close(out, expected, rtol=ref.FP8_CHALLENGE_RTOL, atol=ref.
 # fp32 every 128-wide K block (as we do, and DeepGEMM) leaves a few elements per ten million
 # outside PERFORMANCE.md's bound on the H200 (measured: up to 17 of 25M at 6144x4096x512; cuBLASLt
 # leaves 1-9 of 4-44M there too). The bound is checked for every element but that rare tail,
-# capped at one per million; a wrong tile or index puts thousands outside.
+# capped at one per million (and at least 4, for small outputs); a wrong tile or index puts
+# thousands outside.
 HOPPER_TAIL_FRACTION = 1e-6
 
 
@@ -73,7 +74,7 @@ def assert_hopper_close(out, expected):
     bound = 2e-2 * expected.abs() + 1e-3 * rms
     err = (got - expected).abs()
     bad = err > bound
-    assert int(bad.sum()) <= HOPPER_TAIL_FRACTION * bad.numel(), (
+    assert int(bad.sum()) <= max(4, HOPPER_TAIL_FRACTION * bad.numel()), (
         f"{int(bad.sum())} of {bad.numel()} elements outside the Hopper bound")
     assert not (err > 2 * bound).any(), f"an element is {float((err / bound).max()):.2f}x the Hopper bound"
 
