@@ -9,7 +9,8 @@
 #include "checks.h"
 #include "cpu/fp8_gemm.h"
 #include "flashhip/kernels/gemm/fp8_gemm.h"
-#include "kernel_log.h"
+#include "flashhip/kernels/gemm/fp8_gemm_arch.h"
+#include "run_on_device.h"
 
 namespace flashhip::ops {
 namespace {
@@ -117,31 +118,30 @@ void fp8_gemm(at::Tensor& out, const at::Tensor& a, const at::Tensor& b, const a
   p.fp8_dtype = kernel_dtype(a.scalar_type());
   p.out_dtype = kernel_dtype(out.scalar_type());
 
-  if (a.is_cpu()) {
-    cpu::fp8_gemm(p);
-    if (kernel_log_enabled()) log_kernel_once(op, std::string("cpu (dequantise + fp32 mm, ") + c10::toString(out.scalar_type()) + " out)", "cpu");
-    return;
-  }
-#ifdef FLASHHIP_WITH_GPU
-  const c10::DeviceGuard guard(a.device());
-  const size_t bytes = kernels::fp8_gemm_workspace_bytes(p);
-  at::Tensor workspace;
-  if (bytes > 0) {
-    // The caching allocator hands out memory ordered on the current stream: graph-safe.
-    workspace = at::empty({static_cast<int64_t>(bytes)}, a.options().dtype(at::kByte));
-    p.workspace = workspace.data_ptr();
-    p.workspace_size = bytes;
-  }
-  kernels::Fp8GemmLaunchInfo info;
-  const LaunchStatus status = kernels::launch_fp8_gemm(p, current_stream(a), &info);
-  // The launcher answers "invalid value" when no kernel it has takes this combination: say which.
-  TORCH_CHECK(status.ok(), op, ": kernel launch failed: ", launch_error_string(status), " (", a.scalar_type(), " a ",
-              a.sizes(), " strides ", a.strides(), ", b ", b.sizes(), " strides ", b.strides(), ", ", out.scalar_type(),
-              " out, on ", a.device(), ")");
-  if (kernel_log_enabled()) log_kernel_once(op, describe(info, p), a.device().str());
-#else
-  TORCH_CHECK(false, op, ": this flashhip build has no GPU kernels (built with FLASHHIP_GPU=OFF)");
-#endif
+  run_on_device(
+      op, a,
+      [&] {
+        cpu::fp8_gemm(p);
+        return [&] { return std::string("cpu (dequantise + fp32 mm, ") + c10::toString(out.scalar_type()) + " out)"; };
+      },
+      [&](StreamHandle stream) {
+        const size_t bytes = kernels::fp8_gemm_workspace_bytes(p);
+        at::Tensor workspace;
+        if (bytes > 0) {
+          // The caching allocator hands out memory ordered on the current stream: graph-safe.
+          workspace = at::empty({static_cast<int64_t>(bytes)}, a.options().dtype(at::kByte));
+          p.workspace = workspace.data_ptr();
+          p.workspace_size = bytes;
+        }
+        kernels::Fp8GemmLaunchInfo info;
+        const LaunchStatus status = kernels::launch_fp8_gemm(p, stream, &info);
+        // A refusal says why (e.g. "gfx90a (CDNA2) has no fp8 MFMA"); any failure names the call.
+        TORCH_CHECK(status.ok(), op, ": ",
+                    kernels::fp8_gemm_variant_is_unsupported(info.variant) ? info.variant + 13 : "kernel launch failed",
+                    " (", launch_error_string(status), "; ", a.scalar_type(), " a ", a.sizes(), " strides ", a.strides(),
+                    ", b ", b.sizes(), " strides ", b.strides(), ", ", out.scalar_type(), " out, on ", a.device(), ")");
+        return std::make_pair(status, [info, p] { return describe(info, p); });
+      });
 }
 
 }  // namespace

@@ -10,7 +10,7 @@
 #include "checks.h"
 #include "cpu/group_quant.h"
 #include "flashhip/kernels/gemm/fp8_gemm.h"
-#include "kernel_log.h"
+#include "run_on_device.h"
 
 namespace flashhip::ops {
 namespace {
@@ -73,23 +73,18 @@ void per_token_group_quant_fp8(at::Tensor& out, at::Tensor& scale, const at::Ten
   p.in_dtype = kernel_dtype(input.scalar_type());
   p.fp8_dtype = kernel_dtype(out.scalar_type());
 
-  if (input.is_cpu()) {
-    cpu::group_quant_fp8(p);
-    if (kernel_log_enabled()) log_kernel_once(op, std::string("cpu (") + c10::toString(input.scalar_type()) + ")", "cpu");
-    return;
-  }
-#ifdef FLASHHIP_WITH_GPU
-  const c10::DeviceGuard guard(input.device());
-  check_launch(op, kernels::launch_group_quant_fp8(p, current_stream(input)));
-  if (kernel_log_enabled()) {
-    log_kernel_once(op, std::string("group_quant (") + c10::toString(input.scalar_type()) + " -> " +
-                            c10::toString(out.scalar_type()) + ", group " + std::to_string(group_size) +
-                            (scale_m_major ? ", M-major scale)" : ", row-major scale)"),
-                    input.device().str());
-  }
-#else
-  TORCH_CHECK(false, op, ": this flashhip build has no GPU kernels (built with FLASHHIP_GPU=OFF)");
-#endif
+  auto describe = [&, device = !input.is_cpu()] {
+    return std::string(device ? "group_quant (" : "cpu (") + c10::toString(input.scalar_type()) + " -> " +
+           c10::toString(out.scalar_type()) + ", group " + std::to_string(group_size) +
+           (scale_m_major ? ", M-major scale)" : ", row-major scale)");
+  };
+  run_on_device(
+      op, input,
+      [&] {
+        cpu::group_quant_fp8(p);
+        return describe;
+      },
+      [&](StreamHandle stream) { return std::make_pair(kernels::launch_group_quant_fp8(p, stream), describe); });
 }
 
 }  // namespace
