@@ -51,7 +51,7 @@ class CMakeBuild(build_ext):
 
 
 setup(
-    packages=["flashhip"],
+    packages=["flashhip", "flashhip.compat"],
     package_dir={"": "python"},
     ext_modules=[CMakeExtension("flashhip.libflashhip_ops")],
     cmdclass={"build_ext": CMakeBuild},

@@ -6,7 +6,7 @@ inside CUDA graphs and torch.compile.
 """
 
 from . import _library  # noqa: F401  (registers torch.ops.flashhip.*)
-from . import flashinfer, reference
+from . import compat, flashinfer, reference
 from .gemm import fp8_gemm, native_fp8_dtype, per_token_group_quant_fp8
 from .moe import moe_align_block_size, moe_topk
 from .norm import fused_add_rmsnorm, fused_add_rmsnorm_quant, layernorm, rmsnorm, rmsnorm_quant
@@ -37,5 +37,6 @@ __all__ = [
     "llama3_cos_sin_cache",
     "yarn_cos_sin_cache",
     "reference",
+    "compat",
     "flashinfer",
 ]

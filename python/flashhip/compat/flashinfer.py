@@ -1,0 +1,123 @@
+"""Drop-in functions with FlashInfer's signatures (``from flashhip.compat import flashinfer as fi``).
+``enable_pdl`` / ``launch_with_pdl`` are accepted and ignored: programmatic dependent launch is an
+NVIDIA-only feature these kernels do not use. sgl-kernel's names live in
+:mod:`flashhip.compat.sgl_kernel`; the norms sgl-kernel copies from FlashInfer with the same
+signature are defined here and re-exported there."""
+
+from __future__ import annotations
+
+from typing import Optional
+
+import torch
+
+from .. import norm
+from ._moe import _route_into
+
+_ops = torch.ops.flashhip
+
+__all__ = [
+    "rmsnorm",
+    "gemma_rmsnorm",
+    "fused_add_rmsnorm",
+    "gemma_fused_add_rmsnorm",
+    "layernorm",
+    "rmsnorm_quant",
+    "fused_add_rmsnorm_quant",
+    "apply_rope_with_cos_sin_cache_inplace",
+    "apply_rope_with_cos_sin_cache",
+    "fused_topk_deepseek",
+]
+
+
+def rmsnorm(input, weight, eps=1e-6, out=None, enable_pdl: Optional[bool] = None) -> torch.Tensor:
+    """FlashInfer's ``flashinfer.norm.rmsnorm`` (sgl-kernel's ``sgl_kernel.rmsnorm`` has the same
+    signature)."""
+    return norm.rmsnorm(input, weight, eps, out=out)
+
+
+def gemma_rmsnorm(input, weight, eps=1e-6, out=None, enable_pdl: Optional[bool] = None) -> torch.Tensor:
+    """FlashInfer's ``flashinfer.norm.gemma_rmsnorm`` (the same signature as sgl-kernel's
+    ``sgl_kernel.gemma_rmsnorm``): RMSNorm scaled by ``1 + weight``."""
+    return norm.rmsnorm(input, weight, eps, gemma=True, out=out)
+
+
+def fused_add_rmsnorm(input, residual, weight, eps=1e-6, enable_pdl: Optional[bool] = None) -> None:
+    """FlashInfer's ``flashinfer.norm.fused_add_rmsnorm`` (the same signature as sgl-kernel's
+    ``sgl_kernel.fused_add_rmsnorm``): ``residual += input``, then ``input = rmsnorm(residual)``."""
+    norm.fused_add_rmsnorm(input, residual, weight, eps)
+
+
+def gemma_fused_add_rmsnorm(input, residual, weight, eps=1e-6, enable_pdl: Optional[bool] = None) -> None:
+    """FlashInfer's ``flashinfer.norm.gemma_fused_add_rmsnorm`` (the same signature as
+    sgl-kernel's ``sgl_kernel.gemma_fused_add_rmsnorm``)."""
+    norm.fused_add_rmsnorm(input, residual, weight, eps, gemma=True)
+
+
+def layernorm(input, gemma, beta, eps=1e-6) -> torch.Tensor:
+    """FlashInfer's ``flashinfer.norm.layernorm``: ``gemma``/``beta`` are the scale and shift
+    (often fp32)."""
+    return norm.layernorm(input, gemma, beta, eps)
+
+
+def rmsnorm_quant(out, input, weight, scale, eps=1e-6, enable_pdl: Optional[bool] = None) -> None:
+    """FlashInfer's ``flashinfer.norm.rmsnorm_quant``: RMSNorm quantised to fp8 into ``out``."""
+    norm.rmsnorm_quant(input, weight, scale, eps, out=out)
+
+
+def fused_add_rmsnorm_quant(out, input, residual, weight, scale, eps=1e-6, enable_pdl: Optional[bool] = None) -> None:
+    """FlashInfer's ``flashinfer.norm.fused_add_rmsnorm_quant``: ``residual += input``, then
+    RMSNorm of ``residual`` quantised to fp8 into ``out``."""
+    norm.fused_add_rmsnorm_quant(input, residual, weight, scale, eps, out=out)
+
+
+def _heads(x: torch.Tensor, head_size: int, name: str) -> torch.Tensor:
+    """``[nnz, heads * head_size]`` seen as ``[nnz, heads, head_size]`` (no copy)."""
+    if x.dim() != 2 or head_size <= 0 or x.shape[1] % head_size:
+        raise ValueError(f"'{name}' must be [nnz, heads * head_size] with head_size {head_size}, got {tuple(x.shape)}")
+    return x.view(x.shape[0], x.shape[1] // head_size, head_size)
+
+
+def _rope_flat(positions, query, key, head_size, cos_sin_cache, is_neox, query_out, key_out) -> None:
+    """torch.ops.flashhip.rope on flattened ``[nnz, heads * head_size]`` q/k and outputs."""
+    _ops.rope(_heads(query_out, head_size, "query"), _heads(key_out, head_size, "key"), _heads(query, head_size, "query"),
+              _heads(key, head_size, "key"), cos_sin_cache, positions, not is_neox)
+
+
+def apply_rope_with_cos_sin_cache_inplace(
+    positions: torch.Tensor,
+    query: torch.Tensor,
+    key: torch.Tensor,
+    head_size: int,
+    cos_sin_cache: torch.Tensor,
+    is_neox: bool = True,
+) -> None:
+    """FlashInfer's ``flashinfer.rope.apply_rope_with_cos_sin_cache_inplace``: rotates ``query``
+    ``[nnz, Hq * head_size]`` and ``key`` ``[nnz, Hk * head_size]`` in place by ``cos_sin_cache``
+    (fp32 ``[max_pos, rotary_dim]``, cos | sin) rows ``positions``. ``is_neox=True`` is
+    rotate-half, False is GPT-J interleaved. See :func:`flashhip.rope` for out-of-range positions.
+    (sgl-kernel's function of this name adds ``fused_set_kv_buffer_arg`` / ``enable_pdl``, which
+    this one does not take.)"""
+    _rope_flat(positions, query, key, head_size, cos_sin_cache, is_neox, query, key)
+
+
+def apply_rope_with_cos_sin_cache(positions, query, key, head_size, cos_sin_cache, is_neox=True):
+    """FlashInfer's ``flashinfer.rope.apply_rope_with_cos_sin_cache``: as
+    :func:`apply_rope_with_cos_sin_cache_inplace`, returning new ``(query_out, key_out)``."""
+    query_out = torch.empty(query.shape, dtype=query.dtype, device=query.device)
+    key_out = torch.empty(key.shape, dtype=key.dtype, device=key.device)
+    _rope_flat(positions, query, key, head_size, cos_sin_cache, is_neox, query_out, key_out)
+    return query_out, key_out
+
+
+def fused_topk_deepseek(scores, bias, n_group: int, topk_group: int, topk: int, routed_scaling_factor: float,
+                        topk_values, topk_indices, launch_with_pdl: bool = True,
+                        routing_replay_out: Optional[torch.Tensor] = None) -> None:
+    """FlashInfer's ``flashinfer.fused_topk_deepseek`` (DeepSeek-V3 routing) into ``topk_values`` /
+    ``topk_indices`` ``[T, topk]``: sigmoid(``scores``) + ``bias`` chooses (top-two group sums,
+    ``topk_group`` of ``n_group`` groups kept), the chosen sigmoid scores are normalised to sum 1
+    and multiplied by ``routed_scaling_factor``."""
+    if routing_replay_out is not None:
+        raise NotImplementedError("fused_topk_deepseek: routing_replay_out is not supported")
+    if topk_values.dim() != 2 or topk_values.shape[1] != topk:
+        raise ValueError(f"fused_topk_deepseek: 'topk_values' must be [num_tokens, {topk}], got {tuple(topk_values.shape)}")
+    _route_into(topk_values, topk_indices, scores, bias, "sigmoid", n_group, topk_group, True, routed_scaling_factor)

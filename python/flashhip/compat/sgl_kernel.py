@@ -1,0 +1,97 @@
+"""Drop-in functions with sgl-kernel's signatures (``from flashhip.compat import sgl_kernel``).
+``enable_pdl`` is accepted and ignored, as in :mod:`flashhip.compat.flashinfer`. The norms
+sgl-kernel copies from FlashInfer with the same signature (``rmsnorm``, ``fused_add_rmsnorm``,
+``gemma_rmsnorm``, ``gemma_fused_add_rmsnorm``) are FlashInfer's, re-exported here; the fp8 GEMM
+and group quant are defined in :mod:`flashhip.gemm`."""
+
+from __future__ import annotations
+
+from typing import Optional
+
+import torch
+
+from .. import moe
+from ..gemm import fp8_blockwise_scaled_mm, sgl_per_token_group_quant_fp8
+from ._moe import _route_into
+from .flashinfer import fused_add_rmsnorm, gemma_fused_add_rmsnorm, gemma_rmsnorm, rmsnorm
+
+_ops = torch.ops.flashhip
+
+__all__ = [
+    "rmsnorm",
+    "fused_add_rmsnorm",
+    "gemma_rmsnorm",
+    "gemma_fused_add_rmsnorm",
+    "topk_softmax",
+    "moe_fused_gate",
+    "moe_align_block_size",
+    "fp8_blockwise_scaled_mm",
+    "sgl_per_token_group_quant_fp8",
+]
+
+
+def topk_softmax(topk_weights, topk_ids, *args, renormalize: bool = False, moe_softcapping: float = 0.0,
+                 correction_bias: Optional[torch.Tensor] = None) -> None:
+    """sgl-kernel's ``sgl_kernel.topk_softmax``: softmax routing (Mixtral, Qwen) into
+    ``topk_weights`` ``[T, k]`` and ``topk_ids`` ``[T, k]``.
+
+    Both signatures in use are accepted:
+    - sgl-kernel: ``topk_softmax(topk_weights, topk_ids, gating_output, renormalize=False)``;
+    - vLLM and older sgl-kernel: ``topk_softmax(topk_weights, topk_ids, token_expert_indices,
+      gating_output[, renormalize])``, where ``token_expert_indices[t, j]`` is set to ``j * T + t``.
+
+    ``moe_softcapping > 0`` caps the logits at ``cap * tanh(logit / cap)`` first (a separate
+    elementwise op). With ``correction_bias`` experts are chosen by probability + bias and weighted
+    by the probability. Ties go to the lower expert index.
+    """
+    token_expert_indices = None
+    if len(args) >= 2 and isinstance(args[1], torch.Tensor):
+        token_expert_indices, gating_output, rest = args[0], args[1], args[2:]
+    elif args:
+        gating_output, rest = args[0], args[1:]
+    else:
+        raise TypeError("topk_softmax() missing 'gating_output'")
+    if len(rest) > 1:
+        raise TypeError(f"topk_softmax() takes at most one argument after 'gating_output' (renormalize), got {len(rest)}")
+    if rest:
+        renormalize = bool(rest[0])
+    if moe_softcapping > 0:
+        gating_output = moe_softcapping * torch.tanh(gating_output.float() / moe_softcapping)
+    _route_into(topk_weights, topk_ids, gating_output, correction_bias, "softmax", 1, 1, renormalize, 1.0)
+    if token_expert_indices is not None:
+        tokens, k = topk_ids.shape
+        device = token_expert_indices.device
+        slots = torch.arange(k, device=device) * tokens + torch.arange(tokens, device=device)[:, None]
+        token_expert_indices.copy_(slots)
+
+
+def moe_fused_gate(input_tensor, bias, num_expert_group: int, topk_group: int, topk: int,
+                   num_fused_shared_experts: int = 0, routed_scaling_factor: float = 0,
+                   apply_routed_scaling_factor_on_output: bool = False):
+    """sgl-kernel's ``sgl_kernel.moe_fused_gate`` (the DeepSeek-V3 gate): sigmoid scores, chosen
+    by score + ``bias`` within the ``topk_group`` best of ``num_expert_group`` groups (top-two
+    sums), weights renormalised to sum 1 and multiplied by ``routed_scaling_factor`` only with
+    ``apply_routed_scaling_factor_on_output``. Returns ``(weights fp32 [T, topk], ids int32
+    [T, topk])``. Unlike sgl-kernel's kernel, any expert count and group size work. Fused shared
+    experts are not supported."""
+    if num_fused_shared_experts:
+        raise NotImplementedError("moe_fused_gate: num_fused_shared_experts > 0 is not supported; route the "
+                                  "routed experts (num_fused_shared_experts=0) and append the shared ones")
+    scale = routed_scaling_factor if apply_routed_scaling_factor_on_output and routed_scaling_factor > 0 else 1.0
+    return moe.moe_topk(input_tensor, topk, bias, "sigmoid", num_expert_group, topk_group, True, scale)
+
+
+def moe_align_block_size(topk_ids, num_experts: int, block_size: int, sorted_token_ids, experts_ids,
+                         num_tokens_post_pad, *scratch, pad_sorted_token_ids: bool = False) -> None:
+    """sgl-kernel's ``sgl_kernel.moe_align_block_size``, both forms: ``(..., num_tokens_post_pad,
+    cumsum_buffer, pad_sorted_token_ids=False)`` and the older ``(..., num_tokens_post_pad,
+    token_cnts_buffer, cumsum_buffer)``. The scratch buffers are not needed and are left untouched.
+    The padding of ``sorted_token_ids`` (``topk_ids.numel()``) is always written, so
+    ``pad_sorted_token_ids`` changes nothing; buffers longer than the worst case are filled to
+    their end (padding, and -1 for unused blocks). See :func:`flashhip.moe_align_block_size` for
+    the layout."""
+    for extra in scratch:
+        if not isinstance(extra, (torch.Tensor, bool)) and extra is not None:
+            raise TypeError(f"moe_align_block_size(): unexpected argument {extra!r} after 'num_tokens_post_pad'")
+    _ops.moe_align_block_size(topk_ids, num_experts, block_size, sorted_token_ids, experts_ids, num_tokens_post_pad,
+                              None)
