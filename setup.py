@@ -45,6 +45,9 @@ class CMakeBuild(build_ext):
         target = Path(self.get_ext_fullpath(ext.name))  # <build_lib>/flashhip/libflashhip_ops.so
         target.parent.mkdir(parents=True, exist_ok=True)
         shutil.copy2(build_dir / "libflashhip_ops.so", target)
+        # The build's facts (torch version, backend, archs), read by flashhip.info() and checked
+        # against the importing torch before the library is loaded.
+        shutil.copy2(build_dir / "flashhip_build_info.json", target.with_name("_build_info.json"))
 
     def get_ext_filename(self, ext_name: str) -> str:  # the library is not a Python module
         return os.path.join(*ext_name.split(".")) + ".so"

@@ -5,7 +5,9 @@ when none is given; ``torch.ops.flashhip.<op>`` is the destination-passing form 
 inside CUDA graphs and torch.compile.
 """
 
+from ._version import __version__
 from . import _library  # noqa: F401  (registers torch.ops.flashhip.*)
+from ._library import info
 from . import compat, flashinfer, reference
 from .gemm import fp8_gemm, native_fp8_dtype, per_token_group_quant_fp8
 from .moe import moe_align_block_size, moe_topk
@@ -18,9 +20,9 @@ from .rope import (
     yarn_cos_sin_cache,
 )
 
-__version__ = "0.1.0"
-
 __all__ = [
+    "__version__",
+    "info",
     "rmsnorm",
     "fused_add_rmsnorm",
     "layernorm",

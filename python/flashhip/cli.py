@@ -2,6 +2,7 @@
 inputs and times it, on the GPU when there is one and on the CPU otherwise.
 
     python -m flashhip check [--device cpu|cuda] [--json PATH]
+    python -m flashhip info     (version, backend, archs, fp8 flavour per arch, torch, library path)
 
 Exit status 0 when every check passes, 1 otherwise.
 """
@@ -16,7 +17,7 @@ from typing import Callable
 
 import torch
 
-from . import gemm, moe, norm, reference as ref
+from . import _library, gemm, moe, norm, reference as ref
 from .rope import llama3_cos_sin_cache, rope as rotate
 
 ops = torch.ops.flashhip
@@ -200,7 +201,13 @@ def main(argv: list[str] | None = None) -> int:
     p = sub.add_parser("check", help="check every op against the reference and time it")
     p.add_argument("--device", choices=["cpu", "cuda"], default="cuda" if torch.cuda.is_available() else "cpu")
     p.add_argument("--json", help="also write the results here")
+    p = sub.add_parser("info", help="print what was built: backend, archs, fp8 flavours, torch, library path")
+    p.add_argument("--json", action="store_true", help="as JSON")
     args = parser.parse_args(argv)
+    if args.command == "info":
+        facts = _library.info()
+        print(json.dumps(facts, indent=1) if args.json else _library.format_info(facts))
+        return 0
     return check(args.device, args.json)
 
 
