@@ -1,6 +1,7 @@
 // fp8_gemm on Hopper (sm_90a): the launch plan (tile shape, split-K, operand packing), the
 // tensor maps, and the two small helper kernels (operand pack, split-K reduction).
 #include <algorithm>
+#include <atomic>
 #include <climits>
 #include <cstdint>
 
@@ -190,15 +191,27 @@ __global__ void FH_LAUNCH_BOUNDS(256) reduce_splits_kernel(
   }
 }
 
+// Raises a kernel's dynamic shared-memory limit, once per device: the attribute belongs to the
+// kernel as loaded on each device. `done` is the calling launcher's own (one per kernel).
+constexpr int kMaxDevices = 64;
+using OptInFlags = std::atomic<bool>[kMaxDevices];
+template <typename Kernel>
+gpuError_t opt_in_smem(Kernel kernel, int bytes, OptInFlags& done) {
+  int device = 0;
+  FH_RETURN_IF_ERROR(cudaGetDevice(&device));
+  if (device >= 0 && device < kMaxDevices && done[device].load(std::memory_order_acquire)) return gpuSuccess;
+  FH_RETURN_IF_ERROR(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, bytes));
+  if (device >= 0 && device < kMaxDevices) done[device].store(true, std::memory_order_release);
+  return gpuSuccess;
+}
+
 template <int kBlockM, int kStages, typename OutT>
 gpuError_t launch_main_loop(const CUtensorMap& map_a, const CUtensorMap& map_b, const KernelArgs& args, int grid,
                             cudaStream_t stream) {
   using Cfg = Config<kBlockM, kStages>;
   auto* kernel = fp8_gemm_wgmma_kernel<kBlockM, kStages, OutT>;
-  // Raising the dynamic shared-memory limit is per kernel and device-independent: once.
-  static const gpuError_t opt_in =
-      cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, Cfg::kSmemBytes);
-  FH_RETURN_IF_ERROR(opt_in);
+  static OptInFlags opted_in;
+  FH_RETURN_IF_ERROR(opt_in_smem(kernel, Cfg::kSmemBytes, opted_in));
   kernel<<<grid, Cfg::kThreads, Cfg::kSmemBytes, stream>>>(map_a, map_b, args);
   return cudaGetLastError();
 }
@@ -209,9 +222,8 @@ gpuError_t launch_swap(const CUtensorMap& map_a, const CUtensorMap& map_b, const
   constexpr int kStages = swap_stages(kTokens, kWide), kBlocks = swap_blocks(kTokens, kWide);
   using Cfg = SwapConfig<kTokens, kStages, kBlocks>;
   auto* kernel = fp8_gemm_wgmma_swap_kernel<kTokens, kStages, kBlocks, OutT>;
-  static const gpuError_t opt_in =
-      cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, Cfg::kSmemBytes);
-  FH_RETURN_IF_ERROR(opt_in);
+  static OptInFlags opted_in;
+  FH_RETURN_IF_ERROR(opt_in_smem(kernel, Cfg::kSmemBytes, opted_in));
   kernel<<<grid, Cfg::kThreads, Cfg::kSmemBytes, stream>>>(map_a, map_b, args);
   return cudaGetLastError();
 }
@@ -240,30 +252,43 @@ gpuError_t launch_typed(const Plan& plan, const CUtensorMap& map_a, const CUtens
   return gpuErrorInvalidValue;
 }
 
-bool current_device_is_sm90() {
-  int device = 0, major = 0, minor = 0;
-  if (cudaGetDevice(&device) != cudaSuccess ||
-      cudaDeviceGetAttribute(&major, cudaDevAttrComputeCapabilityMajor, device) != cudaSuccess ||
-      cudaDeviceGetAttribute(&minor, cudaDevAttrComputeCapabilityMinor, device) != cudaSuccess) {
+// The cached device traits say whether this is an sm_90 device (wgmma, TMA).
+bool current_device_is_sm90(DeviceTraits* traits) {
+  if (current_device_traits(traits) != gpuSuccess) {
     (void)cudaGetLastError();
     return false;
   }
-  return major == 9 && minor == 0;
+  return traits->has_wgmma && traits->has_tma;
+}
+
+// Calls f(OutT{}) with the element type of out_dtype.
+template <typename F>
+gpuError_t with_out_type(DType out_dtype, F&& f) {
+  switch (out_dtype) {
+    case DType::kBFloat16: return f(bf16_t{});
+    case DType::kFloat16: return f(half_t{});
+    case DType::kFloat32: return f(float{});
+    default: return gpuErrorNoVariant;
+  }
 }
 
 }  // namespace
 
-bool fp8_gemm_sm90_supports_current_device() { return current_device_is_sm90(); }
+bool fp8_gemm_sm90_supports_current_device() {
+  DeviceTraits traits;
+  return current_device_is_sm90(&traits);
+}
 
 size_t fp8_gemm_workspace_bytes_sm90(const Fp8GemmParams& p) {
   DeviceTraits traits;
-  if (current_device_traits(&traits) != gpuSuccess) return 0;
+  if (!current_device_is_sm90(&traits)) return 0;
   return make_plan(p, traits.multiprocessors).bytes;
 }
 
 LaunchStatus launch_fp8_gemm_sm90(const Fp8GemmParams& p, StreamHandle stream_handle, Fp8GemmLaunchInfo* info) {
   if (p.m == 0) return {};
-  if (!current_device_is_sm90()) {
+  DeviceTraits traits;
+  if (!current_device_is_sm90(&traits)) {
     if (info) info->variant = "unsupported: the fp8 wgmma path needs an sm_90 (Hopper) device";
     return {gpuErrorInvalidValue};
   }
@@ -271,8 +296,6 @@ LaunchStatus launch_fp8_gemm_sm90(const Fp8GemmParams& p, StreamHandle stream_ha
     if (info) info->variant = "unsupported: Hopper computes fp8 as float8_e4m3fn only";
     return {gpuErrorInvalidValue};
   }
-  DeviceTraits traits;
-  if (const gpuError_t e = current_device_traits(&traits); e != gpuSuccess) return {e};
   const Plan plan = make_plan(p, traits.multiprocessors);
   if (plan.bytes > 0 && (p.workspace == nullptr || p.workspace_size < plan.bytes)) return {gpuErrorInvalidValue};
   auto stream = static_cast<cudaStream_t>(stream_handle);
@@ -320,34 +343,22 @@ LaunchStatus launch_fp8_gemm_sm90(const Fp8GemmParams& p, StreamHandle stream_ha
     args.out_stride_m = p.out_stride_m;
     const size_t out_bytes = p.out_dtype == DType::kFloat32 ? 4 : 2;
     args.paired_stores = p.out_stride_m % 2 == 0 && reinterpret_cast<uintptr_t>(p.out) % (2 * out_bytes) == 0;
-    switch (p.out_dtype) {
-      case DType::kBFloat16: err = launch_typed<bf16_t>(plan, map_a, map_b, args, stream); break;
-      case DType::kFloat16: err = launch_typed<half_t>(plan, map_a, map_b, args, stream); break;
-      case DType::kFloat32: err = launch_typed<float>(plan, map_a, map_b, args, stream); break;
-      default: err = gpuErrorInvalidValue;
-    }
+    err = with_out_type(p.out_dtype, [&](auto out_type) {
+      return launch_typed<decltype(out_type)>(plan, map_a, map_b, args, stream);
+    });
   }
   if (err != gpuSuccess) return {err};
   if (plan.split_k > 1) {
     const auto* partials = reinterpret_cast<const float*>(ws + plan.partials_offset);
     const int64_t quads = p.m * p.n / 4;
     const int grid = static_cast<int>(std::min<int64_t>((quads + 255) / 256, int64_t(traits.multiprocessors) * 8));
-    switch (p.out_dtype) {
-      case DType::kBFloat16:
-        reduce_splits_kernel<<<grid, 256, 0, stream>>>(static_cast<bf16_t*>(p.out), partials, p.m, p.n,
-                                                       p.out_stride_m, plan.split_k);
-        break;
-      case DType::kFloat16:
-        reduce_splits_kernel<<<grid, 256, 0, stream>>>(static_cast<half_t*>(p.out), partials, p.m, p.n,
-                                                       p.out_stride_m, plan.split_k);
-        break;
-      case DType::kFloat32:
-        reduce_splits_kernel<<<grid, 256, 0, stream>>>(static_cast<float*>(p.out), partials, p.m, p.n,
-                                                       p.out_stride_m, plan.split_k);
-        break;
-      default: return {gpuErrorInvalidValue};
-    }
-    if (const gpuError_t e = cudaGetLastError(); e != gpuSuccess) return {e};
+    const gpuError_t e = with_out_type(p.out_dtype, [&](auto out_type) {
+      using OutT = decltype(out_type);
+      reduce_splits_kernel<<<grid, 256, 0, stream>>>(static_cast<OutT*>(p.out), partials, p.m, p.n, p.out_stride_m,
+                                                     plan.split_k);
+      return cudaGetLastError();
+    });
+    if (e != gpuSuccess) return {e};
   }
   if (info) {
     info->variant = plan.swap_tokens ? "wgmma_sm90_decode" : "wgmma_sm90";

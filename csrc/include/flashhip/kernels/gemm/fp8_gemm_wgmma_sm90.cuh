@@ -17,7 +17,7 @@ using Mma = sm90::WgmmaF32E4M3M64N128K32;
 
 inline constexpr int kBlockN = 128;  // = the b_scale block: one weight scale per tile and K block
 inline constexpr int kBlockK = 128;  // = the scale block along K; one 128-byte swizzled row
-inline constexpr int kWarpgroup = 128;
+inline constexpr int kWarpgroup = sm90::kWarpgroupThreads;
 inline constexpr int kGroupM = 8;
 inline constexpr int kMaxSmemBytes = 227 * 1024;  // sm_90's opt-in limit per block  // rasterisation band (tile_scheduler.cuh)
 static_assert(kBlockK == kFp8ScaleBlock && kBlockN == kFp8ScaleBlock, "a tile spans exactly one scale block");
@@ -55,6 +55,23 @@ struct Config {
   static_assert(kProducerRegisters * kWarpgroup + kConsumerRegisters * kWarpgroup * kConsumers <= 65536,
                 "the register file holds every warpgroup's budget");
 };
+
+// ---- the ring's barriers, set up by thread 0 before any role starts ----
+// full[s]: the producer's expect_tx arrival plus the stage's bytes; empty[s]: one arrival per
+// consumer warp once its wgmmas have read the stage.
+FH_DEVICE FH_INLINE void init_ring(uint64_t* full, uint64_t* empty, int stages, int consumer_warpgroups,
+                                   const CUtensorMap* map_a, const CUtensorMap* map_b) {
+  if (threadIdx.x == 0) {
+    sm90::prefetch_tensor_map(map_a);
+    sm90::prefetch_tensor_map(map_b);
+    for (int s = 0; s < stages; ++s) {
+      sm90::mbar_init(&full[s], 1);
+      sm90::mbar_init(&empty[s], consumer_warpgroups * sm90::kWarpgroupWarps);
+    }
+    sm90::fence_barrier_init();
+  }
+  __syncthreads();
+}
 
 // ---- epilogue: one thread's accumulators into out (bounds-checked) ----
 template <typename OutT>
@@ -95,17 +112,7 @@ __global__ void FH_LAUNCH_BOUNDS((Config<kBlockM, kStages>::kThreads), 1)
   const int wg_thread = threadIdx.x % kWarpgroup;
   const auto& sched = args.scheduler;
 
-  // ---- barriers ----
-  if (threadIdx.x == 0) {
-    sm90::prefetch_tensor_map(&map_a);
-    sm90::prefetch_tensor_map(&map_b);
-    for (int s = 0; s < kStages; ++s) {
-      sm90::mbar_init(&full[s], 1);                           // the producer's expect_tx arrival
-      sm90::mbar_init(&empty[s], Cfg::kConsumers * kWarpgroup / 32);  // one arrival per consumer warp
-    }
-    sm90::fence_barrier_init();
-  }
-  __syncthreads();
+  init_ring(full, empty, kStages, Cfg::kConsumers, &map_a, &map_b);
 
   if (warpgroup == 0) {
     // ---- producer: one thread streams every unit's K blocks into the ring ----
@@ -128,7 +135,7 @@ __global__ void FH_LAUNCH_BOUNDS((Config<kBlockM, kStages>::kThreads), 1)
     // ---- consumers: warpgroup w owns rows 64*(w-1).. of each tile ----
     sm90::claim_registers<Cfg::kConsumerRegisters>();
     const int consumer = warpgroup - 1;
-    const int lane = wg_thread % 32;
+    const int lane = wg_thread % sm90::kWarpThreads;
     const int row0 = consumer * Mma::kM + Mma::acc_row(wg_thread, 0);  // rows row0 and row0 + 8
     int stage = 0;
     uint32_t phase = 0;
@@ -237,16 +244,7 @@ __global__ void FH_LAUNCH_BOUNDS((SwapConfig<kTokens, kStages, kBlocks>::kThread
   const int wg_thread = threadIdx.x % kWarpgroup;
   const auto& sched = args.scheduler;  // tiles_m counts token tiles, tiles_n weight tiles
 
-  if (threadIdx.x == 0) {
-    sm90::prefetch_tensor_map(&map_a);
-    sm90::prefetch_tensor_map(&map_b);
-    for (int s = 0; s < kStages; ++s) {
-      sm90::mbar_init(&full[s], 1);
-      sm90::mbar_init(&empty[s], Cfg::kConsumers * kWarpgroup / 32);
-    }
-    sm90::fence_barrier_init();
-  }
-  __syncthreads();
+  init_ring(full, empty, kStages, Cfg::kConsumers, &map_a, &map_b);
 
   if (warpgroup == 0) {
     // ---- producer ----
@@ -272,7 +270,7 @@ __global__ void FH_LAUNCH_BOUNDS((SwapConfig<kTokens, kStages, kBlocks>::kThread
   } else {
     // ---- consumers: warpgroup w owns weight rows 64*(w-1).. of each tile ----
     const int consumer = warpgroup - 1;
-    const int lane = wg_thread % 32;
+    const int lane = wg_thread % sm90::kWarpThreads;
     int stage = 0;
     uint32_t phase = 0;
     for (int unit = blockIdx.x; unit < sched.units(); unit += gridDim.x) {

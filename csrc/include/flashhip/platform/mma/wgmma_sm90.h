@@ -8,6 +8,11 @@
 
 namespace flashhip::sm90 {
 
+// A warpgroup is 4 consecutive warps of 32 threads (NVIDIA's fixed warp width).
+inline constexpr int kWarpThreads = 32;
+inline constexpr int kWarpgroupWarps = 4;
+inline constexpr int kWarpgroupThreads = kWarpThreads * kWarpgroupWarps;
+
 // The fp8 instruction for each N the kernels use (one PTX spelling per N).
 template <int N>
 FH_DEVICE FH_INLINE void wgmma_e4m3_m64k32(float (&d)[N / 2], uint64_t desc_a, uint64_t desc_b, int accumulate);
@@ -83,13 +88,15 @@ FH_DEVICE FH_INLINE void wgmma_e4m3_m64k32<128>(float (&d)[64], uint64_t desc_a,
 template <int N>
 struct WgmmaF32E4M3M64K32 {
   static constexpr int kM = 64, kN = N, kK = 32;
-  static constexpr int kThreads = 128;
+  static constexpr int kThreads = kWarpgroupThreads;
   static constexpr int kAccumulators = kM * kN / kThreads;  // N / 2 fp32 registers per thread
   static_assert(N % 8 == 0 && N >= 8 && N <= 256, "wgmma's N is a multiple of 8 up to 256");
 
   // Accumulator register r of thread t (0..127 within the warpgroup): warp t/32 owns rows
   // 16*(t/32)..+15; each 8-column chunk r/4 gives a lane two neighbouring columns in two rows.
-  FH_HOST_DEVICE static constexpr int acc_row(int t, int r) { return 16 * (t / 32) + (t % 32) / 4 + 8 * ((r / 2) % 2); }
+  FH_HOST_DEVICE static constexpr int acc_row(int t, int r) {
+    return 16 * (t / kWarpThreads) + (t % kWarpThreads) / 4 + 8 * ((r / 2) % 2);
+  }
   FH_HOST_DEVICE static constexpr int acc_col(int t, int r) { return 8 * (r / 4) + 2 * (t % 4) + (r % 2); }
 
   // accumulate == false overwrites d instead of adding to it.
