@@ -6,6 +6,7 @@
 #   scripts/gpu_run.sh OUTDIR [steps...]    steps: build cpp kernels pytest memcheck racecheck check bench
 #   (also: profile [PROFILE_CASES="case ...", see benchmarks/tools/profile_cases.py],
 #    ab [AB_CASES=rope,moe,norm] [AB_BASE_TAR=git archive of the other commit])
+#   PYTEST_PATHS and BENCHES narrow the pytest and bench steps (default: all of tests/python, every bench).
 set -uo pipefail
 OUTDIR=$(realpath -m "${1:?usage: scripts/gpu_run.sh OUTDIR [steps...]}"); shift
 cd "$(dirname "$0")/.."
@@ -66,7 +67,7 @@ fi
 if want kernels; then
   step kernels $BUILD_DIR/flashhip_kernel_checks; awk '/===== kernels:/,/===== kernels rc/' "$LOG" | grep -E "FAIL|time|passed|FAILED"
 fi
-want pytest && step pytest "$PY" -m pytest -q -p no:cacheprovider tests/python -rs
+want pytest && step pytest "$PY" -m pytest -q -p no:cacheprovider ${PYTEST_PATHS:-tests/python} -rs
 sanitize() { PYTORCH_NO_CUDA_MEMORY_CACHING=1 compute-sanitizer --tool "$1" --error-exitcode 7 "$PY" tests/gpu/sanitize_ops.py; }
 want memcheck && step memcheck sanitize memcheck
 want racecheck && step racecheck sanitize racecheck
@@ -87,7 +88,7 @@ if want ab; then  # this tree against another commit's (AB_BASE_TAR: `git archiv
 fi
 want check && step check "$PY" -m flashhip check --json "$OUTDIR/check.json"
 if want bench; then
-  for bench in benchmarks/bench_*.py; do
+  for bench in ${BENCHES:-benchmarks/bench_*.py}; do
     family=$(basename "$bench" .py); family=${family#bench_}
     step "bench_$family" "$PY" "$bench" --out "$OUTDIR/$family.json"
   done

@@ -1,12 +1,14 @@
 // fp8_gemm on Hopper (sm_90a): the launch plan (tile shape, split-K, operand packing), the
-// tensor maps, and the two small helper kernels (operand pack, split-K reduction).
+// tensor maps, and the split-K reduction (operands are packed by operand_pack.cu).
 #include <algorithm>
 #include <atomic>
 #include <climits>
 #include <cstdint>
 
 #include "flashhip/kernels/gemm/fp8_gemm_arch.h"
+#include "flashhip/kernels/gemm/operand_pack.h"
 #include "flashhip/platform/arch.h"
+#include "flashhip/platform/grid_dependency.h"
 #include "flashhip/platform/runtime.h"
 
 #if FH_PLATFORM_CUDA
@@ -59,11 +61,11 @@ struct Plan {
 //   (s * M * N * 8 bytes at ~5 TB/s, much of it in L2), which a second kernel sums. t_block, one 128-deep K block
 //   of a tile, is ~0.35 us for 128 rows (tensor-bound) and ~0.5 us for 64 (its 16 KB of weights
 //   at one SM's share of HBM). At least 4 K blocks per split.
-// - stages: as many as fit in 227 KB of shared memory, less a margin.
+// - stages: as many as fit in 227 KB of shared memory beside the epilogue tiles (main kernel: 6
+//   for 128 rows with 16-bit out, 5 with fp32 out or partials, 8 for 64 rows).
 Plan make_plan(const Fp8GemmParams& p, int sms) {
   Plan plan;
   plan.block_m = p.force_block_m ? p.force_block_m : (p.m <= 64 ? 64 : 128);
-  plan.stages = plan.block_m == 64 ? 8 : 6;
   if (!p.force_block_m && p.m <= 64) {  // decode: weights as wgmma's M, tokens as its N
     plan.swap_tokens = p.m <= 8 ? 8 : p.m <= 16 ? 16 : p.m <= 32 ? 32 : 64;
     plan.block_m = plan.swap_tokens;
@@ -87,6 +89,10 @@ Plan make_plan(const Fp8GemmParams& p, int sms) {
     }
   }
   plan.split_k = std::max(1, std::min(plan.split_k, plan.k_blocks));
+  if (!plan.swap_tokens) {  // the main kernel's ring shares shared memory with its epilogue tiles
+    const int out_bytes = plan.split_k > 1 || p.out_dtype == DType::kFloat32 ? 4 : 2;
+    plan.stages = main_loop_stages(plan.block_m, out_bytes);
+  }
   plan.grid = std::min(tiles * plan.split_k, sms);
   plan.pack_a = !tma_readable(p.a, p.m, p.a_stride_m, p.a_stride_k);
   plan.pack_b = !tma_readable(p.b, p.n, p.b_stride_n, p.b_stride_k);
@@ -101,82 +107,13 @@ Plan make_plan(const Fp8GemmParams& p, int sms) {
   return plan;
 }
 
-// ---- operand pack: [rows, cols] fp8 at any strides -> dense rows (64 x 64 tiles through smem) ----
-constexpr int kPackTile = 64, kPackThreads = 256;
-
-__global__ void FH_LAUNCH_BOUNDS(kPackThreads) pack_rows_kernel(
-    uint8_t* __restrict__ dst,        // [rows, cols] dense
-    const uint8_t* __restrict__ src,  // [rows, cols] at (stride_row, stride_col)
-    int64_t rows, int64_t cols, int64_t stride_row, int64_t stride_col) {
-  __shared__ uint8_t tile[kPackTile][kPackTile + 4];
-  const int64_t r0 = static_cast<int64_t>(blockIdx.y) * kPackTile, c0 = static_cast<int64_t>(blockIdx.x) * kPackTile;
-  // Read along whichever dimension is contiguous in the source, write along the rows of dst.
-  const bool rows_fast = stride_row == 1;
-  for (int i = threadIdx.x; i < kPackTile * kPackTile; i += kPackThreads) {
-    const int r = rows_fast ? i % kPackTile : i / kPackTile, c = rows_fast ? i / kPackTile : i % kPackTile;
-    if (r0 + r < rows && c0 + c < cols) tile[r][c] = src[(r0 + r) * stride_row + (c0 + c) * stride_col];
-  }
-  __syncthreads();
-  for (int i = threadIdx.x; i < kPackTile * kPackTile; i += kPackThreads) {
-    const int r = i / kPackTile, c = i % kPackTile;
-    if (r0 + r < rows && c0 + c < cols) dst[(r0 + r) * cols + c0 + c] = tile[r][c];
-  }
-}
-
-// The M/N-contiguous layout (stride_row == 1) with 16-byte aligned columns: a 64 x 64 tile read
-// as 16-byte vectors along the rows, transposed through shared memory, written as 16-byte vectors
-// along the columns of dst.
-__global__ void FH_LAUNCH_BOUNDS(kPackThreads) transpose_rows_kernel(
-    uint8_t* __restrict__ dst,        // [rows, cols] dense
-    const uint8_t* __restrict__ src,  // [rows, cols] at (1, stride_col): memory [cols][stride_col]
-    int64_t rows, int64_t cols, int64_t stride_col) {
-  constexpr int kVec = 16, kVecsPerLine = kPackTile / kVec;  // 4 vectors a 64-byte line
-  __shared__ uint8_t tile[kPackTile][kPackTile + 4];          // [col][row]
-  const int64_t r0 = static_cast<int64_t>(blockIdx.y) * kPackTile, c0 = static_cast<int64_t>(blockIdx.x) * kPackTile;
-  const int line = threadIdx.x / kVecsPerLine, part = threadIdx.x % kVecsPerLine;  // 64 lines of 4 vectors
-  {
-    const int64_t col = c0 + line, row = r0 + part * kVec;
-    uint4 v = make_uint4(0, 0, 0, 0);
-    if (col < cols && row < rows) v = *reinterpret_cast<const uint4*>(src + col * stride_col + row);
-    const uint8_t* bytes = reinterpret_cast<const uint8_t*>(&v);
-#pragma unroll
-    for (int i = 0; i < kVec; ++i) tile[line][part * kVec + i] = bytes[i];
-  }
-  __syncthreads();
-  {
-    const int64_t row = r0 + line, col = c0 + part * kVec;
-    if (row < rows && col < cols) {
-      uint4 v;
-      uint8_t* bytes = reinterpret_cast<uint8_t*>(&v);
-#pragma unroll
-      for (int i = 0; i < kVec; ++i) bytes[i] = tile[part * kVec + i][line];
-      *reinterpret_cast<uint4*>(dst + row * cols + col) = v;
-    }
-  }
-}
-
-gpuError_t pack_rows(uint8_t* dst, const void* src, int64_t rows, int64_t cols, int64_t stride_row,
-                     int64_t stride_col, cudaStream_t stream) {
-  const dim3 grid(static_cast<unsigned>((cols + kPackTile - 1) / kPackTile),
-                  static_cast<unsigned>((rows + kPackTile - 1) / kPackTile));
-  const bool vectorisable = stride_row == 1 && rows % 16 == 0 && cols % 16 == 0 && stride_col % 16 == 0 &&
-                            reinterpret_cast<uintptr_t>(src) % 16 == 0;
-  if (vectorisable) {
-    transpose_rows_kernel<<<grid, kPackThreads, 0, stream>>>(dst, static_cast<const uint8_t*>(src), rows, cols,
-                                                             stride_col);
-  } else {
-    pack_rows_kernel<<<grid, kPackThreads, 0, stream>>>(dst, static_cast<const uint8_t*>(src), rows, cols,
-                                                        stride_row, stride_col);
-  }
-  return cudaGetLastError();
-}
-
 // ---- split-K: out = sum over splits of the fp32 partials ----
 template <typename OutT>
 __global__ void FH_LAUNCH_BOUNDS(256) reduce_splits_kernel(
     OutT* __restrict__ out,              // [m, n] at out_stride_m
     const float* __restrict__ partials,  // [splits, m, n] dense
     int64_t m, int64_t n, int64_t out_stride_m, int splits) {
+  grid_dependency_wait();  // the main kernel's partials are complete
   const int64_t quads = m * n / 4;  // n % 64 == 0: a row is whole quads
   for (int64_t q = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; q < quads; q += int64_t(gridDim.x) * blockDim.x) {
     float4 sum = reinterpret_cast<const float4*>(partials)[q];
@@ -205,15 +142,15 @@ gpuError_t opt_in_smem(Kernel kernel, int bytes, OptInFlags& done) {
   return gpuSuccess;
 }
 
-template <int kBlockM, int kStages, typename OutT>
+template <int kBlockM, typename OutT>
 gpuError_t launch_main_loop(const CUtensorMap& map_a, const CUtensorMap& map_b, const KernelArgs& args, int grid,
                             cudaStream_t stream) {
-  using Cfg = Config<kBlockM, kStages>;
+  constexpr int kStages = main_loop_stages(kBlockM, sizeof(OutT));
+  using Cfg = Config<kBlockM, kStages, OutT>;
   auto* kernel = fp8_gemm_wgmma_kernel<kBlockM, kStages, OutT>;
   static OptInFlags opted_in;
   FH_RETURN_IF_ERROR(opt_in_smem(kernel, Cfg::kSmemBytes, opted_in));
-  kernel<<<grid, Cfg::kThreads, Cfg::kSmemBytes, stream>>>(map_a, map_b, args);
-  return cudaGetLastError();
+  return launch_dependent(kernel, grid, Cfg::kThreads, Cfg::kSmemBytes, stream, map_a, map_b, args);
 }
 
 template <int kTokens, bool kWide, typename OutT>
@@ -224,8 +161,7 @@ gpuError_t launch_swap(const CUtensorMap& map_a, const CUtensorMap& map_b, const
   auto* kernel = fp8_gemm_wgmma_swap_kernel<kTokens, kStages, kBlocks, OutT>;
   static OptInFlags opted_in;
   FH_RETURN_IF_ERROR(opt_in_smem(kernel, Cfg::kSmemBytes, opted_in));
-  kernel<<<grid, Cfg::kThreads, Cfg::kSmemBytes, stream>>>(map_a, map_b, args);
-  return cudaGetLastError();
+  return launch_dependent(kernel, grid, Cfg::kThreads, Cfg::kSmemBytes, stream, map_a, map_b, args);
 }
 
 template <typename OutT>
@@ -247,8 +183,8 @@ gpuError_t launch_typed(const Plan& plan, const CUtensorMap& map_a, const CUtens
                             : launch_swap<64, false, OutT>(map_a, map_b, args, plan.grid, stream);
     default: return gpuErrorInvalidValue;
   }
-  if (plan.block_m == 64) return launch_main_loop<64, 8, OutT>(map_a, map_b, args, plan.grid, stream);
-  if (plan.block_m == 128) return launch_main_loop<128, 6, OutT>(map_a, map_b, args, plan.grid, stream);
+  if (plan.block_m == 64) return launch_main_loop<64, OutT>(map_a, map_b, args, plan.grid, stream);
+  if (plan.block_m == 128) return launch_main_loop<128, OutT>(map_a, map_b, args, plan.grid, stream);
   return gpuErrorInvalidValue;
 }
 
@@ -301,17 +237,16 @@ LaunchStatus launch_fp8_gemm_sm90(const Fp8GemmParams& p, StreamHandle stream_ha
   auto stream = static_cast<cudaStream_t>(stream_handle);
   auto* ws = static_cast<uint8_t*>(p.workspace);
 
-  const void* a = p.a;
-  const void* b = p.b;
-  if (plan.pack_a) {
-    if (const gpuError_t e = pack_rows(ws + plan.a_offset, p.a, p.m, p.k, p.a_stride_m, p.a_stride_k, stream); e)
-      return {e};
-    a = ws + plan.a_offset;
-  }
-  if (plan.pack_b) {
-    if (const gpuError_t e = pack_rows(ws + plan.b_offset, p.b, p.n, p.k, p.b_stride_n, p.b_stride_k, stream); e)
-      return {e};
-    b = ws + plan.b_offset;
+  const void* a = plan.pack_a ? ws + plan.a_offset : p.a;
+  const void* b = plan.pack_b ? ws + plan.b_offset : p.b;
+  if (plan.pack_a || plan.pack_b) {  // one launch transposes both operands into the workspace
+    Fp8PackJob jobs[2];
+    int count = 0;
+    if (plan.pack_a)
+      jobs[count++] = {ws + plan.a_offset, static_cast<const uint8_t*>(p.a), p.m, p.k, p.a_stride_m, p.a_stride_k};
+    if (plan.pack_b)
+      jobs[count++] = {ws + plan.b_offset, static_cast<const uint8_t*>(p.b), p.n, p.k, p.b_stride_n, p.b_stride_k};
+    if (const LaunchStatus s = launch_pack_fp8_operands(jobs, count, stream); !s.ok()) return s;
   }
   const int64_t a_row = plan.pack_a || p.m == 1 ? p.k : p.a_stride_m;
   const int64_t b_row = plan.pack_b ? p.k : p.b_stride_n;
@@ -337,12 +272,14 @@ LaunchStatus launch_fp8_gemm_sm90(const Fp8GemmParams& p, StreamHandle stream_ha
     args.out_stride_m = p.n;
     args.out_stride_split = p.m * p.n;
     args.paired_stores = true;
+    args.vector_stores = true;  // dense partials, n % 64 == 0, workspace 256-byte aligned
     err = launch_typed<float>(plan, map_a, map_b, args, stream);
   } else {
     args.out = p.out;
     args.out_stride_m = p.out_stride_m;
     const size_t out_bytes = p.out_dtype == DType::kFloat32 ? 4 : 2;
     args.paired_stores = p.out_stride_m % 2 == 0 && reinterpret_cast<uintptr_t>(p.out) % (2 * out_bytes) == 0;
+    args.vector_stores = (p.out_stride_m * out_bytes) % 16 == 0 && reinterpret_cast<uintptr_t>(p.out) % 16 == 0;
     err = with_out_type(p.out_dtype, [&](auto out_type) {
       return launch_typed<decltype(out_type)>(plan, map_a, map_b, args, stream);
     });
@@ -354,9 +291,8 @@ LaunchStatus launch_fp8_gemm_sm90(const Fp8GemmParams& p, StreamHandle stream_ha
     const int grid = static_cast<int>(std::min<int64_t>((quads + 255) / 256, int64_t(traits.multiprocessors) * 8));
     const gpuError_t e = with_out_type(p.out_dtype, [&](auto out_type) {
       using OutT = decltype(out_type);
-      reduce_splits_kernel<<<grid, 256, 0, stream>>>(static_cast<OutT*>(p.out), partials, p.m, p.n, p.out_stride_m,
-                                                     plan.split_k);
-      return cudaGetLastError();
+      return launch_dependent(reduce_splits_kernel<OutT>, grid, 256, 0, stream, static_cast<OutT*>(p.out), partials,
+                              p.m, p.n, p.out_stride_m, plan.split_k);
     });
     if (e != gpuSuccess) return {e};
   }

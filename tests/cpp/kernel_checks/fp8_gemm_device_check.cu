@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "flashhip/kernels/gemm/fp8_gemm.h"
+#include "operand_pack_check.h"
 
 using namespace flashhip;
 using namespace flashhip::kernels;
@@ -178,7 +179,7 @@ void run_check(const Case& c, std::mt19937& rng) {
 }
 
 // Times one shape (K-contiguous unless mn_major) with events over rotating inputs.
-void run_timing(int m, int n, int k, bool mn_major, int stage_k_blocks = 0) {
+void run_timing(int m, int n, int k, bool mn_major, int stage_k_blocks = 0, int split_k = 0) {
   const int kb = k / 128, nb = (n + 127) / 128;
   const size_t bytes = size_t(m) * k + size_t(n) * k;
   const int sets = std::max<int>(1, std::min<size_t>(8, (size_t(256) << 20) / bytes + 1));
@@ -206,6 +207,7 @@ void run_timing(int m, int n, int k, bool mn_major, int stage_k_blocks = 0) {
   }
   p.b_scale_stride_nb = kb;
   p.force_stage_k_blocks = stage_k_blocks;
+  p.force_split_k = split_k;
   void* ws = nullptr;
   const size_t ws_bytes = fp8_gemm_workspace_bytes(p);
   if (ws_bytes) CHECK_CUDA(cudaMalloc(&ws, ws_bytes));
@@ -238,8 +240,8 @@ void run_timing(int m, int n, int k, bool mn_major, int stage_k_blocks = 0) {
 
 int main(int argc, char** argv) {
   std::mt19937 rng(1234);
-  if (argc == 5 && std::string(argv[1]) == "time") {  // one shape, for a profiler: time M N K
-    run_timing(std::atoi(argv[2]), std::atoi(argv[3]), std::atoi(argv[4]), false);
+  if (argc >= 5 && std::string(argv[1]) == "time") {  // one shape, for a profiler: time M N K [SPLIT_K]
+    run_timing(std::atoi(argv[2]), std::atoi(argv[3]), std::atoi(argv[4]), false, 0, argc > 5 ? std::atoi(argv[5]) : 0);
     return 0;
   }
   const bool quick = argc > 1 && std::string(argv[1]) == "quick";
@@ -269,6 +271,7 @@ int main(int argc, char** argv) {
     for (auto& s : decode)
       for (int kps : {1, 4}) run_timing(s[0], s[1], s[2], false, kps);
   }
+  failures += operand_pack_check::run_pack_checks(!quick);
   std::printf("%s: %d failure(s)\n", failures ? "FAILED" : "passed", failures);
   return failures ? 1 : 0;
 }

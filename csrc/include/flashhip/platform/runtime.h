@@ -61,6 +61,31 @@ int resident_blocks_per_multiprocessor(Kernel kernel, int threads) {
   return resident_blocks_per_multiprocessor(reinterpret_cast<const void*>(kernel), threads);
 }
 
+// Launches kernel<<<grid, block, smem, stream>>>(args...) as a programmatic dependent of the
+// kernel before it in the stream where the runtime has that (CUDA, sm_90): its launch and
+// prologue then overlap that kernel's tail, so the kernel must call grid_dependency_wait()
+// (platform/grid_dependency.h) before it touches global memory. Elsewhere an ordinary launch.
+template <typename... Params, typename... Args>
+gpuError_t launch_dependent(void (*kernel)(Params...), dim3 grid, dim3 block, size_t smem_bytes, gpuStream_t stream,
+                            Args&&... args) {
+#if FH_PLATFORM_HIP
+  kernel<<<grid, block, smem_bytes, stream>>>(static_cast<Params>(args)...);
+  return hipGetLastError();
+#else
+  cudaLaunchConfig_t config = {};
+  config.gridDim = grid;
+  config.blockDim = block;
+  config.dynamicSmemBytes = smem_bytes;
+  config.stream = stream;
+  cudaLaunchAttribute attribute = {};
+  attribute.id = cudaLaunchAttributeProgrammaticStreamSerialization;
+  attribute.val.programmaticStreamSerializationAllowed = 1;
+  config.attrs = &attribute;
+  config.numAttrs = 1;
+  return cudaLaunchKernelEx(&config, kernel, static_cast<Params>(args)...);
+#endif
+}
+
 }  // namespace flashhip
 
 // Launchers return gpuError_t; this returns early from one on the first failing runtime call.

@@ -8,6 +8,7 @@
 #include "flashhip/kernels/common/tile_scheduler.cuh"
 #include "flashhip/kernels/gemm/fp8_gemm.h"
 #include "flashhip/platform/dtypes.h"
+#include "flashhip/platform/grid_dependency.h"
 #include "flashhip/platform/memory/tma_sm90.h"
 #include "flashhip/platform/mma/wgmma_sm90.h"
 
@@ -18,8 +19,8 @@ using Mma = sm90::WgmmaF32E4M3M64N128K32;
 inline constexpr int kBlockN = 128;  // = the b_scale block: one weight scale per tile and K block
 inline constexpr int kBlockK = 128;  // = the scale block along K; one 128-byte swizzled row
 inline constexpr int kWarpgroup = sm90::kWarpgroupThreads;
-inline constexpr int kGroupM = 8;
-inline constexpr int kMaxSmemBytes = 227 * 1024;  // sm_90's opt-in limit per block  // rasterisation band (tile_scheduler.cuh)
+inline constexpr int kGroupM = 8;  // rasterisation band (tile_scheduler.cuh)
+inline constexpr int kMaxSmemBytes = 227 * 1024;  // sm_90's opt-in limit per block
 static_assert(kBlockK == kFp8ScaleBlock && kBlockN == kFp8ScaleBlock, "a tile spans exactly one scale block");
 static_assert(kBlockK % Mma::kK == 0, "a K block is a whole number of wgmma steps");
 
@@ -34,18 +35,47 @@ struct KernelArgs {
   int64_t b_scale_stride_nb = 0, b_scale_stride_kb = 0;
   int m = 0, n = 0;
   bool paired_stores = true;  // out rows are 2-element aligned: store column pairs at once
+  bool vector_stores = true;  // out and its rows are 16-byte aligned: the staged epilogue
   TileScheduler<kGroupM> scheduler;
 };
 
-template <int kBlockM, int kStages>
+// The epilogue stages each consumer warpgroup's [64 x 128] OutT tile in shared memory, so that
+// global stores are whole 16-byte vectors of consecutive columns (a warp writes two full rows)
+// instead of the accumulator layout's 4-byte pieces spread over 8 rows. Units of 8*sizeof(OutT)
+// bytes (16 for 16-bit types, 32 for fp32) are XOR-swizzled by row % 8: the accumulator writes
+// (8 rows x 4 lanes per chunk) and the 16-byte row reads then both hit 32 distinct banks.
+template <typename OutT>
+struct EpilogueTile {
+  static constexpr int kRows = Mma::kM;
+  static constexpr int kRowBytes = kBlockN * static_cast<int>(sizeof(OutT));
+  static constexpr int kUnitBytes = 8 * static_cast<int>(sizeof(OutT));
+  static constexpr int kBytes = kRows * kRowBytes;
+  static constexpr int kChunksPerRow = kRowBytes / 16;  // 16-byte vectors of a row
+  static_assert(kRowBytes / kUnitBytes >= 8, "a row holds the 8 units the swizzle permutes");
+  FH_HOST_DEVICE static constexpr int offset(int row, int byte_in_row) {
+    return row * kRowBytes + (((byte_in_row / kUnitBytes) ^ (row % 8)) * kUnitBytes) + byte_in_row % kUnitBytes;
+  }
+};
+
+// Stages of the ring: as many as fit beside the epilogue tiles, at most 8.
+constexpr int main_loop_stages(int block_m, int out_bytes) {
+  const int stage = (block_m + kBlockN) * kBlockK;
+  const int epilogue = (block_m / Mma::kM) * Mma::kM * kBlockN * out_bytes;
+  const int fit = (kMaxSmemBytes - 1024 - 2 * 8 * 8 - epilogue) / stage;
+  return fit < 8 ? fit : 8;
+}
+
+template <int kBlockM, int kStages, typename OutT>
 struct Config {
   static constexpr int kConsumers = kBlockM / Mma::kM;
   static constexpr int kThreads = kWarpgroup * (1 + kConsumers);
   static constexpr int kABytes = kBlockM * kBlockK;  // fp8: one byte an element
   static constexpr int kBBytes = kBlockN * kBlockK;
   static constexpr int kStageBytes = kABytes + kBBytes;
-  // Stages, then the full/empty barriers; 1 KB slack to align the ring to the swizzle atom.
-  static constexpr int kSmemBytes = kStages * kStageBytes + 2 * kStages * 8 + 1024;
+  static constexpr int kEpilogueBytes = kConsumers * EpilogueTile<OutT>::kBytes;
+  // Stages, the epilogue tiles, then the full/empty barriers; 1 KB slack to align the ring to
+  // the swizzle atom.
+  static constexpr int kSmemBytes = kStages * kStageBytes + kEpilogueBytes + 2 * kStages * 8 + 1024;
   // Producers keep a few registers; consumers hold two 64-register accumulator sets.
   static constexpr int kProducerRegisters = 40;
   static constexpr int kConsumerRegisters = kConsumers == 2 ? 232 : 240;
@@ -71,6 +101,10 @@ FH_DEVICE FH_INLINE void init_ring(uint64_t* full, uint64_t* empty, int stages, 
     sm90::fence_barrier_init();
   }
   __syncthreads();
+  // Launched as a dependent: the set-up above overlapped the previous kernel's tail; its outputs
+  // (operands packed into the workspace, scales, a quantised A) are complete from here on.
+  grid_dependency_wait();
+  grid_dependents_launch();
 }
 
 // ---- epilogue: one thread's accumulators into out (bounds-checked) ----
@@ -95,18 +129,20 @@ FH_DEVICE FH_INLINE void store_pair(OutT* p, float x, float y, bool paired, bool
 }
 
 template <int kBlockM, int kStages, typename OutT>
-__global__ void FH_LAUNCH_BOUNDS((Config<kBlockM, kStages>::kThreads), 1)
+__global__ void FH_LAUNCH_BOUNDS((Config<kBlockM, kStages, OutT>::kThreads), 1)
     fp8_gemm_wgmma_kernel(const __grid_constant__ CUtensorMap map_a,  // a [m, k] fp8, K-contiguous
                           const __grid_constant__ CUtensorMap map_b,  // b [n, k] fp8, K-contiguous
                           const KernelArgs args) {
 #if FH_ARCH_SM90A
-  using Cfg = Config<kBlockM, kStages>;
+  using Cfg = Config<kBlockM, kStages, OutT>;
+  using Epi = EpilogueTile<OutT>;
   extern __shared__ uint8_t smem_raw[];
   uint8_t* smem = reinterpret_cast<uint8_t*>((reinterpret_cast<uintptr_t>(smem_raw) + 1023) & ~uintptr_t(1023));
   uint8_t* smem_a = smem;                         // [kStages][kBlockM][128] fp8, swizzled
   uint8_t* smem_b = smem + kStages * Cfg::kABytes;  // [kStages][128][128] fp8, swizzled
-  uint64_t* full = reinterpret_cast<uint64_t*>(smem + kStages * Cfg::kStageBytes);  // [kStages]
-  uint64_t* empty = full + kStages;                                                  // [kStages]
+  uint8_t* smem_epi = smem + kStages * Cfg::kStageBytes;  // [kConsumers][64][128] OutT, swizzled
+  uint64_t* full = reinterpret_cast<uint64_t*>(smem_epi + Cfg::kEpilogueBytes);  // [kStages]
+  uint64_t* empty = full + kStages;                                              // [kStages]
 
   const int warpgroup = threadIdx.x / kWarpgroup;
   const int wg_thread = threadIdx.x % kWarpgroup;
@@ -137,16 +173,43 @@ __global__ void FH_LAUNCH_BOUNDS((Config<kBlockM, kStages>::kThreads), 1)
     const int consumer = warpgroup - 1;
     const int lane = wg_thread % sm90::kWarpThreads;
     const int row0 = consumer * Mma::kM + Mma::acc_row(wg_thread, 0);  // rows row0 and row0 + 8
+    uint8_t* epi = smem_epi + consumer * Epi::kBytes;
+    const int epi_barrier = 1 + consumer;  // this warpgroup's own hardware barrier
+
+    // The scales of two K blocks are in flight ahead of their use (an L2 round trip is longer
+    // than one block's wgmmas), and the next unit's first two while this one's epilogue runs.
+    struct Scales {
+      const float* row0;  // a_scale of rows row0 and row0 + 8 (clamped to m - 1: finite, never stored)
+      const float* row1;
+      const float* col;   // b_scale of the tile's 128 columns
+      int kb_end;
+    };
+    auto scales_of = [&](const TileCoord& c) {
+      const int m0 = c.m_tile * kBlockM;
+      const int64_t ra = min(m0 + row0, args.m - 1), rb = min(m0 + row0 + 8, args.m - 1);
+      return Scales{args.a_scale + ra * args.a_scale_stride_m, args.a_scale + rb * args.a_scale_stride_m,
+                    args.b_scale + static_cast<int64_t>(c.n_tile) * args.b_scale_stride_nb, c.kb_end};
+    };
+    float s0 = 0.f, s1 = 0.f, s0_next = 0.f, s1_next = 0.f;  // a_scale * b_scale of rows row0, row0 + 8
+    auto load_scales = [&](const Scales& sc, int kb, float& r0, float& r1) {
+      if (kb >= sc.kb_end) return;
+      const float sb = __ldg(sc.col + kb * args.b_scale_stride_kb);
+      r0 = __ldg(sc.row0 + kb * args.a_scale_stride_kb) * sb;
+      r1 = __ldg(sc.row1 + kb * args.a_scale_stride_kb) * sb;
+    };
+    if (static_cast<int>(blockIdx.x) < sched.units()) {
+      const TileCoord first = sched.coord(blockIdx.x);
+      const Scales sc = scales_of(first);
+      load_scales(sc, first.kb_begin, s0, s1);
+      load_scales(sc, first.kb_begin + 1, s0_next, s1_next);
+    }
+
     int stage = 0;
     uint32_t phase = 0;
     for (int unit = blockIdx.x; unit < sched.units(); unit += gridDim.x) {
       const TileCoord c = sched.coord(unit);
       const int m0 = c.m_tile * kBlockM, n0 = c.n_tile * kBlockN;
-      // Scales of rows past m read row m-1: finite, and those rows are never stored.
-      const int64_t ra = min(m0 + row0, args.m - 1), rb = min(m0 + row0 + 8, args.m - 1);
-      const float* sa_row0 = args.a_scale + ra * args.a_scale_stride_m;
-      const float* sa_row1 = args.a_scale + rb * args.a_scale_stride_m;
-      const float* sb_col = args.b_scale + static_cast<int64_t>(c.n_tile) * args.b_scale_stride_nb;
+      const Scales sc = scales_of(c);
 
       float acc[Mma::kAccumulators];
 #pragma unroll
@@ -156,13 +219,6 @@ __global__ void FH_LAUNCH_BOUNDS((Config<kBlockM, kStages>::kThreads), 1)
       // and not kept: two sums in flight, which made ptxas serialise the wgmmas (C7514); two
       // shorter accumulation chains per block, 15% slower for a few elements fewer outside the
       // Hopper bound.) The second consumer warpgroup's wgmmas fill this one's scaling time.
-      float s0 = 0.f, s1 = 0.f;  // a_scale * b_scale of rows row0 and row0 + 8
-      auto load_scales = [&](int kb) {
-        const float sb = __ldg(sb_col + kb * args.b_scale_stride_kb);
-        s0 = __ldg(sa_row0 + kb * args.a_scale_stride_kb) * sb;
-        s1 = __ldg(sa_row1 + kb * args.a_scale_stride_kb) * sb;
-      };
-      load_scales(c.kb_begin);
       for (int kb = c.kb_begin; kb < c.kb_end; ++kb) {
         sm90::mbar_wait(&full[stage], phase);
         const uint32_t a_addr = sm90::smem_addr(smem_a + stage * Cfg::kABytes + consumer * Mma::kM * kBlockK);
@@ -181,20 +237,54 @@ __global__ void FH_LAUNCH_BOUNDS((Config<kBlockM, kStages>::kThreads), 1)
         if (++stage == kStages) stage = 0, phase ^= 1;
         // Promotion: the block's sum, scaled, into fp32 (wgmma's own fp8 accumulation is narrower).
         const float block_s0 = s0, block_s1 = s1;
-        if (kb + 1 < c.kb_end) load_scales(kb + 1);  // a whole block ahead of their use
+        s0 = s0_next, s1 = s1_next;
+        load_scales(sc, kb + 2, s0_next, s1_next);
 #pragma unroll
         for (int i = 0; i < Mma::kAccumulators; ++i) acc[i] = fmaf(part[i], (i & 2) ? block_s1 : block_s0, acc[i]);
+      }
+      if (unit + static_cast<int>(gridDim.x) < sched.units()) {  // the next unit's scales, during the epilogue
+        const TileCoord next = sched.coord(unit + gridDim.x);
+        const Scales nsc = scales_of(next);
+        load_scales(nsc, next.kb_begin, s0, s1);
+        load_scales(nsc, next.kb_begin + 1, s0_next, s1_next);
       }
 
       // ---- epilogue ----
       OutT* out = static_cast<OutT*>(args.out) + c.split * args.out_stride_split;
+      const int tile_row0 = m0 + consumer * Mma::kM;
+      if (args.vector_stores) {
+        sm90::warpgroup_sync(epi_barrier);  // every thread has read the previous tile out of epi
 #pragma unroll
-      for (int i = 0; i < Mma::kAccumulators; i += 2) {
-        const int row = m0 + consumer * Mma::kM + Mma::acc_row(wg_thread, i);
-        const int col = n0 + Mma::acc_col(wg_thread, i);
-        if (row < args.m && col < args.n) {
-          store_pair(out + static_cast<int64_t>(row) * args.out_stride_m + col, acc[i], acc[i + 1],
-                     args.paired_stores, col + 1 < args.n);
+        for (int i = 0; i < Mma::kAccumulators; i += 2) {
+          const int r = Mma::acc_row(wg_thread, i), col = Mma::acc_col(wg_thread, i);
+          uint8_t* p = epi + Epi::offset(r, col * static_cast<int>(sizeof(OutT)));
+          if constexpr (sizeof(OutT) == 4) {
+            *reinterpret_cast<float2*>(p) = make_float2(acc[i], acc[i + 1]);
+          } else {
+            const OutT lo = from_float<OutT>(acc[i]), hi = from_float<OutT>(acc[i + 1]);
+            *reinterpret_cast<uint32_t*>(p) = static_cast<uint32_t>(lo.bits) | (static_cast<uint32_t>(hi.bits) << 16);
+          }
+        }
+        sm90::warpgroup_sync(epi_barrier);  // the tile is whole in epi
+        constexpr int kChunkElems = 16 / static_cast<int>(sizeof(OutT));
+#pragma unroll 4
+        for (int idx = wg_thread; idx < Mma::kM * Epi::kChunksPerRow; idx += kWarpgroup) {
+          const int r = idx / Epi::kChunksPerRow, q = idx % Epi::kChunksPerRow;
+          const int row = tile_row0 + r, col = n0 + q * kChunkElems;
+          if (row < args.m && col < args.n) {
+            const uint4 v = *reinterpret_cast<const uint4*>(epi + Epi::offset(r, q * 16));
+            *reinterpret_cast<uint4*>(out + static_cast<int64_t>(row) * args.out_stride_m + col) = v;
+          }
+        }
+      } else {  // rows not 16-byte aligned: straight from the accumulators
+#pragma unroll
+        for (int i = 0; i < Mma::kAccumulators; i += 2) {
+          const int row = tile_row0 + Mma::acc_row(wg_thread, i);
+          const int col = n0 + Mma::acc_col(wg_thread, i);
+          if (row < args.m && col < args.n) {
+            store_pair(out + static_cast<int64_t>(row) * args.out_stride_m + col, acc[i], acc[i + 1],
+                       args.paired_stores, col + 1 < args.n);
+          }
         }
       }
     }

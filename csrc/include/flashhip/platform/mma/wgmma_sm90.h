@@ -140,6 +140,15 @@ FH_DEVICE FH_INLINE void fence_registers(float (&d)[N]) {
   for (int i = 0; i < N; ++i) asm volatile("" : "+f"(d[i])::"memory");
 }
 
+// Synchronises the 128 threads of one warpgroup on hardware barrier `id` (1..15; 0 is the
+// whole block's __syncthreads), so that one warpgroup can stage data through shared memory
+// without stopping the others.
+FH_DEVICE FH_INLINE void warpgroup_sync(int id) {
+#if FH_ARCH_SM90A
+  asm volatile("bar.sync %0, %1;" ::"r"(id), "n"(kWarpgroupThreads) : "memory");
+#endif
+}
+
 // Hands registers between warpgroups (sm_90a): producers give theirs up, consumers take them.
 template <int kRegisters>
 FH_DEVICE FH_INLINE void release_registers() {
