@@ -5,10 +5,15 @@ all in one run on the same inputs.
 
 - The AMD challenge's 18 benchmark shapes, ours K-contiguous and M/N-contiguous (the challenge's
   layout, as the strided views it hands over). cuBLASLt gets K-contiguous operands, its own layout.
-  Every result is checked against the float64 blockwise reference: `correct` is the challenge's
-  tolerance (2e-2 * |ref| + 1e-3 on every element), `outside_tol` how many elements miss it.
-  cuBLASLt is wrong where K/128 % 4 != 0: those shapes are reported with `correct: false` and
-  left out of the geomean (14 shapes remain), never counted as wins.
+  Every result is checked against the float64 blockwise reference. `correct` is the device's rule
+  (meta `correct_rule`): on NVIDIA GPUs (Hopper's fp8 tensor cores add with reduced precision)
+  reference.hopper_bound_check's bound 2e-2 * |ref| + 1e-3 * rms(ref) with its small tail (see
+  PERFORMANCE.md); on the CPU and AMD the challenge's tolerance, 2e-2 * |ref| + 1e-3 on every
+  element. `outside_tol` counts the elements outside the challenge's tolerance, `outside_hopper_bound`
+  those outside the Hopper bound, and our records' `outside_tol_vs_cuBLASLt` is our `outside_tol`
+  minus cuBLASLt's on the same inputs. cuBLASLt is grossly wrong where K/128 % 4 != 0: those shapes
+  come out `correct: false`, are left out of the geomean (14 shapes remain), never counted as wins,
+  and are listed in the summary with their times.
 - Decode-sized shapes, M in {1, 16, 64, 128} x the challenge's (N, K): weight bytes per second
   against a copy moving the same bytes.
 - 8192^3, TFLOP/s.
@@ -29,15 +34,25 @@ import torch
 import flashhip
 from flashhip import reference as ref
 
-from common import ROOT, Report, time_us
+from common import ROOT, Report, same_bytes_copy, time_us
 
 ops = torch.ops.flashhip
 
 
-def outside_tolerance(out: torch.Tensor, expected: torch.Tensor) -> int:
-    got = out.double()
-    bad = ((got - expected).abs() > ref.FP8_CHALLENGE_ATOL + ref.FP8_CHALLENGE_RTOL * expected.abs()) | got.isnan()
-    return int(bad.sum())
+def hopper_rule(device: str) -> bool:
+    """Whether results on `device` are judged by the Hopper bound (NVIDIA's fp8 tensor cores) rather
+    than the challenge's tolerance (the CPU; AMD's MFMA, which accumulates in fp32)."""
+    return device == "cuda" and torch.version.hip is None
+
+
+def accuracy(out: torch.Tensor, expected: torch.Tensor, hopper: bool) -> dict:
+    """`correct` by the device's rule, and the elements outside the challenge's tolerance and
+    outside the Hopper bound."""
+    check = ref.hopper_bound_check(out, expected)
+    correct = check["within"] if hopper else check["outside_challenge_tol"] == 0
+    worst = check["max_ratio"]
+    return {"correct": correct, "outside_tol": check["outside_challenge_tol"], "outside_hopper_bound": check["outside_bound"],
+            "max_of_hopper_bound": round(worst, 3) if math.isfinite(worst) else None}
 
 
 def cublas_blockwise(a, b, sa, sb):
@@ -48,13 +63,6 @@ def cublas_blockwise(a, b, sa, sb):
     sap = sa if mp == m else torch.cat([sa, torch.ones(mp - m, k // 128, device=a.device)])
     sa_cm = sap.t().contiguous().t()
     return lambda: torch._scaled_mm(ap, b.t(), scale_a=sa_cm, scale_b=sb.t(), out_dtype=torch.bfloat16)
-
-
-def same_bytes_copy(nbytes: int, device: str):
-    """A copy moving `nbytes` in all (half read, half written)."""
-    src = torch.empty(max(1, nbytes // 2), dtype=torch.uint8, device=device)
-    dst = torch.empty_like(src)
-    return lambda: dst.copy_(src)
 
 
 def quant_eager(x, group_size=128, eps=1e-10, fp8_dtype=torch.float8_e4m3fn):
@@ -76,14 +84,13 @@ def gemm_records(report, op, m, n, k, seed, device, f8, with_peers=True, check=T
     a, b, sa, sb = a_mn.contiguous(), b_mn.contiguous(), sa_mn.contiguous(), sb_mn.contiguous()
     expected = ref.fp8_gemm(a, b, sa, sb) if check else None
     out = torch.full((m, n), float("nan"), device=device, dtype=torch.bfloat16)
+    hopper = hopper_rule(device)
 
     def checked(fn, result=None):
         if expected is None:
             return {}
         r = fn() if result is None else result
-        r = fn() if r is None else r
-        bad = outside_tolerance(r[:m], expected)
-        return {"correct": bad == 0, "outside_tol": bad}
+        return accuracy(r[:m], expected, hopper)
 
     ours_k = lambda: ops.fp8_gemm(out, a, b, sa, sb)  # noqa: E731
     ours_mn = lambda: ops.fp8_gemm(out, a_mn, b_mn, sa_mn, sb_mn)  # noqa: E731
@@ -95,8 +102,11 @@ def gemm_records(report, op, m, n, k, seed, device, f8, with_peers=True, check=T
     if with_peers:
         try:
             f = cublas_blockwise(a, b, sa, sb)
-            report.add(op, shape, "fp8", "cuBLASLt", time_us(f), nbytes, flops, **checked(f))
-            mn["x_cuBLASLt"] = round(report.records[-1]["us"] / mn["us"], 3)
+            peer = report.add(op, shape, "fp8", "cuBLASLt", time_us(f), nbytes, flops, **checked(f))
+            mn["x_cuBLASLt"] = round(peer["us"] / mn["us"], 3)
+            if "outside_tol" in peer:
+                for ours in (rec, mn):
+                    ours["outside_tol_vs_cuBLASLt"] = ours["outside_tol"] - peer["outside_tol"]
         except Exception as e:  # noqa: BLE001  (no blockwise _scaled_mm on this device/torch)
             rec["cuBLASLt_error"] = repr(e)[:160]
         ab = (a.float() * sa.repeat_interleave(128, 1)).bfloat16()
@@ -109,6 +119,63 @@ def gemm_records(report, op, m, n, k, seed, device, f8, with_peers=True, check=T
 def geomean(values):
     values = [v for v in values if v and not math.isnan(v)]
     return round(math.exp(sum(math.log(v) for v in values) / len(values)), 3) if values else None
+
+
+def summary(records: list, bench_shapes: list, square_shape: str) -> dict:
+    """The numbers the issue asks for, from the records; `correct` is the device's rule. Keys:
+
+    - cublas_correct_shapes / cublas_wrong_shapes: how many of the benchmark shapes cuBLASLt gets
+      right, and which it gets wrong; cublas_wrong_shapes_us: for each wrong one, the times (us) of
+      ours in both layouts and of cuBLASLt, and whether ours is correct there;
+    - geomean_x_cuBLASLt_k_contig_over_correct / min_x_cuBLASLt_k_contig_over_correct: cuBLASLt time
+      / our K-contiguous time over the shapes cuBLASLt gets right;
+    - ours_all_correct: every checked result of ours (benchmark, decode, square) is correct;
+    - ours_outside_tol_not_above_cuBLASLt: on every shape (benchmark, decode, square, both our
+      layouts) where cuBLASLt ran and is correct, ours leaves no more elements outside the
+      challenge's tolerance than cuBLASLt (None where nothing compares);
+      max_outside_tol_vs_cuBLASLt_over_correct: the largest ours-minus-cuBLASLt count there;
+    - geomean_us_ours_{k,mn}_contig_18, geomean_mn_vs_k_contig_18: over all benchmark shapes;
+    - geomean_x_cuBLASLt_decode (every decode shape, as before), geomean_x_cuBLASLt_decode_over_correct
+      (those cuBLASLt gets right), geomean_x_copy_decode;
+    - square_shape, square_TFLOPs (ours, K-contiguous), square_TFLOPs_cuBLASLt.
+    """
+    ours = {(r["op"], r["shape"]): r for r in records if r["impl"] == "flashhip"}
+    cublas = {(r["op"], r["shape"]): r for r in records if r["impl"] == "cuBLASLt"}
+    main_keys = [("fp8_gemm", shape) for shape in bench_shapes]
+    right = [key for key in main_keys if cublas.get(key, {}).get("correct")]
+    wrong = [key for key in main_keys if key in cublas and not cublas[key].get("correct")]
+    mn = lambda key: ("fp8_gemm M/N-contig.", key[1]) if key[0] == "fp8_gemm" else key  # noqa: E731
+
+    def base(op):
+        return op.replace(" M/N-contig.", "")
+
+    # Every record of ours with a cuBLASLt result on the same inputs that cuBLASLt gets right.
+    vs = [r["outside_tol_vs_cuBLASLt"] for (op, shape), r in ours.items()
+          if "outside_tol_vs_cuBLASLt" in r and cublas.get((base(op), shape), {}).get("correct")]
+    decode = [(key, r) for key, r in ours.items() if key[0] == "fp8_gemm decode"]
+    square = ours.get(("fp8_gemm square", square_shape), {})
+    return {
+        "cublas_correct_shapes": len(right),
+        "cublas_wrong_shapes": [key[1] for key in wrong],
+        "cublas_wrong_shapes_us": {key[1]: {"ours_k_contig": ours[key]["us"], "ours_mn_contig": ours[mn(key)]["us"],
+                                            "cuBLASLt": cublas[key]["us"], "ours_correct": ours[key].get("correct"),
+                                            "ours_mn_correct": ours[mn(key)].get("correct")} for key in wrong},
+        "geomean_x_cuBLASLt_k_contig_over_correct": geomean([ours[key].get("x_cuBLASLt") for key in right]),
+        "min_x_cuBLASLt_k_contig_over_correct": min((ours[key].get("x_cuBLASLt") or math.nan for key in right), default=None),
+        "ours_all_correct": all(r.get("correct", True) for r in ours.values()),
+        "ours_outside_tol_not_above_cuBLASLt": all(v <= 0 for v in vs) if vs else None,
+        "max_outside_tol_vs_cuBLASLt_over_correct": max(vs, default=None),
+        "geomean_us_ours_k_contig_18": geomean([ours[key]["us"] for key in main_keys]),
+        "geomean_us_ours_mn_contig_18": geomean([ours[mn(key)]["us"] for key in main_keys]),
+        "geomean_mn_vs_k_contig_18": geomean([ours[mn(key)].get("x_ours_k_contig") for key in main_keys]),
+        "geomean_x_cuBLASLt_decode": geomean([r.get("x_cuBLASLt") for _, r in decode]),
+        "geomean_x_cuBLASLt_decode_over_correct": geomean([r.get("x_cuBLASLt") for key, r in decode
+                                                           if cublas.get(key, {}).get("correct")]),
+        "geomean_x_copy_decode": geomean([r.get("x_copy_same_bytes") for _, r in decode]),
+        "square_shape": square_shape,
+        "square_TFLOPs": square.get("TFLOPs"),
+        "square_TFLOPs_cuBLASLt": cublas.get(("fp8_gemm square", square_shape), {}).get("TFLOPs"),
+    }
 
 
 def main() -> None:
@@ -165,22 +232,9 @@ def main() -> None:
 
     # ---- summary numbers ----
     report.ratios()
-    ours = {(r["op"], r["shape"]): r for r in report.records if r["impl"] == "flashhip"}
-    cublas = {(r["op"], r["shape"]): r for r in report.records if r["impl"] == "cuBLASLt"}
-    main_keys = [("fp8_gemm", f"{m}x{n}x{k}") for m, n, k, _ in bench]
-    right = [key for key in main_keys if cublas.get(key, {}).get("correct")]
-    report.meta["summary"] = {
-        "cublas_correct_shapes": len(right),
-        "cublas_wrong_shapes": [key[1] for key in main_keys if key in cublas and not cublas[key].get("correct")],
-        "geomean_x_cuBLASLt_k_contig_over_correct": geomean([ours[key].get("x_cuBLASLt") for key in right]),
-        "min_x_cuBLASLt_k_contig_over_correct": min((ours[key].get("x_cuBLASLt") or math.nan for key in right), default=None),
-        "geomean_us_ours_k_contig_18": geomean([ours[key]["us"] for key in main_keys]),
-        "geomean_us_ours_mn_contig_18": geomean([ours[("fp8_gemm M/N-contig.", key[1])]["us"] for key in main_keys]),
-        "geomean_mn_vs_k_contig_18": geomean([ours[("fp8_gemm M/N-contig.", key[1])].get("x_ours_k_contig") for key in main_keys]),
-        "geomean_x_cuBLASLt_decode": geomean([r.get("x_cuBLASLt") for (op, _), r in ours.items() if op == "fp8_gemm decode"]),
-        "geomean_x_copy_decode": geomean([r.get("x_copy_same_bytes") for (op, _), r in ours.items() if op == "fp8_gemm decode"]),
-        "ours_all_correct": all(r.get("correct", True) for r in ours.values()),
-    }
+    report.meta["correct_rule"] = ("hopper_bound (reference.hopper_bound_check)" if hopper_rule(device)
+                                   else "challenge_tol (2e-2 * |ref| + 1e-3, every element)")
+    report.meta["summary"] = summary(report.records, [f"{m}x{n}x{k}" for m, n, k, _ in bench], f"{big}x{big}x{big}")
     print("summary:", report.meta["summary"])
     report.finish(args.out)
 

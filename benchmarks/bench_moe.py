@@ -4,6 +4,8 @@
   against torch.compile of the same routing math (the DeepSeek-V3 gate transcription in
   flashhip.reference) and against it eager.
 - moe_align_block_size (k=8, 256 experts, block 64) against a sort-based torch alignment.
+- Each case against a device copy moving the same bytes at its size (`copy_same_bytes`; our records'
+  `x_copy_same_bytes` is the fraction of it we reach), as the other families report it.
 
 Usage: python benchmarks/bench_moe.py [--out benchmarks/results/moe.json] [--quick]
 """
@@ -18,7 +20,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import (DSV3_EXPERTS, DSV3_GROUPS, DSV3_KEEP, DSV3_SCALE, DSV3_TOPK, ROOT,  # noqa: E402
-                    DeepSeekV3TopkCase, Report, graph_time_us, time_us)
+                    DeepSeekV3TopkCase, Report, graph_time_us, same_bytes_copy, time_us)
 
 import flashhip  # noqa: E402
 from flashhip import reference as ref  # noqa: E402
@@ -45,6 +47,7 @@ def bench_topk(report: Report, tokens: int, dtype: torch.dtype, device: str, com
         compiled()
         report.add("moe_topk", shape, dtype_name, "torch_compile", time_us(compiled), nbytes,
                    graph_us=graph_time_us(compiled))
+    report.add("moe_topk", shape, dtype_name, "copy_same_bytes", time_us(same_bytes_copy(nbytes, device)), nbytes)
 
 
 def bench_align(report: Report, tokens: int, device: str) -> None:
@@ -65,6 +68,7 @@ def bench_align(report: Report, tokens: int, device: str) -> None:
     report.add("moe_align_block_size", shape, "int32", "flashhip", time_us(ours), nbytes, graph_us=graph_time_us(ours))
     # The sort-based alignment has data-dependent shapes (no CUDA graph, host syncs): eager only.
     report.add("moe_align_block_size", shape, "int32", "torch_sort", time_us(sort_based), nbytes)
+    report.add("moe_align_block_size", shape, "int32", "copy_same_bytes", time_us(same_bytes_copy(nbytes, device)), nbytes)
 
 
 def main() -> None:

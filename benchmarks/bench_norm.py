@@ -1,7 +1,9 @@
 """Normalisation family against torch.compile, F.rms_norm / F.layer_norm and eager, same run.
 
 Bytes counted: every input element read once and every output written once (the weight row is
-negligible). Usage: python benchmarks/bench_norm.py [--out results.json] [--quick]
+negligible). Every case also has a device copy moving the same bytes at its own size
+(`copy_same_bytes`; our records' `x_copy_same_bytes` is the fraction of it we reach), timed once
+per byte count and shape. Usage: python benchmarks/bench_norm.py [--out results.json] [--quick]
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ import torch.nn.functional as F
 import flashhip
 from flashhip import reference as ref
 
-from common import ROOT, Report, graph_time_us, time_us
+from common import ROOT, Report, graph_time_us, same_bytes_copy, time_us
 
 FP8 = torch.float8_e4m3fn
 
@@ -71,7 +73,8 @@ def main() -> None:
         b = 2 * n * 2  # read x, write out (bf16)
         # The ceiling at this size: a device copy moving the same bytes (read x, write out). The
         # 1 GiB copy in the header has no launch, ramp or tail to amortise; this one does.
-        report.add("rmsnorm", shape, "bf16", "copy_same_bytes", time_us(lambda: out.copy_(x)), b)
+        copy_us = time_us(lambda: out.copy_(x))
+        report.add("rmsnorm", shape, "bf16", "copy_same_bytes", copy_us, b)
         report.add("rmsnorm", shape, "bf16", "flashhip", time_us(lambda: torch.ops.flashhip.rmsnorm(out, x, w, 1e-6, False)), b)
         report.add("rmsnorm", shape, "bf16", "torch.compile", time_us(lambda: rms_c(x, w)), b)
         report.add("rmsnorm", shape, "bf16", "F.rms_norm", time_us(lambda: F.rms_norm(x, (hidden,), w, 1e-6)), b)
@@ -87,17 +90,20 @@ def main() -> None:
         del both_in, both_out
 
         b = n * 2 + n  # read x (bf16), write fp8
+        report.add("rmsnorm_quant", shape, "bf16>fp8", "copy_same_bytes", time_us(same_bytes_copy(b, device)), b)
         report.add("rmsnorm_quant", shape, "bf16>fp8", "flashhip",
                    time_us(lambda: torch.ops.flashhip.rmsnorm_quant(q, x, w, scale, 1e-6, False)), b)
         report.add("rmsnorm_quant", shape, "bf16>fp8", "torch.compile", time_us(lambda: quant_c(x, w, scale)), b)
 
         b = 3 * n * 2 + n  # read x, r; write r (bf16) and fp8
+        report.add("fused_add_rmsnorm_quant", shape, "bf16>fp8", "copy_same_bytes", time_us(same_bytes_copy(b, device)), b)
         report.add("fused_add_rmsnorm_quant", shape, "bf16>fp8", "flashhip",
                    time_us(lambda: torch.ops.flashhip.fused_add_rmsnorm_quant(q, x, rs, w, scale, 1e-6, False)), b)
         report.add("fused_add_rmsnorm_quant", shape, "bf16>fp8", "torch.compile", time_us(lambda: add_quant_c(x, r, w, scale)), b)
 
         b = 2 * n * 2
         bias = torch.randn_like(w)
+        report.add("layernorm", shape, "bf16", "copy_same_bytes", copy_us, b)  # rmsnorm's bytes: its copy
         report.add("layernorm", shape, "bf16", "flashhip",
                    time_us(lambda: torch.ops.flashhip.layernorm(out, x, w, bias, 1e-5)), b)
         report.add("layernorm", shape, "bf16", "torch.compile", time_us(lambda: ln_c(x, w, bias)), b)
@@ -129,6 +135,7 @@ def main() -> None:
         report.add("rmsnorm", shape, "bf16", "flashhip", time_us(ours), b, graph_us=graph_time_us(ours))
         report.add("rmsnorm", shape, "bf16", "F.rms_norm", time_us(peer), b, graph_us=graph_time_us(peer))
         report.add("rmsnorm", shape, "bf16", "torch.compile", time_us(compiled), b)
+        report.add("rmsnorm", shape, "bf16", "copy_same_bytes", time_us(same_bytes_copy(b, device)), b)
 
     report.finish(args.out)
 

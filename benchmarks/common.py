@@ -95,6 +95,15 @@ def launch_floor_us() -> Optional[float]:
     return time_us(lambda: torch.neg(x, out=y))
 
 
+def same_bytes_copy(nbytes: int, device: str) -> Callable[[], object]:
+    """A device copy moving `nbytes` in all (half read, half written): the ceiling of a
+    memory-bound case at its own size, paying the same launch, ramp and tail as the kernel
+    (the 1 GiB copy in the header does not)."""
+    src = torch.empty(max(1, nbytes // 2), dtype=torch.uint8, device=device)
+    dst = torch.empty_like(src)
+    return lambda: dst.copy_(src)
+
+
 class Report:
     """Collects records and prints a table; `write` saves JSON."""
 

@@ -55,7 +55,8 @@ def plot_family(json_path: Path, png_path: Path) -> None:
 
 def plot_gemm(data: dict, png_path: Path) -> None:
     """bench_gemm.py: TFLOP/s per shape of ours in both layouts, cuBLASLt and bf16 matmul; bars of
-    results outside the challenge's tolerance are hatched and marked "wrong"."""
+    results with `correct: false` are hatched and marked "wrong" (`correct` is the run's rule,
+    meta `correct_rule`: the Hopper bound on NVIDIA GPUs, the challenge's tolerance on CPU/AMD)."""
     import matplotlib.pyplot as plt
 
     records = [r for r in data["records"] if r["op"] in ("fp8_gemm", "fp8_gemm M/N-contig.", "fp8_gemm square")]
@@ -81,7 +82,10 @@ def plot_gemm(data: dict, png_path: Path) -> None:
     meta = data["meta"]
     summary = meta.get("summary", {})
     ax.set_title(f"fp8 blockwise GEMM: {meta['device']}, torch {meta['torch']}, commit {meta['commit']}\n"
-                 f"geomean vs cuBLASLt over its correct shapes {summary.get('geomean_x_cuBLASLt_k_contig_over_correct')}x",
+                 f"geomean vs cuBLASLt over the {summary.get('cublas_correct_shapes')} shapes it gets right "
+                 f"{summary.get('geomean_x_cuBLASLt_k_contig_over_correct')}x "
+                 f"(min {summary.get('min_x_cuBLASLt_k_contig_over_correct')}x); correct by "
+                 f"{meta.get('correct_rule', 'challenge_tol').split(' ')[0]}",
                  fontsize=9)
     ax.legend(fontsize=8)
     fig.tight_layout()
