@@ -12,6 +12,7 @@ struct DevOverrides {
   kernels::NormGrid norm_grid = kernels::NormGrid::kAuto;
   int rope_heads_per_thread = 0;
   kernels::MoeTopkLayout moe_topk_layout = kernels::MoeTopkLayout::kAuto;
+  int quant_groups_in_flight = 0;
 };
 
 int env_int(const char* name) {
@@ -35,12 +36,17 @@ const DevOverrides& dev_overrides() {
     const std::string_view layout = env_str("FLASHHIP_DEV_MOE_TOPK_LAYOUT");
     if (layout == "strided") d.moe_topk_layout = kernels::MoeTopkLayout::kStrided;
     if (layout == "contiguous") d.moe_topk_layout = kernels::MoeTopkLayout::kContiguousRuntimeShape;
+    d.quant_groups_in_flight = env_int("FLASHHIP_DEV_QUANT_GROUPS_IN_FLIGHT");
     return d;
   }();
   return o;
 }
 
 }  // namespace
+
+void apply_dev_overrides(kernels::GroupQuantParams& p) {
+  if (dev_overrides().quant_groups_in_flight != 0) p.force_groups_in_flight = dev_overrides().quant_groups_in_flight;
+}
 
 void apply_dev_overrides(kernels::NormParams& p) {
   const DevOverrides& o = dev_overrides();

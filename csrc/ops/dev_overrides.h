@@ -6,8 +6,10 @@
 //   FLASHHIP_DEV_NORM_GRID=rows|resident         NormParams::grid
 //   FLASHHIP_DEV_ROPE_HEADS_PER_THREAD=N         RopeParams::max_heads_per_thread
 //   FLASHHIP_DEV_MOE_TOPK_LAYOUT=strided|contiguous   MoeTopkParams::layout
+//   FLASHHIP_DEV_QUANT_GROUPS_IN_FLIGHT=4|8      GroupQuantParams::force_groups_in_flight
 #pragma once
 
+#include "flashhip/kernels/gemm/fp8_gemm.h"
 #include "flashhip/kernels/moe/moe_topk.h"
 #include "flashhip/kernels/norm/norm.h"
 #include "flashhip/kernels/rope/rope.h"
@@ -17,5 +19,6 @@ namespace flashhip::ops {
 void apply_dev_overrides(kernels::NormParams& p);
 void apply_dev_overrides(kernels::RopeParams& p);
 void apply_dev_overrides(kernels::MoeTopkParams& p);
+void apply_dev_overrides(kernels::GroupQuantParams& p);
 
 }  // namespace flashhip::ops

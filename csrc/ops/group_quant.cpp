@@ -9,6 +9,7 @@
 
 #include "checks.h"
 #include "cpu/group_quant.h"
+#include "dev_overrides.h"
 #include "flashhip/kernels/gemm/fp8_gemm.h"
 #include "run_on_device.h"
 
@@ -73,18 +74,26 @@ void per_token_group_quant_fp8(at::Tensor& out, at::Tensor& scale, const at::Ten
   p.in_dtype = kernel_dtype(input.scalar_type());
   p.fp8_dtype = kernel_dtype(out.scalar_type());
 
-  auto describe = [&, device = !input.is_cpu()] {
-    return std::string(device ? "group_quant (" : "cpu (") + c10::toString(input.scalar_type()) + " -> " +
+  apply_dev_overrides(p);
+  auto describe = [&](const std::string& variant) {
+    return variant + " (" + c10::toString(input.scalar_type()) + " -> " +
            c10::toString(out.scalar_type()) + ", group " + std::to_string(group_size) +
            (scale_m_major ? ", M-major scale)" : ", row-major scale)");
   };
+  kernels::GroupQuantLaunchInfo info;
   run_on_device(
       op, input,
       [&] {
         cpu::group_quant_fp8(p);
-        return describe;
+        return [&] { return describe("cpu"); };
       },
-      [&](StreamHandle stream) { return std::make_pair(kernels::launch_group_quant_fp8(p, stream), describe); });
+      [&](StreamHandle stream) {
+        return std::make_pair(kernels::launch_group_quant_fp8(p, stream, &info), [&] {
+          std::string variant = std::string("group_quant ") + info.variant;
+          if (info.groups_in_flight > 0) variant += ", " + std::to_string(info.groups_in_flight) + " groups in flight";
+          return describe(variant + ", wave " + std::to_string(info.wave));
+        });
+      });
 }
 
 }  // namespace

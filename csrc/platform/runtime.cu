@@ -17,6 +17,17 @@ namespace {
 
 constexpr int kMaxDevices = 64;
 
+// Peak DRAM bandwidth from the memory clock (kHz) and bus width (bits), double data rate; 0 when
+// either attribute is missing (an error here is cleared: the traits stay usable without it).
+double dram_bytes_per_s(gpuError_t clock_err, int clock_khz, gpuError_t bus_err, int bus_bits) {
+  if (clock_err != gpuSuccess || bus_err != gpuSuccess) {
+    (void)gpuGetLastError();
+    return 0.0;
+  }
+  if (clock_khz <= 0 || bus_bits <= 0) return 0.0;
+  return 2.0 * static_cast<double>(clock_khz) * 1000.0 * static_cast<double>(bus_bits) / 8.0;
+}
+
 #if FH_PLATFORM_HIP
 ArchFamily family_of(const char* gcn_arch) {
   auto starts = [&](const char* prefix) { return std::strncmp(gcn_arch, prefix, std::strlen(prefix)) == 0; };
@@ -40,6 +51,10 @@ gpuError_t read_traits(int device, DeviceTraits* t) {
   t->smem_bytes_per_block = static_cast<int>(prop.sharedMemPerBlock);
   t->smem_bytes_per_multiprocessor = static_cast<int>(prop.maxSharedMemoryPerMultiProcessor);
   t->l2_bytes = prop.l2CacheSize;
+  int clock_khz = 0, bus_bits = 0;
+  const gpuError_t clock_err = hipDeviceGetAttribute(&clock_khz, hipDeviceAttributeMemoryClockRate, device);
+  const gpuError_t bus_err = hipDeviceGetAttribute(&bus_bits, hipDeviceAttributeMemoryBusWidth, device);
+  t->dram_bytes_per_s = dram_bytes_per_s(clock_err, clock_khz, bus_err, bus_bits);
   t->native_fp8 = t->arch == ArchFamily::kCdna3   ? NativeFp8::kE4M3FNUZ
                   : t->arch == ArchFamily::kCdna4 ? NativeFp8::kE4M3FN
                                                   : NativeFp8::kNone;
@@ -62,6 +77,11 @@ gpuError_t read_traits(int device, DeviceTraits* t) {
   t->smem_bytes_per_block = static_cast<int>(prop.sharedMemPerBlockOptin);
   t->smem_bytes_per_multiprocessor = static_cast<int>(prop.sharedMemPerMultiprocessor);
   t->l2_bytes = prop.l2CacheSize;
+  // Attributes, not cudaDeviceProp fields: CUDA 13 dropped cudaDeviceProp::memoryClockRate.
+  int clock_khz = 0, bus_bits = 0;
+  const gpuError_t clock_err = cudaDeviceGetAttribute(&clock_khz, cudaDevAttrMemoryClockRate, device);
+  const gpuError_t bus_err = cudaDeviceGetAttribute(&bus_bits, cudaDevAttrGlobalMemoryBusWidth, device);
+  t->dram_bytes_per_s = dram_bytes_per_s(clock_err, clock_khz, bus_err, bus_bits);
   t->native_fp8 = cc >= 89 ? NativeFp8::kE4M3FN : NativeFp8::kNone;
   t->has_wgmma = cc == 90;
   t->has_tma = cc >= 90;

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+
 import pytest
 import torch
 from torch.library import opcheck
@@ -197,3 +201,45 @@ def test_gpu_misaligned_rows_take_the_fallback():
     x = base[:, 3:]  # rows 2-byte aligned only: no 16-byte loads
     q, s = flashhip.per_token_group_quant_fp8(x, 128, fp8_dtype=torch.float8_e4m3fn)
     assert_quant_matches(q, s, x, 128, 1e-10, torch.float8_e4m3fn)
+
+
+_VARIANT_SCRIPT = """
+import sys, torch, flashhip
+torch.manual_seed(0)
+x = (torch.randn(4096, 7168) * torch.rand(4096, 1) * 30).to(getattr(torch, sys.argv[1])).cuda()
+x[7, 5] = float("nan"); x[9, :128] = 0; x[11, 3] = -0.0; x[13, 300] = 1e-40
+out = {}
+for m_major in (False, True):
+    q, s = flashhip.per_token_group_quant_fp8(x, 128, fp8_dtype=torch.float8_e4m3fn, scale_m_major=m_major)
+    out[m_major] = (q.view(torch.uint8).cpu(), s.cpu())
+torch.save(out, sys.argv[2])
+"""
+
+
+@requires_gpu
+@pytest.mark.gpu
+@pytest.mark.parametrize("dtype", ["bfloat16", "float32"])
+def test_groups_in_flight_variants_agree(tmp_path, dtype):
+    # GroupQuantParams::force_groups_in_flight, set through its development override
+    # FLASHHIP_DEV_QUANT_GROUPS_IN_FLIGHT (read once per process: one process each), forces the
+    # vector kernel's 4- or 8-slot variant; unset, the launcher's heuristic picks. Same float ops
+    # in every variant: codes and scales bit-identical.
+    results = {}
+    for groups in (None, "4", "8"):
+        env = {k: v for k, v in os.environ.items() if k != "FLASHHIP_DEV_QUANT_GROUPS_IN_FLIGHT"}
+        env["FLASHHIP_LOG_KERNEL"] = "1"
+        if groups is not None:
+            env["FLASHHIP_DEV_QUANT_GROUPS_IN_FLIGHT"] = groups
+        out = tmp_path / f"{groups}.pt"
+        proc = subprocess.run([sys.executable, "-c", _VARIANT_SCRIPT, dtype, str(out)], env=env, capture_output=True,
+                              text=True, timeout=300)
+        assert proc.returncode == 0, proc.stderr
+        logged = [line for line in proc.stderr.splitlines() if "flashhip.per_token_group_quant_fp8" in line]
+        assert logged and "group_quant vector" in logged[0], proc.stderr
+        if groups is not None:
+            assert f"{groups} groups in flight" in logged[0], logged[0]
+        results[groups] = torch.load(out)
+    for groups in ("4", "8"):
+        for m_major in (False, True):
+            assert torch.equal(results[None][m_major][0], results[groups][m_major][0]), (groups, m_major)
+            assert torch.equal(results[None][m_major][1], results[groups][m_major][1]), (groups, m_major)

@@ -136,6 +136,7 @@ TEST(Platform, DeviceTraitsAreFilled) {
   EXPECT_GT(t.multiprocessors, 0);
   EXPECT_GT(t.max_threads_per_multiprocessor, 0);
   EXPECT_GT(t.smem_bytes_per_block, 0);
+  EXPECT_GT(t.dram_bytes_per_s, 1e11);  // every supported device has more than 100 GB/s
   EXPECT_NE(t.arch, ArchFamily::kUnknown);
   EXPECT_NE(t.arch_name[0], '\0');
 }

@@ -35,6 +35,15 @@ struct DeviceTraits {
   int smem_bytes_per_block = 0;               // shared memory / LDS a block may use (opt-in limit on NVIDIA)
   int smem_bytes_per_multiprocessor = 0;
   int l2_bytes = 0;
+  // Peak DRAM (HBM) bandwidth in bytes/s, reads and writes together, from the runtime's memory
+  // clock (kHz) and bus width (bits): 2 * clock * 1000 * bus / 8; 0 if the runtime cannot say.
+  // A lead for sizing what memory-bound launchers keep in flight, not a measured ceiling: the
+  // H200 reads 3201 MHz x 6016 bits = 4.81e12 (seen on the lent one; a copy reaches 4.25e12),
+  // the H100 SXM 2619 MHz x 5120 bits = 3.35e12. Caveat, not checked on a device here: ROCm
+  // gives the MI300X's HBM3 clock as 1300 MHz x 8192 bits, and HBM3 moves 4 bits per pin per
+  // clock, not 2, so this would read 2.66e12 there against a datasheet 5.3e12: heuristics using
+  // it must hold either way.
+  double dram_bytes_per_s = 0;
   NativeFp8 native_fp8 = NativeFp8::kNone;
   bool has_wgmma = false;                     // sm_90 (the kernels need an sm_90a build)
   bool has_tma = false;                       // sm_90+

@@ -135,6 +135,34 @@ FH_DEVICE FH_INLINE void convert_floats(const float (&in)[N], T (&out)[N]) {
     for (int i = 0; i < N; ++i) out[i] = from_float<T>(in[i]);
   }
 }
+
+// N floats (a multiple of 4) to 8-bit T, packed four to a 32-bit word in memory order (element
+// 4k + j in byte j of word k): what a store of N fp8 values writes. The same conversions as
+// convert_floats, combined into words directly (one merge per pair of pairs on sm_89+) rather
+// than split into bytes and shifted back together.
+template <typename T, int N>
+FH_DEVICE FH_INLINE void convert_floats_to_words(const float (&in)[N], uint32_t (&out)[N / 4]) {
+  static_assert(sizeof(T) == 1 && N % 4 == 0, "four 8-bit values a word");
+  constexpr bool kPairedFp8 = FH_ARCH_SM89 && std::is_same_v<T, fp8_e4m3fn_t>;
+  if constexpr (kPairedFp8) {
+#if FH_ARCH_SM89
+#pragma unroll
+    for (int k = 0; k < N / 4; ++k) {
+      const uint32_t lo = __nv_cvt_float2_to_fp8x2(make_float2(in[4 * k], in[4 * k + 1]), __NV_SATFINITE, __NV_E4M3);
+      const uint32_t hi = __nv_cvt_float2_to_fp8x2(make_float2(in[4 * k + 2], in[4 * k + 3]), __NV_SATFINITE, __NV_E4M3);
+      out[k] = (lo & 0xffffu) | (hi << 16);
+    }
+#endif
+  } else {
+#pragma unroll
+    for (int k = 0; k < N / 4; ++k) {
+      uint32_t word = 0;
+#pragma unroll
+      for (int j = 0; j < 4; ++j) word |= uint32_t{from_float<T>(in[4 * k + j]).bits} << (8 * j);
+      out[k] = word;
+    }
+  }
+}
 #endif  // GPU
 
 }  // namespace flashhip

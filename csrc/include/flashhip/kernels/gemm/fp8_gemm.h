@@ -75,8 +75,18 @@ struct GroupQuantParams {
   float eps = 1e-10f;
   DType in_dtype = DType::kBFloat16;
   DType fp8_dtype = DType::kFloat8E4M3FN;
+  // Tuning (0: the launcher's heuristic); benchmarks and tests force variants here.
+  int force_groups_in_flight = 0;  // groups each thread of the vector kernel keeps loading: 4 or 8
 };
 
-LaunchStatus launch_group_quant_fp8(const GroupQuantParams& params, StreamHandle stream);
+// What the launcher chose, for logging and benchmarks.
+struct GroupQuantLaunchInfo {
+  const char* variant = "";   // "vector" (16-byte accesses, a group's lanes reduce) or "scalar" (any alignment)
+  int groups_in_flight = 0;   // vector: groups each thread has loading while it quantises one
+  int wave = 0;
+};
+
+LaunchStatus launch_group_quant_fp8(const GroupQuantParams& params, StreamHandle stream,
+                                    GroupQuantLaunchInfo* info = nullptr);
 
 }  // namespace flashhip::kernels
