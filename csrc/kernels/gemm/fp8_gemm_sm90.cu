@@ -58,9 +58,10 @@ struct Plan {
 // - split-K: when the output tiles are fewer than the SMs, the K blocks of each tile may be split
 //   among s CTAs. s minimises the estimated time of the busiest SM, waves(s) * (K blocks per
 //   unit + 1 for the epilogue) * t_block, plus the fp32 partials' round trip through memory
-//   (s * M * N * 8 bytes at ~5 TB/s, much of it in L2), which a second kernel sums. t_block, one 128-deep K block
-//   of a tile, is ~0.35 us for 128 rows (tensor-bound) and ~0.5 us for 64 (its 16 KB of weights
-//   at one SM's share of HBM). At least 4 K blocks per split.
+//   (s * M * N * 8 bytes at ~5 TB/s, much of it in L2), which a second kernel sums. t_block,
+//   one 128-deep K block of a tile on one SM, is ~0.6 us for 128 rows (4.2 MFLOP at an SM's
+//   share of the ~900 TFLOP/s the kernel sustains; streaming its 16 KB of weights from HBM takes
+//   about as long) and ~0.5 us for 64 (weight-bound). At least 4 K blocks per split.
 // - stages: as many as fit in 227 KB of shared memory beside the epilogue tiles (main kernel: 6
 //   for 128 rows with 16-bit out, 5 with fp32 out or partials, 8 for 64 rows).
 Plan make_plan(const Fp8GemmParams& p, int sms) {
@@ -79,7 +80,7 @@ Plan make_plan(const Fp8GemmParams& p, int sms) {
   if (p.force_split_k > 0) {
     plan.split_k = p.force_split_k;
   } else if (tiles < sms) {
-    const double block_us = plan.swap_tokens || plan.block_m == 64 ? 0.5 : 0.35;
+    const double block_us = plan.swap_tokens || plan.block_m == 64 ? 0.5 : 0.6;
     const double partial_us_per_split = static_cast<double>(p.m) * p.n * 8 / 5e6;
     double best_us = 1e300;
     for (int s = 1; s <= std::max(1, plan.k_blocks / 4); ++s) {
