@@ -32,13 +32,7 @@ void rank_groups(const MoeTopkParams& p, const std::vector<float>& sel, std::vec
   for (int g = 0; g < p.num_groups; ++g) {
     float best = -kInf, second = -kInf;
     for (int e = g * group_size; e < (g + 1) * group_size; ++e) {
-      const float v = std::isnan(sel[e]) ? -kInf : sel[e];
-      if (v > best) {
-        second = best;
-        best = v;
-      } else if (v > second) {
-        second = v;
-      }
+      moe_rank::push_top2(std::isnan(sel[e]) ? -kInf : sel[e], best, second);
     }
     group_score[g] = top_two ? best + second : best;
   }

@@ -39,7 +39,7 @@ void check_output(const char* arg, const at::Tensor& out, const at::Tensor& gati
 
 std::string describe(const kernels::MoeTopkLaunchInfo& info, const MoeTopkParams& p, at::ScalarType dtype) {
   return std::string("wave-per-token (") + c10::toString(dtype) + ", " + std::to_string(p.experts) + " experts, " +
-         std::to_string(info.items_per_lane) + " per lane" +
+         std::to_string(info.experts_per_lane) + " per lane" +
          (info.contiguous ? std::string(info.wide_loads ? " contiguous, wide loads" : " contiguous, scalar loads") +
                                 (info.fixed_shape ? ", DeepSeek-V3 shape compiled in" : "")
                           : std::string(" strided")) +

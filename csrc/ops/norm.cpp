@@ -47,7 +47,7 @@ void check_scale(const char* op, const at::Tensor& scale, const at::Tensor& inpu
 
 std::string describe(const kernels::NormLaunchInfo& info, at::ScalarType act) {
   return std::string(info.variant) + " (" + c10::toString(act) + ", vec " + std::to_string(info.vec) + ", items " +
-         std::to_string(info.items) + ", " + std::to_string(info.threads_per_row) + " threads/row, " +
+         std::to_string(info.vecs_per_thread) + ", " + std::to_string(info.threads_per_row) + " threads/row, " +
          std::to_string(info.rows_per_block) + " rows/block, wave " + std::to_string(info.wave) + ")";
 }
 

@@ -16,8 +16,8 @@ def close(a, b, tol):
 
 
 def norm_cases():
-    # hidden sizes covering: sub-wave rows sharing a block, one vector per thread, 2/4/8 items,
-    # streaming (too big for registers), and the unaligned scalar streaming path.
+    # hidden sizes covering: sub-wave rows sharing a block, one vector per thread, 2/4/8 vectors
+    # per thread, streaming (too big for registers), and the unaligned scalar streaming path.
     for hidden in (64, 1024, 4096, 8192, 16384, 70000, 4099):
         for dtype in (torch.bfloat16, torch.float32):
             x = torch.randn(3, hidden, device=dev, dtype=dtype)

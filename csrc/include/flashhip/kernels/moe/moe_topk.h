@@ -64,11 +64,11 @@ struct MoeTopkParams {
 
 struct MoeTopkLaunchInfo {
   int wave = 0;
-  int items_per_lane = 0;  // selection values each lane holds
+  int experts_per_lane = 0;  // experts (selection values) each lane holds
   int tokens_per_block = 0;
   bool groups_in_registers = false;  // grouped only: each group an aligned run of lanes (else shared memory)
-  // Lane l held experts [l * items_per_lane, (l + 1) * items_per_lane) (else i * wave + l for
-  // i < items_per_lane); layout = kStrided forces the latter.
+  // Lane l held experts [l * experts_per_lane, (l + 1) * experts_per_lane) (else i * wave + l for
+  // i < experts_per_lane); layout = kStrided forces the latter.
   bool contiguous = false;
   bool wide_loads = false;  // contiguous only: a lane's logits and bias read up to 16 bytes at a time
   bool fixed_shape = false;  // contiguous only: DeepSeek-V3's shape (groups, k) compiled in
@@ -107,6 +107,16 @@ FH_HOST_DEVICE FH_INLINE int unpack_expert(uint64_t packed) {
 
 FH_HOST_DEVICE FH_INLINE bool group_ranks_before(float score_a, int a, float score_b, int b) {
   return score_a > score_b || (score_a == score_b && a < b);
+}
+
+// Keeps the two largest values seen (a multiset: equal values count twice): a group's top two.
+FH_HOST_DEVICE FH_INLINE void push_top2(float v, float& best, float& second) {
+  if (v > best) {
+    second = best;
+    best = v;
+  } else if (v > second) {
+    second = v;
+  }
 }
 
 }  // namespace moe_rank

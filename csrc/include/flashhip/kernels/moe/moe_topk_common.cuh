@@ -1,7 +1,8 @@
 // Pieces both MoE routing kernels share (moe_topk_kernels.cuh: lane l holds experts i * WAVE + l;
-// moe_topk_contiguous_kernels.cuh: lane l holds experts l * ITEMS + i): scoring, rank keys back to
-// floats, the per-lane sort into list heads, a round's head drop, and the epilogue that weights and
-// writes the k chosen experts. Each kernel keeps only what its layout decides.
+// moe_topk_contiguous_kernels.cuh: lane l holds experts l * EXPERTS_PER_LANE + i; i, the item, is
+// an expert's place among its lane's EXPERTS_PER_LANE): scoring, rank keys back to floats, the
+// per-lane sort into list heads, a round's head drop, and the epilogue that weights and writes the
+// k chosen experts. Each kernel keeps only what its layout decides.
 #pragma once
 
 #include <cmath>
@@ -31,28 +32,28 @@ FH_DEVICE FH_INLINE float key_to_float(uint32_t key) {
 // rounds to 1), so the score has the same bits for every x.
 FH_DEVICE FH_INLINE float sigmoid_approx(float x) { return __fdividef(1.0f, 1.0f + exp_approx(-x)); }
 
-// Scores of this lane's ITEMS experts from their logits; `real` is false for a slot past the
-// experts (its logit is -inf; softmax gives it 0 and leaves it out of the row sum).
-template <int WAVE, int ITEMS>
-FH_DEVICE FH_INLINE void score_experts(const MoeTopkParams& p, const float (&logit)[ITEMS], const bool (&real)[ITEMS],
-                                       float (&score)[ITEMS]) {
+// Scores of this lane's EXPERTS_PER_LANE experts from their logits; `real` is false for a slot
+// past the experts (its logit is -inf; softmax gives it 0 and leaves it out of the row sum).
+template <int WAVE, int EXPERTS_PER_LANE>
+FH_DEVICE FH_INLINE void score_experts(const MoeTopkParams& p, const float (&logit)[EXPERTS_PER_LANE],
+                                       const bool (&real)[EXPERTS_PER_LANE], float (&score)[EXPERTS_PER_LANE]) {
   if (p.scoring == MoeScoring::kSoftmax) {
     float local_max = -INFINITY;
 #pragma unroll
-    for (int i = 0; i < ITEMS; ++i) local_max = fmaxf(local_max, logit[i]);
+    for (int i = 0; i < EXPERTS_PER_LANE; ++i) local_max = fmaxf(local_max, logit[i]);
     const float row_max = group_reduce_max<WAVE>(local_max);
     float local_sum = 0.0f;
 #pragma unroll
-    for (int i = 0; i < ITEMS; ++i) {
+    for (int i = 0; i < EXPERTS_PER_LANE; ++i) {
       score[i] = real[i] ? expf(logit[i] - row_max) : 0.0f;
       local_sum += score[i];
     }
     const float row_sum = group_reduce_sum<WAVE>(local_sum);
 #pragma unroll
-    for (int i = 0; i < ITEMS; ++i) score[i] = score[i] / row_sum;
+    for (int i = 0; i < EXPERTS_PER_LANE; ++i) score[i] = score[i] / row_sum;
   } else {
 #pragma unroll
-    for (int i = 0; i < ITEMS; ++i) score[i] = sigmoid_approx(logit[i]);
+    for (int i = 0; i < EXPERTS_PER_LANE; ++i) score[i] = sigmoid_approx(logit[i]);
   }
 }
 
@@ -74,46 +75,48 @@ FH_DEVICE FH_INLINE void sort_descending(uint32_t (&key)[N], uint32_t (&tag)[N])
   }
 }
 
-// This lane's keys sorted best first, with their items; the sort's tag is the item inverted, so
+// This lane's keys sorted best first, each with its item; the sort's tag is the item inverted, so
 // that the lower item (the lower expert) wins a tie.
-template <int ITEMS>
-FH_DEVICE FH_INLINE void sort_keys(const uint32_t (&key)[ITEMS], uint32_t (&sorted_key)[ITEMS], uint32_t (&inverted_item)[ITEMS]) {
+template <int EXPERTS_PER_LANE>
+FH_DEVICE FH_INLINE void sort_keys(const uint32_t (&key)[EXPERTS_PER_LANE], uint32_t (&sorted_key)[EXPERTS_PER_LANE],
+                                   uint32_t (&inverted_item)[EXPERTS_PER_LANE]) {
 #pragma unroll
-  for (int i = 0; i < ITEMS; ++i) {
+  for (int i = 0; i < EXPERTS_PER_LANE; ++i) {
     sorted_key[i] = key[i];
-    inverted_item[i] = static_cast<uint32_t>(ITEMS - 1 - i);
+    inverted_item[i] = static_cast<uint32_t>(EXPERTS_PER_LANE - 1 - i);
   }
-  sort_descending<ITEMS>(sorted_key, inverted_item);
+  sort_descending<EXPERTS_PER_LANE>(sorted_key, inverted_item);
 }
 
 // The sorted (key, item) pairs as 64-bit values (the key above the inverted item), best first.
-template <int ITEMS>
-FH_DEVICE FH_INLINE void sorted_list(const uint32_t (&key)[ITEMS], uint64_t (&list)[ITEMS]) {
-  uint32_t sorted_key[ITEMS], inverted_item[ITEMS];
-  sort_keys<ITEMS>(key, sorted_key, inverted_item);
+template <int EXPERTS_PER_LANE>
+FH_DEVICE FH_INLINE void sorted_list(const uint32_t (&key)[EXPERTS_PER_LANE], uint64_t (&list)[EXPERTS_PER_LANE]) {
+  uint32_t sorted_key[EXPERTS_PER_LANE], inverted_item[EXPERTS_PER_LANE];
+  sort_keys<EXPERTS_PER_LANE>(key, sorted_key, inverted_item);
 #pragma unroll
-  for (int i = 0; i < ITEMS; ++i) list[i] = (static_cast<uint64_t>(sorted_key[i]) << 32) | inverted_item[i];
+  for (int i = 0; i < EXPERTS_PER_LANE; ++i) list[i] = (static_cast<uint64_t>(sorted_key[i]) << 32) | inverted_item[i];
 }
 
-// ITEMS <= 8: the sorted keys and the items as the 4-bit fields of one word (field m: the item
-// of head_key[m]), so that a round shifts 32-bit words.
-template <int ITEMS>
-FH_DEVICE FH_INLINE void sorted_heads(const uint32_t (&key)[ITEMS], uint32_t (&head_key)[ITEMS], uint32_t& items) {
-  static_assert(ITEMS <= 8, "items travel as the 4-bit fields of one word");
-  uint32_t inverted_item[ITEMS];
-  sort_keys<ITEMS>(key, head_key, inverted_item);
-  items = 0;
+// EXPERTS_PER_LANE <= 8: the sorted keys, and their items as the nibbles (4-bit fields) of one
+// word, head_nibbles (nibble m: the item of head_key[m]), so that a round shifts 32-bit words.
+template <int EXPERTS_PER_LANE>
+FH_DEVICE FH_INLINE void sorted_heads(const uint32_t (&key)[EXPERTS_PER_LANE], uint32_t (&head_key)[EXPERTS_PER_LANE],
+                                      uint32_t& head_nibbles) {
+  static_assert(EXPERTS_PER_LANE <= 8, "the items travel as the nibbles of one 32-bit word");
+  uint32_t inverted_item[EXPERTS_PER_LANE];
+  sort_keys<EXPERTS_PER_LANE>(key, head_key, inverted_item);
+  head_nibbles = 0;
 #pragma unroll
-  for (int m = 0; m < ITEMS; ++m) items |= (ITEMS - 1 - inverted_item[m]) << (4 * m);
+  for (int m = 0; m < EXPERTS_PER_LANE; ++m) head_nibbles |= (EXPERTS_PER_LANE - 1 - inverted_item[m]) << (4 * m);
 }
 
 // The owner of a round's winner drops its head: the rest move up, key 0 (taken) fills the end.
-template <int ITEMS>
-FH_DEVICE FH_INLINE void drop_head(uint32_t (&head_key)[ITEMS], uint32_t& items) {
+template <int EXPERTS_PER_LANE>
+FH_DEVICE FH_INLINE void drop_head(uint32_t (&head_key)[EXPERTS_PER_LANE], uint32_t& head_nibbles) {
 #pragma unroll
-  for (int i = 0; i + 1 < ITEMS; ++i) head_key[i] = head_key[i + 1];
-  head_key[ITEMS - 1] = 0;
-  items >>= 4;
+  for (int i = 0; i + 1 < EXPERTS_PER_LANE; ++i) head_key[i] = head_key[i + 1];
+  head_key[EXPERTS_PER_LANE - 1] = 0;
+  head_nibbles >>= 4;
 }
 
 // Epilogue: lane j < k holds slot j's choice, expert `expert` with score `chosen_score`;
@@ -135,12 +138,12 @@ FH_DEVICE FH_INLINE void write_weighted(const MoeTopkParams& p, float* weight_sl
 // The same, with the chosen score fetched from item chosen_item of lane chosen_lane's `score`
 // (one shuffle per item: a lane can only read another's register at an index all lanes share)
 // and the slot-order sum taken with one broadcast per slot.
-template <int WAVE, int ITEMS>
-FH_DEVICE FH_INLINE void write_choices(const MoeTopkParams& p, int64_t token, const float (&score)[ITEMS],
+template <int WAVE, int EXPERTS_PER_LANE>
+FH_DEVICE FH_INLINE void write_choices(const MoeTopkParams& p, int64_t token, const float (&score)[EXPERTS_PER_LANE],
                                        int chosen_lane, int chosen_item, int expert) {
   float chosen_score = 0.0f;
 #pragma unroll
-  for (int i = 0; i < ITEMS; ++i) {
+  for (int i = 0; i < EXPERTS_PER_LANE; ++i) {
     const float s = shfl<WAVE>(score[i], chosen_lane);
     if (i == chosen_item) chosen_score = s;
   }

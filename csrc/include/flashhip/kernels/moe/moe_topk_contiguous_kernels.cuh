@@ -1,8 +1,10 @@
-// ---- MoE routing, contiguous layout: lane l holds experts [l * ITEMS, (l + 1) * ITEMS) ----
-// For grouped calls with experts == WAVE * ITEMS whose groups are whole runs of lanes (DeepSeek-V3:
-// 8 experts a lane, 4 lanes a group on 32 lanes; 4 and 8 on 64). One wave per token. Adjacent
-// experts load up to 16 bytes at a time; each lane sorts its keys first, so a group's score is a
-// butterfly of (best, second) pairs and a round's winner is the lowest lane holding the best head.
+// ---- MoE routing, contiguous layout: lane l holds experts [l * EXPERTS_PER_LANE,
+//      (l + 1) * EXPERTS_PER_LANE) ----
+// For grouped calls with experts == WAVE * EXPERTS_PER_LANE whose groups are whole runs of lanes
+// (DeepSeek-V3: 8 experts a lane, 4 lanes a group on 32 lanes; 4 and 8 on 64). One wave per
+// token. Adjacent experts load up to 16 bytes at a time; each lane sorts its keys first, so a
+// group's score is a butterfly of (best, second) pairs and a round's winner is the lowest lane
+// holding the best head.
 // The float ops are the strided kernel's (moe_topk_kernels.cuh): sigmoid calls agree bit for bit.
 // FixedShape compiles DeepSeek-V3's shape in, unrolling the group loops and the rounds.
 #pragma once
@@ -12,33 +14,33 @@
 
 namespace flashhip::kernels::moe_topk_detail {
 
-// Elements of T one load moves when a lane reads its ITEMS adjacent ones (at most 16 bytes);
-// the launcher checks that the rows allow it.
-template <int ITEMS, typename T>
-inline constexpr int kItemsPerLoad = ITEMS < kWideVecElems<T> ? ITEMS : kWideVecElems<T>;
+// Elements of T one load moves when a lane reads its EXPERTS_PER_LANE adjacent ones (at most 16
+// bytes); the launcher checks that the rows allow it.
+template <int EXPERTS_PER_LANE, typename T>
+inline constexpr int kExpertsPerLoad = EXPERTS_PER_LANE < kWideVecElems<T> ? EXPERTS_PER_LANE : kWideVecElems<T>;
 
-// The 4-bit item fields of a list in item order (field m holds m): a dropped group's list.
-constexpr uint32_t items_in_order(int items) {
-  uint32_t fields = 0;
-  for (int m = 0; m < items; ++m) fields |= static_cast<uint32_t>(m) << (4 * m);
-  return fields;
+// The item nibbles of a list in item order (nibble m holds m): a dropped group's list.
+constexpr uint32_t nibbles_in_order(int experts_per_lane) {
+  uint32_t nibbles = 0;
+  for (int m = 0; m < experts_per_lane; ++m) nibbles |= static_cast<uint32_t>(m) << (4 * m);
+  return nibbles;
 }
 
-// ITEMS adjacent elements as floats: WIDE in loads of kItemsPerLoad elements (aligned: the
-// launcher checked), else one element a load.
-template <int ITEMS, bool WIDE, typename T>
-FH_DEVICE FH_INLINE void load_adjacent(const T* ptr /* [ITEMS] */, float (&out)[ITEMS]) {
+// EXPERTS_PER_LANE adjacent elements as floats: WIDE in loads of kExpertsPerLoad elements
+// (aligned: the launcher checked), else one element a load.
+template <int EXPERTS_PER_LANE, bool WIDE, typename T>
+FH_DEVICE FH_INLINE void load_adjacent(const T* ptr /* [EXPERTS_PER_LANE] */, float (&out)[EXPERTS_PER_LANE]) {
   if constexpr (WIDE) {
-    constexpr int kVec = kItemsPerLoad<ITEMS, T>;
+    constexpr int kVec = kExpertsPerLoad<EXPERTS_PER_LANE, T>;
 #pragma unroll
-    for (int c = 0; c < ITEMS / kVec; ++c) {
+    for (int c = 0; c < EXPERTS_PER_LANE / kVec; ++c) {
       const Vec<T, kVec> v = Vec<T, kVec>::load(ptr + c * kVec);
 #pragma unroll
       for (int e = 0; e < kVec; ++e) out[c * kVec + e] = to_float(v[e]);
     }
   } else {
 #pragma unroll
-    for (int i = 0; i < ITEMS; ++i) out[i] = to_float(ptr[i]);
+    for (int i = 0; i < EXPERTS_PER_LANE; ++i) out[i] = to_float(ptr[i]);
   }
 }
 
@@ -62,67 +64,70 @@ struct RuntimeShape {
 
 // Round j's drop when k is fixed: entries at or past k - 1 - j can no longer reach the head (one
 // moves up a place per round), so they stay where they are.
-template <int ITEMS, int K>
-FH_DEVICE FH_INLINE void drop_head_fixed(uint32_t (&head_key)[ITEMS], uint32_t& items, int j) {
+template <int EXPERTS_PER_LANE, int K>
+FH_DEVICE FH_INLINE void drop_head_fixed(uint32_t (&head_key)[EXPERTS_PER_LANE], uint32_t& head_nibbles, int j) {
 #pragma unroll
-  for (int i = 0; i + 1 < ITEMS; ++i) {
+  for (int i = 0; i + 1 < EXPERTS_PER_LANE; ++i) {
     if (i < K - 1 - j) head_key[i] = head_key[i + 1];  // j is a constant once the rounds unroll
   }
-  if (ITEMS - 1 < K - 1 - j) head_key[ITEMS - 1] = 0;
-  items >>= 4;
+  if (EXPERTS_PER_LANE - 1 < K - 1 - j) head_key[EXPERTS_PER_LANE - 1] = 0;
+  head_nibbles >>= 4;
 }
 
-// Grouped calls only (p.grouped()); experts == WAVE * ITEMS; a group is 2^group_lanes_log2 lanes.
-template <int WAVE, int ITEMS, typename TIn, bool WIDE, typename Shape>
+// Grouped calls only (p.grouped()); experts == WAVE * EXPERTS_PER_LANE; a group is
+// 2^group_lanes_log2 lanes.
+template <int WAVE, int EXPERTS_PER_LANE, typename TIn, bool WIDE, typename Shape>
 __global__ void FH_LAUNCH_BOUNDS(WAVE * kWavesPerBlock)
     moe_topk_contiguous_kernel(const MoeTopkParams p, const int group_lanes_log2_arg) {
   const int group_lanes_log2 = Shape::group_lanes_log2(group_lanes_log2_arg);
   const int num_groups = Shape::num_groups(p);
   const int k = Shape::k(p);
-  static_assert(ITEMS >= 2 && ITEMS <= 8 && (ITEMS & (ITEMS - 1)) == 0,
-                "a lane's top two come from its list; items travel as the 4-bit fields of one word");
+  static_assert(EXPERTS_PER_LANE >= 2 && EXPERTS_PER_LANE <= 8 && (EXPERTS_PER_LANE & (EXPERTS_PER_LANE - 1)) == 0,
+                "a lane's top two come from its list; the items travel as the nibbles of one word");
   const int wave = static_cast<int>(threadIdx.x / WAVE);
   const int lane = lane_id<WAVE>();
   const uint32_t token = blockIdx.x * kWavesPerBlock + wave;  // tokens <= kMoeMaxTokens (launcher)
   if (token >= p.tokens) return;  // the whole wave: no lane of it takes part in anything below
-  const TIn* lane_logits = static_cast<const TIn*>(p.gating) + token * p.gating_row_stride + lane * ITEMS;  // [ITEMS]
+  const TIn* lane_logits =
+      static_cast<const TIn*>(p.gating) + token * p.gating_row_stride + lane * EXPERTS_PER_LANE;  // [EXPERTS_PER_LANE]
   const bool biased = p.correction_bias != nullptr;
   // This lane's output slots, held from here to the end (see kept_in_register).
   float* weight_slot = kept_in_register(p.topk_weights + token * p.weights_row_stride + lane);
   int32_t* id_slot = kept_in_register(p.topk_ids + token * p.ids_row_stride + lane);
 
-  float logit[ITEMS];
-  float bias[ITEMS];
-  load_adjacent<ITEMS, WIDE>(lane_logits, logit);
+  float logit[EXPERTS_PER_LANE];
+  float bias[EXPERTS_PER_LANE];
+  load_adjacent<EXPERTS_PER_LANE, WIDE>(lane_logits, logit);
   if (biased) {
-    load_adjacent<ITEMS, WIDE>(p.correction_bias + lane * ITEMS, bias);  // [ITEMS]
+    load_adjacent<EXPERTS_PER_LANE, WIDE>(p.correction_bias + lane * EXPERTS_PER_LANE, bias);  // [EXPERTS_PER_LANE]
   } else {
 #pragma unroll
-    for (int i = 0; i < ITEMS; ++i) bias[i] = 0.0f;
+    for (int i = 0; i < EXPERTS_PER_LANE; ++i) bias[i] = 0.0f;
   }
 
-  float score[ITEMS];
-  bool real[ITEMS];
+  float score[EXPERTS_PER_LANE];
+  bool real[EXPERTS_PER_LANE];
+  // experts == WAVE * EXPERTS_PER_LANE: no slot is past them.
 #pragma unroll
-  for (int i = 0; i < ITEMS; ++i) real[i] = true;  // experts == WAVE * ITEMS: no slot is past them
-  score_experts<WAVE, ITEMS>(p, logit, real, score);
+  for (int i = 0; i < EXPERTS_PER_LANE; ++i) real[i] = true;
+  score_experts<WAVE, EXPERTS_PER_LANE>(p, logit, real, score);
   // The wave's scores in shared memory, for the epilogue's look-up of the chosen ones.
-  __shared__ float wave_scores[kWavesPerBlock][WAVE * ITEMS];
+  __shared__ float wave_scores[kWavesPerBlock][WAVE * EXPERTS_PER_LANE];
 #pragma unroll
-  for (int i = 0; i < ITEMS; ++i) wave_scores[wave][lane * ITEMS + i] = score[i];
+  for (int i = 0; i < EXPERTS_PER_LANE; ++i) wave_scores[wave][lane * EXPERTS_PER_LANE + i] = score[i];
 
   // Rank keys of the selection values, sorted: head_key[0] is this lane's best.
-  uint32_t key[ITEMS];
+  uint32_t key[EXPERTS_PER_LANE];
 #pragma unroll
-  for (int i = 0; i < ITEMS; ++i) {
+  for (int i = 0; i < EXPERTS_PER_LANE; ++i) {
     key[i] = biased ? moe_rank::float_key_not_minus_zero(score[i] + bias[i]) : moe_rank::float_key(logit[i]);
   }
-  uint32_t head_key[ITEMS];
-  uint32_t items;
-  sorted_heads<ITEMS>(key, head_key, items);
+  uint32_t head_key[EXPERTS_PER_LANE];
+  uint32_t head_nibbles;
+  sorted_heads<EXPERTS_PER_LANE>(key, head_key, head_nibbles);
 
   // The group's score from the two best of each of its lanes (NaN counts as -inf): their sum
-  // with a bias (group_size >= ITEMS >= 2 here), the best without.
+  // with a bias (group_size >= EXPERTS_PER_LANE >= 2 here), the best without.
   uint32_t best = max(head_key[0], kNegInfKey);
   uint32_t second = max(head_key[1], kNegInfKey);
   const int group_lanes = 1 << group_lanes_log2;
@@ -147,8 +152,8 @@ __global__ void FH_LAUNCH_BOUNDS(WAVE * kWavesPerBlock)
     // Dropped: every expert masked, so the list is the masked key in item order; masked experts
     // stay selectable below every kept one, lower experts first (as on the CPU).
 #pragma unroll
-    for (int m = 0; m < ITEMS; ++m) head_key[m] = moe_rank::kMaskedKey;
-    items = items_in_order(ITEMS);
+    for (int m = 0; m < EXPERTS_PER_LANE; ++m) head_key[m] = moe_rank::kMaskedKey;
+    head_nibbles = nibbles_in_order(EXPERTS_PER_LANE);
   }
 
   // ---- Rounds: slot j gets the wave's best head; its owner (the lowest lane holding it, whose
@@ -160,20 +165,20 @@ __global__ void FH_LAUNCH_BOUNDS(WAVE * kWavesPerBlock)
     const bool holds_top = head_key[0] == top;
     const LaneMask<WAVE> lower_holders = ballot<WAVE>(holds_top) & lanes_below;
     const bool owns = holds_top && lower_holders == 0;
-    if (owns) wave_choices[wave][j] = lane * ITEMS + static_cast<int>(items & 0xfu);
+    if (owns) wave_choices[wave][j] = lane * EXPERTS_PER_LANE + static_cast<int>(head_nibbles & 0xfu);
     // The drop as selects: a branch around it made nvcc copy the whole list on both paths.
-    uint32_t dropped_key[ITEMS];
-    uint32_t dropped_items = items;
+    uint32_t dropped_key[EXPERTS_PER_LANE];
+    uint32_t dropped_nibbles = head_nibbles;
 #pragma unroll
-    for (int i = 0; i < ITEMS; ++i) dropped_key[i] = head_key[i];
+    for (int i = 0; i < EXPERTS_PER_LANE; ++i) dropped_key[i] = head_key[i];
     if constexpr (Shape::kFixed) {
-      drop_head_fixed<ITEMS, Shape::kK>(dropped_key, dropped_items, j);
+      drop_head_fixed<EXPERTS_PER_LANE, Shape::kK>(dropped_key, dropped_nibbles, j);
     } else {
-      drop_head<ITEMS>(dropped_key, dropped_items);
+      drop_head<EXPERTS_PER_LANE>(dropped_key, dropped_nibbles);
     }
 #pragma unroll
-    for (int i = 0; i < ITEMS; ++i) head_key[i] = owns ? dropped_key[i] : head_key[i];
-    items = owns ? dropped_items : items;
+    for (int i = 0; i < EXPERTS_PER_LANE; ++i) head_key[i] = owns ? dropped_key[i] : head_key[i];
+    head_nibbles = owns ? dropped_nibbles : head_nibbles;
   };
   if constexpr (Shape::kFixed) {
 #pragma unroll

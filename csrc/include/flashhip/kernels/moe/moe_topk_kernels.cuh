@@ -25,16 +25,6 @@ FH_HOST_DEVICE FH_INLINE int grouped_smem_floats(const MoeTopkParams& p, const G
   return plan.lane_aligned ? p.num_groups : p.experts + 2 * p.num_groups;
 }
 
-// Keeps the two largest values seen (a multiset: equal values count twice).
-FH_DEVICE FH_INLINE void push_top2(float v, float& best, float& second) {
-  if (v > best) {
-    second = best;
-    best = v;
-  } else if (v > second) {
-    second = v;
-  }
-}
-
 // num_groups <= WAVE: lane g ranks group g; bit g of the result says whether it is kept.
 template <int WAVE>
 FH_DEVICE FH_INLINE uint64_t kept_groups_ballot(const MoeTopkParams& p, const float* group_score /* [num_groups] */) {
@@ -64,7 +54,9 @@ FH_DEVICE FH_INLINE void rank_groups_in_smem(const MoeTopkParams& p, int group_s
     const int sub = lane % lanes;
     float best = -INFINITY, second = -INFINITY;
     if (g < p.num_groups) {
-      for (int e = g * group_size + sub; e < (g + 1) * group_size; e += lanes) push_top2(sel[e], best, second);
+      for (int e = g * group_size + sub; e < (g + 1) * group_size; e += lanes) {
+        moe_rank::push_top2(sel[e], best, second);
+      }
     }
     for (int offset = 1; offset < lanes; offset *= 2) {
       const float other_best = shfl_xor<WAVE>(best, offset);
@@ -85,7 +77,7 @@ FH_DEVICE FH_INLINE void rank_groups_in_smem(const MoeTopkParams& p, int group_s
   wave_sync<WAVE>();
 }
 
-template <int WAVE, int ITEMS, typename TIn>
+template <int WAVE, int EXPERTS_PER_LANE, typename TIn>
 __global__ void FH_LAUNCH_BOUNDS(WAVE * kWavesPerBlock) moe_topk_kernel(const MoeTopkParams p, const GroupPlan plan) {
   extern __shared__ float group_smem[];  // grouped calls: kWavesPerBlock x grouped_smem_floats
   const int wave = static_cast<int>(threadIdx.x / WAVE);
@@ -93,29 +85,30 @@ __global__ void FH_LAUNCH_BOUNDS(WAVE * kWavesPerBlock) moe_topk_kernel(const Mo
   const uint32_t token = blockIdx.x * kWavesPerBlock + wave;  // tokens <= kMoeMaxTokens (launcher)
   if (token >= p.tokens) return;  // the whole wave: no lane of it takes part in anything below
   // This lane's experts sit WAVE apart from here: one address, constant offsets.
-  const TIn* lane_logits = static_cast<const TIn*>(p.gating) + token * p.gating_row_stride + lane;  // [ITEMS] stride WAVE
+  const TIn* lane_logits =
+      static_cast<const TIn*>(p.gating) + token * p.gating_row_stride + lane;  // [EXPERTS_PER_LANE] stride WAVE
   const bool biased = p.correction_bias != nullptr;
-  const float* lane_bias = p.correction_bias + lane;  // [ITEMS] stride WAVE, biased calls only
+  const float* lane_bias = p.correction_bias + lane;  // [EXPERTS_PER_LANE] stride WAVE, biased calls only
 
-  float logit[ITEMS];
-  float bias[ITEMS];
+  float logit[EXPERTS_PER_LANE];
+  float bias[EXPERTS_PER_LANE];
 #pragma unroll
-  for (int i = 0; i < ITEMS; ++i) {
+  for (int i = 0; i < EXPERTS_PER_LANE; ++i) {
     const bool real = i * WAVE + lane < p.experts;
     logit[i] = real ? to_float(lane_logits[i * WAVE]) : -INFINITY;
     bias[i] = biased && real ? lane_bias[i * WAVE] : 0.0f;
   }
 
-  float score[ITEMS];
-  bool real[ITEMS];
+  float score[EXPERTS_PER_LANE];
+  bool real[EXPERTS_PER_LANE];
 #pragma unroll
-  for (int i = 0; i < ITEMS; ++i) real[i] = i * WAVE + lane < p.experts;
-  score_experts<WAVE, ITEMS>(p, logit, real, score);
+  for (int i = 0; i < EXPERTS_PER_LANE; ++i) real[i] = i * WAVE + lane < p.experts;
+  score_experts<WAVE, EXPERTS_PER_LANE>(p, logit, real, score);
 
   // Rank keys of the selection values; 0 for slots past the experts.
-  uint32_t key[ITEMS];
+  uint32_t key[EXPERTS_PER_LANE];
 #pragma unroll
-  for (int i = 0; i < ITEMS; ++i) {
+  for (int i = 0; i < EXPERTS_PER_LANE; ++i) {
     const uint32_t selection_key =
         biased ? moe_rank::float_key_not_minus_zero(score[i] + bias[i]) : moe_rank::float_key(logit[i]);
     key[i] = real[i] ? selection_key : 0u;
@@ -128,22 +121,24 @@ __global__ void FH_LAUNCH_BOUNDS(WAVE * kWavesPerBlock) moe_topk_kernel(const Mo
     if (plan.lane_aligned && group_size == WAVE) {
       // Group i is item i across the whole wave: every lane gets every group's score, and lane
       // g ranks group g in registers.
-      float group_score[ITEMS];
+      float group_score[EXPERTS_PER_LANE];
 #pragma unroll
-      for (int i = 0; i < ITEMS; ++i) {
+      for (int i = 0; i < EXPERTS_PER_LANE; ++i) {
         uint32_t best, second;
         segment_top2_u32<WAVE>(max(key[i], kNegInfKey), WAVE, &best, &second);
         group_score[i] = top_two ? key_to_float(best) + key_to_float(second) : key_to_float(best);
       }
       float mine = -INFINITY;
 #pragma unroll
-      for (int i = 0; i < ITEMS; ++i) mine = i == lane ? group_score[i] : mine;
+      for (int i = 0; i < EXPERTS_PER_LANE; ++i) mine = i == lane ? group_score[i] : mine;
       int rank = 0;
 #pragma unroll
-      for (int i = 0; i < ITEMS; ++i) rank += i < p.num_groups && moe_rank::group_ranks_before(group_score[i], i, mine, lane);
+      for (int i = 0; i < EXPERTS_PER_LANE; ++i) {
+        rank += i < p.num_groups && moe_rank::group_ranks_before(group_score[i], i, mine, lane);
+      }
       const LaneMask<WAVE> kept = ballot<WAVE>(lane < p.num_groups && rank < p.topk_group);
 #pragma unroll
-      for (int i = 0; i < ITEMS; ++i) {
+      for (int i = 0; i < EXPERTS_PER_LANE; ++i) {
         if (key[i] != 0u && !((kept >> i) & 1u)) key[i] = moe_rank::kMaskedKey;
       }
     } else if (plan.lane_aligned) {
@@ -152,7 +147,7 @@ __global__ void FH_LAUNCH_BOUNDS(WAVE * kWavesPerBlock) moe_topk_kernel(const Mo
       const int segment = lane >> plan.group_lanes_log2;
       float* group_score = wave_smem;  // [num_groups]
 #pragma unroll
-      for (int i = 0; i < ITEMS; ++i) {
+      for (int i = 0; i < EXPERTS_PER_LANE; ++i) {
         uint32_t best, second;
         segment_top2_u32<WAVE>(max(key[i], kNegInfKey), group_size, &best, &second);
         const int g = i * groups_per_item + segment;
@@ -163,7 +158,7 @@ __global__ void FH_LAUNCH_BOUNDS(WAVE * kWavesPerBlock) moe_topk_kernel(const Mo
       wave_sync<WAVE>();
       const uint64_t kept = kept_groups_ballot<WAVE>(p, group_score) >> segment;
 #pragma unroll
-      for (int i = 0; i < ITEMS; ++i) {
+      for (int i = 0; i < EXPERTS_PER_LANE; ++i) {
         if (key[i] != 0u && !((kept >> (i * groups_per_item)) & 1u)) key[i] = moe_rank::kMaskedKey;
       }
     } else {
@@ -171,14 +166,14 @@ __global__ void FH_LAUNCH_BOUNDS(WAVE * kWavesPerBlock) moe_topk_kernel(const Mo
       float* group_score = sel_smem + p.experts;            // [num_groups]
       float* kept_smem = group_score + p.num_groups;        // [num_groups]
 #pragma unroll
-      for (int i = 0; i < ITEMS; ++i) {
+      for (int i = 0; i < EXPERTS_PER_LANE; ++i) {
         const int e = i * WAVE + lane;
         if (e < p.experts) sel_smem[e] = key_to_float(max(key[i], kNegInfKey));
       }
       wave_sync<WAVE>();
       rank_groups_in_smem<WAVE>(p, group_size, sel_smem, group_score, kept_smem);
 #pragma unroll
-      for (int i = 0; i < ITEMS; ++i) {
+      for (int i = 0; i < EXPERTS_PER_LANE; ++i) {
         const int e = i * WAVE + lane;
         if (e < p.experts && kept_smem[e / group_size] == 0.0f) key[i] = moe_rank::kMaskedKey;
       }
@@ -190,40 +185,40 @@ __global__ void FH_LAUNCH_BOUNDS(WAVE * kWavesPerBlock) moe_topk_kernel(const Mo
   // item), the lowest lane is the lowest expert.
   int chosen_item = 0;
   int chosen_lane = 0;
-  if constexpr (ITEMS <= 8) {
-    // The rounds shift 32-bit keys; the items ride along as the 4-bit fields of one word.
-    uint32_t head_key[ITEMS];
-    uint32_t items;
-    sorted_heads<ITEMS>(key, head_key, items);
+  if constexpr (EXPERTS_PER_LANE <= 8) {
+    // The rounds shift 32-bit keys; the items ride along as the nibbles of one word, head_nibbles.
+    uint32_t head_key[EXPERTS_PER_LANE];
+    uint32_t head_nibbles;
+    sorted_heads<EXPERTS_PER_LANE>(key, head_key, head_nibbles);
     for (int j = 0; j < p.k; ++j) {
       int owner = 0;
       uint32_t item = 0;
-      wave_max_key_min_tag<WAVE>(head_key[0], items & 0xfu, &owner, &item);
+      wave_max_key_min_tag<WAVE>(head_key[0], head_nibbles & 0xfu, &owner, &item);
       if (lane == j) {
         chosen_item = static_cast<int>(item);
         chosen_lane = owner;
       }
-      if (lane == owner) drop_head<ITEMS>(head_key, items);
+      if (lane == owner) drop_head<EXPERTS_PER_LANE>(head_key, head_nibbles);
     }
   } else {
-    uint64_t list[ITEMS];
-    sorted_list<ITEMS>(key, list);
+    uint64_t list[EXPERTS_PER_LANE];
+    sorted_list<EXPERTS_PER_LANE>(key, list);
     for (int j = 0; j < p.k; ++j) {
       int owner = 0;
       const uint64_t winner = wave_max_u64<WAVE>(list[0], &owner);
       if (lane == j) {
-        chosen_item = ITEMS - 1 - static_cast<int>(static_cast<uint32_t>(winner));
+        chosen_item = EXPERTS_PER_LANE - 1 - static_cast<int>(static_cast<uint32_t>(winner));
         chosen_lane = owner;
       }
       if (lane == owner) {
 #pragma unroll
-        for (int i = 0; i + 1 < ITEMS; ++i) list[i] = list[i + 1];
-        list[ITEMS - 1] = 0;
+        for (int i = 0; i + 1 < EXPERTS_PER_LANE; ++i) list[i] = list[i + 1];
+        list[EXPERTS_PER_LANE - 1] = 0;
       }
     }
   }
 
-  write_choices<WAVE, ITEMS>(p, token, score, chosen_lane, chosen_item, chosen_item * WAVE + chosen_lane);
+  write_choices<WAVE, EXPERTS_PER_LANE>(p, token, score, chosen_lane, chosen_item, chosen_item * WAVE + chosen_lane);
 }
 
 }  // namespace flashhip::kernels::moe_topk_detail

@@ -1,4 +1,4 @@
-// launch_moe_topk: picks the items each lane holds (experts / wave, rounded up to a power of
+// launch_moe_topk: picks the experts each lane holds (experts / wave, rounded up to a power of
 // two), the layout (contiguous_layout below) and the gating dtype, then launches one wave per
 // token on the caller's stream.
 #pragma once
@@ -12,12 +12,12 @@
 namespace flashhip::kernels {
 namespace moe_topk_detail {
 
-template <int WAVE, int ITEMS, typename TIn>
-gpuError_t launch_items(const MoeTopkParams& p, const GroupPlan& plan, gpuStream_t stream) {
+template <int WAVE, int EXPERTS_PER_LANE, typename TIn>
+gpuError_t launch_strided(const MoeTopkParams& p, const GroupPlan& plan, gpuStream_t stream) {
   const dim3 block(WAVE * kWavesPerBlock);
   const dim3 grid(static_cast<unsigned>((p.tokens + kWavesPerBlock - 1) / kWavesPerBlock));
   const size_t smem = sizeof(float) * kWavesPerBlock * grouped_smem_floats(p, plan);
-  moe_topk_kernel<WAVE, ITEMS, TIn><<<grid, block, smem, stream>>>(p, plan);
+  moe_topk_kernel<WAVE, EXPERTS_PER_LANE, TIn><<<grid, block, smem, stream>>>(p, plan);
   return gpuGetLastError();
 }
 
@@ -46,60 +46,64 @@ inline bool fixed_shape(const MoeTopkParams& p) {
          p.layout == MoeTopkLayout::kAuto;
 }
 
-// The contiguous kernel (lane l holds experts [l * items, (l + 1) * items)) takes grouped calls
-// that fill the wave exactly with 2 to 8 experts a lane and whose groups are whole lanes (then
-// aligned runs of a power of two of them: groups * lanes_per_group == WAVE).
+// The contiguous kernel (lane l holds experts [l * experts_per_lane, (l + 1) * experts_per_lane))
+// takes grouped calls that fill the wave exactly with 2 to 8 experts a lane and whose groups are
+// whole lanes (then aligned runs of a power of two of them: groups * lanes_per_group == WAVE).
 template <int WAVE>
-bool contiguous_layout(const MoeTopkParams& p, int items) {
-  return p.grouped() && p.experts == WAVE * items && items >= 2 && items <= 8 &&
-         (p.experts / p.num_groups) % items == 0 && p.layout != MoeTopkLayout::kStrided;
+bool contiguous_layout(const MoeTopkParams& p, int experts_per_lane) {
+  return p.grouped() && p.experts == WAVE * experts_per_lane && experts_per_lane >= 2 && experts_per_lane <= 8 &&
+         (p.experts / p.num_groups) % experts_per_lane == 0 && p.layout != MoeTopkLayout::kStrided;
 }
 
-// Whether every lane's ITEMS logits (and bias) can move kItemsPerLoad at a time.
-template <int ITEMS, typename TIn>
+// Whether every lane's EXPERTS_PER_LANE logits (and bias) can move kExpertsPerLoad at a time.
+template <int EXPERTS_PER_LANE, typename TIn>
 bool wide_loads(const MoeTopkParams& p) {
-  constexpr int kGatingVec = kItemsPerLoad<ITEMS, TIn>;
-  constexpr int kBiasVec = kItemsPerLoad<ITEMS, float>;
+  constexpr int kGatingVec = kExpertsPerLoad<EXPERTS_PER_LANE, TIn>;
+  constexpr int kBiasVec = kExpertsPerLoad<EXPERTS_PER_LANE, float>;
   return is_aligned(p.gating, kGatingVec * static_cast<int>(sizeof(TIn))) && p.gating_row_stride % kGatingVec == 0 &&
          (p.correction_bias == nullptr || is_aligned(p.correction_bias, kBiasVec * static_cast<int>(sizeof(float))));
 }
 
-template <int WAVE, int ITEMS, typename TIn, typename Shape>
+template <int WAVE, int EXPERTS_PER_LANE, typename TIn, typename Shape>
 gpuError_t launch_contiguous_shaped(const MoeTopkParams& p, gpuStream_t stream, MoeTopkLaunchInfo* info) {
   const dim3 block(WAVE * kWavesPerBlock);
   const dim3 grid(static_cast<unsigned>((p.tokens + kWavesPerBlock - 1) / kWavesPerBlock));
-  const int group_lanes_log2 = log2_at_least(p.experts / p.num_groups / ITEMS);  // a group is whole lanes
-  const bool wide = wide_loads<ITEMS, TIn>(p);
+  const int group_lanes_log2 = log2_at_least(p.experts / p.num_groups / EXPERTS_PER_LANE);  // a group is whole lanes
+  const bool wide = wide_loads<EXPERTS_PER_LANE, TIn>(p);
   if (info != nullptr) {
     info->wide_loads = wide;
     info->fixed_shape = Shape::kFixed;
   }
   if (wide) {
-    moe_topk_contiguous_kernel<WAVE, ITEMS, TIn, true, Shape><<<grid, block, 0, stream>>>(p, group_lanes_log2);
+    moe_topk_contiguous_kernel<WAVE, EXPERTS_PER_LANE, TIn, true, Shape>
+        <<<grid, block, 0, stream>>>(p, group_lanes_log2);
   } else {
-    moe_topk_contiguous_kernel<WAVE, ITEMS, TIn, false, Shape><<<grid, block, 0, stream>>>(p, group_lanes_log2);
+    moe_topk_contiguous_kernel<WAVE, EXPERTS_PER_LANE, TIn, false, Shape>
+        <<<grid, block, 0, stream>>>(p, group_lanes_log2);
   }
   return gpuGetLastError();
 }
 
-template <int WAVE, int ITEMS, typename TIn>
+template <int WAVE, int EXPERTS_PER_LANE, typename TIn>
 gpuError_t launch_contiguous(const MoeTopkParams& p, gpuStream_t stream, MoeTopkLaunchInfo* info) {
-  if constexpr (ITEMS * WAVE == kFixedExperts) {
-    if (fixed_shape(p)) return launch_contiguous_shaped<WAVE, ITEMS, TIn, DeepSeekV3Shape<WAVE>>(p, stream, info);
+  if constexpr (EXPERTS_PER_LANE * WAVE == kFixedExperts) {
+    if (fixed_shape(p)) {
+      return launch_contiguous_shaped<WAVE, EXPERTS_PER_LANE, TIn, DeepSeekV3Shape<WAVE>>(p, stream, info);
+    }
   }
-  return launch_contiguous_shaped<WAVE, ITEMS, TIn, RuntimeShape>(p, stream, info);
+  return launch_contiguous_shaped<WAVE, EXPERTS_PER_LANE, TIn, RuntimeShape>(p, stream, info);
 }
 
 template <int WAVE, typename TIn>
 gpuError_t launch_typed(const MoeTopkParams& p, gpuStream_t stream, MoeTopkLaunchInfo* info) {
-  constexpr int kMaxItems = kMoeMaxExperts / WAVE;
-  static_assert(kMaxItems * WAVE == kMoeMaxExperts, "the expert limit must be a multiple of the wave");
-  int items = 1;
-  while (items * WAVE < p.experts) items *= 2;
-  if (items > kMaxItems || p.k > WAVE) return gpuErrorNoVariant;
-  if (contiguous_layout<WAVE>(p, items)) {
-    if (info != nullptr) *info = MoeTopkLaunchInfo{WAVE, items, kWavesPerBlock, true, true};
-    switch (items) {
+  constexpr int kMaxExpertsPerLane = kMoeMaxExperts / WAVE;
+  static_assert(kMaxExpertsPerLane * WAVE == kMoeMaxExperts, "the expert limit must be a multiple of the wave");
+  int experts_per_lane = 1;
+  while (experts_per_lane * WAVE < p.experts) experts_per_lane *= 2;
+  if (experts_per_lane > kMaxExpertsPerLane || p.k > WAVE) return gpuErrorNoVariant;
+  if (contiguous_layout<WAVE>(p, experts_per_lane)) {
+    if (info != nullptr) *info = MoeTopkLaunchInfo{WAVE, experts_per_lane, kWavesPerBlock, true, true};
+    switch (experts_per_lane) {
       case 2: return launch_contiguous<WAVE, 2, TIn>(p, stream, info);
       case 4: return launch_contiguous<WAVE, 4, TIn>(p, stream, info);
       default: return launch_contiguous<WAVE, 8, TIn>(p, stream, info);
@@ -107,16 +111,16 @@ gpuError_t launch_typed(const MoeTopkParams& p, gpuStream_t stream, MoeTopkLaunc
   }
   const GroupPlan plan = plan_groups<WAVE>(p);
   if (info != nullptr) {
-    *info = MoeTopkLaunchInfo{WAVE, items, kWavesPerBlock, plan.lane_aligned};
+    *info = MoeTopkLaunchInfo{WAVE, experts_per_lane, kWavesPerBlock, plan.lane_aligned};
   }
-  switch (items) {
-    case 1: return launch_items<WAVE, 1, TIn>(p, plan, stream);
-    case 2: return launch_items<WAVE, 2, TIn>(p, plan, stream);
-    case 4: return launch_items<WAVE, 4, TIn>(p, plan, stream);
-    case 8: return launch_items<WAVE, 8, TIn>(p, plan, stream);
-    case 16: return launch_items<WAVE, 16, TIn>(p, plan, stream);
+  switch (experts_per_lane) {
+    case 1: return launch_strided<WAVE, 1, TIn>(p, plan, stream);
+    case 2: return launch_strided<WAVE, 2, TIn>(p, plan, stream);
+    case 4: return launch_strided<WAVE, 4, TIn>(p, plan, stream);
+    case 8: return launch_strided<WAVE, 8, TIn>(p, plan, stream);
+    case 16: return launch_strided<WAVE, 16, TIn>(p, plan, stream);
     default:
-      if constexpr (kMaxItems >= 32) return launch_items<WAVE, 32, TIn>(p, plan, stream);
+      if constexpr (kMaxExpertsPerLane >= 32) return launch_strided<WAVE, 32, TIn>(p, plan, stream);
       return gpuErrorNoVariant;
   }
 }

@@ -53,7 +53,7 @@ struct NormParams {
 struct NormLaunchInfo {
   const char* variant = "";  // "registers" (row held in registers) or "streaming" (re-read)
   int vec = 0;               // elements per memory access
-  int items = 0;             // vectors each thread holds (registers variant)
+  int vecs_per_thread = 0;   // vectors each thread holds (registers variant)
   int threads_per_row = 0;
   int rows_per_block = 0;
   int wave = 0;

@@ -2,9 +2,9 @@
 // `blockDim.y` rows share a block when a row needs fewer threads than a wave.
 //
 // Two variants:
-// - norm_rows_in_registers: each thread keeps ITEMS vectors of VEC elements in registers, so
-//   the input is read once and the output written once (the memory-bound optimum). Used while a
-//   row fits in ITEMS * VEC * 1024 elements.
+// - norm_rows_in_registers: each thread keeps VECS_PER_THREAD vectors of VEC elements in
+//   registers, so the input is read once and the output written once (the memory-bound
+//   optimum). Used while a row fits in VECS_PER_THREAD * VEC * 1024 elements.
 // - norm_rows_streaming: re-reads the row (from L1/L2) for each pass; any hidden size and
 //   alignment, no shared memory beyond the reduction scratch, so 64 KiB-LDS devices are fine.
 #pragma once
@@ -109,33 +109,33 @@ FH_DEVICE FH_INLINE void write_outputs(const Epilogue<KIND>& epilogue, const XVe
 // Whether the register variant walks rows with the next row's loads in flight: a gain for the
 // single-input forms, a loss for the fused forms, whose two inputs double
 // the registers (those run one row group per block instead).
-FH_HOST_DEVICE constexpr bool prefetches_next_row(NormKind kind, int items) {
-  return items <= 4 && kind != NormKind::kFusedAddRms && kind != NormKind::kFusedAddRmsQuant;
+FH_HOST_DEVICE constexpr bool prefetches_next_row(NormKind kind, int vecs_per_thread) {
+  return vecs_per_thread <= 4 && kind != NormKind::kFusedAddRms && kind != NormKind::kFusedAddRmsQuant;
 }
 
 // Blocks of kMaxRegisterThreads that must fit on a multiprocessor, which caps registers per
-// thread: prefetching kernels with few items hold two rows in up to 64 registers; the others
-// take what they need (up to 128), as a cap below that was seen to spill.
-FH_HOST_DEVICE constexpr int min_resident_blocks(NormKind kind, int items) {
-  return items > 2 ? 1 : prefetches_next_row(kind, items) ? 2 : 3;
+// thread: prefetching kernels with few vectors per thread hold two rows in up to 64 registers;
+// the others take what they need (up to 128), as a cap below that was seen to spill.
+FH_HOST_DEVICE constexpr int min_resident_blocks(NormKind kind, int vecs_per_thread) {
+  return vecs_per_thread > 2 ? 1 : prefetches_next_row(kind, vecs_per_thread) ? 2 : 3;
 }
 
 // One row's loads, held in the storage dtype (half the registers of fp32 for 16-bit types).
 // The residual is kept apart only while a prefetched row waits; otherwise it is added at once.
-template <int ITEMS, typename ActVec, bool KEEP_RESIDUAL>
+template <int VECS_PER_THREAD, typename ActVec, bool KEEP_RESIDUAL>
 struct RowInRegisters {
-  ActVec x[ITEMS];
-  ActVec residual[KEEP_RESIDUAL ? ITEMS : 1];
+  ActVec x[VECS_PER_THREAD];
+  ActVec residual[KEEP_RESIDUAL ? VECS_PER_THREAD : 1];
 };
 
-template <NormKind KIND, int WAVE, int VEC, int ITEMS, typename TAct, typename TW, typename TOut>
-__global__ void FH_LAUNCH_BOUNDS(kMaxRegisterThreads, min_resident_blocks(KIND, ITEMS))
+template <NormKind KIND, int WAVE, int VEC, int VECS_PER_THREAD, typename TAct, typename TW, typename TOut>
+__global__ void FH_LAUNCH_BOUNDS(kMaxRegisterThreads, min_resident_blocks(KIND, VECS_PER_THREAD))
     norm_rows_in_registers(const NormParams p) {
   using Kind = KindTraits<KIND>;
   using ActVec = Vec<TAct, VEC>;
-  constexpr bool kPrefetch = prefetches_next_row(KIND, ITEMS);
+  constexpr bool kPrefetch = prefetches_next_row(KIND, VECS_PER_THREAD);
   constexpr bool kAddOnLoad = Kind::kFusedAdd && !kPrefetch;
-  using Row = RowInRegisters<ITEMS, ActVec, Kind::kFusedAdd && kPrefetch>;
+  using Row = RowInRegisters<VECS_PER_THREAD, ActVec, Kind::kFusedAdd && kPrefetch>;
   __shared__ float scratch[kMaxThreadsPerBlock / WAVE];
 
   const int64_t n_vec = p.hidden / VEC;
@@ -150,7 +150,7 @@ __global__ void FH_LAUNCH_BOUNDS(kMaxRegisterThreads, min_resident_blocks(KIND, 
   auto load_row = [&](int64_t row, Row& r) {
     const TAct* in_row = static_cast<const TAct*>(p.input) + row * p.input_row_stride;  // [hidden]
 #pragma unroll
-    for (int i = 0; i < ITEMS; ++i) {
+    for (int i = 0; i < VECS_PER_THREAD; ++i) {
       if (row < p.rows && vector_index(i) < n_vec) {
         r.x[i] = ActVec::template load<CachePolicy::kStreaming>(in_row + vector_index(i) * VEC);
         if constexpr (Kind::kFusedAdd) {
@@ -168,15 +168,16 @@ __global__ void FH_LAUNCH_BOUNDS(kMaxRegisterThreads, min_resident_blocks(KIND, 
 
   // A grid smaller than the row count walks the rows. Where registers allow, the next row's
   // loads are issued before the current row's reductions, so memory stays busy while a row is
-  // reduced and written; wide rows (many items) load each row in turn instead of spilling.
+  // reduced and written; wide rows (many vectors per thread) load each row in turn instead of
+  // spilling.
   // Walking threads keep their columns' weights in registers rather than reload them per row;
   // not layernorm's weight and bias, whose extra registers cost more than the reloads.
   using RowAffine = Affine<KIND, TW, VEC>;
   constexpr bool kKeepAffine = kPrefetch && !Kind::kLayer;
-  RowAffine kept_affine[kKeepAffine ? ITEMS : 1];
+  RowAffine kept_affine[kKeepAffine ? VECS_PER_THREAD : 1];
   if constexpr (kKeepAffine) {
 #pragma unroll
-    for (int i = 0; i < ITEMS; ++i) {
+    for (int i = 0; i < VECS_PER_THREAD; ++i) {
       if (vector_index(i) < n_vec) kept_affine[i] = RowAffine::load(weight, bias, vector_index(i) * VEC);
     }
   }
@@ -192,15 +193,15 @@ __global__ void FH_LAUNCH_BOUNDS(kMaxRegisterThreads, min_resident_blocks(KIND, 
     }
 
     const int64_t row = row_of(group);
-    bool valid[ITEMS];
+    bool valid[VECS_PER_THREAD];
 #pragma unroll
-    for (int i = 0; i < ITEMS; ++i) valid[i] = row < p.rows && vector_index(i) < n_vec;
+    for (int i = 0; i < VECS_PER_THREAD; ++i) valid[i] = row < p.rows && vector_index(i) < n_vec;
     TAct* res_row = Kind::kFusedAdd ? static_cast<TAct*>(p.residual) + row * p.residual_row_stride : nullptr;
     TOut* out_row = static_cast<TOut*>(p.out) + row * p.out_row_stride;  // [hidden]
 
     float acc = 0.0f;
 #pragma unroll
-    for (int i = 0; i < ITEMS; ++i) {
+    for (int i = 0; i < VECS_PER_THREAD; ++i) {
       if (!valid[i]) continue;
       if constexpr (Kind::kFusedAdd) {
         if constexpr (!kAddOnLoad) add_rounded(current.x[i], current.residual[i]);
@@ -218,7 +219,7 @@ __global__ void FH_LAUNCH_BOUNDS(kMaxRegisterThreads, min_resident_blocks(KIND, 
       mean = row_sum<WAVE>(acc, scratch) * inv_hidden;
       acc = 0.0f;
 #pragma unroll
-      for (int i = 0; i < ITEMS; ++i) {
+      for (int i = 0; i < VECS_PER_THREAD; ++i) {
         if (!valid[i]) continue;
 #pragma unroll
         for (int j = 0; j < VEC; ++j) {
@@ -230,7 +231,7 @@ __global__ void FH_LAUNCH_BOUNDS(kMaxRegisterThreads, min_resident_blocks(KIND, 
     const auto epilogue = Epilogue<KIND>::make(mean, rsqrtf(row_sum<WAVE>(acc, scratch) * inv_hidden + p.eps),
                                                inv_quant_scale, p.gemma ? 1.0f : 0.0f);
 #pragma unroll
-    for (int i = 0; i < ITEMS; ++i) {
+    for (int i = 0; i < VECS_PER_THREAD; ++i) {
       if (!valid[i]) continue;
       RowAffine a;
       if constexpr (kKeepAffine) {

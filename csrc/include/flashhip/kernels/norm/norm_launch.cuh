@@ -11,10 +11,10 @@
 
 namespace flashhip::kernels::norm_detail {
 
-// Most vectors a thread keeps in registers; beyond kMaxItems * VEC * kMaxRegisterThreads
+// Most vectors a thread keeps in registers; beyond kMaxVecsPerThread * VEC * kMaxRegisterThreads
 // elements (32768 for 16-bit types) a row is streamed.
-inline constexpr int kMaxItems = 8;
-// Threads per row the register variant aims for before holding more items per thread: enough
+inline constexpr int kMaxVecsPerThread = 8;
+// Threads per row the register variant aims for before holding more vectors per thread: enough
 // loads in flight per thread while leaving several blocks per multiprocessor. Wider rows and
 // the fused forms (which hold a row without prefetching the next) do better with 512 (measured:
 // see the commit history). params.threads_per_row overrides it.
@@ -57,10 +57,12 @@ gpuError_t launch_norm_typed(const NormParams& p, gpuStream_t stream, const Devi
                             is_aligned(p.bias, sizeof(TW) * kVec);
   const int vec = vectorisable ? kVec : 1;
   const int64_t n_vec = p.hidden / vec;
-  int items = 1;
+  int vecs_per_thread = 1;
   const int target_threads = target_threads_per_row(p, n_vec, KindTraits<KIND>::kFusedAdd);
-  while (items < kMaxItems && n_vec > static_cast<int64_t>(items) * target_threads) items *= 2;
-  const int64_t threads_needed = (n_vec + items - 1) / items;
+  while (vecs_per_thread < kMaxVecsPerThread && n_vec > static_cast<int64_t>(vecs_per_thread) * target_threads) {
+    vecs_per_thread *= 2;
+  }
+  const int64_t threads_needed = (n_vec + vecs_per_thread - 1) / vecs_per_thread;
   const bool in_registers = vectorisable && threads_needed <= kMaxRegisterThreads;
 
   int threads_per_row = 0, rows_per_block = 0;
@@ -70,13 +72,13 @@ gpuError_t launch_norm_typed(const NormParams& p, gpuStream_t stream, const Devi
   dim3 grid(static_cast<unsigned>((p.rows + rows_per_block - 1) / rows_per_block));
 
   if (info != nullptr) {
-    *info = NormLaunchInfo{in_registers ? "registers" : "streaming", vec, in_registers ? items : 0,
+    *info = NormLaunchInfo{in_registers ? "registers" : "streaming", vec, in_registers ? vecs_per_thread : 0,
                            threads_per_row, rows_per_block, WAVE};
   }
   if (in_registers) {
-    auto launch = [&](auto kernel, auto items_constant) {
+    auto launch = [&](auto kernel, auto vecs_per_thread_constant) {
       // Prefetching kernels get as many blocks as stay resident at once: each walks rows.
-      const int blocks_per_sm = prefetches_next_row(KIND, decltype(items_constant)::value) && resident_grid(p)
+      const int blocks_per_sm = prefetches_next_row(KIND, decltype(vecs_per_thread_constant)::value) && resident_grid(p)
                                     ? resident_blocks_per_multiprocessor(kernel, threads_per_row * rows_per_block)
                                     : 0;
       if (blocks_per_sm > 0) {
@@ -85,12 +87,13 @@ gpuError_t launch_norm_typed(const NormParams& p, gpuStream_t stream, const Devi
       }
       kernel<<<grid, block, 0, stream>>>(p);
     };
-    switch (items) {
+    switch (vecs_per_thread) {
       case 1: launch(norm_rows_in_registers<KIND, WAVE, kVec, 1, TAct, TW, TOut>, std::integral_constant<int, 1>{}); break;
       case 2: launch(norm_rows_in_registers<KIND, WAVE, kVec, 2, TAct, TW, TOut>, std::integral_constant<int, 2>{}); break;
       case 4: launch(norm_rows_in_registers<KIND, WAVE, kVec, 4, TAct, TW, TOut>, std::integral_constant<int, 4>{}); break;
       default:
-        launch(norm_rows_in_registers<KIND, WAVE, kVec, kMaxItems, TAct, TW, TOut>, std::integral_constant<int, kMaxItems>{});
+        launch(norm_rows_in_registers<KIND, WAVE, kVec, kMaxVecsPerThread, TAct, TW, TOut>,
+               std::integral_constant<int, kMaxVecsPerThread>{});
         break;
     }
   } else if (vectorisable) {
