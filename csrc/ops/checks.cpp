@@ -1,5 +1,9 @@
 #include "checks.h"
 
+#include <algorithm>
+#include <utility>
+#include <vector>
+
 #include <ATen/MemoryOverlap.h>
 #include <c10/core/impl/DeviceGuardImplInterface.h>
 
@@ -45,10 +49,84 @@ void check_writable(const char* op, const char* arg, const at::Tensor& t) {
               "' has elements that share memory (an expanded or overlapping view); pass a tensor it can write");
 }
 
-void check_no_partial_overlap(const char* op, const char* arg, const at::Tensor& out, const at::Tensor& in) {
-  const auto overlap = at::get_overlap_status(out, in);
-  TORCH_CHECK(overlap != at::MemOverlapStatus::Partial, op, ": output '", arg,
-              "' partially overlaps an input; it may be the same tensor (in place) or separate memory");
+namespace {
+
+// A view's bytes as runs: `count` runs of `run_bytes` contiguous bytes, `stride_bytes` apart,
+// the first at `start`. Dimensions of one element or of stride 0 (broadcast) add no bytes. Not
+// every view is such a lattice (two outer strides, say): `exact` is then false and only the
+// span [lo, hi) is known.
+struct ByteRuns {
+  int64_t start = 0, run_bytes = 0, count = 1, stride_bytes = 0;
+  int64_t lo = 0, hi = 0;
+  bool exact = false;
+};
+
+ByteRuns byte_runs(const at::Tensor& t) {
+  const int64_t elem = static_cast<int64_t>(t.element_size());
+  ByteRuns r;
+  r.start = static_cast<int64_t>(reinterpret_cast<uintptr_t>(t.data_ptr()));
+  r.lo = r.start, r.hi = r.start + elem;
+  std::vector<std::pair<int64_t, int64_t>> dims;  // (stride bytes, size), moving dimensions only
+  bool negative = false;
+  for (int64_t d = 0; d < t.dim(); ++d) {
+    if (t.size(d) <= 1 || t.stride(d) == 0) continue;
+    const int64_t extent = (t.size(d) - 1) * t.stride(d) * elem;
+    (extent < 0 ? r.lo : r.hi) += extent;
+    negative |= t.stride(d) < 0;
+    dims.emplace_back(t.stride(d) * elem, t.size(d));
+  }
+  if (negative) return r;  // torch makes no such views; the span alone decides
+  std::sort(dims.begin(), dims.end());
+  // Innermost dimensions that continue one another form the run; at most one stride is left.
+  r.run_bytes = elem;
+  size_t d = 0;
+  while (d < dims.size() && dims[d].first == r.run_bytes) r.run_bytes *= dims[d++].second;
+  if (d + 1 < dims.size()) return r;
+  if (d + 1 == dims.size()) r.stride_bytes = dims[d].first, r.count = dims[d].second;
+  r.exact = true;
+  return r;
+}
+
+int64_t floor_div(int64_t a, int64_t b) { return a / b - ((a % b != 0) && ((a < 0) != (b < 0))); }
+
+// Runs i of a and j of b share a byte iff (i - j) * S lies strictly between delta - run_a and
+// delta + run_b (delta = b's start - a's start): the smallest such k in range decides.
+bool runs_meet(const ByteRuns& a, const ByteRuns& b, int64_t stride) {
+  const int64_t delta = b.start - a.start;
+  const int64_t k_lo = -(b.count - 1), k_hi = a.count - 1;
+  const int64_t k = std::max(k_lo, floor_div(delta - a.run_bytes, stride) + 1);  // first k*S above the low end
+  return k <= k_hi && k * stride < delta + b.run_bytes;
+}
+
+}  // namespace
+
+MemoryRelation memory_relation(const at::Tensor& a, const at::Tensor& b) {
+  if (a.numel() == 0 || b.numel() == 0) return MemoryRelation::kSeparate;
+  const ByteRuns ra = byte_runs(a), rb = byte_runs(b);
+  if (ra.hi <= rb.lo || rb.hi <= ra.lo) return MemoryRelation::kSeparate;
+  bool same = a.data_ptr() == b.data_ptr() && a.sizes() == b.sizes() && a.element_size() == b.element_size();
+  for (int64_t d = 0; same && d < a.dim(); ++d) same = a.size(d) <= 1 || a.stride(d) == b.stride(d);
+  if (same) return MemoryRelation::kSame;
+  // Interleaved views of one buffer (q and k of a fused qkv, say): exact when both are lattices
+  // of one stride (or one of them a single run).
+  if (ra.exact && rb.exact) {
+    const int64_t stride = ra.count > 1 ? ra.stride_bytes : rb.stride_bytes;
+    const bool one_stride = ra.count == 1 || rb.count == 1 || ra.stride_bytes == rb.stride_bytes;
+    if (one_stride && (stride == 0 ? false : !runs_meet(ra, rb, stride))) return MemoryRelation::kSeparate;
+  }
+  return MemoryRelation::kOverlap;
+}
+
+void check_separate(const char* op, const char* arg, const at::Tensor& out, const char* other_arg,
+                    const at::Tensor& other) {
+  TORCH_CHECK(memory_relation(out, other) == MemoryRelation::kSeparate, op, ": output '", arg,
+              "' shares memory with '", other_arg, "' (or could not be shown not to); pass separate memory");
+}
+
+void check_in_place_or_separate(const char* op, const char* arg, const at::Tensor& out, const char* in_arg,
+                                const at::Tensor& in) {
+  TORCH_CHECK(memory_relation(out, in) != MemoryRelation::kOverlap, op, ": output '", arg, "' overlaps '", in_arg,
+              "' without being it; pass '", in_arg, "' itself (in place) or separate memory");
 }
 
 RowView row_view(const char* op, const char* arg, const at::Tensor& t) {

@@ -24,10 +24,21 @@ void check_dtype(const char* op, const char* arg, const at::Tensor& t, std::init
 void check_same_dtype(const char* op, const char* arg, const at::Tensor& t, const at::Tensor& ref, const char* ref_arg);
 void check_same_shape(const char* op, const char* arg, const at::Tensor& t, const at::Tensor& ref, const char* ref_arg);
 void check_shape(const char* op, const char* arg, const at::Tensor& t, at::IntArrayRef expected);
-// An output may be the same tensor as an input (in place) but must not overlap it otherwise,
-// and must not overlap itself.
+// An output must not overlap itself (an expanded or self-overlapping view).
 void check_writable(const char* op, const char* arg, const at::Tensor& t);
-void check_no_partial_overlap(const char* op, const char* arg, const at::Tensor& out, const at::Tensor& in);
+
+// How two views' memory relates, decided from the bytes they touch. kSame: the same elements at
+// the same addresses (one start, shape and strides: an op working in place). kSeparate: proved to
+// share no byte. kOverlap: they share bytes, or that they do not could not be proved.
+enum class MemoryRelation { kSame, kSeparate, kOverlap };
+MemoryRelation memory_relation(const at::Tensor& a, const at::Tensor& b);
+
+// An output and another argument the schema does not let it alias: separate memory only.
+void check_separate(const char* op, const char* arg, const at::Tensor& out, const char* other_arg,
+                    const at::Tensor& other);
+// An output and the input it may replace: that input itself (in place) or separate memory.
+void check_in_place_or_separate(const char* op, const char* arg, const at::Tensor& out, const char* in_arg,
+                                const at::Tensor& in);
 
 void check_contiguous(const char* op, const char* arg, const at::Tensor& t);
 

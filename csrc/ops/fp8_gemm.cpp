@@ -2,7 +2,6 @@
 // implementation or the GPU launcher on the caller's current stream.
 #include <ATen/ATen.h>
 #include <ATen/Context.h>
-#include <ATen/MemoryOverlap.h>
 #include <c10/core/DeviceGuard.h>
 #include <torch/library.h>
 
@@ -33,9 +32,7 @@ at::ScalarType native_fp8(const at::Tensor& t) {
 // Separate memory: the output may not share bytes with any input (they differ in dtype, so not
 // even "in place" makes sense).
 void check_no_overlap(const char* op, const char* arg, const at::Tensor& out, const at::Tensor& in, const char* in_arg) {
-  const auto status = at::get_overlap_status(out, in);
-  TORCH_CHECK(status != at::MemOverlapStatus::Partial && status != at::MemOverlapStatus::Full, op, ": output '", arg,
-              "' overlaps the memory of '", in_arg, "'; pass separate memory");
+  check_separate(op, arg, out, in_arg, in);
 }
 
 // (stride of the row dimension, stride of K) of an fp8 operand that is K-contiguous (stride 1

@@ -3,7 +3,6 @@
 #include <cmath>
 
 #include <ATen/ATen.h>
-#include <ATen/MemoryOverlap.h>
 #include <c10/core/DeviceGuard.h>
 #include <torch/library.h>
 
@@ -20,9 +19,7 @@ using kernels::GroupQuantParams;
 
 void check_no_overlap(const char* op, const char* arg, const at::Tensor& out, const at::Tensor& other,
                       const char* other_arg) {
-  const auto status = at::get_overlap_status(out, other);
-  TORCH_CHECK(status != at::MemOverlapStatus::Partial && status != at::MemOverlapStatus::Full, op, ": output '", arg,
-              "' overlaps the memory of '", other_arg, "'; pass separate memory");
+  check_separate(op, arg, out, other_arg, other);
 }
 
 void per_token_group_quant_fp8(at::Tensor& out, at::Tensor& scale, const at::Tensor& input, int64_t group_size,

@@ -2,9 +2,10 @@
 // where that is cheap), then the CPU implementation or the GPU launcher on the caller's current
 // stream, with its workspace from the caching allocator (no host synchronisation).
 #include <ATen/ATen.h>
-#include <ATen/MemoryOverlap.h>
 #include <c10/core/DeviceGuard.h>
 #include <torch/library.h>
+
+#include <utility>
 
 #include "checks.h"
 #include "cpu/moe_align.h"
@@ -28,8 +29,7 @@ void check_int32_vector(const char* arg, const at::Tensor& t, const at::Tensor& 
 }
 
 void check_disjoint(const char* arg_a, const at::Tensor& a, const char* arg_b, const at::Tensor& b) {
-  TORCH_CHECK(at::get_overlap_status(a, b) == at::MemOverlapStatus::No, kOp, ": outputs '", arg_a, "' and '", arg_b,
-              "' must not share memory");
+  check_separate(kOp, arg_a, a, arg_b, b);
 }
 
 void moe_align_block_size(const at::Tensor& topk_ids, int64_t num_experts, int64_t block_size,
@@ -61,6 +61,11 @@ void moe_align_block_size(const at::Tensor& topk_ids, int64_t num_experts, int64
   check_disjoint("sorted_token_ids", sorted_token_ids, "expert_ids", expert_ids);
   check_disjoint("sorted_token_ids", sorted_token_ids, "num_tokens_post_pad", num_tokens_post_pad);
   check_disjoint("expert_ids", expert_ids, "num_tokens_post_pad", num_tokens_post_pad);
+  for (const auto& [name, out] : {std::pair<const char*, const at::Tensor*>{"sorted_token_ids", &sorted_token_ids},
+                                  {"expert_ids", &expert_ids}, {"num_tokens_post_pad", &num_tokens_post_pad}}) {
+    check_disjoint(name, *out, "topk_ids", topk_ids);
+    if (expert_map.has_value()) check_disjoint(name, *out, "expert_map", *expert_map);
+  }
   if (expert_map.has_value()) {
     check_same_device(kOp, "expert_map", *expert_map, topk_ids);
     check_dtype(kOp, "expert_map", *expert_map, {at::kInt});

@@ -70,8 +70,9 @@ void moe_topk(at::Tensor& topk_weights, at::Tensor& topk_ids, const at::Tensor& 
               " experts per token; k must be 1 to ", kernels::kMoeMaxTopk);
   TORCH_CHECK(k <= experts, kOp, ": argument 'topk_weights' asks for k = ", k, " experts per token but 'gating_output' has ",
               experts);
-  check_no_partial_overlap(kOp, "topk_weights", topk_weights, gating_output);
-  TORCH_CHECK(!topk_weights.is_same(gating_output), kOp, ": output 'topk_weights' must not be 'gating_output'");
+  check_separate(kOp, "topk_weights", topk_weights, "gating_output", gating_output);
+  check_separate(kOp, "topk_ids", topk_ids, "gating_output", gating_output);
+  check_separate(kOp, "topk_ids", topk_ids, "topk_weights", topk_weights);
   const MoeScoring scoring = parse_scoring(std::string(scoring_func));
   TORCH_CHECK(num_expert_group >= 1 && experts % num_expert_group == 0, kOp, ": argument 'num_expert_group' (",
               num_expert_group, ") must be >= 1 and divide the expert count (", experts, ")");

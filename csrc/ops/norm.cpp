@@ -4,6 +4,9 @@
 #include <c10/core/DeviceGuard.h>
 #include <torch/library.h>
 
+#include <initializer_list>
+#include <utility>
+
 #include "checks.h"
 #include "cpu/norm.h"
 #include "flashhip/kernels/norm/norm.h"
@@ -86,8 +89,14 @@ void check_residual(const char* op, const at::Tensor& residual, const at::Tensor
   check_same_shape(op, "residual", residual, input, "input");
   check_same_dtype(op, "residual", residual, input, "input");
   check_writable(op, "residual", residual);
-  TORCH_CHECK(!residual.is_same(input), op, ": 'input' and 'residual' must be different tensors");
-  check_no_partial_overlap(op, "residual", residual, input);
+  check_separate(op, "residual", residual, "input", input);
+}
+
+// Every output against every argument it may not alias (in-place pairs are checked where allowed).
+void check_apart(const char* op, std::initializer_list<std::pair<const char*, const at::Tensor*>> outputs,
+                 std::initializer_list<std::pair<const char*, const at::Tensor*>> others) {
+  for (const auto& [out_name, out] : outputs)
+    for (const auto& [other_name, other] : others) check_separate(op, out_name, *out, other_name, *other);
 }
 
 // The quantising forms' fp8 output, weight and scale.
@@ -105,7 +114,8 @@ void rmsnorm(at::Tensor& out, const at::Tensor& input, const at::Tensor& weight,
   const RowView in = check_common(op, out, "out", input, weight, eps);
   check_same_dtype(op, "out", out, input, "input");
   check_same_dtype(op, "weight", weight, input, "input");
-  check_no_partial_overlap(op, "out", out, input);
+  check_in_place_or_separate(op, "out", out, "input", input);
+  check_apart(op, {{"out", &out}}, {{"weight", &weight}});
   NormParams p = params_for(NormKind::kRms, in, input, eps, gemma);
   p.out = out.data_ptr();
   p.out_row_stride = row_view(op, "out", out).row_stride;
@@ -118,6 +128,7 @@ void fused_add_rmsnorm(at::Tensor& input, at::Tensor& residual, const at::Tensor
   const RowView in = check_common(op, input, "input", input, weight, eps);
   check_residual(op, residual, input);
   check_same_dtype(op, "weight", weight, input, "input");
+  check_apart(op, {{"input", &input}, {"residual", &residual}}, {{"weight", &weight}});
   NormParams p = params_for(NormKind::kFusedAddRms, in, input, eps, gemma);
   p.out = input.data_ptr();
   p.out_row_stride = in.row_stride;
@@ -132,7 +143,9 @@ void layernorm(at::Tensor& out, const at::Tensor& input, const at::Tensor& weigh
   constexpr const char* op = "flashhip.layernorm";
   const RowView in = check_common(op, out, "out", input, weight, eps);
   check_same_dtype(op, "out", out, input, "input");
-  check_no_partial_overlap(op, "out", out, input);
+  check_in_place_or_separate(op, "out", out, "input", input);
+  check_apart(op, {{"out", &out}}, {{"weight", &weight}});
+  if (bias.has_value()) check_apart(op, {{"out", &out}}, {{"bias", &*bias}});
   TORCH_CHECK(weight.scalar_type() == input.scalar_type() || weight.scalar_type() == at::kFloat, op,
               ": argument 'weight' must have the dtype of 'input' (", input.scalar_type(), ") or float32, got ",
               weight.scalar_type());
@@ -158,6 +171,7 @@ void rmsnorm_quant(at::Tensor& out, const at::Tensor& input, const at::Tensor& w
   check_dtype(op, "out", out, kFp8Dtypes);
   check_same_dtype(op, "weight", weight, input, "input");
   check_scale(op, scale, input);
+  check_apart(op, {{"out", &out}}, {{"input", &input}, {"weight", &weight}, {"scale", &scale}});
   NormParams p = params_for(NormKind::kRmsQuant, in, input, eps, gemma);
   set_quant_output(op, p, out, weight, scale);
   run(op, p, input);
@@ -171,6 +185,8 @@ void fused_add_rmsnorm_quant(at::Tensor& out, const at::Tensor& input, at::Tenso
   check_residual(op, residual, input);
   check_same_dtype(op, "weight", weight, input, "input");
   check_scale(op, scale, input);
+  check_apart(op, {{"out", &out}, {"residual", &residual}}, {{"weight", &weight}, {"scale", &scale}});
+  check_apart(op, {{"out", &out}}, {{"input", &input}, {"residual", &residual}});
   NormParams p = params_for(NormKind::kFusedAddRmsQuant, in, input, eps, gemma);
   set_quant_output(op, p, out, weight, scale);
   p.residual = residual.data_ptr();

@@ -1,7 +1,6 @@
 // Torch wrapper of the rotary embedding: argument checks, then the CPU implementation or the
 // GPU launcher on the caller's current stream. One function serves both devices.
 #include <ATen/ATen.h>
-#include <ATen/MemoryOverlap.h>
 #include <c10/core/DeviceGuard.h>
 #include <torch/library.h>
 
@@ -39,17 +38,12 @@ void check_output(const char* arg, const at::Tensor& out, const char* in_arg, co
   check_same_shape(kOp, arg, out, in, in_arg);
   check_innermost_contiguous(arg, out);
   check_writable(kOp, arg, out);
-  check_no_partial_overlap(kOp, arg, out, in);
-  TORCH_CHECK(out.data_ptr() != in.data_ptr() || out.numel() == 0 || out.strides() == in.strides(), kOp, ": output '",
-              arg, "' starts where '", in_arg, "' does but has other strides; pass '", in_arg,
-              "' itself (in place) or separate memory");
+  check_in_place_or_separate(kOp, arg, out, in_arg, in);
 }
 
 // An output must share no memory with an input other than its own.
 void check_disjoint(const char* arg, const at::Tensor& out, const char* other_arg, const at::Tensor& other) {
-  const auto overlap = at::get_overlap_status(out, other);
-  TORCH_CHECK(overlap != at::MemOverlapStatus::Full && overlap != at::MemOverlapStatus::Partial, kOp, ": output '",
-              arg, "' shares memory with '", other_arg, "'");
+  check_separate(kOp, arg, out, other_arg, other);
 }
 
 // The element stride of dimension d, or 0 where the dimension has one element (any stride is

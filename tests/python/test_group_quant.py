@@ -160,7 +160,7 @@ def test_scale_overlapping_input_is_refused():
     x = buf[: 4 * 256].view(4, 256)
     s = buf[:8].view(4, 2)
     before = buf.clone()
-    with pytest.raises(RuntimeError, match="output 'scale' overlaps the memory of 'input'"):
+    with pytest.raises(RuntimeError, match="output 'scale' shares memory with 'input'"):
         ops.per_token_group_quant_fp8(torch.empty(4, 256, dtype=torch.float8_e4m3fn), s, x, 128, 1e-10, False)
     assert torch.equal(buf, before)
 

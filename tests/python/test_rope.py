@@ -375,7 +375,7 @@ def _bad_cases():
         ((torch.full((3, 4, 65), 7.0), ko(), q, k, cache, pos, False), "'q_out' must have the shape of 'q'"),
         ((qo(), ko(dtype=torch.float16), q, k, cache, pos, False), "'k_out' must have the dtype of 'k'"),
         ((torch.full((1, 4, 64), 7.0).expand(3, 4, 64), ko(), q, k, cache, pos, False), "output 'q_out' has elements that share memory"),
-        ((shared[1:4], ko(), shared[0:3], k, cache, pos, False), "output 'q_out' partially overlaps"),
+        ((shared[1:4], ko(), shared[0:3], k, cache, pos, False), "output 'q_out' overlaps 'q' without being it"),
         # k_out is q itself (same shape here): an output may only alias its own input. (Overlaps
         # between non-dense views are not detectable cheaply, as in torch's own checks.)
         ((torch.full((3, 2, 64), 7.0), q2 := torch.randn(3, 2, 64), q2, k, cache, pos, False), "'k_out' shares memory with 'q'"),
