@@ -4,6 +4,7 @@
 #include <c10/core/DeviceGuard.h>
 #include <torch/library.h>
 
+#include <cmath>
 #include <initializer_list>
 #include <utility>
 
@@ -44,8 +45,13 @@ RowView check_common(const char* op, const at::Tensor& out, const char* out_name
 void check_scale(const char* op, const at::Tensor& scale, const at::Tensor& input) {
   check_same_device(op, "scale", scale, input);
   check_dtype(op, "scale", scale, {at::kFloat});
-  TORCH_CHECK(scale.numel() == 1, op, ": argument 'scale' must hold one fp32 value (shape [1]), got shape ",
+  TORCH_CHECK(scale.numel() == 1, op, ": argument 'scale' must hold one fp32 value (shape [1], [] or [1, 1]), got shape ",
               scale.sizes());
+  // The value is checked where reading it costs no device synchronisation (OPS.md §3).
+  if (scale.is_cpu()) {
+    const float v = scale.item<float>();
+    TORCH_CHECK(std::isfinite(v) && v > 0.0f, op, ": argument 'scale' must be finite and positive, got ", v);
+  }
 }
 
 std::string describe(const kernels::NormLaunchInfo& info, at::ScalarType act) {

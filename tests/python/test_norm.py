@@ -254,7 +254,22 @@ def _bad_cases():
         ("rmsnorm_quant", (q, x, w, torch.tensor([1.0, 2.0]), 1e-6, False), "'scale' must hold one fp32 value"),
         ("rmsnorm_quant", (q, x, w, torch.tensor([1.0], dtype=torch.float64), 1e-6, False), "'scale' must have dtype Float"),
         ("fused_add_rmsnorm_quant", (q, x, torch.randn(4, 64).half(), w, s, 1e-6, False), "'residual' must have the dtype of 'input'"),
+    ] + [
+        (name, (q, x, w, torch.tensor([bad]), 1e-6, False) if name == "rmsnorm_quant"
+         else (q, x, torch.randn(4, 64), w, torch.tensor([bad]), 1e-6, False), "'scale' must be finite and positive")
+        for name in ("rmsnorm_quant", "fused_add_rmsnorm_quant")
+        for bad in (0.0, -1.0, float("inf"), float("nan"))
     ]
+
+
+@pytest.mark.parametrize("shape", [(1,), (), (1, 1)])
+def test_quant_scale_of_one_element_in_any_shape(shape):
+    x = torch.randn(4, 64)
+    w = torch.randn(64)
+    q = torch.empty(4, 64, dtype=torch.float8_e4m3fn)
+    scale = torch.full(shape, 0.5)
+    ops.rmsnorm_quant(q, x, w, scale, 1e-6, False)
+    assert_fp8_close(q, ref.rmsnorm(x, w, 1e-6), scale.reshape(1), torch.float8_e4m3fn)
 
 
 @pytest.mark.parametrize("case", range(len(_bad_cases())))
