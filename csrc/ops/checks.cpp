@@ -2,9 +2,9 @@
 
 #include <algorithm>
 #include <utility>
-#include <vector>
 
 #include <ATen/MemoryOverlap.h>
+#include <c10/util/SmallVector.h>
 #include <c10/core/impl/DeviceGuardImplInterface.h>
 
 namespace flashhip::ops {
@@ -66,7 +66,7 @@ ByteRuns byte_runs(const at::Tensor& t) {
   ByteRuns r;
   r.start = static_cast<int64_t>(reinterpret_cast<uintptr_t>(t.data_ptr()));
   r.lo = r.start, r.hi = r.start + elem;
-  std::vector<std::pair<int64_t, int64_t>> dims;  // (stride bytes, size), moving dimensions only
+  c10::SmallVector<std::pair<int64_t, int64_t>, 8> dims;  // (stride bytes, size), moving dimensions only
   bool negative = false;
   for (int64_t d = 0; d < t.dim(); ++d) {
     if (t.size(d) <= 1 || t.stride(d) == 0) continue;

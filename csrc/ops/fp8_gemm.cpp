@@ -29,12 +29,6 @@ at::ScalarType native_fp8(const at::Tensor& t) {
   return at::kFloat8_e4m3fnuz;
 }
 
-// Separate memory: the output may not share bytes with any input (they differ in dtype, so not
-// even "in place" makes sense).
-void check_no_overlap(const char* op, const char* arg, const at::Tensor& out, const at::Tensor& in, const char* in_arg) {
-  check_separate(op, arg, out, in_arg, in);
-}
-
 // (stride of the row dimension, stride of K) of an fp8 operand that is K-contiguous (stride 1
 // along K) or M/N-contiguous (stride 1 along rows); a dimension of size 1 counts as contiguous.
 std::pair<int64_t, int64_t> operand_strides(const char* op, const char* arg, const at::Tensor& t) {
@@ -88,10 +82,10 @@ void fp8_gemm(at::Tensor& out, const at::Tensor& a, const at::Tensor& b, const a
   check_shape(op, "out", out, {m, n});
   TORCH_CHECK(out.stride(1) == 1, op, ": argument 'out' must have stride 1 along N, got strides ", out.strides());
   check_writable(op, "out", out);
-  check_no_overlap(op, "out", out, a, "a");
-  check_no_overlap(op, "out", out, b, "b");
-  check_no_overlap(op, "out", out, a_scale, "a_scale");
-  check_no_overlap(op, "out", out, b_scale, "b_scale");
+  check_separate(op, "out", out, "a", a);
+  check_separate(op, "out", out, "b", b);
+  check_separate(op, "out", out, "a_scale", a_scale);
+  check_separate(op, "out", out, "b_scale", b_scale);
   if (m == 0) return;
 
   Fp8GemmParams p;

@@ -17,11 +17,6 @@ namespace {
 
 using kernels::GroupQuantParams;
 
-void check_no_overlap(const char* op, const char* arg, const at::Tensor& out, const at::Tensor& other,
-                      const char* other_arg) {
-  check_separate(op, arg, out, other_arg, other);
-}
-
 void per_token_group_quant_fp8(at::Tensor& out, at::Tensor& scale, const at::Tensor& input, int64_t group_size,
                                double eps, bool scale_m_major) {
   constexpr const char* op = "flashhip.per_token_group_quant_fp8";
@@ -51,9 +46,9 @@ void per_token_group_quant_fp8(at::Tensor& out, at::Tensor& scale, const at::Ten
     TORCH_CHECK(groups <= 1 || scale.stride(1) == 1, op, ": 'scale_m_major' is false but argument 'scale' has strides ",
                 scale.strides(), "; a row-major scale has stride 1 along K/group_size");
   }
-  check_no_overlap(op, "out", out, input, "input");
-  check_no_overlap(op, "scale", scale, input, "input");
-  check_no_overlap(op, "scale", scale, out, "out");
+  check_separate(op, "out", out, "input", input);
+  check_separate(op, "scale", scale, "input", input);
+  check_separate(op, "scale", scale, "out", out);
   if (m == 0 || k == 0) return;
 
   GroupQuantParams p;

@@ -28,10 +28,6 @@ void check_int32_vector(const char* arg, const at::Tensor& t, const at::Tensor& 
   check_writable(kOp, arg, t);
 }
 
-void check_disjoint(const char* arg_a, const at::Tensor& a, const char* arg_b, const at::Tensor& b) {
-  check_separate(kOp, arg_a, a, arg_b, b);
-}
-
 void moe_align_block_size(const at::Tensor& topk_ids, int64_t num_experts, int64_t block_size,
                           at::Tensor& sorted_token_ids, at::Tensor& expert_ids, at::Tensor& num_tokens_post_pad,
                           const std::optional<at::Tensor>& expert_map) {
@@ -58,13 +54,13 @@ void moe_align_block_size(const at::Tensor& topk_ids, int64_t num_experts, int64
   check_dtype(kOp, "num_tokens_post_pad", num_tokens_post_pad, {at::kInt});
   TORCH_CHECK(num_tokens_post_pad.numel() == 1, kOp, ": argument 'num_tokens_post_pad' must hold one int32 (shape [1]), got shape ",
               num_tokens_post_pad.sizes());
-  check_disjoint("sorted_token_ids", sorted_token_ids, "expert_ids", expert_ids);
-  check_disjoint("sorted_token_ids", sorted_token_ids, "num_tokens_post_pad", num_tokens_post_pad);
-  check_disjoint("expert_ids", expert_ids, "num_tokens_post_pad", num_tokens_post_pad);
+  check_separate(kOp, "sorted_token_ids", sorted_token_ids, "expert_ids", expert_ids);
+  check_separate(kOp, "sorted_token_ids", sorted_token_ids, "num_tokens_post_pad", num_tokens_post_pad);
+  check_separate(kOp, "expert_ids", expert_ids, "num_tokens_post_pad", num_tokens_post_pad);
   for (const auto& [name, out] : {std::pair<const char*, const at::Tensor*>{"sorted_token_ids", &sorted_token_ids},
                                   {"expert_ids", &expert_ids}, {"num_tokens_post_pad", &num_tokens_post_pad}}) {
-    check_disjoint(name, *out, "topk_ids", topk_ids);
-    if (expert_map.has_value()) check_disjoint(name, *out, "expert_map", *expert_map);
+    check_separate(kOp, name, *out, "topk_ids", topk_ids);
+    if (expert_map.has_value()) check_separate(kOp, name, *out, "expert_map", *expert_map);
   }
   if (expert_map.has_value()) {
     check_same_device(kOp, "expert_map", *expert_map, topk_ids);

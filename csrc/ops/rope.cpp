@@ -41,11 +41,6 @@ void check_output(const char* arg, const at::Tensor& out, const char* in_arg, co
   check_in_place_or_separate(kOp, arg, out, in_arg, in);
 }
 
-// An output must share no memory with an input other than its own.
-void check_disjoint(const char* arg, const at::Tensor& out, const char* other_arg, const at::Tensor& other) {
-  check_separate(kOp, arg, out, other_arg, other);
-}
-
 // The element stride of dimension d, or 0 where the dimension has one element (any stride is
 // valid there, and 0 keeps it from defeating the vector path).
 int64_t stride_of(const at::Tensor& t, int64_t d) { return t.size(d) == 1 ? 0 : t.stride(d); }
@@ -102,11 +97,11 @@ void rope(at::Tensor& q_out, at::Tensor& k_out, const at::Tensor& q, const at::T
 
   check_output("q_out", q_out, "q", q);
   check_output("k_out", k_out, "k", k);
-  check_disjoint("q_out", q_out, "k", k);
-  check_disjoint("k_out", k_out, "q", q);
-  check_disjoint("q_out", q_out, "k_out", k_out);
-  check_disjoint("q_out", q_out, "cos_sin_cache", cos_sin_cache);
-  check_disjoint("k_out", k_out, "cos_sin_cache", cos_sin_cache);
+  check_separate(kOp, "q_out", q_out, "k", k);
+  check_separate(kOp, "k_out", k_out, "q", q);
+  check_separate(kOp, "q_out", q_out, "k_out", k_out);
+  check_separate(kOp, "q_out", q_out, "cos_sin_cache", cos_sin_cache);
+  check_separate(kOp, "k_out", k_out, "cos_sin_cache", cos_sin_cache);
   TORCH_CHECK(q.size(1) <= INT32_MAX && k.size(1) <= INT32_MAX && head_dim <= INT32_MAX, kOp,
               ": head counts and head_dim must fit in 32 bits");
 

@@ -4,6 +4,7 @@
 #include <atomic>
 #include <climits>
 #include <cstdint>
+#include <type_traits>
 
 #include "flashhip/kernels/gemm/fp8_gemm_arch.h"
 #include "flashhip/kernels/gemm/operand_pack.h"
@@ -168,20 +169,17 @@ gpuError_t launch_swap(const CUtensorMap& map_a, const CUtensorMap& map_b, const
 template <typename OutT>
 gpuError_t launch_typed(const Plan& plan, const CUtensorMap& map_a, const CUtensorMap& map_b, const KernelArgs& args,
                         cudaStream_t stream) {
+  const auto swap = [&](auto tokens) {
+    constexpr int kTokens = decltype(tokens)::value;
+    return plan.swap_wide ? launch_swap<kTokens, true, OutT>(map_a, map_b, args, plan.grid, stream)
+                          : launch_swap<kTokens, false, OutT>(map_a, map_b, args, plan.grid, stream);
+  };
   switch (plan.swap_tokens) {
     case 0: break;
-    case 8:
-      return plan.swap_wide ? launch_swap<8, true, OutT>(map_a, map_b, args, plan.grid, stream)
-                            : launch_swap<8, false, OutT>(map_a, map_b, args, plan.grid, stream);
-    case 16:
-      return plan.swap_wide ? launch_swap<16, true, OutT>(map_a, map_b, args, plan.grid, stream)
-                            : launch_swap<16, false, OutT>(map_a, map_b, args, plan.grid, stream);
-    case 32:
-      return plan.swap_wide ? launch_swap<32, true, OutT>(map_a, map_b, args, plan.grid, stream)
-                            : launch_swap<32, false, OutT>(map_a, map_b, args, plan.grid, stream);
-    case 64:
-      return plan.swap_wide ? launch_swap<64, true, OutT>(map_a, map_b, args, plan.grid, stream)
-                            : launch_swap<64, false, OutT>(map_a, map_b, args, plan.grid, stream);
+    case 8: return swap(std::integral_constant<int, 8>{});
+    case 16: return swap(std::integral_constant<int, 16>{});
+    case 32: return swap(std::integral_constant<int, 32>{});
+    case 64: return swap(std::integral_constant<int, 64>{});
     default: return gpuErrorInvalidValue;
   }
   if (plan.block_m == 64) return launch_main_loop<64, OutT>(map_a, map_b, args, plan.grid, stream);
