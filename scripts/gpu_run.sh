@@ -4,7 +4,7 @@
 # writes the log and JSON results into OUTDIR. Needs no network; keeps going after a failed
 # step and exits non-zero if any failed.
 #   scripts/gpu_run.sh OUTDIR [steps...]    steps: build cpp kernels pytest memcheck racecheck check bench
-#   (also: profile [PROFILE_CASES="case ...", see benchmarks/tools/profile_cases.py],
+#   (also: gemm_profile [GEMM_PROFILE="M,N,K,SPLIT,BLOCK_M ..."], profile [PROFILE_CASES="case ...", see benchmarks/tools/profile_cases.py],
 #    ab [AB_CASES=rope,moe,norm] [AB_BASE_TAR=git archive of the other commit])
 #   PYTEST_PATHS and BENCHES narrow the pytest and bench steps (default: all of tests/python, every bench).
 set -uo pipefail
@@ -12,7 +12,7 @@ OUTDIR=$(realpath -m "${1:?usage: scripts/gpu_run.sh OUTDIR [steps...]}"); shift
 cd "$(dirname "$0")/.."
 mkdir -p "$OUTDIR"
 LOG="$OUTDIR/run.log"
-STEPS=${*:-build cpp kernels pytest memcheck racecheck check bench}  # also: profile ab
+STEPS=${*:-build cpp kernels pytest memcheck racecheck check bench}  # also: gemm_profile profile ab
 PY=${PYTHON:-python3}
 BUILD_DIR=build/cuda
 # The lent image's default g++ (/opt/gcc) links libstdc++ statically into shared libraries; a
@@ -65,10 +65,10 @@ if want cpp; then
 fi
 # Torch-free kernel checks: fp8_gemm against a float64 host reference, then the challenge shapes timed.
 if want kernels; then
-  step kernels $BUILD_DIR/flashhip_kernel_checks; awk '/===== kernels:/,/===== kernels rc/' "$LOG" | grep -E "FAIL|time|passed|FAILED"
+  step kernels timeout 300 $BUILD_DIR/flashhip_kernel_checks; awk '/===== kernels:/,/===== kernels rc/' "$LOG" | grep -E "FAIL|time|passed|FAILED"
 fi
 want pytest && step pytest "$PY" -m pytest -q -p no:cacheprovider ${PYTEST_PATHS:-tests/python} -rs
-sanitize() { PYTORCH_NO_CUDA_MEMORY_CACHING=1 compute-sanitizer --tool "$1" --error-exitcode 7 "$PY" tests/gpu/sanitize_ops.py; }
+sanitize() { PYTORCH_NO_CUDA_MEMORY_CACHING=1 timeout 400 compute-sanitizer --tool "$1" --error-exitcode 7 "$PY" tests/gpu/sanitize_ops.py; }
 want memcheck && step memcheck sanitize memcheck
 want racecheck && step racecheck sanitize racecheck
 if want profile; then  # one launch of each case under Nsight Compute: duration, throughput, stalls
@@ -76,6 +76,17 @@ if want profile; then  # one launch of each case under Nsight Compute: duration,
     --section WarpStateStats --section ComputeWorkloadAnalysis --section InstructionStats --section MemoryWorkloadAnalysis "$PY" benchmarks/tools/profile_cases.py ${PROFILE_CASES:-}
   awk '/===== profile:/,/===== profile rc/' "$LOG" >"$OUTDIR/ncu.txt"
   grep -E "^  [a-z_].*\(|^case |Duration|Memory Throughput|Compute \(SM\)|Registers Per|Achieved Occupancy|Executed Instructions  |Issue Slots Busy" "$OUTDIR/ncu.txt" | head -n 120
+fi
+if want gemm_profile; then  # fp8_gemm's main kernel under Nsight Compute: GEMM_PROFILE="M,N,K,SPLIT,BLOCK_M ..."
+  for shape in ${GEMM_PROFILE:-8192,8192,8192,1,128 8192,8192,8192,1,256}; do
+    step "gemm_profile_$shape" timeout 120 ncu --clock-control none -k regex:fp8_gemm_wgmma_kernel --launch-skip 10 --launch-count 1 \
+      --section SpeedOfLight --section ComputeWorkloadAnalysis --section MemoryWorkloadAnalysis --section WarpStateStats \
+      --section SchedulerStats --section LaunchStats $BUILD_DIR/flashhip_kernel_checks time ${shape//,/ }
+    step "gemm_metrics_$shape" timeout 120 ncu --clock-control none -k regex:fp8_gemm_wgmma_kernel --launch-skip 10 --launch-count 1 \
+      --metrics sm__pipe_tensor_op_gmma_cycles_active.avg.pct_of_peak_sustained_active,sm__cycles_elapsed.avg.per_second,l1tex__data_pipe_lsu_wavefronts_mem_shared.avg.pct_of_peak_sustained_elapsed,l1tex__throughput.avg.pct_of_peak_sustained_active,smsp__average_warp_latency_issue_stalled_barrier.ratio \
+      $BUILD_DIR/flashhip_kernel_checks time ${shape//,/ }
+  done
+  awk '/===== gemm_(profile|metrics)_/,/===== gemm_(profile|metrics)_.* rc/' "$LOG" >"$OUTDIR/gemm_ncu.txt"
 fi
 if want ab; then  # this tree against another commit's (AB_BASE_TAR: `git archive` of it), one process each in turn
   AB_BASE_DIR=/tmp/flashhip_ab_base; rm -rf "$AB_BASE_DIR"; mkdir -p "$AB_BASE_DIR"

@@ -55,16 +55,22 @@ struct Plan {
 
 // The heuristic, by shape class:
 // - block_m: 64 rows when M <= 64 (decode: the tile's zero rows cost tensor time we have spare,
-//   never bytes), else 128 (two consumer warpgroups share each B tile).
-// - split-K: when the output tiles are fewer than the SMs, the K blocks of each tile may be split
-//   among s CTAs. s minimises the estimated time of the busiest SM, waves(s) * (K blocks per
-//   unit + 1 for the epilogue) * t_block, plus the fp32 partials' round trip through memory
-//   (s * M * N * 8 bytes at ~5 TB/s, much of it in L2), which a second kernel sums. t_block,
-//   one 128-deep K block of a tile on one SM, is ~0.6 us for 128 rows (4.2 MFLOP at an SM's
-//   share of the ~900 TFLOP/s the kernel sustains; streaming its 16 KB of weights from HBM takes
-//   about as long) and ~0.5 us for 64 (weight-bound). At least 4 K blocks per split.
+//   never bytes); else 128 or 256 rows (two consumer warpgroups share each B tile; at 256 each
+//   takes two 64-row subtiles), whichever has the smaller estimated time below.
+// - split-K (128-row tiles only): when the output tiles are fewer than the SMs, the K blocks of
+//   each tile may be split among s CTAs.
+// The estimate is the busiest SM's time, waves * (K blocks per unit + 1 for the epilogue) *
+// t_block, plus for s > 1 the fp32 partials' round trip through memory (s * M * N * 8 bytes at
+// ~5 TB/s, much of it in L2), which a second kernel sums. t_block, one 128-deep K block of a tile
+// on one SM, is ~0.6 us for 128 rows (4.2 MFLOP at an SM's share of the ~900 TFLOP/s the kernel
+// sustains; streaming its 16 KB of weights from HBM takes about as long), ~0.5 us for 64
+// (weight-bound), and kTile256BlockUs for 256 (less shared-memory traffic per flop). At least 4
+// K blocks per split.
 // - stages: as many as fit in 227 KB of shared memory beside the epilogue tiles (main kernel: 6
-//   for 128 rows with 16-bit out, 5 with fp32 out or partials, 8 for 64 rows).
+//   for 128 rows with 16-bit out, 5 with fp32 out or partials, 8 for 64 rows, 4 for 256).
+// 0.88 of two 128-row blocks: 256- against 128-row tiles forced on the full-wave benchmark shapes
+// took 0.84-0.92 of the time (H200, device check, random inputs).
+constexpr double kTile256BlockUs = 1.05;
 Plan make_plan(const Fp8GemmParams& p, int sms) {
   Plan plan;
   plan.block_m = p.force_block_m ? p.force_block_m : (p.m <= 64 ? 64 : 128);
@@ -78,16 +84,30 @@ Plan make_plan(const Fp8GemmParams& p, int sms) {
   plan.tiles_n = static_cast<int>((p.n + kBlockN - 1) / kBlockN);
   plan.k_blocks = static_cast<int>(p.k / kBlockK);
   const int tiles = plan.tiles_m * plan.tiles_n;
+  const auto estimate_us = [&](int64_t tile_count, int s, double block_us) {
+    const int64_t waves = (tile_count * s + sms - 1) / sms;
+    const double partial_us_per_split = static_cast<double>(p.m) * p.n * 8 / 5e6;
+    return waves * ((plan.k_blocks + s - 1) / s + 1) * block_us + (s > 1 ? s * partial_us_per_split : 0);
+  };
+  double best_us = 1e300;
   if (p.force_split_k > 0) {
     plan.split_k = p.force_split_k;
-  } else if (tiles < sms) {
+  } else if (tiles < sms && plan.block_m != 256) {
     const double block_us = plan.swap_tokens || plan.block_m == 64 ? 0.5 : 0.6;
-    const double partial_us_per_split = static_cast<double>(p.m) * p.n * 8 / 5e6;
-    double best_us = 1e300;
     for (int s = 1; s <= std::max(1, plan.k_blocks / 4); ++s) {
-      const int64_t waves = (int64_t(tiles) * s + sms - 1) / sms;
-      const double us = waves * ((plan.k_blocks + s - 1) / s + 1) * block_us + (s > 1 ? s * partial_us_per_split : 0);
+      const double us = estimate_us(tiles, s, block_us);
       if (us < best_us) best_us = us, plan.split_k = s;
+    }
+  } else {
+    best_us = estimate_us(tiles, 1, plan.block_m == 64 ? 0.5 : 0.6);
+  }
+  // 256-row tiles: 16-bit outputs only (fp32 would leave the ring 3 stages), no split.
+  const bool out16 = p.out_dtype != DType::kFloat32;
+  if (!p.force_block_m && plan.block_m == 128 && out16 && p.force_split_k <= 1 && p.m > 128) {
+    const int64_t tiles256 = ((p.m + 255) / 256) * int64_t(plan.tiles_n);
+    if (estimate_us(tiles256, 1, kTile256BlockUs) < best_us) {
+      plan.block_m = 256, plan.split_k = 1;
+      plan.tiles_m = static_cast<int>((p.m + 255) / 256);
     }
   }
   plan.split_k = std::max(1, std::min(plan.split_k, plan.k_blocks));
@@ -95,7 +115,7 @@ Plan make_plan(const Fp8GemmParams& p, int sms) {
     const int out_bytes = plan.split_k > 1 || p.out_dtype == DType::kFloat32 ? 4 : 2;
     plan.stages = main_loop_stages(plan.block_m, out_bytes);
   }
-  plan.grid = std::min(tiles * plan.split_k, sms);
+  plan.grid = std::min(plan.tiles_m * plan.tiles_n * plan.split_k, sms);
   plan.pack_a = !tma_readable(p.a, p.m, p.a_stride_m, p.a_stride_k);
   plan.pack_b = !tma_readable(p.b, p.n, p.b_stride_n, p.b_stride_k);
   size_t bytes = 0;
@@ -184,6 +204,9 @@ gpuError_t launch_typed(const Plan& plan, const CUtensorMap& map_a, const CUtens
   }
   if (plan.block_m == 64) return launch_main_loop<64, OutT>(map_a, map_b, args, plan.grid, stream);
   if (plan.block_m == 128) return launch_main_loop<128, OutT>(map_a, map_b, args, plan.grid, stream);
+  if constexpr (sizeof(OutT) == 2) {
+    if (plan.block_m == 256) return launch_main_loop<256, OutT>(map_a, map_b, args, plan.grid, stream);
+  }
   return gpuErrorInvalidValue;
 }
 

@@ -4,12 +4,14 @@
 // wave width.
 #include <gtest/gtest.h>
 
+#include <cmath>
 #include <cstdint>
 #include <vector>
 
 #include "flashhip/kernels/common/wave_algorithms.cuh"
 #include "flashhip/platform/arch.h"
 #include "flashhip/platform/runtime.h"
+#include "flashhip/platform/scale_divider.h"
 #include "flashhip/platform/wave.h"
 
 namespace flashhip {
@@ -128,6 +130,38 @@ TEST(Platform, WaveReductions) {
       EXPECT_EQ(owner[t], want_owner) << "thread " << t;
     }
   });
+}
+
+// ScaleDivider's device spelling (reciprocal, multiply and fma intrinsics) against the hardware's
+// correctly rounded division, pair by pair.
+__global__ void scale_divider_mismatches(const float* x, const float* d, int n, int* mismatches) {
+  for (int i = blockIdx.x * blockDim.x + threadIdx.x; i < n; i += gridDim.x * blockDim.x) {
+    const float got = ScaleDivider(d[i])(x[i]);
+    const float want = x[i] / d[i];
+    if (!(got == want || (got != got && want != want))) atomicAdd(mismatches, 1);
+  }
+}
+
+TEST(Platform, ScaleDividerMatchesTheDivisionOnTheDevice) {
+  constexpr int n = 1 << 22;
+  std::vector<float> x(n), d(n);
+  uint64_t state = 88172645463325252ull;
+  auto next = [&] { state ^= state << 13, state ^= state >> 7, state ^= state << 17; return state; };
+  for (int i = 0; i < n; ++i) {
+    const uint64_t r = next();
+    const int ex = int(r >> 46 & 63) - 32, ed = int(r >> 52 & 63) - 32;
+    x[i] = std::ldexp(1.0f + float(r & 0x7fffff) * 0x1p-23f, ex);
+    d[i] = std::ldexp(1.0f + float(r >> 23 & 0x7fffff) * 0x1p-23f, ed) * ((r >> 63) ? -1.0f : 1.0f);
+  }
+  d[0] = 0.0f, d[1] = 1e-40f, d[2] = 0x1p126f;  // outside the reciprocal's range: the division
+  DeviceBuffer<float> dx(n), dd(n);
+  DeviceBuffer<int> bad(1);
+  ASSERT_EQ(gpuMemcpyToDevice(dx.ptr, x.data(), n * sizeof(float)), gpuSuccess);
+  ASSERT_EQ(gpuMemcpyToDevice(dd.ptr, d.data(), n * sizeof(float)), gpuSuccess);
+  const int zero = 0;
+  ASSERT_EQ(gpuMemcpyToDevice(bad.ptr, &zero, sizeof(int)), gpuSuccess);
+  scale_divider_mismatches<<<256, 256>>>(dx.ptr, dd.ptr, n, bad.ptr);
+  EXPECT_EQ(bad.host()[0], 0);
 }
 
 TEST(Platform, DeviceTraitsAreFilled) {

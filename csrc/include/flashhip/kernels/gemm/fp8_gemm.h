@@ -38,7 +38,7 @@ struct Fp8GemmParams {
   void* workspace = nullptr;
   size_t workspace_size = 0;
   // Tuning: 0 lets the launcher's heuristic choose; tests and benchmarks force variants here.
-  int force_block_m = 0;  // 64 or 128
+  int force_block_m = 0;  // 64, 128, or 256 (16-bit out, no split-K)
   int force_split_k = 0;  // K blocks split among this many CTAs per output tile
   int force_stage_k_blocks = 0;  // decode kernel (M <= 64): K blocks per ring stage, 1 or wide (> 1)
 };

@@ -1,14 +1,18 @@
 // Blockwise-scaled fp8 GEMM main loop for Hopper (sm_90a): TMA into a ring of shared-memory
-// stages, one producer warpgroup and BLOCK_M/64 consumer warpgroups, fp8 wgmma, and the scales
+// stages, a producer warpgroup (one thread issuing the operand copies, one warp gathering each
+// stage's scales with cp.async) and one or two consumer warpgroups, fp8 wgmma, and the scales
 // applied per 128-wide K block by promoting each block's wgmma sum into fp32 registers.
 #pragma once
 
 #include <cstdint>
+#include <type_traits>
+#include <utility>
 
 #include "flashhip/kernels/common/tile_scheduler.cuh"
 #include "flashhip/kernels/gemm/fp8_gemm.h"
 #include "flashhip/platform/dtypes.h"
 #include "flashhip/platform/grid_dependency.h"
+#include "flashhip/platform/memory/cp_async_sm80.h"
 #include "flashhip/platform/memory/tma_sm90.h"
 #include "flashhip/platform/mma/wgmma_sm90.h"
 
@@ -39,15 +43,17 @@ struct KernelArgs {
   TileScheduler<kGroupM> scheduler;
 };
 
-// The epilogue stages each consumer warpgroup's [64 x 128] OutT tile in shared memory, so that
-// global stores are whole 16-byte vectors of consecutive columns (a warp writes two full rows)
-// instead of the accumulator layout's 4-byte pieces spread over 8 rows. Units of 8*sizeof(OutT)
-// bytes (16 for 16-bit types, 32 for fp32) are XOR-swizzled by row % 8: the accumulator writes
-// (8 rows x 4 lanes per chunk) and the 16-byte row reads then both hit 32 distinct banks.
+// The epilogue stages a consumer warpgroup's [64 x 128] OutT subtile in shared memory one
+// [64 x 64] half at a time, so that global stores are whole 16-byte vectors of consecutive
+// columns instead of the accumulator layout's 4-byte pieces spread over 8 rows (half a subtile
+// keeps the staging small enough for the ring's scale slots). Units of 8*sizeof(OutT) bytes (16
+// for 16-bit types, 32 for fp32) are XOR-swizzled by row % 8: the accumulator writes (8 rows x 4
+// lanes per chunk) and the 16-byte row reads then both hit 32 distinct banks.
 template <typename OutT>
 struct EpilogueTile {
   static constexpr int kRows = Mma::kM;
-  static constexpr int kRowBytes = kBlockN * static_cast<int>(sizeof(OutT));
+  static constexpr int kCols = kBlockN / 2;
+  static constexpr int kRowBytes = kCols * static_cast<int>(sizeof(OutT));
   static constexpr int kUnitBytes = 8 * static_cast<int>(sizeof(OutT));
   static constexpr int kBytes = kRows * kRowBytes;
   static constexpr int kChunksPerRow = kRowBytes / 16;  // 16-byte vectors of a row
@@ -57,45 +63,66 @@ struct EpilogueTile {
   }
 };
 
-// Stages of the ring: as many as fit beside the epilogue tiles, at most 8.
+// Consumer warpgroups of a tile: one for 64 rows, else two. A 256-row tile gives each of them two
+// 64-row subtiles, one after the other on the same B stage: B is loaded and read from shared
+// memory once per 256 rows instead of once per 128 (forced on the full-wave benchmark shapes, it
+// took 0.84-0.92 of the 128-row tile's time: H200, random inputs).
+constexpr int main_loop_consumers(int block_m) { return block_m == 64 ? 1 : 2; }
+
+// A stage's scales: a_scale of its block_m rows, then b_scale, padded to 16 bytes.
+constexpr int scale_slot_floats(int block_m) { return block_m + 4; }
+
+// Stages of the ring (operands and their scales): as many as fit beside the epilogue tiles (one
+// per consumer), the barriers and the alignment slack, at most 8.
 constexpr int main_loop_stages(int block_m, int out_bytes) {
-  const int stage = (block_m + kBlockN) * kBlockK;
-  const int epilogue = (block_m / Mma::kM) * Mma::kM * kBlockN * out_bytes;
-  const int fit = (kMaxSmemBytes - 1024 - 2 * 8 * 8 - epilogue) / stage;
+  const int stage = (block_m + kBlockN) * kBlockK + scale_slot_floats(block_m) * 4 + 2 * 8;
+  const int epilogue = main_loop_consumers(block_m) * Mma::kM * (kBlockN / 2) * out_bytes;
+  const int fit = (kMaxSmemBytes - 1024 - epilogue) / stage;
   return fit < 8 ? fit : 8;
 }
 
 template <int kBlockM, int kStages, typename OutT>
 struct Config {
-  static constexpr int kConsumers = kBlockM / Mma::kM;
+  static constexpr int kConsumers = main_loop_consumers(kBlockM);
+  static constexpr int kSubtiles = kBlockM / (Mma::kM * kConsumers);  // 64-row subtiles per consumer
   static constexpr int kThreads = kWarpgroup * (1 + kConsumers);
   static constexpr int kABytes = kBlockM * kBlockK;  // fp8: one byte an element
   static constexpr int kBBytes = kBlockN * kBlockK;
   static constexpr int kStageBytes = kABytes + kBBytes;
+  static constexpr int kScaleFloats = scale_slot_floats(kBlockM);
   static constexpr int kEpilogueBytes = kConsumers * EpilogueTile<OutT>::kBytes;
-  // Stages, the epilogue tiles, then the full/empty barriers; 1 KB slack to align the ring to
-  // the swizzle atom.
-  static constexpr int kSmemBytes = kStages * kStageBytes + kEpilogueBytes + 2 * kStages * 8 + 1024;
-  // Producers keep a few registers; consumers hold two 64-register accumulator sets.
+  // Operand stages, scale slots, the epilogue tiles, then the full/empty barriers; 1 KB slack to
+  // align the ring to the swizzle atom.
+  static constexpr int kSmemBytes =
+      kStages * (kStageBytes + kScaleFloats * 4) + kEpilogueBytes + 2 * kStages * 8 + 1024;
+  // Producers keep a few registers; consumers hold one 64-register wgmma sum and a 64-register
+  // fp32 accumulator per subtile.
   static constexpr int kProducerRegisters = 40;
   static constexpr int kConsumerRegisters = kConsumers == 2 ? 232 : 240;
-  static_assert(kBlockM % Mma::kM == 0 && kConsumers >= 1 && kConsumers <= 2, "64 or 128 rows a tile");
+  static_assert(kBlockM == 64 || kBlockM == 128 || kBlockM == 256, "64, 128 or 256 rows a tile");
+  static_assert(kSubtiles * Mma::kAccumulators + Mma::kAccumulators + 32 <= kConsumerRegisters,
+                "the accumulators leave room for addresses and scales");
   static_assert(kStageBytes % 1024 == 0, "every stage starts on a 1024-byte swizzle atom");
   static_assert(kSmemBytes <= kMaxSmemBytes, "the ring fits in a block's 227 KB of shared memory");
-  static_assert(kProducerRegisters * kWarpgroup + kConsumerRegisters * kWarpgroup * kConsumers <= 65536,
-                "the register file holds every warpgroup's budget");
+  // setmaxnreg only moves registers within the block's launch allocation (65536 / kThreads per
+  // thread, rounded down to 8): asking for more makes the consumers' claim wait forever.
+  static constexpr int kLaunchRegisters = 65536 / kThreads / 8 * 8;
+  static_assert(kProducerRegisters * kWarpgroup + kConsumerRegisters * kWarpgroup * kConsumers <=
+                    kLaunchRegisters * kThreads,
+                "the warpgroups' budgets fit in the block's launch allocation");
 };
 
 // ---- the ring's barriers, set up by thread 0 before any role starts ----
-// full[s]: the producer's expect_tx arrival plus the stage's bytes; empty[s]: one arrival per
-// consumer warp once its wgmmas have read the stage.
+// full[s]: the producer's expect_tx arrival plus the stage's bytes (and, in the main kernel, one
+// arrival per scale-loading lane once its copies have landed); empty[s]: one arrival per consumer
+// warp once its wgmmas and scale reads are done with the stage.
 FH_DEVICE FH_INLINE void init_ring(uint64_t* full, uint64_t* empty, int stages, int consumer_warpgroups,
-                                   const CUtensorMap* map_a, const CUtensorMap* map_b) {
+                                   const CUtensorMap* map_a, const CUtensorMap* map_b, int full_arrivals = 1) {
   if (threadIdx.x == 0) {
     sm90::prefetch_tensor_map(map_a);
     sm90::prefetch_tensor_map(map_b);
     for (int s = 0; s < stages; ++s) {
-      sm90::mbar_init(&full[s], 1);
+      sm90::mbar_init(&full[s], full_arrivals);
       sm90::mbar_init(&empty[s], consumer_warpgroups * sm90::kWarpgroupWarps);
     }
     sm90::fence_barrier_init();
@@ -105,6 +132,18 @@ FH_DEVICE FH_INLINE void init_ring(uint64_t* full, uint64_t* empty, int stages, 
   // (operands packed into the workspace, scales, a quantised A) are complete from here on.
   grid_dependency_wait();
   grid_dependents_launch();
+}
+
+// f(integral_constant<int, 0>{}), ..., f(integral_constant<int, N - 1>{}): a loop whose index
+// is a compile-time constant in the body, so that register arrays it indexes stay in registers
+// (a #pragma unroll left to the compiler's judgement put them on the stack).
+template <typename F, int... I>
+FH_DEVICE FH_INLINE void unrolled_impl(F& f, std::integer_sequence<int, I...>) {
+  (f(std::integral_constant<int, I>{}), ...);
+}
+template <int N, typename F>
+FH_DEVICE FH_INLINE void unrolled(F&& f) {
+  unrolled_impl(f, std::make_integer_sequence<int, N>{});
 }
 
 // ---- epilogue: one thread's accumulators into out (bounds-checked) ----
@@ -136,24 +175,30 @@ __global__ void FH_LAUNCH_BOUNDS((Config<kBlockM, kStages, OutT>::kThreads), 1)
 #if FH_ARCH_SM90A
   using Cfg = Config<kBlockM, kStages, OutT>;
   using Epi = EpilogueTile<OutT>;
+  constexpr int kSub = Cfg::kSubtiles;
   extern __shared__ uint8_t smem_raw[];
   uint8_t* smem = reinterpret_cast<uint8_t*>((reinterpret_cast<uintptr_t>(smem_raw) + 1023) & ~uintptr_t(1023));
-  uint8_t* smem_a = smem;                         // [kStages][kBlockM][128] fp8, swizzled
+  uint8_t* smem_a = smem;                           // [kStages][kBlockM][128] fp8, swizzled
   uint8_t* smem_b = smem + kStages * Cfg::kABytes;  // [kStages][128][128] fp8, swizzled
-  uint8_t* smem_epi = smem + kStages * Cfg::kStageBytes;  // [kConsumers][64][128] OutT, swizzled
+  float* smem_scales = reinterpret_cast<float*>(smem + kStages * Cfg::kStageBytes);  // [kStages][kScaleFloats]
+  uint8_t* smem_epi = reinterpret_cast<uint8_t*>(smem_scales + kStages * Cfg::kScaleFloats);  // [kConsumers][64][64] OutT
   uint64_t* full = reinterpret_cast<uint64_t*>(smem_epi + Cfg::kEpilogueBytes);  // [kStages]
   uint64_t* empty = full + kStages;                                              // [kStages]
 
   const int warpgroup = threadIdx.x / kWarpgroup;
   const int wg_thread = threadIdx.x % kWarpgroup;
+  const int lane = wg_thread % sm90::kWarpThreads;
   const auto& sched = args.scheduler;
 
-  init_ring(full, empty, kStages, Cfg::kConsumers, &map_a, &map_b);
+  // full[s] completes on the operands' bytes, the TMA thread's arrival and one arrival per lane
+  // of the scale warp.
+  init_ring(full, empty, kStages, Cfg::kConsumers, &map_a, &map_b, 1 + sm90::kWarpThreads);
 
   if (warpgroup == 0) {
-    // ---- producer: one thread streams every unit's K blocks into the ring ----
     sm90::release_registers<Cfg::kProducerRegisters>();
-    if (wg_thread == 0) {
+    const int warp = wg_thread / sm90::kWarpThreads;
+    if (warp == 0 && lane == 0) {
+      // ---- producer: one thread streams every unit's K blocks into the ring ----
       int stage = 0;
       uint32_t phase = 0;
       for (int unit = blockIdx.x; unit < sched.units(); unit += gridDim.x) {
@@ -166,127 +211,135 @@ __global__ void FH_LAUNCH_BOUNDS((Config<kBlockM, kStages, OutT>::kThreads), 1)
           if (++stage == kStages) stage = 0, phase ^= 1;
         }
       }
+    } else if (warp == 1) {
+      // ---- scales: a warp gathers each stage's a_scale column and b_scale with cp.async ----
+      // (a TMA box cannot: one float of each row, rows kb floats apart). Rows past m read row
+      // m - 1: finite, and their products are never stored.
+      int stage = 0;
+      uint32_t phase = 0;
+      for (int unit = blockIdx.x; unit < sched.units(); unit += gridDim.x) {
+        const TileCoord c = sched.coord(unit);
+        const int m0 = c.m_tile * kBlockM;
+        const float* b_col = args.b_scale + static_cast<int64_t>(c.n_tile) * args.b_scale_stride_nb;
+        for (int kb = c.kb_begin; kb < c.kb_end; ++kb) {
+          sm90::mbar_wait(&empty[stage], phase ^ 1);
+          const uint32_t slot = sm90::smem_addr(smem_scales + stage * Cfg::kScaleFloats);
+#pragma unroll 1
+          for (int r = lane; r < kBlockM; r += sm90::kWarpThreads) {  // a loop: the producer has 40 registers
+            const int64_t row = min(m0 + r, args.m - 1);
+            sm80::cp_async_4(slot + 4 * r, args.a_scale + row * args.a_scale_stride_m + kb * args.a_scale_stride_kb);
+          }
+          if (lane == 0) sm80::cp_async_4(slot + 4 * kBlockM, b_col + kb * args.b_scale_stride_kb);
+          sm80::cp_async_arrive_on(sm90::smem_addr(&full[stage]));
+          if (++stage == kStages) stage = 0, phase ^= 1;
+        }
+      }
     }
   } else {
-    // ---- consumers: warpgroup w owns rows 64*(w-1).. of each tile ----
+    // ---- consumers: warpgroup w owns the tile's 64-row subtiles w-1, w-1 + kConsumers, ... ----
     sm90::claim_registers<Cfg::kConsumerRegisters>();
     const int consumer = warpgroup - 1;
-    const int lane = wg_thread % sm90::kWarpThreads;
-    const int row0 = consumer * Mma::kM + Mma::acc_row(wg_thread, 0);  // rows row0 and row0 + 8
+    const int acc_row0 = Mma::acc_row(wg_thread, 0);  // the thread's rows acc_row0 and acc_row0 + 8 of a subtile
+    auto subtile_row0 = [&](int j) { return (j * Cfg::kConsumers + consumer) * Mma::kM; };  // within the tile
     uint8_t* epi = smem_epi + consumer * Epi::kBytes;
     const int epi_barrier = 1 + consumer;  // this warpgroup's own hardware barrier
-
-    // The scales of two K blocks are in flight ahead of their use (an L2 round trip is longer
-    // than one block's wgmmas), and the next unit's first two while this one's epilogue runs.
-    struct Scales {
-      const float* row0;  // a_scale of rows row0 and row0 + 8 (clamped to m - 1: finite, never stored)
-      const float* row1;
-      const float* col;   // b_scale of the tile's 128 columns
-      int kb_end;
-    };
-    auto scales_of = [&](const TileCoord& c) {
-      const int m0 = c.m_tile * kBlockM;
-      const int64_t ra = min(m0 + row0, args.m - 1), rb = min(m0 + row0 + 8, args.m - 1);
-      return Scales{args.a_scale + ra * args.a_scale_stride_m, args.a_scale + rb * args.a_scale_stride_m,
-                    args.b_scale + static_cast<int64_t>(c.n_tile) * args.b_scale_stride_nb, c.kb_end};
-    };
-    float s0 = 0.f, s1 = 0.f, s0_next = 0.f, s1_next = 0.f;  // a_scale * b_scale of rows row0, row0 + 8
-    auto load_scales = [&](const Scales& sc, int kb, float& r0, float& r1) {
-      if (kb >= sc.kb_end) return;
-      const float sb = __ldg(sc.col + kb * args.b_scale_stride_kb);
-      r0 = __ldg(sc.row0 + kb * args.a_scale_stride_kb) * sb;
-      r1 = __ldg(sc.row1 + kb * args.a_scale_stride_kb) * sb;
-    };
-    if (static_cast<int>(blockIdx.x) < sched.units()) {
-      const TileCoord first = sched.coord(blockIdx.x);
-      const Scales sc = scales_of(first);
-      load_scales(sc, first.kb_begin, s0, s1);
-      load_scales(sc, first.kb_begin + 1, s0_next, s1_next);
-    }
 
     int stage = 0;
     uint32_t phase = 0;
     for (int unit = blockIdx.x; unit < sched.units(); unit += gridDim.x) {
       const TileCoord c = sched.coord(unit);
       const int m0 = c.m_tile * kBlockM, n0 = c.n_tile * kBlockN;
-      const Scales sc = scales_of(c);
 
-      float acc[Mma::kAccumulators];
+      float acc[kSub][Mma::kAccumulators];
 #pragma unroll
-      for (int i = 0; i < Mma::kAccumulators; ++i) acc[i] = 0.f;
+      for (int j = 0; j < kSub; ++j)
+#pragma unroll
+        for (int i = 0; i < Mma::kAccumulators; ++i) acc[j][i] = 0.f;
 
-      // One block's sum at a time: wait for its wgmmas, free the stage, scale it into acc. (Tried
-      // and not kept: two sums in flight, which made ptxas serialise the wgmmas (C7514); two
-      // shorter accumulation chains per block, 15% slower for a few elements fewer outside the
-      // Hopper bound.) The second consumer warpgroup's wgmmas fill this one's scaling time.
+      // One block's sum at a time: wait for its wgmmas, scale it into acc, then the next subtile;
+      // the stage is freed after the last. The scales are read from the stage's slot while the
+      // wgmmas run. (Tried and not kept: two sums in flight, which made ptxas serialise the
+      // wgmmas (C7514); two shorter accumulation chains per block, 15% slower for a few elements
+      // fewer outside the Hopper bound.) The other consumer warpgroup's wgmmas fill this one's
+      // scaling time.
       for (int kb = c.kb_begin; kb < c.kb_end; ++kb) {
         sm90::mbar_wait(&full[stage], phase);
-        const uint32_t a_addr = sm90::smem_addr(smem_a + stage * Cfg::kABytes + consumer * Mma::kM * kBlockK);
-        const uint32_t b_addr = sm90::smem_addr(smem_b + stage * Cfg::kBBytes);
-        float part[Mma::kAccumulators];
-        sm90::wgmma_fence();
+        const float* slot = smem_scales + stage * Cfg::kScaleFloats;
+        unrolled<kSub>([&](auto sub) {
+          constexpr int j = decltype(sub)::value;
+          const uint32_t a_addr = sm90::smem_addr(smem_a + stage * Cfg::kABytes + subtile_row0(j) * kBlockK);
+          const uint32_t b_addr = sm90::smem_addr(smem_b + stage * Cfg::kBBytes);
+          float part[Mma::kAccumulators];
+          sm90::wgmma_fence();
 #pragma unroll
-        for (int kk = 0; kk < kBlockK / Mma::kK; ++kk) {
-          Mma::mma(part, sm90::smem_desc_k_major_sw128(a_addr + kk * Mma::kK),
-                   sm90::smem_desc_k_major_sw128(b_addr + kk * Mma::kK), kk > 0);
-        }
-        sm90::wgmma_commit();
-        sm90::wgmma_wait<0>();
-        sm90::fence_registers(part);
-        if (lane == 0) sm90::mbar_arrive(&empty[stage]);  // the stage may be refilled
-        if (++stage == kStages) stage = 0, phase ^= 1;
-        // Promotion: the block's sum, scaled, into fp32 (wgmma's own fp8 accumulation is narrower).
-        const float block_s0 = s0, block_s1 = s1;
-        s0 = s0_next, s1 = s1_next;
-        load_scales(sc, kb + 2, s0_next, s1_next);
+          for (int kk = 0; kk < kBlockK / Mma::kK; ++kk) {
+            Mma::mma(part, sm90::smem_desc_k_major_sw128(a_addr + kk * Mma::kK),
+                     sm90::smem_desc_k_major_sw128(b_addr + kk * Mma::kK), kk > 0);
+          }
+          sm90::wgmma_commit();
+          const float sb = slot[kBlockM];
+          const float s0 = slot[subtile_row0(j) + acc_row0] * sb;
+          const float s1 = slot[subtile_row0(j) + acc_row0 + 8] * sb;
+          sm90::wgmma_wait<0>();
+          sm90::fence_registers(part);
+          if (j == kSub - 1) {
+            // Every lane's scale reads are ordered before its warp's one arrival (lane 0's
+            // release covers only its own accesses without this).
+            __syncwarp();
+            if (lane == 0) sm90::mbar_arrive(&empty[stage]);  // the stage may be refilled
+            if (++stage == kStages) stage = 0, phase ^= 1;
+          }
+          // Promotion: the block's sum, scaled, into fp32 (wgmma's own fp8 accumulation is narrower).
 #pragma unroll
-        for (int i = 0; i < Mma::kAccumulators; ++i) acc[i] = fmaf(part[i], (i & 2) ? block_s1 : block_s0, acc[i]);
-      }
-      if (unit + static_cast<int>(gridDim.x) < sched.units()) {  // the next unit's scales, during the epilogue
-        const TileCoord next = sched.coord(unit + gridDim.x);
-        const Scales nsc = scales_of(next);
-        load_scales(nsc, next.kb_begin, s0, s1);
-        load_scales(nsc, next.kb_begin + 1, s0_next, s1_next);
+          for (int i = 0; i < Mma::kAccumulators; ++i) acc[j][i] = fmaf(part[i], (i & 2) ? s1 : s0, acc[j][i]);
+        });
       }
 
-      // ---- epilogue ----
+      // ---- epilogue, one subtile at a time ----
       OutT* out = static_cast<OutT*>(args.out) + c.split * args.out_stride_split;
-      const int tile_row0 = m0 + consumer * Mma::kM;
-      if (args.vector_stores) {
-        sm90::warpgroup_sync(epi_barrier);  // every thread has read the previous tile out of epi
+      unrolled<kSub>([&](auto sub) {
+        constexpr int j = decltype(sub)::value;
+        const int tile_row0 = m0 + subtile_row0(j);
+        if (args.vector_stores) {
+          unrolled<2>([&](auto half_index) {
+            constexpr int half = decltype(half_index)::value;
+            sm90::warpgroup_sync(epi_barrier);  // every thread has read the previous half out of epi
+            // Registers i with 8 * (i / 4) in this half's 64 columns.
 #pragma unroll
-        for (int i = 0; i < Mma::kAccumulators; i += 2) {
-          const int r = Mma::acc_row(wg_thread, i), col = Mma::acc_col(wg_thread, i);
-          uint8_t* p = epi + Epi::offset(r, col * static_cast<int>(sizeof(OutT)));
-          if constexpr (sizeof(OutT) == 4) {
-            *reinterpret_cast<float2*>(p) = make_float2(acc[i], acc[i + 1]);
-          } else {
-            const OutT lo = from_float<OutT>(acc[i]), hi = from_float<OutT>(acc[i + 1]);
-            *reinterpret_cast<uint32_t*>(p) = static_cast<uint32_t>(lo.bits) | (static_cast<uint32_t>(hi.bits) << 16);
-          }
-        }
-        sm90::warpgroup_sync(epi_barrier);  // the tile is whole in epi
-        constexpr int kChunkElems = 16 / static_cast<int>(sizeof(OutT));
-#pragma unroll 4
-        for (int idx = wg_thread; idx < Mma::kM * Epi::kChunksPerRow; idx += kWarpgroup) {
-          const int r = idx / Epi::kChunksPerRow, q = idx % Epi::kChunksPerRow;
-          const int row = tile_row0 + r, col = n0 + q * kChunkElems;
-          if (row < args.m && col < args.n) {
-            const uint4 v = *reinterpret_cast<const uint4*>(epi + Epi::offset(r, q * 16));
-            *reinterpret_cast<uint4*>(out + static_cast<int64_t>(row) * args.out_stride_m + col) = v;
-          }
-        }
-      } else {  // rows not 16-byte aligned: straight from the accumulators
+            for (int i = half * Mma::kAccumulators / 2; i < (half + 1) * Mma::kAccumulators / 2; i += 2) {
+              const int r = Mma::acc_row(wg_thread, i), col = Mma::acc_col(wg_thread, i) - half * Epi::kCols;
+              uint8_t* p = epi + Epi::offset(r, col * static_cast<int>(sizeof(OutT)));
+              if constexpr (sizeof(OutT) == 4) {
+                *reinterpret_cast<float2*>(p) = make_float2(acc[j][i], acc[j][i + 1]);
+              } else {
+                const OutT lo = from_float<OutT>(acc[j][i]), hi = from_float<OutT>(acc[j][i + 1]);
+                *reinterpret_cast<uint32_t*>(p) = static_cast<uint32_t>(lo.bits) | (static_cast<uint32_t>(hi.bits) << 16);
+              }
+            }
+            sm90::warpgroup_sync(epi_barrier);  // the half is whole in epi
+            constexpr int kChunkElems = 16 / static_cast<int>(sizeof(OutT));
 #pragma unroll
-        for (int i = 0; i < Mma::kAccumulators; i += 2) {
-          const int row = tile_row0 + Mma::acc_row(wg_thread, i);
-          const int col = n0 + Mma::acc_col(wg_thread, i);
-          if (row < args.m && col < args.n) {
-            store_pair(out + static_cast<int64_t>(row) * args.out_stride_m + col, acc[i], acc[i + 1],
-                       args.paired_stores, col + 1 < args.n);
+            for (int idx = wg_thread; idx < Mma::kM * Epi::kChunksPerRow; idx += kWarpgroup) {
+              const int r = idx / Epi::kChunksPerRow, q = idx % Epi::kChunksPerRow;
+              const int row = tile_row0 + r, col = n0 + half * Epi::kCols + q * kChunkElems;
+              if (row < args.m && col < args.n) {
+                const uint4 v = *reinterpret_cast<const uint4*>(epi + Epi::offset(r, q * 16));
+                *reinterpret_cast<uint4*>(out + static_cast<int64_t>(row) * args.out_stride_m + col) = v;
+              }
+            }
+          });
+        } else {  // rows not 16-byte aligned: straight from the accumulators
+#pragma unroll
+          for (int i = 0; i < Mma::kAccumulators; i += 2) {
+            const int row = tile_row0 + Mma::acc_row(wg_thread, i);
+            const int col = n0 + Mma::acc_col(wg_thread, i);
+            if (row < args.m && col < args.n) {
+              store_pair(out + static_cast<int64_t>(row) * args.out_stride_m + col, acc[j][i], acc[j][i + 1],
+                         args.paired_stores, col + 1 < args.n);
+            }
           }
         }
-      }
+      });
     }
   }
 #endif  // FH_ARCH_SM90A
