@@ -16,6 +16,7 @@
 #include <vector>
 
 #include "flashhip/kernels/gemm/fp8_gemm.h"
+#include "cp_async_ring_case.cuh"
 #include "operand_pack_check.h"
 
 using namespace flashhip;
@@ -275,6 +276,8 @@ int main(int argc, char** argv) {
                argc > 6 ? std::atoi(argv[6]) : 0);
     return 0;
   }
+  if (argc >= 2 && std::string(argv[1]) == "ring_case")  // for racecheck: ring_case [nosync]
+    return cp_async_ring_case::run(!(argc > 2 && std::string(argv[2]) == "nosync")) ? 1 : 0;
   const bool quick = argc > 1 && std::string(argv[1]) == "quick";
   std::vector<Case> cases = {
       {1, 64, 128, false},      {7, 192, 256, false},     {64, 576, 512, false},     {100, 320, 384, false},
