@@ -26,11 +26,13 @@ TORCH_LIBRARY(flashhip, m) {
   m.def(
       "moe_topk(Tensor(a!) topk_weights, Tensor(b!) topk_ids, Tensor gating_output, Tensor? correction_bias, "
       "str scoring_func, int num_expert_group, int topk_group, bool renormalize, float routed_scaling_factor) -> ()");
-  // expert_map (last, optional): int32 [num_experts] global -> local expert id, -1 for experts on
-  // other ranks (their pairs are left out).
+  // expert_map (optional): int32 [num_experts] global -> local expert id, -1 for experts on
+  // other ranks (their pairs are left out). label_unused_blocks: expert_ids past the used blocks
+  // get -1 (true) or are left as they were (false: sgl-kernel's behaviour).
   m.def(
       "moe_align_block_size(Tensor topk_ids, int num_experts, int block_size, Tensor(a!) sorted_token_ids, "
-      "Tensor(b!) expert_ids, Tensor(c!) num_tokens_post_pad, Tensor? expert_map=None) -> ()");
+      "Tensor(b!) expert_ids, Tensor(c!) num_tokens_post_pad, Tensor? expert_map=None, "
+      "bool label_unused_blocks=True) -> ()");
   // ---- Rotary embedding (OPS.md §2) ----
   m.def(
       "rope(Tensor(a!) q_out, Tensor(b!) k_out, Tensor q, Tensor k, Tensor cos_sin_cache, Tensor positions, "

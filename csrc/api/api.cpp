@@ -74,12 +74,13 @@ void moe_topk(at::Tensor& topk_weights, at::Tensor& topk_ids, const at::Tensor& 
 
 void moe_align_block_size(const at::Tensor& topk_ids, int64_t num_experts, int64_t block_size,
                           at::Tensor& sorted_token_ids, at::Tensor& expert_ids, at::Tensor& num_tokens_post_pad,
-                          const std::optional<at::Tensor>& expert_map) {
+                          const std::optional<at::Tensor>& expert_map, bool label_unused_blocks) {
   static const auto op = c10::Dispatcher::singleton()
                              .findSchemaOrThrow("flashhip::moe_align_block_size", "")
                              .typed<void(const at::Tensor&, int64_t, int64_t, at::Tensor&, at::Tensor&, at::Tensor&,
-                                         const std::optional<at::Tensor>&)>();
-  op.call(topk_ids, num_experts, block_size, sorted_token_ids, expert_ids, num_tokens_post_pad, expert_map);
+                                         const std::optional<at::Tensor>&, bool)>();
+  op.call(topk_ids, num_experts, block_size, sorted_token_ids, expert_ids, num_tokens_post_pad, expert_map,
+          label_unused_blocks);
 }
 
 void rope(at::Tensor& q_out, at::Tensor& k_out, const at::Tensor& q, const at::Tensor& k,

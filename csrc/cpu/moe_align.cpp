@@ -27,7 +27,9 @@ void align(const kernels::MoeAlignParams& p) {
   }
   for (int e = 0; e < E; ++e) start[e + 1] = start[e] + (count[e] + p.block_size - 1) / p.block_size * p.block_size;
   for (int64_t i = 0; i < p.sorted_capacity; ++i) p.sorted_token_ids[i] = pad;
-  for (int64_t b = 0; b < p.expert_ids_capacity; ++b) p.expert_ids[b] = -1;
+  if (p.label_unused_blocks) {
+    for (int64_t b = start[E] / p.block_size; b < p.expert_ids_capacity; ++b) p.expert_ids[b] = -1;
+  }
   std::vector<int64_t> next(start.begin(), start.end() - 1);
   for (int64_t q = 0; q < pairs; ++q) {
     if (local[q] >= 0) p.sorted_token_ids[next[local[q]]++] = static_cast<int32_t>(q);

@@ -30,7 +30,7 @@ void check_int32_vector(const char* arg, const at::Tensor& t, const at::Tensor& 
 
 void moe_align_block_size(const at::Tensor& topk_ids, int64_t num_experts, int64_t block_size,
                           at::Tensor& sorted_token_ids, at::Tensor& expert_ids, at::Tensor& num_tokens_post_pad,
-                          const std::optional<at::Tensor>& expert_map) {
+                          const std::optional<at::Tensor>& expert_map, bool label_unused_blocks) {
   check_device(kOp, "topk_ids", topk_ids);
   check_dtype(kOp, "topk_ids", topk_ids, {at::kInt, at::kLong});
   const RowView ids = row_view(kOp, "topk_ids", topk_ids);
@@ -46,10 +46,12 @@ void moe_align_block_size(const at::Tensor& topk_ids, int64_t num_experts, int64
   TORCH_CHECK(sorted_token_ids.numel() >= max_padded, kOp, ": argument 'sorted_token_ids' must hold at least ", max_padded,
               " elements (topk_ids.numel() + num_experts * (block_size - 1)), got ", sorted_token_ids.numel());
   check_int32_vector("expert_ids", expert_ids, topk_ids);
-  const int64_t max_blocks = (max_padded + block_size - 1) / block_size;
+  // The padded total is a multiple of block_size and at most max_padded: the floor is enough.
+  const int64_t max_blocks =
+      kernels::moe_align_max_blocks(pairs, static_cast<int>(num_experts), static_cast<int>(block_size));
   TORCH_CHECK(expert_ids.numel() >= max_blocks, kOp, ": argument 'expert_ids' must hold at least ", max_blocks,
-              " elements (ceil((topk_ids.numel() + num_experts * (block_size - 1)) / block_size)), got ",
-              expert_ids.numel());
+              " elements ((topk_ids.numel() + num_experts * (block_size - 1)) // block_size, one per block the "
+              "padded pairs may fill), got ", expert_ids.numel());
   check_same_device(kOp, "num_tokens_post_pad", num_tokens_post_pad, topk_ids);
   check_dtype(kOp, "num_tokens_post_pad", num_tokens_post_pad, {at::kInt});
   TORCH_CHECK(num_tokens_post_pad.numel() == 1, kOp, ": argument 'num_tokens_post_pad' must hold one int32 (shape [1]), got shape ",
@@ -97,6 +99,7 @@ void moe_align_block_size(const at::Tensor& topk_ids, int64_t num_experts, int64
   p.sorted_capacity = sorted_token_ids.numel();
   p.expert_ids_capacity = expert_ids.numel();
   p.ids_int64 = topk_ids.scalar_type() == at::kLong;
+  p.label_unused_blocks = label_unused_blocks;
 
   at::Tensor workspace;  // GPU only; lives until the launch is enqueued
   kernels::MoeAlignLaunchInfo info;

@@ -21,7 +21,7 @@ const std::vector<std::string> kExpectedSchemas = {
     "flashhip::moe_topk(Tensor(a!) topk_weights, Tensor(b!) topk_ids, Tensor gating_output, Tensor? correction_bias, "
     "str scoring_func, int num_expert_group, int topk_group, bool renormalize, float routed_scaling_factor) -> ()",
     "flashhip::moe_align_block_size(Tensor topk_ids, int num_experts, int block_size, Tensor(a!) sorted_token_ids, "
-    "Tensor(b!) expert_ids, Tensor(c!) num_tokens_post_pad, Tensor? expert_map=None) -> ()",
+    "Tensor(b!) expert_ids, Tensor(c!) num_tokens_post_pad, Tensor? expert_map=None, bool label_unused_blocks=True) -> ()",
     "flashhip::rope(Tensor(a!) q_out, Tensor(b!) k_out, Tensor q, Tensor k, Tensor cos_sin_cache, "
     "Tensor positions, bool interleave) -> ()",
 };

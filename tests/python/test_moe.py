@@ -281,6 +281,27 @@ def test_align_expert_map_leaves_out_other_ranks(device, experts, rank, ranks):
 
 
 @pytest.mark.parametrize("device", DEVICES)
+@pytest.mark.parametrize("label_unused_blocks", [True, False])
+def test_align_expert_ids_sized_by_the_floor(device, label_unused_blocks):
+    # 7 pairs, 5 experts, block 8: at most 7 + 5 * 7 = 42 slots, and the padded total is a
+    # multiple of 8 no larger, so 42 // 8 = 5 blocks always hold the labels (ceil would be 6).
+    ids = torch.tensor([[0, 4, 4, 1, 2, 3, 0]], dtype=torch.int32, device=device)
+    sorted_ids = torch.full((42,), -5, dtype=torch.int32, device=device)
+    expert_ids = torch.full((5,), -5, dtype=torch.int32, device=device)
+    total = torch.full((1,), -5, dtype=torch.int32, device=device)
+    ops.moe_align_block_size(ids, 5, 8, sorted_ids, expert_ids, total, None, label_unused_blocks)
+    assert expert_ids.tolist() == [0, 1, 2, 3, 4] and total.item() == 40
+    # Fewer experts used: the blocks past them are -1, or left as they were.
+    ids = torch.tensor([[3, 3, 3, 3, 3, 3, 3]], dtype=torch.int32, device=device)
+    expert_ids.fill_(-5)
+    ops.moe_align_block_size(ids, 5, 8, sorted_ids, expert_ids, total, None, label_unused_blocks)
+    assert expert_ids.tolist() == [3] + [-1 if label_unused_blocks else -5] * 4 and total.item() == 8
+    assert sorted_ids.tolist() == list(range(7)) + [7] * 35
+    with pytest.raises(RuntimeError, match="'expert_ids' must hold at least 5 elements"):
+        ops.moe_align_block_size(ids, 5, 8, sorted_ids, expert_ids[:4], total, None, label_unused_blocks)
+
+
+@pytest.mark.parametrize("device", DEVICES)
 def test_align_strided_ids_and_larger_buffers(device):
     base = torch.randint(0, 32, (50, 12), device=device, dtype=torch.int32)
     ids = base[:, :8]  # rows 12 apart
@@ -360,17 +381,21 @@ def test_sgl_moe_fused_gate_and_flashinfer_fused_topk_deepseek(device, dtype):
 def test_sgl_moe_align_block_size_both_signatures(device):
     ids = torch.randint(0, 64, (300, 6), device=device, dtype=torch.int32)
     want = ref.moe_align_block_size(ids, 64, 16)
-    # sglang sizes its buffers for one expert more than it routes to.
+    used = int(want[2]) // 16
+    # sglang sizes its buffers for one expert more than it routes to; sgl-kernel's own test sizes
+    # expert_ids by the floor (ceil is one more here: 1800 + 975 = 2775 is not a multiple of 16).
     max_padded = ids.numel() + 65 * 15
-    for scratch in [(torch.empty(65, dtype=torch.int32, device=device), True),  # cumsum_buffer, pad flag
-                    (torch.empty(65 * 64, dtype=torch.int32, device=device), torch.empty(65, dtype=torch.int32, device=device))]:
-        sorted_ids = torch.full((max_padded,), -5, dtype=torch.int32, device=device)
-        expert_ids = torch.full(((max_padded + 15) // 16,), -5, dtype=torch.int32, device=device)
-        total = torch.full((1,), -5, dtype=torch.int32, device=device)
-        flashhip.flashinfer.moe_align_block_size(ids, 64, 16, sorted_ids, expert_ids, total, *scratch)
-        assert torch.equal(sorted_ids[: want[0].numel()], want[0]) and (sorted_ids[want[0].numel():] == ids.numel()).all()
-        assert torch.equal(expert_ids[: want[1].numel()], want[1]) and (expert_ids[want[1].numel():] == -1).all()
-        assert torch.equal(total, want[2])
+    for blocks in (max_padded // 16, (max_padded + 15) // 16):
+        for scratch in [(torch.empty(65, dtype=torch.int32, device=device), True),  # cumsum_buffer, pad flag
+                        (torch.empty(65 * 64, dtype=torch.int32, device=device), torch.empty(65, dtype=torch.int32, device=device))]:
+            sorted_ids = torch.full((max_padded,), -5, dtype=torch.int32, device=device)
+            expert_ids = torch.full((blocks,), -5, dtype=torch.int32, device=device)
+            total = torch.full((1,), -5, dtype=torch.int32, device=device)
+            flashhip.compat.sgl_kernel.moe_align_block_size(ids, 64, 16, sorted_ids, expert_ids, total, *scratch)
+            assert torch.equal(sorted_ids[: want[0].numel()], want[0]) and (sorted_ids[want[0].numel():] == ids.numel()).all()
+            # As sgl-kernel: the blocks past the used ones are left as they were.
+            assert torch.equal(expert_ids[:used], want[1][:used]) and (expert_ids[used:] == -5).all()
+            assert torch.equal(total, want[2])
     with pytest.raises(TypeError, match="unexpected argument"):
         flashhip.flashinfer.moe_align_block_size(ids, 64, 16, sorted_ids, expert_ids, total, "cumsum")
 
@@ -395,6 +420,7 @@ def _samples(device):
         (ops.moe_topk.default, (w.clone(), i.clone(), g.float(), bias, "sigmoid", 4, 2, True, 2.5)),
         (ops.moe_align_block_size.default, (ids, 16, 8, *align_outputs())),
         (ops.moe_align_block_size.default, (ids.long(), 16, 8, *align_outputs(), emap)),
+        (ops.moe_align_block_size.default, (ids, 16, 8, *align_outputs(), None, False)),
     ]
 
 

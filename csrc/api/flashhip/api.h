@@ -36,7 +36,8 @@ void moe_topk(at::Tensor& topk_weights, at::Tensor& topk_ids, const at::Tensor& 
               double routed_scaling_factor = 1.0);
 void moe_align_block_size(const at::Tensor& topk_ids, int64_t num_experts, int64_t block_size,
                           at::Tensor& sorted_token_ids, at::Tensor& expert_ids, at::Tensor& num_tokens_post_pad,
-                          const std::optional<at::Tensor>& expert_map = std::nullopt);
+                          const std::optional<at::Tensor>& expert_map = std::nullopt,
+                          bool label_unused_blocks = true);
 // Rotary embedding of q [nnz, Hq, D] and k [nnz, Hk, D] by the rows `positions` of an fp32
 // cos|sin cache [max_positions, rotary_dim]; in place when q_out is q and k_out is k.
 void rope(at::Tensor& q_out, at::Tensor& k_out, const at::Tensor& q, const at::Tensor& k,

@@ -86,12 +86,21 @@ def moe_align_block_size(topk_ids, num_experts: int, block_size: int, sorted_tok
     """sgl-kernel's ``sgl_kernel.moe_align_block_size``, both forms: ``(..., num_tokens_post_pad,
     cumsum_buffer, pad_sorted_token_ids=False)`` and the older ``(..., num_tokens_post_pad,
     token_cnts_buffer, cumsum_buffer)``. The scratch buffers are not needed and are left untouched.
-    The padding of ``sorted_token_ids`` (``topk_ids.numel()``) is always written, so
-    ``pad_sorted_token_ids`` changes nothing; buffers longer than the worst case are filled to
-    their end (padding, and -1 for unused blocks). See :func:`flashhip.moe_align_block_size` for
-    the layout."""
+
+    As sgl-kernel: ``experts_ids`` may be sized ``sorted_token_ids.numel() // block_size`` (its
+    callers' ``(numel + (E + 1) * (block - 1)) // block``; the padded total is a multiple of the
+    block, so that always suffices), and its elements past the used blocks are left as they were
+    (``label_unused_blocks=False`` of the op; :func:`flashhip.moe_align_block_size` writes -1 there).
+
+    Differences that remain: the padding of ``sorted_token_ids`` (``topk_ids.numel()``) is always
+    written to the buffer's end, whatever ``pad_sorted_token_ids`` says (sgl-kernel leaves those
+    slots unwritten when it is False; nothing reads them). SGLang passes ``num_experts + 1`` and may
+    route a pair to expert -1 (expert parallelism), which sgl-kernel gathers into leading blocks
+    labelled -1; flashhip leaves such pairs out on a GPU and refuses them on the CPU (ids must be
+    ``0..num_experts-1``): the blocks a grouped GEMM computes are the same, their order is not.
+    See :func:`flashhip.moe_align_block_size` for the layout."""
     for extra in scratch:
         if not isinstance(extra, (torch.Tensor, bool)) and extra is not None:
             raise TypeError(f"moe_align_block_size(): unexpected argument {extra!r} after 'num_tokens_post_pad'")
     _ops.moe_align_block_size(topk_ids, num_experts, block_size, sorted_token_ids, experts_ids, num_tokens_post_pad,
-                              None)
+                              None, False)

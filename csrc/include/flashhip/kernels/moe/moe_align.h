@@ -10,8 +10,10 @@
 //   experts follow each other in ascending order. The padding index is T * k.
 // - sorted_token_ids: every element is written; those not holding a pair hold the padding
 //   index (also beyond the padded total). Capacity >= T*k + experts*(block_size - 1).
-// - expert_ids[b]: the expert of block b for b < padded total / block_size, -1 beyond (every
-//   element written). Capacity >= ceil(sorted capacity bound / block_size).
+// - expert_ids[b]: the expert of block b for b < padded total / block_size; beyond, -1 when
+//   label_unused_blocks (every element written), else left as it was (sgl-kernel does so).
+//   Capacity >= floor(sorted capacity bound / block_size): the padded total is a multiple of
+//   block_size no larger than the bound, so the floor always holds its blocks.
 // - num_tokens_post_pad[0]: the padded total.
 // GPU only: ids (or map values) outside 0..experts-1 leave the pair out; the op checks them on
 // the CPU, where it is cheap.
@@ -40,11 +42,18 @@ struct MoeAlignParams {
   int64_t sorted_capacity = 0;
   int64_t expert_ids_capacity = 0;
   bool ids_int64 = false;
+  bool label_unused_blocks = true;  // expert_ids past the used blocks: -1, or left as they were
 };
 
 // Worst-case padded length: every expert may need block_size - 1 padding slots.
 inline int64_t moe_align_max_padded(int64_t pairs, int experts, int block_size) {
   return pairs + static_cast<int64_t>(experts) * (block_size - 1);
+}
+
+// Blocks expert_ids must hold: the padded total is a multiple of block_size and at most
+// moe_align_max_padded, so the floor of that over block_size is enough.
+inline int64_t moe_align_max_blocks(int64_t pairs, int experts, int block_size) {
+  return moe_align_max_padded(pairs, experts, block_size) / block_size;
 }
 
 // The GPU splits the pairs into tiles (one block each, at most kMoeAlignMaxTiles of them) so

@@ -216,7 +216,9 @@ __global__ void FH_LAUNCH_BOUNDS(kThreads) moe_align_scatter(const MoeAlignParam
   const int64_t thread = static_cast<int64_t>(tile) * kThreads + tid;
   const int64_t grid_threads = static_cast<int64_t>(gridDim.x) * kThreads;
   for (int64_t pos = padded_total + thread; pos < p.sorted_capacity; pos += grid_threads) p.sorted_token_ids[pos] = pad;
-  for (int64_t b = padded_total / block_size + thread; b < p.expert_ids_capacity; b += grid_threads) p.expert_ids[b] = -1;
+  if (p.label_unused_blocks) {
+    for (int64_t b = padded_total / block_size + thread; b < p.expert_ids_capacity; b += grid_threads) p.expert_ids[b] = -1;
+  }
   if (tile == 0 && tid == 0) *p.num_tokens_post_pad = padded_total;
 }
 
