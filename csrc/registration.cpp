@@ -33,6 +33,8 @@ TORCH_LIBRARY(flashhip, m) {
       "moe_align_block_size(Tensor topk_ids, int num_experts, int block_size, Tensor(a!) sorted_token_ids, "
       "Tensor(b!) expert_ids, Tensor(c!) num_tokens_post_pad, Tensor? expert_map=None, "
       "bool label_unused_blocks=True) -> ()");
+  // The combine after the experts: output [T, H] = sum over the topk slots of input [T, topk, H].
+  m.def("moe_sum(Tensor(a!) output, Tensor input) -> ()");
   // ---- Rotary embedding (OPS.md §2) ----
   m.def(
       "rope(Tensor(a!) q_out, Tensor(b!) k_out, Tensor q, Tensor k, Tensor cos_sin_cache, Tensor positions, "

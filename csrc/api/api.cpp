@@ -83,6 +83,13 @@ void moe_align_block_size(const at::Tensor& topk_ids, int64_t num_experts, int64
           label_unused_blocks);
 }
 
+void moe_sum(at::Tensor& output, const at::Tensor& input) {
+  static const auto op = c10::Dispatcher::singleton()
+                             .findSchemaOrThrow("flashhip::moe_sum", "")
+                             .typed<void(at::Tensor&, const at::Tensor&)>();
+  op.call(output, input);
+}
+
 void rope(at::Tensor& q_out, at::Tensor& k_out, const at::Tensor& q, const at::Tensor& k,
           const at::Tensor& cos_sin_cache, const at::Tensor& positions, bool interleave) {
   static const auto op = c10::Dispatcher::singleton()

@@ -10,7 +10,7 @@ from . import _library  # noqa: F401  (registers torch.ops.flashhip.*)
 from ._library import info
 from . import compat, flashinfer, reference
 from .gemm import fp8_gemm, native_fp8_dtype, per_token_group_quant_fp8
-from .moe import moe_align_block_size, moe_topk
+from .moe import moe_align_block_size, moe_sum, moe_topk
 from .norm import fused_add_rmsnorm, fused_add_rmsnorm_quant, layernorm, rmsnorm, rmsnorm_quant
 from .rope import (
     cos_sin_cache,
@@ -33,6 +33,7 @@ __all__ = [
     "native_fp8_dtype",
     "moe_topk",
     "moe_align_block_size",
+    "moe_sum",
     "rope",
     "cos_sin_cache",
     "linear_scaling_cos_sin_cache",

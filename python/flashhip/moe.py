@@ -1,5 +1,6 @@
-"""Mixture-of-experts routing: functional forms of ``torch.ops.flashhip.moe_topk`` and
-``torch.ops.flashhip.moe_align_block_size`` that allocate their outputs."""
+"""Mixture-of-experts routing and combine: functional forms of ``torch.ops.flashhip.moe_topk``,
+``torch.ops.flashhip.moe_align_block_size`` and ``torch.ops.flashhip.moe_sum`` that allocate
+their outputs."""
 
 from __future__ import annotations
 
@@ -66,3 +67,17 @@ def moe_align_block_size(
     _ops.moe_align_block_size(topk_ids, num_experts, block_size, sorted_token_ids, expert_ids, num_tokens_post_pad,
                               expert_map)
     return sorted_token_ids, expert_ids, num_tokens_post_pad
+
+
+def moe_sum(input: torch.Tensor, out: Optional[torch.Tensor] = None) -> torch.Tensor:
+    """The combine after the experts: ``out [T, H] = input [T, topk, H]`` summed over the topk
+    slots (fp32/fp16/bf16; the innermost dimension contiguous, the others any stride). The slots
+    are added in fp32 in slot order and rounded once to the dtype, the same bits on every device.
+    Writes into ``out`` when given (same dtype and device), else allocates it; returns it."""
+    if out is None:
+        if input.dim() != 3:
+            raise RuntimeError(f"flashhip.moe_sum: argument 'input' must be 3-D [tokens, topk, hidden], got shape "
+                               f"{list(input.shape)}")
+        out = torch.empty(input.shape[0], input.shape[2], dtype=input.dtype, device=input.device)
+    _ops.moe_sum(out, input)
+    return out

@@ -68,6 +68,22 @@ TEST(Moe, AlignGroupsPairsByExpertPaddedToBlocks) {
   }
 }
 
+TEST(Moe, SumAddsTheSlotsInFp32) {
+  for (const auto& device : devices()) {
+    const auto opts = at::TensorOptions().device(device);
+    const auto input = at::randn({9, 4, 72}, opts).to(at::kBFloat16);
+    auto output = at::full({9, 72}, std::nan(""), opts.dtype(at::kBFloat16));
+    flashhip::moe_sum(output, input);
+    auto expected = at::zeros({9, 72}, opts);
+    for (int64_t j = 0; j < 4; ++j) expected = expected + input.select(1, j).to(at::kFloat);
+    EXPECT_TRUE(at::equal(output, expected.to(at::kBFloat16))) << device;
+  }
+  auto output = at::full({9, 72}, 7.0);
+  const auto message = error_of([&] { flashhip::moe_sum(output, at::randn({9, 4, 71})); });
+  EXPECT_NE(message.find("'output'"), std::string::npos) << message;
+  EXPECT_TRUE(output.eq(7.0).all().item<bool>());
+}
+
 TEST(Moe, BadArgumentsAreNamedAndNothingIsWritten) {
   const auto logits = at::randn({4, 64});
   auto weights = at::full({4, 8}, 7.0);

@@ -22,6 +22,7 @@ const std::vector<std::string> kExpectedSchemas = {
     "str scoring_func, int num_expert_group, int topk_group, bool renormalize, float routed_scaling_factor) -> ()",
     "flashhip::moe_align_block_size(Tensor topk_ids, int num_experts, int block_size, Tensor(a!) sorted_token_ids, "
     "Tensor(b!) expert_ids, Tensor(c!) num_tokens_post_pad, Tensor? expert_map=None, bool label_unused_blocks=True) -> ()",
+    "flashhip::moe_sum(Tensor(a!) output, Tensor input) -> ()",
     "flashhip::rope(Tensor(a!) q_out, Tensor(b!) k_out, Tensor q, Tensor k, Tensor cos_sin_cache, "
     "Tensor positions, bool interleave) -> ()",
 };

@@ -317,6 +317,57 @@ def test_align_strided_ids_and_larger_buffers(device):
     assert torch.equal(total, want_total)
 
 
+# ---- moe_sum ----
+
+def moe_sum_reference(x):
+    """fp32 sum over the slots in slot order, rounded once: the contract, bit for bit."""
+    acc = torch.zeros(x.shape[0], x.shape[2], dtype=torch.float32, device=x.device)
+    for j in range(x.shape[1]):
+        acc = acc + x[:, j].float()
+    return acc.to(x.dtype)
+
+
+def moe_sum_inputs(tokens, topk, hidden, dtype, device, layout):
+    """Fresh random [tokens, topk, hidden] in one of several memory layouts."""
+    if layout == "contiguous":
+        return torch.randn(tokens, topk, hidden, device=device).to(dtype)
+    if layout == "padded":  # rows padded apart: strided tokens and slots
+        return torch.randn(tokens, topk, hidden + 8, device=device).to(dtype)[:, :, :hidden]
+    if layout == "slot_major":  # [topk, tokens, hidden] in memory
+        return torch.randn(topk, tokens, hidden, device=device).to(dtype).transpose(0, 1)
+    assert layout == "unaligned"  # one element into the buffer: no 16-byte vectors on a GPU
+    flat = torch.randn(tokens * topk * hidden + 1, device=device).to(dtype)
+    return flat[1:].view(tokens, topk, hidden)
+
+
+@pytest.mark.parametrize("device", DEVICES)
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("tokens,topk,hidden", [(1, 1, 8), (7, 2, 64), (33, 3, 200), (65, 4, 7168), (5, 8, 1000),
+                                                (3, 9, 24), (0, 8, 64), (4, 8, 0)])
+@pytest.mark.parametrize("layout", ["contiguous", "padded", "slot_major", "unaligned"])
+def test_moe_sum(device, dtype, tokens, topk, hidden, layout):
+    x = moe_sum_inputs(tokens, topk, hidden, dtype, device, layout)
+    out = torch.full((tokens, hidden), float("nan"), dtype=dtype, device=device)
+    ops.moe_sum(out, x)
+    assert torch.equal(out, moe_sum_reference(x))
+    # The functional form, and a strided output (rows padded apart).
+    assert torch.equal(flashhip.moe_sum(x), out)
+    wide = torch.full((tokens, hidden + 3), float("nan"), dtype=dtype, device=device)
+    flashhip.moe_sum(x, out=wide[:, :hidden])
+    assert torch.equal(wide[:, :hidden], out) and wide[:, hidden:].isnan().all()
+
+
+@pytest.mark.parametrize("device", DEVICES)
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_sgl_moe_sum(device, dtype):
+    # sgl-kernel's call: moe_sum(input, output), output preallocated.
+    x = torch.randn(37, 8, 512, device=device).to(dtype)
+    output = torch.full((37, 512), float("nan"), dtype=dtype, device=device)
+    flashhip.compat.sgl_kernel.moe_sum(x, output)
+    assert torch.equal(output, moe_sum_reference(x))
+    torch.testing.assert_close(output.float(), x.float().sum(1), rtol=1e-2 if dtype != torch.float32 else 1e-5, atol=1e-2)
+
+
 # ---- sgl-kernel's and FlashInfer's signatures (flashhip.flashinfer) ----
 
 @pytest.mark.parametrize("device", DEVICES)
@@ -421,6 +472,9 @@ def _samples(device):
         (ops.moe_align_block_size.default, (ids, 16, 8, *align_outputs())),
         (ops.moe_align_block_size.default, (ids.long(), 16, 8, *align_outputs(), emap)),
         (ops.moe_align_block_size.default, (ids, 16, 8, *align_outputs(), None, False)),
+        (ops.moe_sum.default, (torch.empty(9, 96, device=device, dtype=torch.bfloat16),
+                               torch.randn(9, 8, 96, device=device, dtype=torch.bfloat16))),
+        (ops.moe_sum.default, (torch.empty(9, 40, device=device), torch.randn(8, 9, 40, device=device).transpose(0, 1))),
     ]
 
 
@@ -435,11 +489,13 @@ def test_torch_compile_fullgraph(device):
     def route(g, bias):
         weights, ids = flashhip.moe_topk(g, 8, bias, **DEEPSEEK)
         sorted_ids, expert_ids, total = flashhip.moe_align_block_size(ids, 256, 64)
-        return weights * 2, ids, sorted_ids, expert_ids, total
+        combined = flashhip.moe_sum(expert_out * weights[:, :, None])  # fp32: no downcast for inductor to elide
+        return weights * 2, ids, sorted_ids, expert_ids, total, combined
 
     compiled = torch.compile(route, fullgraph=True)
     g = torch.randn(33, 256, device=device, dtype=torch.bfloat16)
     bias = torch.randn(256, device=device) * 0.05
+    expert_out = torch.randn(33, 8, 128, device=device)
     for got, want in zip(compiled(g, bias), route(g, bias)):
         torch.testing.assert_close(got, want)
 
@@ -492,6 +548,14 @@ def _bad_cases():
         align(emap=torch.zeros(15, dtype=torch.int32)) + ("'expert_map' must have shape \\[16\\]",),
         align(emap=torch.full((16,), 16, dtype=torch.int32)) + ("'expert_map' holds values outside -1..15",),
         align(emap=torch.full((16,), -2, dtype=torch.int32)) + ("'expert_map' holds values outside -1..15",),
+        ("moe_sum", (torch.empty(4, 64), torch.randn(4, 8, 64).half()), "'output' must have the dtype of 'input'"),
+        ("moe_sum", (torch.empty(4, 64), torch.randn(4, 64)), "'input' must be 3-D \\[tokens, topk, hidden\\]"),
+        ("moe_sum", (torch.empty(4, 63), torch.randn(4, 8, 64)), "'output' must have shape \\[4, 64\\]"),
+        ("moe_sum", (torch.empty(5, 64), torch.randn(4, 8, 64)), "'output' must have shape \\[4, 64\\]"),
+        ("moe_sum", (torch.empty(4, 64), torch.randn(4, 64, 8).transpose(1, 2)), "'input' must be contiguous in its innermost"),
+        ("moe_sum", (torch.empty(64, 4).t(), torch.randn(4, 8, 64)), "'output' must be contiguous in its innermost"),
+        ("moe_sum", (torch.empty(4, 64, dtype=torch.float64), torch.randn(4, 8, 64).double()), "'input' must have dtype"),
+        ("moe_sum", (torch.empty(4, 64, dtype=torch.int32), torch.randn(4, 8, 64)), "'output' must have the dtype of 'input'"),
     ]
 
 
@@ -505,6 +569,16 @@ def test_bad_input_is_named_and_nothing_is_written(case):
         if snap is not None:
             # Bytes, not values: the poisoned / uninitialised outputs may hold NaN.
             assert torch.equal(a.contiguous().view(torch.uint8), snap.contiguous().view(torch.uint8))
+
+
+def test_moe_sum_output_must_not_share_memory_with_input():
+    x = torch.randn(4, 2, 16)
+    snapshot = x.clone()
+    with pytest.raises(RuntimeError, match="'output' shares memory with 'input'"):
+        ops.moe_sum(x[:, 0], x)  # slot 0's rows as the output
+    with pytest.raises(RuntimeError, match="'output' shares memory with 'input'"):
+        ops.moe_sum(x.view(-1)[8:72].view(4, 16), x)
+    assert torch.equal(x, snapshot)
 
 
 def test_align_outputs_must_not_share_memory():
@@ -529,6 +603,16 @@ def test_gpu_matches_cpu(tokens):
     assert torch.equal(flashhip.moe_topk(g.cuda(), 8)[1].cpu(), flashhip.moe_topk(g, 8)[1])
     for got, want in zip(flashhip.moe_align_block_size(cpu_i.cuda(), 256, 64), flashhip.moe_align_block_size(cpu_i, 256, 64)):
         assert torch.equal(got.cpu(), want)
+
+
+@requires_gpu
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_gpu_moe_sum_matches_cpu(dtype):
+    # The same additions in the same order: the same bits, on the vector and the scalar path.
+    for layout in ("contiguous", "unaligned"):
+        x = moe_sum_inputs(4097, 8, 7168, dtype, "cpu", layout)
+        got = flashhip.moe_sum(x.cuda()).cpu()
+        assert torch.equal(got, flashhip.moe_sum(x)), layout
 
 
 _LAYOUT_SCRIPT = """

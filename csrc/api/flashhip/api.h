@@ -38,6 +38,8 @@ void moe_align_block_size(const at::Tensor& topk_ids, int64_t num_experts, int64
                           at::Tensor& sorted_token_ids, at::Tensor& expert_ids, at::Tensor& num_tokens_post_pad,
                           const std::optional<at::Tensor>& expert_map = std::nullopt,
                           bool label_unused_blocks = true);
+// output [T, H] = the sum over the topk slots of input [T, topk, H], in fp32, rounded once.
+void moe_sum(at::Tensor& output, const at::Tensor& input);
 // Rotary embedding of q [nnz, Hq, D] and k [nnz, Hk, D] by the rows `positions` of an fp32
 // cos|sin cache [max_positions, rotary_dim]; in place when q_out is q and k_out is k.
 void rope(at::Tensor& q_out, at::Tensor& k_out, const at::Tensor& q, const at::Tensor& k,

@@ -25,6 +25,7 @@ __all__ = [
     "topk_softmax",
     "moe_fused_gate",
     "moe_align_block_size",
+    "moe_sum",
     "fp8_blockwise_scaled_mm",
     "sgl_per_token_group_quant_fp8",
 ]
@@ -104,3 +105,12 @@ def moe_align_block_size(topk_ids, num_experts: int, block_size: int, sorted_tok
             raise TypeError(f"moe_align_block_size(): unexpected argument {extra!r} after 'num_tokens_post_pad'")
     _ops.moe_align_block_size(topk_ids, num_experts, block_size, sorted_token_ids, experts_ids, num_tokens_post_pad,
                               None, False)
+
+
+def moe_sum(input, output) -> None:
+    """sgl-kernel's ``sgl_kernel.moe_sum(input, output)``: ``output [T, H]`` = ``input [T, topk, H]``
+    summed over topk, into ``output`` (the same dtype). One difference: flashhip adds in fp32 and
+    rounds once for every topk; sgl-kernel's kernel for topk 2 to 4 rounds to fp16/bf16 after each
+    addition (the same result for topk 2, within an ulp per addition for 3 and 4), and sums in fp32
+    (``torch.sum``) for other topk, as flashhip does. Any strides of the leading dimensions."""
+    _ops.moe_sum(output, input)
