@@ -429,6 +429,31 @@ def test_sgl_moe_fused_gate_and_flashinfer_fused_topk_deepseek(device, dtype):
 
 
 @pytest.mark.parametrize("device", DEVICES)
+def test_flashinfer_fused_topk_deepseek_backend_and_routing_replay(device):
+    g = gating(70, 256, torch.bfloat16, device)
+    bias = (torch.randn(256, device=device) * 0.05).to(torch.bfloat16)
+    mask = decided(g, 8, bias.float(), "sigmoid", 8, 4)
+    want_weights, want_ids = ref.deepseek_v3_routing(g, bias.float())
+    fi = flashhip.compat.flashinfer
+    values = torch.full((70, 8), float("nan"), device=device, dtype=torch.bfloat16)
+    indices = torch.full((70, 8), -7, dtype=torch.int32, device=device)
+    # A replay buffer sized for a larger batch: rows past the tokens are left as they were.
+    replay = torch.full((96, 8), -3, dtype=torch.int16, device=device)
+    fi.fused_topk_deepseek(g, bias, 8, 4, 8, 2.5, values, indices, True, replay, backend="default")
+    assert torch.equal(indices[mask], want_ids[mask])
+    torch.testing.assert_close(values[mask].float(), want_weights[mask], rtol=8e-3, atol=1e-5)  # bf16 values
+    assert torch.equal(replay[:70], indices.to(torch.int16)) and (replay[70:] == -3).all()
+    for kwargs, message in [(dict(backend="cake"), "'backend' must be 'default'"),
+                            (dict(routing_replay_out=replay.int()), "'routing_replay_out' must be int16"),
+                            (dict(routing_replay_out=replay[:69]), "'routing_replay_out' must be \\[>= 70, 8\\]"),
+                            (dict(routing_replay_out=replay[:, :6]), "'routing_replay_out' must be \\[>= 70, 8\\]")]:
+        before = (values.clone(), indices.clone(), replay.clone())
+        with pytest.raises(ValueError, match=message):
+            fi.fused_topk_deepseek(g, bias, 8, 4, 8, 2.5, values, indices, **kwargs)
+        assert all(torch.equal(a, b) for a, b in zip((values, indices, replay), before)), "nothing written"
+
+
+@pytest.mark.parametrize("device", DEVICES)
 def test_sgl_moe_align_block_size_both_signatures(device):
     ids = torch.randint(0, 64, (300, 6), device=device, dtype=torch.int32)
     want = ref.moe_align_block_size(ids, 64, 16)

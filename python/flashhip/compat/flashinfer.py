@@ -111,13 +111,38 @@ def apply_rope_with_cos_sin_cache(positions, query, key, head_size, cos_sin_cach
 
 def fused_topk_deepseek(scores, bias, n_group: int, topk_group: int, topk: int, routed_scaling_factor: float,
                         topk_values, topk_indices, launch_with_pdl: bool = True,
-                        routing_replay_out: Optional[torch.Tensor] = None) -> None:
+                        routing_replay_out: Optional[torch.Tensor] = None, *, backend: str = "default") -> None:
     """FlashInfer's ``flashinfer.fused_topk_deepseek`` (DeepSeek-V3 routing) into ``topk_values`` /
     ``topk_indices`` ``[T, topk]``: sigmoid(``scores``) + ``bias`` chooses (top-two group sums,
     ``topk_group`` of ``n_group`` groups kept), the chosen sigmoid scores are normalised to sum 1
-    and multiplied by ``routed_scaling_factor``."""
-    if routing_replay_out is not None:
-        raise NotImplementedError("fused_topk_deepseek: routing_replay_out is not supported")
+    and multiplied by ``routed_scaling_factor``.
+
+    ``routing_replay_out`` (int16 ``[>= T, topk]``, as FlashInfer's): when given, rows ``0..T-1``
+    receive the chosen expert ids too (for routing replay; rows past ``T`` are left as they were,
+    so one buffer sized for the largest batch serves every step of a CUDA graph).
+
+    ``backend``: ``"default"`` (flashhip's kernel) only. FlashInfer's ``"cake"`` selects a
+    Blackwell-only (SM100/103/107) kernel and raises elsewhere; flashhip has no such kernel, so it
+    is refused with a ValueError naming ``backend``, as FlashInfer refuses it on Hopper.
+
+    Differences that remain: FlashInfer also refuses ``topk > 8``, more than 32 experts per group
+    and some larger shapes; flashhip routes them."""
+    if backend != "default":
+        raise ValueError(f"fused_topk_deepseek: argument 'backend' must be 'default' (flashhip has no "
+                         f"{backend!r} kernel; FlashInfer's 'cake' backend runs on SM100/103/107 only), got {backend!r}")
     if topk_values.dim() != 2 or topk_values.shape[1] != topk:
         raise ValueError(f"fused_topk_deepseek: 'topk_values' must be [num_tokens, {topk}], got {tuple(topk_values.shape)}")
+    tokens = scores.shape[0]
+    if routing_replay_out is not None:
+        if routing_replay_out.dtype != torch.int16:
+            raise ValueError(f"fused_topk_deepseek: 'routing_replay_out' must be int16, got {routing_replay_out.dtype}")
+        if (routing_replay_out.dim() != 2 or routing_replay_out.shape[0] < tokens
+                or routing_replay_out.shape[1] != topk):
+            raise ValueError(f"fused_topk_deepseek: 'routing_replay_out' must be [>= {tokens}, {topk}], got "
+                             f"{tuple(routing_replay_out.shape)}")
+        if routing_replay_out.device != scores.device:
+            raise ValueError(f"fused_topk_deepseek: 'routing_replay_out' must be on {scores.device}, got "
+                             f"{routing_replay_out.device}")
     _route_into(topk_values, topk_indices, scores, bias, "sigmoid", n_group, topk_group, True, routed_scaling_factor)
+    if routing_replay_out is not None:
+        routing_replay_out[:tokens].copy_(topk_indices)
