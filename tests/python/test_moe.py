@@ -417,8 +417,6 @@ def test_sgl_moe_fused_gate_and_flashinfer_fused_topk_deepseek(device, dtype):
     assert_routing_matches(weights, ids, want_weights / 2.5, want_ids, mask)
     weights, ids = flashhip.flashinfer.moe_fused_gate(g, bias, 8, 4, 8, 0, 2.5, True)
     assert_routing_matches(weights, ids, want_weights, want_ids, mask)
-    with pytest.raises(NotImplementedError, match="num_fused_shared_experts"):
-        flashhip.flashinfer.moe_fused_gate(g, bias, 8, 4, 9, 1, 2.5)
     # FlashInfer writes the caller's buffers, int64 indices included.
     values = torch.full((70, 8), float("nan"), device=device)
     indices = torch.full((70, 8), -7, dtype=torch.int64, device=device)
@@ -426,6 +424,52 @@ def test_sgl_moe_fused_gate_and_flashinfer_fused_topk_deepseek(device, dtype):
     assert_routing_matches(values, indices.int(), want_weights, want_ids, mask)
     with pytest.raises(ValueError, match="topk_values"):
         flashhip.flashinfer.fused_topk_deepseek(g, bias, 8, 4, 6, 2.5, values, indices)
+
+
+def fused_shared_gate_reference(g, bias, groups, keep, topk, shared, scale, apply):
+    """sgl-kernel's GPU moe_fused_gate with fused shared experts, in pure torch: the routed
+    DeepSeek-V3 choice in the first topk - shared slots; expert E + i in the others, weighted by
+    the routed sum over the factor; every weight divided by the routed sum, then times the factor
+    when `apply`."""
+    routed = topk - shared
+    sig = g.float().sigmoid()
+    _, ids = ref.deepseek_v3_routing(g, bias.float(), groups, keep, routed, 1.0)
+    raw = sig.gather(1, ids.long())
+    total = raw.sum(-1, keepdim=True)
+    weights = torch.cat([raw, (total / scale).expand(-1, shared)], 1) / total
+    if apply:
+        weights = weights * scale
+    experts = g.shape[1]
+    ids = torch.cat([ids, torch.arange(experts, experts + shared, dtype=torch.int32, device=g.device).expand(g.shape[0], -1)], 1)
+    return weights, ids
+
+
+@pytest.mark.parametrize("device", DEVICES)
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("experts,groups,keep,topk,shared", [(256, 8, 4, 9, 1), (256, 8, 4, 10, 2), (64, 4, 2, 5, 1)])
+@pytest.mark.parametrize("apply", [False, True])
+def test_sgl_moe_fused_gate_with_fused_shared_experts(device, dtype, experts, groups, keep, topk, shared, apply):
+    g = gating(53, experts, dtype, device)
+    bias = (torch.randn(experts, device=device) * 0.05).to(dtype)
+    weights, ids = flashhip.compat.sgl_kernel.moe_fused_gate(g, bias, groups, keep, topk, shared, 2.5, apply)
+    assert weights.shape == (53, topk) and ids.shape == (53, topk)
+    mask = decided(g, topk - shared, bias.float(), "sigmoid", groups, keep)
+    assert_routing_matches(weights, ids, *fused_shared_gate_reference(g, bias, groups, keep, topk, shared, 2.5, apply), mask)
+    # The shared slots on every token, decided or not.
+    assert (ids[:, topk - shared:] == torch.arange(experts, experts + shared, device=device)).all()
+    torch.testing.assert_close(weights[:, topk - shared:], torch.full((53, shared), 1.0 if apply else 0.4, device=device))
+    torch.testing.assert_close(weights[:, : topk - shared].sum(-1), torch.full((53,), 2.5 if apply else 1.0, device=device))
+
+
+def test_sgl_moe_fused_gate_fused_shared_experts_bad_arguments():
+    g, bias = torch.randn(4, 64), torch.zeros(64)
+    gate = flashhip.compat.sgl_kernel.moe_fused_gate
+    with pytest.raises(ValueError, match="'num_fused_shared_experts' must be 0 to topk - 1 = 4"):
+        gate(g, bias, 4, 2, 5, 5, 2.5)
+    with pytest.raises(ValueError, match="'routed_scaling_factor' must be finite and positive"):
+        gate(g, bias, 4, 2, 5, 1, 0.0)
+    with pytest.raises(RuntimeError, match="'topk_group' keeps 1 groups of 16 experts \\(16\\), fewer than k = 20"):
+        gate(g, bias, 4, 1, 21, 1, 2.5)
 
 
 @pytest.mark.parametrize("device", DEVICES)

@@ -6,6 +6,7 @@ and group quant are defined in :mod:`flashhip.gemm`."""
 
 from __future__ import annotations
 
+import math
 from typing import Optional
 
 import torch
@@ -73,13 +74,42 @@ def moe_fused_gate(input_tensor, bias, num_expert_group: int, topk_group: int, t
     by score + ``bias`` within the ``topk_group`` best of ``num_expert_group`` groups (top-two
     sums), weights renormalised to sum 1 and multiplied by ``routed_scaling_factor`` only with
     ``apply_routed_scaling_factor_on_output``. Returns ``(weights fp32 [T, topk], ids int32
-    [T, topk])``. Unlike sgl-kernel's kernel, any expert count and group size work. Fused shared
-    experts are not supported."""
-    if num_fused_shared_experts:
-        raise NotImplementedError("moe_fused_gate: num_fused_shared_experts > 0 is not supported; route the "
-                                  "routed experts (num_fused_shared_experts=0) and append the shared ones")
-    scale = routed_scaling_factor if apply_routed_scaling_factor_on_output and routed_scaling_factor > 0 else 1.0
-    return moe.moe_topk(input_tensor, topk, bias, "sigmoid", num_expert_group, topk_group, True, scale)
+    [T, topk])``. Unlike sgl-kernel's kernel, any expert count and group size work.
+
+    ``num_fused_shared_experts = F > 0`` (SGLang's DeepSeek with the shared expert fused into the
+    routed GEMM), as sgl-kernel's GPU kernel: ``topk`` counts the F shared slots too; slots
+    ``0..topk-F-1`` hold the routed experts as above, slot ``topk-F+i`` holds expert ``E + i`` (E:
+    the routed experts, ``input_tensor.shape[1]``) with weight ``1 / routed_scaling_factor``
+    (the routed sum over the factor, renormalised by the routed sum), or 1 with
+    ``apply_routed_scaling_factor_on_output``: the GEMM output times the factor then weights
+    the shared expert by 1. ``routed_scaling_factor`` must be positive there (sgl-kernel's kernel
+    gives inf for 0) and at least one slot must stay routed; ValueErrors name the argument.
+    sgl-kernel's CPU kernel (one shared slot with a random shared id) is not what this copies."""
+    apply_scale = apply_routed_scaling_factor_on_output and routed_scaling_factor > 0
+    scale = routed_scaling_factor if apply_scale else 1.0
+    if not num_fused_shared_experts:
+        return moe.moe_topk(input_tensor, topk, bias, "sigmoid", num_expert_group, topk_group, True, scale)
+    shared = int(num_fused_shared_experts)
+    if shared < 0 or shared >= topk:
+        raise ValueError(f"moe_fused_gate: argument 'num_fused_shared_experts' must be 0 to topk - 1 = {topk - 1} "
+                         f"(at least one routed slot), got {num_fused_shared_experts}")
+    if not (math.isfinite(routed_scaling_factor) and routed_scaling_factor > 0):
+        raise ValueError(f"moe_fused_gate: argument 'routed_scaling_factor' must be finite and positive with fused "
+                         f"shared experts (their weight is 1 / routed_scaling_factor), got {routed_scaling_factor}")
+    if input_tensor.dim() != 2:
+        raise RuntimeError(f"moe_fused_gate: argument 'input_tensor' must be 2-D [tokens, experts], got shape "
+                           f"{list(input_tensor.shape)}")
+    tokens, experts = input_tensor.shape
+    device = input_tensor.device
+    weights = torch.empty(tokens, topk, dtype=torch.float32, device=device)
+    ids = torch.empty(tokens, topk, dtype=torch.int32, device=device)
+    routed = topk - shared
+    # The routed slots straight into the first columns (rows topk apart); then the shared ones.
+    _route_into(weights[:, :routed], ids[:, :routed], input_tensor, bias, "sigmoid", num_expert_group, topk_group,
+                True, scale)
+    weights[:, routed:].fill_(1.0 if apply_routed_scaling_factor_on_output else 1.0 / routed_scaling_factor)
+    ids[:, routed:].copy_(torch.arange(experts, experts + shared, dtype=torch.int32, device=device).expand(tokens, shared))
+    return weights, ids
 
 
 def moe_align_block_size(topk_ids, num_experts: int, block_size: int, sorted_token_ids, experts_ids,
