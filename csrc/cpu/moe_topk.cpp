@@ -64,7 +64,7 @@ void route_tokens(const MoeTopkParams& p) {
         }
         for (int e = 0; e < E; ++e) score[e] = score[e] / row_sum;
       } else {
-        for (int e = 0; e < E; ++e) score[e] = 1.0f / (1.0f + std::exp(-logit[e]));
+        for (int e = 0; e < E; ++e) score[e] = moe_rank::flush_tiny_score(1.0f / (1.0f + std::exp(-logit[e])));
       }
       for (int e = 0; e < E; ++e) sel[e] = biased ? score[e] + p.correction_bias[e] : logit[e];
       if (p.grouped()) rank_groups(p, sel, kept, group_score);
@@ -83,6 +83,18 @@ void route_tokens(const MoeTopkParams& p) {
         ids[j] = winner;
         weights[j] = score[winner];
         chosen_sum += score[winner];
+      }
+      if (p.renormalize && p.scoring == MoeScoring::kSigmoid && chosen_sum < moe_rank::kRescaleBelowSum) {
+        // Tiny scores: the same ratios from the logits rescaled by the largest (moe_topk.h).
+        float m = -kInf;
+        for (int j = 0; j < p.k; ++j) m = std::fmax(m, logit[ids[j]]);
+        if (m > -kInf) {
+          chosen_sum = 0.0f;
+          for (int j = 0; j < p.k; ++j) {
+            weights[j] = moe_rank::rescaled_sigmoid(logit[ids[j]], m);
+            chosen_sum += weights[j];
+          }
+        }
       }
       for (int j = 0; j < p.k; ++j) {
         float w = weights[j];

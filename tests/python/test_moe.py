@@ -196,6 +196,51 @@ def test_ties_break_to_the_lower_index(device, dtype):
 
 
 @pytest.mark.parametrize("device", DEVICES)
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_sigmoid_renormalisation_of_tiny_scores(device, dtype):
+    # Every chosen logit far below 0: the fp32 sigmoid scores are subnormal or 0 (below -88.7 on
+    # every device), but their ratios are not: renormalised from the rescaled logits.
+    g = torch.tensor([[-95.0, -100.0, -120.0, -130.0], [-50.0, -60.0, -45.0, -44.0], [-87.0, -88.0, -200.0, -89.0]],
+                     device=device).to(dtype)
+    for scale in (1.0, 2.5):
+        weights, ids = call_topk(g, 2, None, "sigmoid", 1, 1, True, scale)
+        assert ids.tolist() == [[0, 1], [3, 2], [0, 1]]
+        chosen = torch.sigmoid(g.double()).gather(1, ids.long())
+        torch.testing.assert_close(weights.double(), chosen / chosen.sum(-1, keepdim=True) * scale, rtol=1e-5, atol=0)
+    weights, _ = call_topk(g[:1], 2, None, "sigmoid", 1, 1, True, 1.0)
+    torch.testing.assert_close(weights.cpu(), torch.tensor([[0.99330715, 0.00669285]]), rtol=1e-5, atol=0)
+    # Without renormalisation the weights are the fp32 scores: 0 below the smallest normal float.
+    weights, _ = call_topk(g[:1], 2, None, "sigmoid", 1, 1, False, 1.0)
+    assert (weights == 0).all()
+    # With a bias, experts are chosen by score + bias: scores below the smallest normal float are
+    # 0 on every device, so [-95, -90] with a zero bias tie and break to the lower index ...
+    _, ids = call_topk(torch.tensor([[-95.0, -90.0]], device=device).to(dtype), 1, torch.zeros(2, device=device),
+                       "sigmoid", 1, 1, True, 1.0)
+    assert ids.tolist() == [[0]]
+    # ... and a bias decides; the weights still come from the rescaled logits.
+    g = torch.tensor([[-95.0, -90.0, -99.0, -120.0]], device=device).to(dtype)
+    bias = torch.tensor([0.0, 1e-3, 2e-3, 0.0], device=device)
+    weights, ids = call_topk(g, 2, bias, "sigmoid", 1, 1, True, 2.5)
+    assert ids.tolist() == [[2, 1]]
+    chosen = torch.sigmoid(g.double()).gather(1, ids.long())
+    torch.testing.assert_close(weights.double(), chosen / chosen.sum(-1, keepdim=True) * 2.5, rtol=1e-5, atol=0)
+
+
+@pytest.mark.parametrize("device", DEVICES)
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_deepseek_v3_with_tiny_scores(device, dtype):
+    # DeepSeek-V3's shape with every logit in [-110, -90]: selection by the bias (every score is
+    # 0 in fp32 next to it), weights renormalised from the logits, summing to the scale.
+    g = (torch.rand(64, 256, device=device) * -20 - 90).to(dtype)
+    bias = torch.randn(256, device=device) * 0.05
+    weights, ids = flashhip.moe_topk(g, 8, bias, **DEEPSEEK)
+    _, want_ids = ref.deepseek_v3_routing(torch.full_like(g, -1000.0), bias)  # the bias alone decides
+    assert torch.equal(ids.sort(-1).values, want_ids.sort(-1).values)
+    chosen = torch.sigmoid(g.double()).gather(1, ids.long())
+    torch.testing.assert_close(weights.double(), chosen / chosen.sum(-1, keepdim=True) * 2.5, rtol=1e-5, atol=0)
+
+
+@pytest.mark.parametrize("device", DEVICES)
 def test_zero_tokens(device):
     g = torch.empty(0, 256, device=device)
     weights, ids = flashhip.moe_topk(g, 8, torch.zeros(256, device=device), **DEEPSEEK)

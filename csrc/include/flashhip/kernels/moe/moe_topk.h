@@ -11,10 +11,18 @@
 //   (DeepSeek-V2); the topk_group best groups are kept, the others' experts are masked (-inf). NaN selection values count as -inf here.
 // - the k best experts by selection value, best first; ties go to the lower expert (or group)
 //   index; NaN ranks below every number, masked experts below that.
+// - sigmoid scores below the smallest normal fp32 (logits below about -87.3) are 0 on every
+//   device (the GPU's fast sigmoid gives 0 there, the CPU flushes to match): with a bias, such
+//   experts select by `bias` alone and tie to the lower index like any exact tie.
 // - weights: s_e of the chosen experts, divided by their sum when `renormalize` (left as they are
 //   if the sum is 0), then multiplied by routed_scaling_factor (always: pass 1 for none).
+//   Sigmoid renormalisation of chosen scores summing to less than kRescaleBelowSum (every chosen
+//   logit below about -44, where the scores lose precision and then underflow) divides
+//   rescaled_sigmoid(x_e, m) instead, m the largest chosen logit: the same ratios, computed
+//   without underflow, so [-95, -100] renormalises to [0.9933, 0.0067], not [0, 0].
 #pragma once
 
+#include <cmath>
 #include <cstdint>
 
 #include "flashhip/platform/dtypes.h"
@@ -104,6 +112,18 @@ FH_HOST_DEVICE FH_INLINE uint64_t pack(uint32_t key, int expert) {
 FH_HOST_DEVICE FH_INLINE int unpack_expert(uint64_t packed) {
   return static_cast<int>(0xffffffffu - static_cast<uint32_t>(packed & 0xffffffffu));
 }
+
+// Sigmoid scores below this are 0 (see the semantics above); FLT_MIN.
+inline constexpr float kSmallestScore = 1.17549435e-38f;
+FH_HOST_DEVICE FH_INLINE float flush_tiny_score(float s) { return s < kSmallestScore ? 0.0f : s; }
+
+// Renormalised sigmoid weights come from rescaled_sigmoid below this sum of the chosen scores.
+inline constexpr float kRescaleBelowSum = 5.42101086e-20f;  // 2^-64
+
+// e^-m * sigmoid(x) = 1 / (e^m + e^(m - x)), for the largest chosen logit m (m >= x, m < -44
+// where it is used): near 1 for x = m, never overflowing, 0 only where e^(m - x) overflows
+// (a ratio below 2^-128 to the best). Accurate expf on both devices (taken rarely).
+FH_HOST_DEVICE FH_INLINE float rescaled_sigmoid(float x, float m) { return 1.0f / (expf(m) + expf(m - x)); }
 
 FH_HOST_DEVICE FH_INLINE bool group_ranks_before(float score_a, int a, float score_b, int b) {
   return score_a > score_b || (score_a == score_b && a < b);

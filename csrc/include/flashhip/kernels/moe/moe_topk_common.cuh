@@ -30,7 +30,11 @@ FH_DEVICE FH_INLINE float key_to_float(uint32_t key) {
 // sequences, whose division alone took a third of this kernel's instructions. exp_approx flushes
 // results below 2^-126 to 0 on NVIDIA, but such a term vanishes next to 1 either way (1 + it
 // rounds to 1), so the score has the same bits for every x.
-FH_DEVICE FH_INLINE float sigmoid_approx(float x) { return __fdividef(1.0f, 1.0f + exp_approx(-x)); }
+// Scores below the smallest normal float are flushed to 0, as on the CPU (moe_rank::flush_tiny_score):
+// __fdividef already gives 0 there on NVIDIA; the select makes it so on every target.
+FH_DEVICE FH_INLINE float sigmoid_approx(float x) {
+  return moe_rank::flush_tiny_score(__fdividef(1.0f, 1.0f + exp_approx(-x)));
+}
 
 // Scores of this lane's EXPERTS_PER_LANE experts from their logits; `real` is false for a slot
 // past the experts (its logit is -inf; softmax gives it 0 and leaves it out of the row sum).
@@ -122,12 +126,26 @@ FH_DEVICE FH_INLINE void drop_head(uint32_t (&head_key)[EXPERTS_PER_LANE], uint3
 // Epilogue: lane j < k holds slot j's choice, expert `expert` with score `chosen_score`;
 // `chosen_sum` (every lane) is the k chosen scores added in slot order, as the CPU adds them, so
 // both kernels and any wave width give the same bits. Weights are renormalised by it and scaled.
-// weight_slot and id_slot: this lane's slot of the token's output rows (written when lane < k).
-template <int WAVE>
-FH_DEVICE FH_INLINE void write_weighted(const MoeTopkParams& p, float* weight_slot, int32_t* id_slot,
-                                        float chosen_score, float chosen_sum, int expert) {
+// weight_slot and id_slot: this lane's slot of the token's output rows (written when lane < k);
+// logits_row: the token's logits, read only to renormalise tiny sigmoid scores (moe_topk.h).
+template <int WAVE, typename TIn>
+FH_DEVICE FH_INLINE void write_weighted(const MoeTopkParams& p, const TIn* logits_row, float* weight_slot,
+                                        int32_t* id_slot, float chosen_score, float chosen_sum, int expert) {
+  const bool writes = lane_id<WAVE>() < p.k;
+  // Uniform across the wave (chosen_sum is every lane's), and rare: all chosen logits below -44.
+  if (p.renormalize && p.scoring == MoeScoring::kSigmoid && chosen_sum < moe_rank::kRescaleBelowSum) {
+    const float x = writes ? to_float(logits_row[expert]) : -INFINITY;
+    const float m = group_reduce_max<WAVE>(x);
+    if (m > -INFINITY) {
+      const float t = writes ? moe_rank::rescaled_sigmoid(x, m) : 0.0f;
+      float sum = 0.0f;
+      for (int j = 0; j < p.k; ++j) sum += shfl<WAVE>(t, j);  // slot order, as the CPU adds them
+      chosen_score = t;
+      chosen_sum = sum;
+    }
+  }
   // Only the writing lanes divide: 0 / sum (the other lanes' score) takes the division's slow path.
-  if (lane_id<WAVE>() < p.k) {
+  if (writes) {
     float weight = chosen_score;
     if (p.renormalize && chosen_sum > 0.0f) weight = weight / chosen_sum;
     *weight_slot = weight * p.routed_scaling_factor;
@@ -138,7 +156,7 @@ FH_DEVICE FH_INLINE void write_weighted(const MoeTopkParams& p, float* weight_sl
 // The same, with the chosen score fetched from item chosen_item of lane chosen_lane's `score`
 // (one shuffle per item: a lane can only read another's register at an index all lanes share)
 // and the slot-order sum taken with one broadcast per slot.
-template <int WAVE, int EXPERTS_PER_LANE>
+template <int WAVE, int EXPERTS_PER_LANE, typename TIn>
 FH_DEVICE FH_INLINE void write_choices(const MoeTopkParams& p, int64_t token, const float (&score)[EXPERTS_PER_LANE],
                                        int chosen_lane, int chosen_item, int expert) {
   float chosen_score = 0.0f;
@@ -150,8 +168,9 @@ FH_DEVICE FH_INLINE void write_choices(const MoeTopkParams& p, int64_t token, co
   float chosen_sum = 0.0f;
   for (int j = 0; j < p.k; ++j) chosen_sum += shfl<WAVE>(chosen_score, j);
   const int lane = lane_id<WAVE>();
-  write_weighted<WAVE>(p, p.topk_weights + token * p.weights_row_stride + lane,
-                       p.topk_ids + token * p.ids_row_stride + lane, chosen_score, chosen_sum, expert);
+  write_weighted<WAVE>(p, static_cast<const TIn*>(p.gating) + token * p.gating_row_stride,
+                       p.topk_weights + token * p.weights_row_stride + lane, p.topk_ids + token * p.ids_row_stride + lane,
+                       chosen_score, chosen_sum, expert);
 }
 
 }  // namespace flashhip::kernels::moe_topk_detail

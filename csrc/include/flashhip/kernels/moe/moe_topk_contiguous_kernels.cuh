@@ -208,7 +208,8 @@ __global__ void FH_LAUNCH_BOUNDS(WAVE * kWavesPerBlock)
   } else {
     for (int j = 0; j < k; ++j) add_choice(j);
   }
-  write_weighted<WAVE>(p, weight_slot, id_slot, chosen_score, chosen_sum, chosen);
+  write_weighted<WAVE>(p, static_cast<const TIn*>(p.gating) + token * p.gating_row_stride, weight_slot, id_slot,
+                       chosen_score, chosen_sum, chosen);
 }
 
 }  // namespace flashhip::kernels::moe_topk_detail

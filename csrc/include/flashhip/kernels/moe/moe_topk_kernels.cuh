@@ -218,7 +218,7 @@ __global__ void FH_LAUNCH_BOUNDS(WAVE * kWavesPerBlock) moe_topk_kernel(const Mo
     }
   }
 
-  write_choices<WAVE, EXPERTS_PER_LANE>(p, token, score, chosen_lane, chosen_item, chosen_item * WAVE + chosen_lane);
+  write_choices<WAVE, EXPERTS_PER_LANE, TIn>(p, token, score, chosen_lane, chosen_item, chosen_item * WAVE + chosen_lane);
 }
 
 }  // namespace flashhip::kernels::moe_topk_detail
