@@ -22,7 +22,8 @@ using kernels::NormKind;
 using kernels::NormParams;
 
 constexpr std::initializer_list<at::ScalarType> kActivationDtypes = {at::kHalf, at::kBFloat16, at::kFloat};
-constexpr std::initializer_list<at::ScalarType> kFp8Dtypes = {at::kFloat8_e4m3fn, at::kFloat8_e4m3fnuz};
+constexpr std::initializer_list<at::ScalarType> kFp8Dtypes = {at::kFloat8_e4m3fn, at::kFloat8_e4m3fnuz,
+                                                              at::kFloat8_e5m2};
 
 // Checks shared by the family: input [..., hidden] in an activation dtype, a writable output of
 // the same shape, weight [hidden]. Returns the input's row view.

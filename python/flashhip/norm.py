@@ -66,7 +66,9 @@ def rmsnorm_quant(
     out_dtype: torch.dtype = torch.float8_e4m3fn,
 ) -> torch.Tensor:
     """rmsnorm followed by fp8 quantisation: ``clamp(rmsnorm(input) / scale)`` in ``out_dtype``
-    (``float8_e4m3fn``, max 448, or ``float8_e4m3fnuz``, max 240). ``scale`` is fp32 ``[1]``."""
+    (``float8_e4m3fn``, max 448, ``float8_e4m3fnuz``, max 240, or ``float8_e5m2``, max 57344),
+    the normalised value ``y`` in fp32 divided by ``scale`` (fp32 ``[1]``, ``[]`` or ``[1, 1]``)
+    exactly, saturating; NaN stays NaN."""
     if out is None:
         out = torch.empty(input.shape, dtype=out_dtype, device=input.device)
     _ops.rmsnorm_quant(out, input, weight, scale, eps, gemma)

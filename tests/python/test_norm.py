@@ -16,7 +16,7 @@ DTYPES = [torch.float32, torch.float16, torch.bfloat16]
 # One rounding of the output at the end: fp32 results agree to float rounding of the reduction,
 # 16-bit ones to one or two ulps of the output dtype.
 TOL = {torch.float32: 2e-5, torch.float16: 2e-3, torch.bfloat16: 1.6e-2}
-FP8 = [torch.float8_e4m3fn, torch.float8_e4m3fnuz]
+FP8 = [torch.float8_e4m3fn, torch.float8_e4m3fnuz, torch.float8_e5m2]
 # Hidden sizes: odd (scalar path), small (rows share a block), vector-aligned, register-held,
 # and streaming (row larger than the registers hold, 16384+ without large shared memory).
 HIDDEN = [1, 7, 127, 128, 1000, 4096, 5120, 16384, 32768, 40000]
@@ -32,7 +32,9 @@ def assert_fp8_close(actual, expected_fp32, scale, out_dtype):
     q = ref.quantize_fp8(expected_fp32, scale, out_dtype).float()
     a = actual.float()
     assert not a.isnan().any()
-    ulp = torch.maximum(q.abs(), a.abs()) * 2.0**-3 + 2.0**-9
+    # e4m3: 3 mantissa bits, subnormal quantum 2^-9 (2^-10 fnuz); e5m2: 2 bits, 2^-16.
+    rel, quantum = (2.0**-2, 2.0**-16) if out_dtype == torch.float8_e5m2 else (2.0**-3, 2.0**-9)
+    ulp = torch.maximum(q.abs(), a.abs()) * rel + quantum
     assert ((a - q).abs() <= ulp).all(), f"max diff {(a - q).abs().max()}"
 
 
@@ -119,7 +121,8 @@ def test_layernorm(device, dtype, hidden, affine):
 def test_rmsnorm_quant(device, dtype, out_dtype, hidden, gemma):
     x = torch.randn(9, hidden, device=device).to(dtype)
     w = torch.randn(hidden, device=device).to(dtype)
-    scale = torch.tensor([0.0125], device=device)  # some values saturate, most do not
+    # Some values saturate, most do not (e5m2 reaches 57344 at a 128th of the scale).
+    scale = torch.tensor([0.0125 / (128 if out_dtype == torch.float8_e5m2 else 1)], device=device)
     out = poison_like(torch.empty(9, hidden, dtype=out_dtype, device=device))
     ops.rmsnorm_quant(out, x, w, scale, 1e-6, gemma)
     assert_fp8_close(out, ref.rmsnorm(x, w, 1e-6, gemma), scale, out_dtype)
@@ -143,6 +146,133 @@ def test_fused_add_rmsnorm_quant(device, dtype, out_dtype, hidden):
     assert_close(r, expected_residual, dtype)
     assert torch.equal(x, x_before), "input must be left as it is"
     assert_fp8_close(out, y, scale, out_dtype)
+
+
+# ---- The quantising forms at extreme scales (issue 18): out = saturate(y / scale), y in fp32 ----
+
+def _quant(name, x, w, scale, eps, out_dtype=torch.float8_e4m3fn):
+    out = poison_like(torch.empty(x.shape, dtype=out_dtype, device=x.device))
+    if name == "rmsnorm_quant":
+        ops.rmsnorm_quant(out, x, w, scale, eps, False)
+    else:
+        ops.fused_add_rmsnorm_quant(out, x, torch.zeros_like(x), w, scale, eps, False)
+    return out.float()
+
+
+@pytest.mark.parametrize("device", DEVICES)
+@pytest.mark.parametrize("name", ["rmsnorm_quant", "fused_add_rmsnorm_quant"])
+@pytest.mark.parametrize("hidden", [4, 4096, 40000])
+def test_quant_zero_row_with_a_tiny_scale_is_zero(device, name, hidden):
+    # 1/scale folded into the row factor gave 0 * inf = NaN here; 0 / 1e-36 is 0.
+    x = torch.zeros(3, hidden, device=device, dtype=torch.bfloat16)
+    x[1] = torch.randn(hidden, device=device).to(torch.bfloat16)  # a normal row beside: saturates
+    w = torch.randn(hidden, device=device).to(torch.bfloat16)
+    got = _quant(name, x, w, torch.tensor([1e-36], device=device), 1e-6)
+    assert (got[0] == 0).all() and (got[2] == 0).all()
+    y = ref.rmsnorm(x[1:2], w, 1e-6)
+    torch.testing.assert_close(got[1], ref.quantize_fp8(y, torch.tensor([1e-36], device=device), torch.float8_e4m3fn)[0].float())
+
+
+@pytest.mark.parametrize("device", DEVICES)
+@pytest.mark.parametrize("name", ["rmsnorm_quant", "fused_add_rmsnorm_quant"])
+@pytest.mark.parametrize("out_dtype", FP8)
+def test_quant_large_y_and_large_scale_saturates(device, name, out_dtype):
+    # bf16 x = 1e19, w = 3e38: y = 3e38 and y / 1e30 = 3e8 saturates to 448 (the folded factor
+    # 1e-19 * 1e-30 underflowed to 0).
+    limit = ref.FP8_MAX[out_dtype]
+    for hidden in (1, 8, 4096):
+        x = torch.full((2, hidden), 1e19, device=device, dtype=torch.bfloat16)
+        x[1] *= -1
+        w = torch.full((hidden,), 3e38, device=device, dtype=torch.bfloat16)
+        got = _quant(name, x, w, torch.tensor([1e30], device=device), 1e-6, out_dtype)
+        assert (got[0] == limit).all() and (got[1] == -limit).all(), got
+
+
+@pytest.mark.parametrize("device", DEVICES)
+@pytest.mark.parametrize("scale", [1e-38, 1e-30, 1e-6, 3e33, 1e37, 8e37])
+@pytest.mark.parametrize("out_dtype", FP8)
+def test_quant_saturates_infinite_y_and_keeps_nan(device, scale, out_dtype):
+    # y = +-inf (x * rstd * w past fp32) saturates to +-448 for every scale (the reciprocal path
+    # would give inf - inf = NaN without the bound); a NaN input gives NaN.
+    hidden = 64
+    x = torch.randn(3, hidden, device=device)
+    x[0, :8] = torch.tensor([8.0, -8.0, 1.0, -1.0, 0.0, 1e-3, -1e-3, 2.0])
+    x[0, 8:] = 0.0
+    w = torch.full((hidden,), 3e38, device=device)
+    x[2, 5] = float("nan")
+    s = torch.tensor([scale], device=device)
+    got = _quant("rmsnorm_quant", x, w, s, 1e-6, out_dtype)
+    want = ref.quantize_fp8(ref.rmsnorm_float64(x, w, 1e-6).float(), s, out_dtype).float()
+    limit = ref.FP8_MAX[out_dtype]
+    assert got[0, 0] == limit and got[0, 1] == -limit
+    torch.testing.assert_close(got[:2], want[:2], rtol=0.125, atol=0)
+    assert got[2].isnan().all()  # one NaN makes the row's mean square NaN
+
+
+@requires_gpu
+def test_gpu_quant_extremes_match_the_cpu():
+    # The CPU (a true division) is the oracle: quotients near the fp8 range's edges, scales over
+    # the reciprocal's range and outside it, dividends near fp32's limits.
+    torch.manual_seed(18)
+    x = (torch.randn(64, 1024) * torch.logspace(-30, 30, 64).unsqueeze(1)).to(torch.bfloat16)
+    w = torch.randn(1024).to(torch.bfloat16) * 1e3
+    for scale in (1e-37, 1e-20, 1e-3, 0.05, 1e20, 1e36):
+        s = torch.tensor([scale])
+        for out_dtype in FP8:
+            cpu = flashhip.rmsnorm_quant(x, w, s, out_dtype=out_dtype).float()
+            gpu = flashhip.rmsnorm_quant(x.cuda(), w.cuda(), s.cuda(), out_dtype=out_dtype).cpu().float()
+            assert not gpu.isnan().any()
+            assert (cpu != gpu).float().mean() < 1e-3, (scale, out_dtype)
+
+
+# ---- Mean squares outside fp32's range (issue 18): the row normalises as the arithmetic says ----
+
+@pytest.mark.parametrize("device", DEVICES)
+@pytest.mark.parametrize("hidden", [2, 4096, 40000])
+@pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16])
+@pytest.mark.parametrize("name", ["rmsnorm", "fused_add_rmsnorm", "rmsnorm_quant"])
+def test_mean_square_outside_fp32_range(device, hidden, dtype, name):
+    base = torch.randn(6, hidden, device=device)
+    base[:, 0] = 2.0  # one dominant element per row
+    magnitudes = torch.tensor([1e20, 3e36, 1.0, 1e-30, 1e-36, 1e-18], device=device).unsqueeze(1)
+    x = (base * magnitudes).to(dtype)
+    if dtype == torch.float32:
+        x[5] = torch.full((hidden,), 1e-40, device=device)  # subnormal: mean square 1e-80
+    w = torch.randn(hidden, device=device).to(dtype)
+    eps = 0.0
+    want = ref.rmsnorm_float64(x, w, eps)
+    if name == "rmsnorm":
+        out = poison_like(x)
+        ops.rmsnorm(out, x, w, eps, False)
+        got = out
+    elif name == "fused_add_rmsnorm":
+        got, r = x.clone(), torch.zeros_like(x)
+        ops.fused_add_rmsnorm(got, r, w, eps, False)
+    else:
+        scale = torch.tensor([0.01], device=device)
+        got = _quant(name, x, w, scale, eps)
+        torch.testing.assert_close(got, ref.quantize_fp8(want.float(), scale, torch.float8_e4m3fn).float(),
+                                   rtol=0.125, atol=2.0**-9)
+        return
+    assert not got.isnan().any()
+    torch.testing.assert_close(got.double(), want, rtol=TOL[dtype], atol=TOL[dtype])
+
+
+@pytest.mark.parametrize("device", DEVICES)
+def test_mean_square_edges_of_the_issue(device):
+    w = torch.tensor([0.5, -2.0], device=device)
+    x = torch.tensor([[1e20, 1e20]], device=device, dtype=torch.bfloat16)
+    got = flashhip.rmsnorm(x, w.to(torch.bfloat16), 1e-6)
+    torch.testing.assert_close(got.float(), w.unsqueeze(0), rtol=1e-2, atol=0)  # was [0, 0]
+    x = torch.tensor([[1e-30, 1e-30]], device=device)
+    torch.testing.assert_close(flashhip.rmsnorm(x, w, 0.0), w.unsqueeze(0))  # was inf
+    # An all-zero row with eps = 0 is 0 / 0: NaN, as the arithmetic says; with eps > 0 it is 0.
+    z = torch.zeros(1, 2, device=device)
+    assert flashhip.rmsnorm(z, w, 0.0).isnan().all()
+    assert (flashhip.rmsnorm(z, w, 1e-30) == 0).all()
+    # A row holding inf: inf / inf is NaN there, 0 elsewhere.
+    got = flashhip.rmsnorm(torch.tensor([[float("inf"), 1.0]], device=device), w, 1e-6)
+    assert got[0, 0].isnan() and got[0, 1] == 0
 
 
 @pytest.mark.parametrize("device", DEVICES)
@@ -224,8 +354,14 @@ def test_functional_and_flashinfer_forms():
     flashhip.flashinfer.gemma_fused_add_rmsnorm(x, r, w)
     assert_close(x, expected, torch.float16)
     assert_close(r, expected_r, torch.float16)
-    q = flashhip.rmsnorm_quant(x, w, torch.tensor([0.1]), out_dtype=torch.float8_e4m3fnuz)
-    assert q.dtype == torch.float8_e4m3fnuz and q.shape == x.shape
+    for out_dtype in FP8:
+        q = flashhip.rmsnorm_quant(x, w, torch.tensor([0.1]), out_dtype=out_dtype)
+        assert q.dtype == out_dtype and q.shape == x.shape
+        assert_fp8_close(q, ref.rmsnorm(x, w), torch.tensor([0.1]), out_dtype)
+    # FlashInfer's destination-passing form with an e5m2 output (issue 16).
+    q = torch.empty(x.shape, dtype=torch.float8_e5m2)
+    flashhip.compat.flashinfer.rmsnorm_quant(q, x, w, torch.tensor([0.01]))
+    assert_fp8_close(q, ref.rmsnorm(x, w), torch.tensor([0.01]), torch.float8_e5m2)
 
 
 # ---- Bad inputs: a RuntimeError naming the argument, and nothing written ----
@@ -250,7 +386,7 @@ def _bad_cases():
         ("fused_add_rmsnorm", (x, x, w, 1e-6, False), "output 'residual' shares memory with 'input'"),
         ("layernorm", (out(), x, w, torch.randn(32), 1e-5), "'bias' must have shape \\[64\\]"),
         ("layernorm", (out(), x, w.to(torch.float16), None, 1e-5), "'weight' must have the dtype of 'input'"),
-        ("rmsnorm_quant", (out(), x, w, s, 1e-6, False), "'out' must have dtype Float8_e4m3fn, Float8_e4m3fnuz"),
+        ("rmsnorm_quant", (out(), x, w, s, 1e-6, False), "'out' must have dtype Float8_e4m3fn, Float8_e4m3fnuz, Float8_e5m2"),
         ("rmsnorm_quant", (q, x, w, torch.tensor([1.0, 2.0]), 1e-6, False), "'scale' must hold one fp32 value"),
         ("rmsnorm_quant", (q, x, w, torch.tensor([1.0], dtype=torch.float64), 1e-6, False), "'scale' must have dtype Float"),
         ("fused_add_rmsnorm_quant", (q, x, torch.randn(4, 64).half(), w, s, 1e-6, False), "'residual' must have the dtype of 'input'"),

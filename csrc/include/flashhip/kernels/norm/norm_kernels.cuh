@@ -12,6 +12,7 @@
 #include "flashhip/kernels/norm/norm.h"
 #include "flashhip/platform/dtypes.h"
 #include "flashhip/platform/fp8.h"
+#include "flashhip/platform/scale_divider.h"
 #include "flashhip/platform/vec.h"
 #include "flashhip/platform/wave.h"
 
@@ -45,26 +46,131 @@ FH_DEVICE FH_INLINE float row_sum(float value, float* scratch /* [kMaxThreadsPer
   return value;
 }
 
+// The largest |value| over the blockDim.x threads of one row (values >= 0), as row_sum.
+template <int WAVE>
+FH_DEVICE FH_INLINE float row_max(float value, float* scratch /* [kMaxThreadsPerBlock / WAVE] */) {
+  const int threads_per_row = static_cast<int>(blockDim.x);
+  if (threads_per_row <= WAVE) return group_reduce_max<WAVE>(value, threads_per_row);
+  value = group_reduce_max<WAVE>(value);
+  const int wave_id = static_cast<int>(threadIdx.x) / WAVE;
+  const int lane = lane_id<WAVE>();
+  if (lane == 0) scratch[wave_id] = value;
+  __syncthreads();
+  value = lane < threads_per_row / WAVE ? scratch[lane] : 0.0f;
+  value = group_reduce_max<WAVE>(value);
+  __syncthreads();
+  return value;
+}
+
+// The RMS kinds' row factor: y = (x * pre_scale) * row_scale * w, with pre_scale = 1 (then not
+// applied) unless the row was rescaled.
+struct RmsFactor {
+  float row_scale;  // 1 / sqrt(mean square + eps), or its rescaled part
+  float pre_scale;  // a power of two, 2^-126..2^126
+  bool rescaled;
+};
+
+// The mean square in fp32 is out of range for rows whose squares overflow (|x| past ~1.8e19) or
+// whose mean square + eps is tiny (all |x| below ~1e-18 with eps ~0: underflowed squares,
+// an infinite factor). Such a row (rare; every row of a wave joins its reductions) is computed
+// again from x * 2^-e, with 2^e the power of two at or below max(max |x|, sqrt(eps)):
+//   y = x * rsqrt(ms + eps) = (x 2^-e) * rsqrt(ms 4^-e + eps 4^-e),
+// where every term is within [2^-34, 2] (hidden < 2^31). Rows whose max is 0, inf or NaN keep the
+// plain factor (0 / 0 is NaN, inf / inf is NaN, and NaN stays NaN, as the CPU's).
+// `for_each(f)` calls f(float) for each of this thread's values of the row.
+template <int WAVE, typename ForEach>
+FH_DEVICE FH_INLINE RmsFactor rms_factor(float square_sum, float inv_hidden, float eps, float* scratch,
+                                         ForEach&& for_each) {
+  const float d = square_sum * inv_hidden + eps;
+  RmsFactor f{rsqrtf(d), 1.0f, false};
+  const bool out_of_range = !(d >= 0x1p-60f && d <= 0x1.fffffep127f);  // NaN too
+  if (ballot<WAVE>(out_of_range) == 0) return f;
+  float m = 0.0f;
+  for_each([&](float v) { m = fmaxf(m, fabsf(v)); });
+  const float g = fmaxf(row_max<WAVE>(m, scratch), sqrtf(eps));
+  const bool rescale = out_of_range && g > 0.0f && g <= 0x1.fffffep127f;
+  int e = 0;
+  if (rescale) frexpf(g, &e);  // g = f * 2^e, f in [0.5, 1)
+  // 2^-e (e in -148..128) as pre_scale 2^a, a in -126..126, times the rest 2^k, |k| <= 23.
+  const int a = -e < -126 ? -126 : (-e > 126 ? 126 : -e);
+  const float pre = ldexpf(1.0f, a), rest = ldexpf(1.0f, -e - a);
+  float acc = 0.0f;
+  for_each([&](float v) {
+    const float t = v * pre * rest;
+    acc += t * t;
+  });
+  const float scaled_eps = eps * pre * pre * rest * rest;
+  const float scaled = row_sum<WAVE>(acc, scratch) * inv_hidden + scaled_eps;
+  if (rescale) f = RmsFactor{rsqrtf(scaled) * rest, pre, true};
+  return f;
+}
+
 // The per-element epilogue shared by both variants: x is the (residual-added) input value,
-// w the weight, b the bias (layernorm only).
-template <NormKind KIND>
+// w the weight, b the bias (layernorm only). The quantising forms divide y by the fp8 scale
+// (OPS.md §1: saturate(y / scale), exactly) through SaturatingDivider; PRESCALED and
+// BY_RECIPROCAL are decided once per row and per kernel, outside the element loops.
+template <NormKind KIND, typename TOut>
 struct Epilogue {
   float mean;           // layernorm only
-  float row_scale;      // 1 / sqrt(mean square or variance + eps), times 1 / the fp8 scale when quantising
+  float row_scale;      // 1 / sqrt(mean square or variance + eps) (or its rescaled part)
+  float pre_scale;      // rescaled RMS rows only
   float weight_offset;  // 1 for gemma's (1 + w), else 0
+  SaturatingDivider divide;
 
-  // The fp8 scale enters as its reciprocal (as FlashInfer does), folded into the row's factor:
-  // no division and no extra multiply per element. The CPU path does the same; the fp8
-  // conversion saturates.
-  FH_DEVICE FH_INLINE static Epilogue make(float mean, float inv_std, float inv_quant_scale, float weight_offset) {
-    return Epilogue{mean, KindTraits<KIND>::kQuant ? inv_std * inv_quant_scale : inv_std, weight_offset};
-  }
-
+  template <bool PRESCALED, bool BY_RECIPROCAL>
   FH_DEVICE FH_INLINE float apply(float x, float w, float b) const {
-    if constexpr (KindTraits<KIND>::kLayer) return (x - mean) * row_scale * w + b;
-    return x * row_scale * (w + weight_offset);
+    if constexpr (KindTraits<KIND>::kLayer) {
+      return (x - mean) * row_scale * w + b;
+    } else {
+      const float y = (PRESCALED ? x * pre_scale : x) * row_scale * (w + weight_offset);
+      if constexpr (!KindTraits<KIND>::kQuant) return y;
+      return BY_RECIPROCAL ? divide.quotient_by_reciprocal(y) : divide.quotient_by_division(y);
+    }
   }
 };
+
+// The fp8 output's largest finite value (the divider's saturation limit); 0 for other outputs.
+template <typename TOut>
+FH_DEVICE FH_INLINE constexpr float saturation_limit() {
+  if constexpr (std::is_same_v<TOut, fp8_e4m3fn_t> || std::is_same_v<TOut, fp8_e4m3fnuz_t> ||
+                std::is_same_v<TOut, fp8_e5m2_t>) {
+    return Fp8Traits<TOut>::kMaxFinite;
+  } else {
+    return 0.0f;
+  }
+}
+
+// The fp8 scale's divider, built once per kernel (a 1 for the other kinds).
+template <NormKind KIND, typename TOut>
+FH_DEVICE FH_INLINE SaturatingDivider quant_divider(const NormParams& p) {
+  return SaturatingDivider(KindTraits<KIND>::kQuant ? *p.scale : 1.0f, saturation_limit<TOut>());
+}
+
+// Calls f(prescaled, by_reciprocal) with both as compile-time constants (std::bool_constant), so
+// that each element loop is instantiated without a branch inside; kinds that cannot take a mode
+// get one instantiation.
+template <NormKind KIND, typename F>
+FH_DEVICE FH_INLINE void with_write_mode(bool prescaled, bool by_reciprocal, F&& f) {
+  using Kind = KindTraits<KIND>;
+  auto by_divisor = [&](auto pre) {
+    if constexpr (Kind::kQuant) {
+      if (by_reciprocal) {
+        f(pre, std::true_type{});
+      } else {
+        f(pre, std::false_type{});
+      }
+    } else {
+      f(pre, std::true_type{});
+    }
+  };
+  if constexpr (Kind::kLayer) {
+    by_divisor(std::false_type{});
+  } else if (prescaled) {
+    by_divisor(std::true_type{});
+  } else {
+    by_divisor(std::false_type{});
+  }
+}
 
 // x <- x + residual, rounded to the storage dtype (the new residual).
 template <typename T, int VEC>
@@ -92,14 +198,14 @@ struct Affine {
 };
 
 // Writes VEC outputs from x (values already in registers) and their weight/bias.
-template <NormKind KIND, int VEC, typename TOut, typename TW, typename XVec>
-FH_DEVICE FH_INLINE void write_outputs(const Epilogue<KIND>& epilogue, const XVec& x, const Affine<KIND, TW, VEC>& a,
-                                       TOut* out /* [VEC] */) {
+template <NormKind KIND, int VEC, bool PRESCALED, bool BY_RECIPROCAL, typename TOut, typename TW, typename XVec>
+FH_DEVICE FH_INLINE void write_outputs(const Epilogue<KIND, TOut>& epilogue, const XVec& x,
+                                       const Affine<KIND, TW, VEC>& a, TOut* out /* [VEC] */) {
   float y[VEC];
 #pragma unroll
   for (int j = 0; j < VEC; ++j) {
     const float bj = KindTraits<KIND>::kLayer ? to_float(a.b[j]) : 0.0f;
-    y[j] = epilogue.apply(to_float(x[j]), to_float(a.w[j]), bj);
+    y[j] = epilogue.template apply<PRESCALED, BY_RECIPROCAL>(to_float(x[j]), to_float(a.w[j]), bj);
   }
   Vec<TOut, VEC> converted;
   convert_floats(y, converted.data);
@@ -143,7 +249,7 @@ __global__ void FH_LAUNCH_BOUNDS(kMaxRegisterThreads, min_resident_blocks(KIND, 
   const TW* weight = static_cast<const TW*>(p.weight);               // [hidden]
   const TW* bias = static_cast<const TW*>(p.bias);                   // [hidden] or null
   const float inv_hidden = 1.0f / static_cast<float>(p.hidden);
-  const float inv_quant_scale = Kind::kQuant ? 1.0f / *p.scale : 1.0f;
+  const SaturatingDivider divide = quant_divider<KIND, TOut>(p);
 
   auto vector_index = [&](int i) { return static_cast<int64_t>(i) * blockDim.x + threadIdx.x; };
   auto row_of = [&](int64_t group) { return group * blockDim.y + threadIdx.y; };
@@ -228,19 +334,35 @@ __global__ void FH_LAUNCH_BOUNDS(kMaxRegisterThreads, min_resident_blocks(KIND, 
         }
       }
     }
-    const auto epilogue = Epilogue<KIND>::make(mean, rsqrtf(row_sum<WAVE>(acc, scratch) * inv_hidden + p.eps),
-                                               inv_quant_scale, p.gemma ? 1.0f : 0.0f);
+    RmsFactor factor{0.0f, 1.0f, false};
+    const float square_sum = row_sum<WAVE>(acc, scratch);
+    if constexpr (Kind::kLayer) {
+      factor.row_scale = rsqrtf(square_sum * inv_hidden + p.eps);
+    } else {
+      factor = rms_factor<WAVE>(square_sum, inv_hidden, p.eps, scratch, [&](auto&& f) {
 #pragma unroll
-    for (int i = 0; i < VECS_PER_THREAD; ++i) {
-      if (!valid[i]) continue;
-      RowAffine a;
-      if constexpr (kKeepAffine) {
-        a = kept_affine[i];
-      } else {
-        a = RowAffine::load(weight, bias, vector_index(i) * VEC);
-      }
-      write_outputs<KIND, VEC>(epilogue, current.x[i], a, out_row + vector_index(i) * VEC);
+        for (int i = 0; i < VECS_PER_THREAD; ++i) {
+          if (!valid[i]) continue;
+#pragma unroll
+          for (int j = 0; j < VEC; ++j) f(to_float(current.x[i][j]));
+        }
+      });
     }
+    const Epilogue<KIND, TOut> epilogue{mean, factor.row_scale, factor.pre_scale, p.gemma ? 1.0f : 0.0f, divide};
+    with_write_mode<KIND>(factor.rescaled, divide.by_reciprocal(), [&](auto prescaled, auto by_reciprocal) {
+#pragma unroll
+      for (int i = 0; i < VECS_PER_THREAD; ++i) {
+        if (!valid[i]) continue;
+        RowAffine a;
+        if constexpr (kKeepAffine) {
+          a = kept_affine[i];
+        } else {
+          a = RowAffine::load(weight, bias, vector_index(i) * VEC);
+        }
+        write_outputs<KIND, VEC, decltype(prescaled)::value, decltype(by_reciprocal)::value>(
+            epilogue, current.x[i], a, out_row + vector_index(i) * VEC);
+      }
+    });
     if constexpr (kPrefetch) current = next;
   }
 }
@@ -292,13 +414,28 @@ __global__ void FH_LAUNCH_BOUNDS(kMaxThreadsPerBlock) norm_rows_streaming(const 
       }
     }
   }
-  const auto epilogue = Epilogue<KIND>::make(mean, rsqrtf(row_sum<WAVE>(acc, scratch) * inv_hidden + p.eps),
-                                             Kind::kQuant ? 1.0f / *p.scale : 1.0f, p.gemma ? 1.0f : 0.0f);
-
-  for (int64_t v = threadIdx.x; v < n_vec; v += blockDim.x) {
-    const ActVec x = ActVec::load(x_row + v * VEC);
-    write_outputs<KIND, VEC>(epilogue, x, Affine<KIND, TW, VEC>::load(weight, bias, v * VEC), out_row + v * VEC);
+  RmsFactor factor{0.0f, 1.0f, false};
+  const float square_sum = row_sum<WAVE>(acc, scratch);
+  if constexpr (Kind::kLayer) {
+    factor.row_scale = rsqrtf(square_sum * inv_hidden + p.eps);
+  } else {
+    factor = rms_factor<WAVE>(square_sum, inv_hidden, p.eps, scratch, [&](auto&& f) {
+      for (int64_t v = threadIdx.x; v < n_vec; v += blockDim.x) {
+        const ActVec x = ActVec::load(x_row + v * VEC);
+#pragma unroll
+        for (int j = 0; j < VEC; ++j) f(to_float(x[j]));
+      }
+    });
   }
+  const SaturatingDivider divide = quant_divider<KIND, TOut>(p);
+  const Epilogue<KIND, TOut> epilogue{mean, factor.row_scale, factor.pre_scale, p.gemma ? 1.0f : 0.0f, divide};
+  with_write_mode<KIND>(factor.rescaled, divide.by_reciprocal(), [&](auto prescaled, auto by_reciprocal) {
+    for (int64_t v = threadIdx.x; v < n_vec; v += blockDim.x) {
+      const ActVec x = ActVec::load(x_row + v * VEC);
+      write_outputs<KIND, VEC, decltype(prescaled)::value, decltype(by_reciprocal)::value>(
+          epilogue, x, Affine<KIND, TW, VEC>::load(weight, bias, v * VEC), out_row + v * VEC);
+    }
+  });
 }
 
 }  // namespace flashhip::kernels::norm_detail
