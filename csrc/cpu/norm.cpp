@@ -21,6 +21,11 @@ namespace {
 using kernels::NormKind;
 using kernels::NormParams;
 
+// Row r's first element (NormParams: plain rows, or tokens of strided heads).
+int64_t row_offset(const NormParams& p, int64_t r, int64_t row_stride, int64_t head_stride) {
+  return p.heads == 1 ? r * row_stride : (r / p.heads) * row_stride + (r % p.heads) * head_stride;
+}
+
 template <typename T>
 float load(const T* p, int64_t i) {
   return static_cast<float>(p[i]);
@@ -59,13 +64,14 @@ void norm_rows(const NormParams& p) {
   at::parallel_for(0, p.rows, 16, [&](int64_t begin, int64_t end) {
     std::vector<float> x(static_cast<size_t>(h));
     for (int64_t r = begin; r < end; ++r) {
-      const auto* in = static_cast<const TAct*>(p.input) + r * p.input_row_stride;
-      auto* out = static_cast<TOut*>(p.out) + r * p.out_row_stride;
+      const auto* in = static_cast<const TAct*>(p.input) + row_offset(p, r, p.input_row_stride, p.input_head_stride);
+      auto* out = static_cast<TOut*>(p.out) + row_offset(p, r, p.out_row_stride, p.out_head_stride);
       if (fused) {
-        auto* res = static_cast<TAct*>(p.residual) + r * p.residual_row_stride;
+        auto* res = static_cast<TAct*>(p.residual) + row_offset(p, r, p.residual_row_stride, p.residual_head_stride);
         for (int64_t i = 0; i < h; ++i) {
-          res[i] = static_cast<TAct>(load(in, i) + load(res, i));
-          x[i] = load(res, i);
+          const float sum = load(in, i) + load(res, i);
+          res[i] = static_cast<TAct>(sum);
+          x[i] = p.fp32_sum ? sum : load(res, i);  // the fp32 sum, or the rounded residual
         }
       } else {
         for (int64_t i = 0; i < h; ++i) x[i] = load(in, i);

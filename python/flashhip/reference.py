@@ -16,10 +16,12 @@ def rmsnorm(x: torch.Tensor, weight: torch.Tensor, eps: float = 1e-6, gemma: boo
     return xf * torch.rsqrt(xf.pow(2).mean(-1, keepdim=True) + eps) * w
 
 
-def fused_add_rmsnorm(x, residual, weight, eps=1e-6, gemma=False):
-    """Returns ``(normalised, new_residual)``; the residual sum is rounded to its dtype first."""
-    new_residual = (x.float() + residual.float()).to(residual.dtype)
-    return rmsnorm(new_residual, weight, eps, gemma), new_residual
+def fused_add_rmsnorm(x, residual, weight, eps=1e-6, gemma=False, fp32_sum=False):
+    """Returns ``(normalised, new_residual)``; the residual sum is rounded to its dtype, and the
+    rounded residual normalised (with ``fp32_sum``, the fp32 sum: FlashInfer's arithmetic)."""
+    total = x.float() + residual.float()
+    new_residual = total.to(residual.dtype)
+    return rmsnorm(total if fp32_sum else new_residual, weight, eps, gemma), new_residual
 
 
 def layernorm(x, weight, bias=None, eps=1e-5):

@@ -74,13 +74,161 @@ def test_rmsnorm_strided_3d_and_in_place(device, dtype, hidden):
 
 
 @pytest.mark.parametrize("device", DEVICES)
-def test_leading_dims_without_one_stride_are_refused(device):
-    x_gaps = torch.randn(4, 6, 128, device=device)[:, :5]  # rows 0..4 of each batch: no single stride
+def test_leading_dims_without_two_strides_are_refused(device):
+    # Three levels of gaps: neither one row stride nor [tokens, heads] with a stride each.
+    x_gaps = torch.randn(4, 6, 5, 128, device=device)[:, :5, :3]
     w = torch.randn(128, device=device)
-    out = torch.full((4, 5, 128), 3.0, device=device)
-    with pytest.raises(RuntimeError, match="'input'.*one row dimension"):
+    out = torch.full((4, 5, 3, 128), 3.0, device=device)
+    with pytest.raises(RuntimeError, match="'input'.*one row dimension, nor as \\[tokens, heads\\]"):
         ops.rmsnorm(out, x_gaps, w, 1e-6, False)
     assert (out == 3.0).all()
+    # Each view has a layout of its own, but no common split into tokens and heads.
+    x = torch.randn(4, 6, 8, 128, device=device)[:, :5]        # tokens [4], heads [5, 8]
+    out = torch.randn(4, 5, 10, 128, device=device)[:, :, :8]  # tokens [4, 5], heads [8]
+    before = out.clone()
+    with pytest.raises(RuntimeError, match="'out'.*'input'.*no common place"):
+        ops.rmsnorm(out, x, w, 1e-6, False)
+    assert torch.equal(out, before)
+
+
+def _qkv(tokens, heads_q, heads_k, head_dim, dtype, device):
+    """q and k views [tokens, heads, head_dim] out of one fused [tokens, (hq + 2 hk) * head_dim]
+    buffer, as an engine's qk-norm (Qwen3, Gemma-3) sees them: heads a head apart, tokens a whole
+    qkv row apart."""
+    qkv = torch.randn(tokens, (heads_q + 2 * heads_k) * head_dim, device=device).to(dtype)
+    q = qkv[:, : heads_q * head_dim].view(tokens, heads_q, head_dim)
+    k = qkv[:, heads_q * head_dim : (heads_q + heads_k) * head_dim].view(tokens, heads_k, head_dim)
+    return qkv, q, k
+
+
+def _torch_rmsnorm(x, w, eps, gemma=False):
+    """Pure torch, float64, independent of flashhip.reference."""
+    xd = x.double()
+    wd = w.double() + 1.0 if gemma else w.double()
+    return xd / torch.sqrt(xd.pow(2).mean(-1, keepdim=True) + eps) * wd
+
+
+@pytest.mark.parametrize("device", DEVICES)
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("head_dim", [64, 128, 256, 7])
+@pytest.mark.parametrize("tokens", [1, 5, 37])
+def test_rmsnorm_per_head_of_a_fused_qkv_view(device, dtype, head_dim, tokens):
+    qkv, q, k = _qkv(tokens, 16, 4, head_dim, dtype, device)
+    assert tokens == 1 or (q.stride() == (qkv.stride(0), head_dim, 1) and not q.is_contiguous())
+    wq = torch.randn(head_dim, device=device).to(dtype)
+    wk = torch.randn(head_dim, device=device).to(dtype)
+    want_q, want_k = _torch_rmsnorm(q, wq, 1e-6), _torch_rmsnorm(k, wk, 1e-6, gemma=True)
+    rest = qkv[:, 20 * head_dim :].clone()
+    # Into a fresh output, then in place inside the fused buffer.
+    out = poison_like(torch.empty(q.shape, dtype=dtype, device=device))
+    ops.rmsnorm(out, q, wq, 1e-6, False)
+    assert_close(out, want_q, dtype)
+    # Out as a strided view of another fused buffer too.
+    _, q2, _ = _qkv(tokens, 16, 4, head_dim, dtype, device)
+    q2.fill_(float("nan"))
+    ops.rmsnorm(q2, q, wq, 1e-6, False)
+    assert_close(q2, want_q, dtype)
+    ops.rmsnorm(q, q, wq, 1e-6, False)
+    ops.rmsnorm(k, k, wk, 1e-6, True)
+    assert_close(q, want_q, dtype)
+    assert_close(k, want_k, dtype)
+    assert torch.equal(qkv[:, 20 * head_dim :], rest), "v must be left as it is"
+
+
+@pytest.mark.parametrize("device", DEVICES)
+@pytest.mark.parametrize("name", ["fused_add_rmsnorm", "rmsnorm_quant", "layernorm"])
+def test_other_norms_take_strided_heads(device, name):
+    dtype = torch.bfloat16
+    _, q, _ = _qkv(9, 8, 2, 128, dtype, device)
+    w = torch.randn(128, device=device).to(dtype)
+    if name == "fused_add_rmsnorm":
+        _, r, _ = _qkv(9, 8, 2, 128, dtype, device)
+        want_r = (q.float() + r.float()).to(dtype)
+        want = _torch_rmsnorm(want_r, w, 1e-6)
+        ops.fused_add_rmsnorm(q, r, w, 1e-6, False)
+        assert torch.equal(r, want_r)
+        assert_close(q, want, dtype)
+    elif name == "rmsnorm_quant":
+        out = poison_like(torch.empty(q.shape, dtype=torch.float8_e4m3fn, device=device))
+        scale = torch.tensor([0.02], device=device)
+        ops.rmsnorm_quant(out, q, w, scale, 1e-6, False)
+        assert_fp8_close(out, _torch_rmsnorm(q, w, 1e-6).float(), scale, torch.float8_e4m3fn)
+    else:
+        out = poison_like(q.clone())
+        ops.layernorm(out, q, w, None, 1e-5)
+        assert_close(out, ref.layernorm(q, w, None, 1e-5), dtype)
+
+
+def test_compat_wrappers_pass_strided_heads_through():
+    _, q, k = _qkv(6, 8, 2, 128, torch.bfloat16, "cpu")
+    w = torch.randn(128).to(torch.bfloat16)
+    want_q, want_k = _torch_rmsnorm(q, w, 1e-6), _torch_rmsnorm(k, w, 1e-6, gemma=True)
+    got = flashhip.compat.flashinfer.rmsnorm(q, w, 1e-6)
+    assert got.shape == q.shape
+    assert_close(got, want_q, torch.bfloat16)
+    flashhip.compat.sgl_kernel.rmsnorm(q, w, 1e-6, out=q)  # in place, as engines call it
+    assert_close(q, want_q, torch.bfloat16)
+    flashhip.compat.flashinfer.gemma_rmsnorm(k, w, 1e-6, out=k)
+    assert_close(k, want_k, torch.bfloat16)
+
+
+def _flashinfer_fused_add_rmsnorm(x, residual, weight, eps, gemma=False):
+    """FlashInfer's arithmetic in pure torch: the fp32 sum normalised, the residual its rounding."""
+    total = x.float() + residual.float()
+    w = weight.float() + 1.0 if gemma else weight.float()
+    return total * torch.rsqrt(total.pow(2).mean(-1, keepdim=True) + eps) * w, total.to(residual.dtype)
+
+
+@pytest.mark.parametrize("device", DEVICES)
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("hidden", [7, 1000, 4096, 40000])
+@pytest.mark.parametrize("gemma", [False, True])
+def test_fused_add_rmsnorm_of_the_fp32_sum(device, dtype, hidden, gemma):
+    # fp32_sum=True normalises input + residual in fp32 (FlashInfer's result); the default the
+    # rounded residual. Each is checked to a tolerance tighter than their difference.
+    x = strided_rows(6, hidden, dtype, device)
+    r = torch.randn(6, hidden, device=device).to(dtype)
+    w = torch.randn(hidden, device=device).to(dtype)
+    want, want_r = _flashinfer_fused_add_rmsnorm(x, r, w, 1e-6, gemma)
+    x1, r1 = x.clone(), r.clone()
+    ops.fused_add_rmsnorm(x1, r1, w, 1e-6, gemma, True)
+    assert torch.equal(r1, want_r)
+    # One rounding of the fp32 result: within half an ulp but for fp32 reduction differences.
+    assert_close(x1, want, dtype)
+    x2, r2 = x.clone(), r.clone()
+    ops.fused_add_rmsnorm(x2, r2, w, 1e-6, gemma)  # the default: the rounded residual
+    assert torch.equal(r2, want_r)
+    rounded, _ = ref.fused_add_rmsnorm(x, r, w, 1e-6, gemma)
+    assert_close(x2, rounded, dtype)
+    if dtype == torch.float32:  # the sum is the residual: the same result
+        torch.testing.assert_close(x1, x2)
+    else:  # 16-bit: each matches its own arithmetic, bit for bit but for rare rounding ties
+        assert (x1.float() == want.to(dtype).float()).float().mean() > 0.99
+        assert (x2.float() == rounded.to(dtype).float()).float().mean() > 0.99
+        if hidden >= 1000:
+            assert not torch.equal(x1, x2), "the two must differ somewhere for 16-bit dtypes"
+
+
+def test_flashinfer_surface_normalises_the_fp32_sum():
+    x = torch.randn(16, 4096).to(torch.bfloat16)
+    r = torch.randn(16, 4096).to(torch.bfloat16)
+    w = torch.randn(4096).to(torch.bfloat16)
+    for fn, gemma in ((flashhip.compat.flashinfer.fused_add_rmsnorm, False),
+                      (flashhip.compat.flashinfer.gemma_fused_add_rmsnorm, True),
+                      (flashhip.compat.sgl_kernel.fused_add_rmsnorm, False)):
+        want, want_r = _flashinfer_fused_add_rmsnorm(x, r, w, 1e-6, gemma)
+        xi, ri = x.clone(), r.clone()
+        fn(xi, ri, w, 1e-6)
+        assert torch.equal(ri, want_r)
+        assert (xi.float() == want.to(torch.bfloat16).float()).float().mean() > 0.999
+    # And the strided-heads view through the same surface.
+    qkv = torch.randn(5, 12 * 128).to(torch.bfloat16)
+    q = qkv[:, : 8 * 128].view(5, 8, 128)
+    rq = torch.randn(5, 8, 128).to(torch.bfloat16)
+    want, want_r = _flashinfer_fused_add_rmsnorm(q, rq, w[:128], 1e-6)
+    flashhip.compat.flashinfer.fused_add_rmsnorm(q, rq, w[:128], 1e-6)
+    assert torch.equal(rq, want_r)
+    assert_close(q, want, torch.bfloat16)
 
 
 @pytest.mark.parametrize("device", DEVICES)
@@ -298,6 +446,7 @@ def _samples(device):
     return [
         (ops.rmsnorm.default, (torch.empty_like(x), x, w, 1e-6, True)),
         (ops.fused_add_rmsnorm.default, (x.clone(), torch.randn_like(x), w, 1e-6, False)),
+        (ops.fused_add_rmsnorm.default, (x.clone(), torch.randn_like(x), w, 1e-6, False, True)),
         (ops.layernorm.default, (torch.empty_like(x), x, wf, wf.clone(), 1e-5)),
         (ops.layernorm.default, (torch.empty_like(x), x, w, None, 1e-5)),
         (ops.rmsnorm_quant.default, (q, x, w, scale, 1e-6, False)),

@@ -22,6 +22,22 @@ inline constexpr int kMaxThreadsPerBlock = 1024;
 // Threads per row of the register variant, at most: leaves each thread up to 128 registers.
 inline constexpr int kMaxRegisterThreads = 512;
 
+// The element offset of row `row` (see NormParams): one multiply for plain rows; for strided
+// heads a 32-bit division where the row count allows (every call but the largest).
+FH_DEVICE FH_INLINE int64_t row_offset(const NormParams& p, int64_t row, int64_t row_stride, int64_t head_stride) {
+  if (p.heads == 1) return row * row_stride;
+  int64_t token, head;
+  if (p.rows <= 0x7fffffff) {
+    const uint32_t r = static_cast<uint32_t>(row), h = static_cast<uint32_t>(p.heads);
+    token = r / h;
+    head = r - static_cast<uint32_t>(token) * h;
+  } else {
+    token = row / p.heads;
+    head = row - token * p.heads;
+  }
+  return token * row_stride + head * head_stride;
+}
+
 template <NormKind KIND>
 struct KindTraits {
   static constexpr bool kFusedAdd = KIND == NormKind::kFusedAddRms || KIND == NormKind::kFusedAddRmsQuant;
@@ -234,14 +250,19 @@ struct RowInRegisters {
   ActVec residual[KEEP_RESIDUAL ? VECS_PER_THREAD : 1];
 };
 
-template <NormKind KIND, int WAVE, int VEC, int VECS_PER_THREAD, typename TAct, typename TW, typename TOut>
+// FP32_SUM (fused forms only, NormParams::fp32_sum): the row normalised is the fp32 sum
+// input + residual, not the residual rounded to its dtype; both inputs stay in registers and the
+// sum is formed again where it is used (the same fp32 addition each time).
+template <NormKind KIND, int WAVE, int VEC, int VECS_PER_THREAD, typename TAct, typename TW, typename TOut,
+          bool FP32_SUM = false>
 __global__ void FH_LAUNCH_BOUNDS(kMaxRegisterThreads, min_resident_blocks(KIND, VECS_PER_THREAD))
     norm_rows_in_registers(const NormParams p) {
   using Kind = KindTraits<KIND>;
   using ActVec = Vec<TAct, VEC>;
+  static_assert(!FP32_SUM || Kind::kFusedAdd, "fp32 sums are the fused forms'");
   constexpr bool kPrefetch = prefetches_next_row(KIND, VECS_PER_THREAD);
-  constexpr bool kAddOnLoad = Kind::kFusedAdd && !kPrefetch;
-  using Row = RowInRegisters<VECS_PER_THREAD, ActVec, Kind::kFusedAdd && kPrefetch>;
+  constexpr bool kAddOnLoad = Kind::kFusedAdd && !kPrefetch && !FP32_SUM;
+  using Row = RowInRegisters<VECS_PER_THREAD, ActVec, Kind::kFusedAdd && (kPrefetch || FP32_SUM)>;
   __shared__ float scratch[kMaxThreadsPerBlock / WAVE];
 
   const int64_t n_vec = p.hidden / VEC;
@@ -254,13 +275,14 @@ __global__ void FH_LAUNCH_BOUNDS(kMaxRegisterThreads, min_resident_blocks(KIND, 
   auto vector_index = [&](int i) { return static_cast<int64_t>(i) * blockDim.x + threadIdx.x; };
   auto row_of = [&](int64_t group) { return group * blockDim.y + threadIdx.y; };
   auto load_row = [&](int64_t row, Row& r) {
-    const TAct* in_row = static_cast<const TAct*>(p.input) + row * p.input_row_stride;  // [hidden]
+    const TAct* in_row = static_cast<const TAct*>(p.input) + row_offset(p, row, p.input_row_stride, p.input_head_stride);
 #pragma unroll
     for (int i = 0; i < VECS_PER_THREAD; ++i) {
       if (row < p.rows && vector_index(i) < n_vec) {
         r.x[i] = ActVec::template load<CachePolicy::kStreaming>(in_row + vector_index(i) * VEC);
         if constexpr (Kind::kFusedAdd) {
-          const TAct* res_row = static_cast<const TAct*>(p.residual) + row * p.residual_row_stride;
+          const TAct* res_row =
+              static_cast<const TAct*>(p.residual) + row_offset(p, row, p.residual_row_stride, p.residual_head_stride);
           const ActVec res = ActVec::template load<CachePolicy::kStreaming>(res_row + vector_index(i) * VEC);
           if constexpr (kAddOnLoad) {
             add_rounded(r.x[i], res);
@@ -302,22 +324,39 @@ __global__ void FH_LAUNCH_BOUNDS(kMaxRegisterThreads, min_resident_blocks(KIND, 
     bool valid[VECS_PER_THREAD];
 #pragma unroll
     for (int i = 0; i < VECS_PER_THREAD; ++i) valid[i] = row < p.rows && vector_index(i) < n_vec;
-    TAct* res_row = Kind::kFusedAdd ? static_cast<TAct*>(p.residual) + row * p.residual_row_stride : nullptr;
-    TOut* out_row = static_cast<TOut*>(p.out) + row * p.out_row_stride;  // [hidden]
+    TAct* res_row = Kind::kFusedAdd ? static_cast<TAct*>(p.residual) +
+                                          row_offset(p, row, p.residual_row_stride, p.residual_head_stride)
+                                    : nullptr;
+    TOut* out_row = static_cast<TOut*>(p.out) + row_offset(p, row, p.out_row_stride, p.out_head_stride);
 
+    // The values normalised: x (the rounded residual for the fused forms), or the fp32 sums.
+    auto values = [&](int i) {
+      Vec<float, VEC> v;
+#pragma unroll
+      for (int j = 0; j < VEC; ++j) {
+        if constexpr (FP32_SUM) {
+          v[j] = to_float(current.x[i][j]) + to_float(current.residual[i][j]);
+        } else {
+          v[j] = to_float(current.x[i][j]);
+        }
+      }
+      return v;
+    };
     float acc = 0.0f;
 #pragma unroll
     for (int i = 0; i < VECS_PER_THREAD; ++i) {
       if (!valid[i]) continue;
-      if constexpr (Kind::kFusedAdd) {
+      if constexpr (FP32_SUM) {
+        ActVec rounded = current.x[i];
+        add_rounded(rounded, current.residual[i]);
+        rounded.store_global(res_row + vector_index(i) * VEC);
+      } else if constexpr (Kind::kFusedAdd) {
         if constexpr (!kAddOnLoad) add_rounded(current.x[i], current.residual[i]);
         current.x[i].store_global(res_row + vector_index(i) * VEC);
       }
+      const Vec<float, VEC> v = values(i);
 #pragma unroll
-      for (int j = 0; j < VEC; ++j) {
-        const float f = to_float(current.x[i][j]);
-        acc += Kind::kLayer ? f : f * f;
-      }
+      for (int j = 0; j < VEC; ++j) acc += Kind::kLayer ? v[j] : v[j] * v[j];
     }
 
     float mean = 0.0f;
@@ -343,8 +382,9 @@ __global__ void FH_LAUNCH_BOUNDS(kMaxRegisterThreads, min_resident_blocks(KIND, 
 #pragma unroll
         for (int i = 0; i < VECS_PER_THREAD; ++i) {
           if (!valid[i]) continue;
+          const Vec<float, VEC> v = values(i);
 #pragma unroll
-          for (int j = 0; j < VEC; ++j) f(to_float(current.x[i][j]));
+          for (int j = 0; j < VEC; ++j) f(v[j]);
         }
       });
     }
@@ -359,15 +399,23 @@ __global__ void FH_LAUNCH_BOUNDS(kMaxRegisterThreads, min_resident_blocks(KIND, 
         } else {
           a = RowAffine::load(weight, bias, vector_index(i) * VEC);
         }
-        write_outputs<KIND, VEC, decltype(prescaled)::value, decltype(by_reciprocal)::value>(
-            epilogue, current.x[i], a, out_row + vector_index(i) * VEC);
+        if constexpr (FP32_SUM) {
+          write_outputs<KIND, VEC, decltype(prescaled)::value, decltype(by_reciprocal)::value>(
+              epilogue, values(i), a, out_row + vector_index(i) * VEC);
+        } else {
+          write_outputs<KIND, VEC, decltype(prescaled)::value, decltype(by_reciprocal)::value>(
+              epilogue, current.x[i], a, out_row + vector_index(i) * VEC);
+        }
       }
     });
     if constexpr (kPrefetch) current = next;
   }
 }
 
-template <NormKind KIND, int WAVE, int VEC, typename TAct, typename TW, typename TOut>
+// FP32_SUM as norm_rows_in_registers: every pass reads input and residual and forms their fp32
+// sums, and the last pass writes the rounded residual (each thread reads and writes only its
+// own elements).
+template <NormKind KIND, int WAVE, int VEC, typename TAct, typename TW, typename TOut, bool FP32_SUM = false>
 __global__ void FH_LAUNCH_BOUNDS(kMaxThreadsPerBlock) norm_rows_streaming(const NormParams p) {
   using Kind = KindTraits<KIND>;
   using ActVec = Vec<TAct, VEC>;
@@ -376,17 +424,33 @@ __global__ void FH_LAUNCH_BOUNDS(kMaxThreadsPerBlock) norm_rows_streaming(const 
   const int64_t row = static_cast<int64_t>(blockIdx.x) * blockDim.y + threadIdx.y;
   const bool row_valid = row < p.rows;
   const int64_t n_vec = row_valid ? p.hidden / VEC : 0;
-  const TAct* in_row = static_cast<const TAct*>(p.input) + row * p.input_row_stride;  // [hidden]
-  TAct* res_row = Kind::kFusedAdd ? static_cast<TAct*>(p.residual) + row * p.residual_row_stride : nullptr;
-  TOut* out_row = static_cast<TOut*>(p.out) + row * p.out_row_stride;  // [hidden]
+  const TAct* in_row = static_cast<const TAct*>(p.input) + row_offset(p, row, p.input_row_stride, p.input_head_stride);
+  TAct* res_row = Kind::kFusedAdd ? static_cast<TAct*>(p.residual) +
+                                        row_offset(p, row, p.residual_row_stride, p.residual_head_stride)
+                                  : nullptr;
+  TOut* out_row = static_cast<TOut*>(p.out) + row_offset(p, row, p.out_row_stride, p.out_head_stride);
   const TW* weight = static_cast<const TW*>(p.weight);                 // [hidden]
   const TW* bias = static_cast<const TW*>(p.bias);                     // [hidden] or null
   // After the first pass the normalised value is read back from the residual (fused forms:
   // this thread wrote it) or the input.
   const TAct* x_row = Kind::kFusedAdd ? res_row : in_row;
+  auto sums = [&](int64_t v) {  // FP32_SUM: input + residual in fp32
+    const ActVec in = ActVec::load(in_row + v * VEC);
+    const ActVec res = ActVec::load(res_row + v * VEC);
+    Vec<float, VEC> s;
+#pragma unroll
+    for (int j = 0; j < VEC; ++j) s[j] = to_float(in[j]) + to_float(res[j]);
+    return s;
+  };
 
   float acc = 0.0f;
   for (int64_t v = threadIdx.x; v < n_vec; v += blockDim.x) {
+    if constexpr (FP32_SUM) {
+      const Vec<float, VEC> s = sums(v);
+#pragma unroll
+      for (int j = 0; j < VEC; ++j) acc += s[j] * s[j];
+      continue;
+    }
     const ActVec in = ActVec::template load<CachePolicy::kStreaming>(in_row + v * VEC);
     ActVec x = in;
     if constexpr (Kind::kFusedAdd) {
@@ -421,9 +485,15 @@ __global__ void FH_LAUNCH_BOUNDS(kMaxThreadsPerBlock) norm_rows_streaming(const 
   } else {
     factor = rms_factor<WAVE>(square_sum, inv_hidden, p.eps, scratch, [&](auto&& f) {
       for (int64_t v = threadIdx.x; v < n_vec; v += blockDim.x) {
-        const ActVec x = ActVec::load(x_row + v * VEC);
+        if constexpr (FP32_SUM) {
+          const Vec<float, VEC> s = sums(v);
 #pragma unroll
-        for (int j = 0; j < VEC; ++j) f(to_float(x[j]));
+          for (int j = 0; j < VEC; ++j) f(s[j]);
+        } else {
+          const ActVec x = ActVec::load(x_row + v * VEC);
+#pragma unroll
+          for (int j = 0; j < VEC; ++j) f(to_float(x[j]));
+        }
       }
     });
   }
@@ -431,9 +501,21 @@ __global__ void FH_LAUNCH_BOUNDS(kMaxThreadsPerBlock) norm_rows_streaming(const 
   const Epilogue<KIND, TOut> epilogue{mean, factor.row_scale, factor.pre_scale, p.gemma ? 1.0f : 0.0f, divide};
   with_write_mode<KIND>(factor.rescaled, divide.by_reciprocal(), [&](auto prescaled, auto by_reciprocal) {
     for (int64_t v = threadIdx.x; v < n_vec; v += blockDim.x) {
-      const ActVec x = ActVec::load(x_row + v * VEC);
-      write_outputs<KIND, VEC, decltype(prescaled)::value, decltype(by_reciprocal)::value>(
-          epilogue, x, Affine<KIND, TW, VEC>::load(weight, bias, v * VEC), out_row + v * VEC);
+      if constexpr (FP32_SUM) {
+        const ActVec in = ActVec::load(in_row + v * VEC);
+        ActVec rounded = ActVec::load(res_row + v * VEC);
+        Vec<float, VEC> s;
+#pragma unroll
+        for (int j = 0; j < VEC; ++j) s[j] = to_float(in[j]) + to_float(rounded[j]);
+        add_rounded(rounded, in);
+        rounded.store_global(res_row + v * VEC);
+        write_outputs<KIND, VEC, decltype(prescaled)::value, decltype(by_reciprocal)::value>(
+            epilogue, s, Affine<KIND, TW, VEC>::load(weight, bias, v * VEC), out_row + v * VEC);
+      } else {
+        const ActVec x = ActVec::load(x_row + v * VEC);
+        write_outputs<KIND, VEC, decltype(prescaled)::value, decltype(by_reciprocal)::value>(
+            epilogue, x, Affine<KIND, TW, VEC>::load(weight, bias, v * VEC), out_row + v * VEC);
+      }
     }
   });
 }
