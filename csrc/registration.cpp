@@ -6,7 +6,12 @@
 TORCH_LIBRARY(flashhip, m) {
   // ---- Normalisation (OPS.md §1) ----
   m.def("rmsnorm(Tensor(a!) out, Tensor input, Tensor weight, float eps, bool gemma) -> ()");
-  m.def("fused_add_rmsnorm(Tensor(a!) input, Tensor(b!) residual, Tensor weight, float eps, bool gemma) -> ()");
+  // fp32_sum: normalise the fp32 sum input + residual (FlashInfer's fused_add_rmsnorm) instead of
+  // the residual as rounded to its dtype (the default); the residual written is the rounded sum
+  // either way.
+  m.def(
+      "fused_add_rmsnorm(Tensor(a!) input, Tensor(b!) residual, Tensor weight, float eps, bool gemma, "
+      "bool fp32_sum=False) -> ()");
   m.def("layernorm(Tensor(a!) out, Tensor input, Tensor weight, Tensor? bias, float eps) -> ()");
   m.def("rmsnorm_quant(Tensor(a!) out, Tensor input, Tensor weight, Tensor scale, float eps, bool gemma) -> ()");
   m.def(

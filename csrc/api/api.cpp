@@ -10,11 +10,12 @@ void rmsnorm(at::Tensor& out, const at::Tensor& input, const at::Tensor& weight,
   op.call(out, input, weight, eps, gemma);
 }
 
-void fused_add_rmsnorm(at::Tensor& input, at::Tensor& residual, const at::Tensor& weight, double eps, bool gemma) {
+void fused_add_rmsnorm(at::Tensor& input, at::Tensor& residual, const at::Tensor& weight, double eps, bool gemma,
+                       bool fp32_sum) {
   static const auto op = c10::Dispatcher::singleton()
                              .findSchemaOrThrow("flashhip::fused_add_rmsnorm", "")
-                             .typed<void(at::Tensor&, at::Tensor&, const at::Tensor&, double, bool)>();
-  op.call(input, residual, weight, eps, gemma);
+                             .typed<void(at::Tensor&, at::Tensor&, const at::Tensor&, double, bool, bool)>();
+  op.call(input, residual, weight, eps, gemma, fp32_sum);
 }
 
 void layernorm(at::Tensor& out, const at::Tensor& input, const at::Tensor& weight,

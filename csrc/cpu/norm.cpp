@@ -9,6 +9,7 @@
 #include <c10/util/BFloat16.h>
 #include <c10/util/Float8_e4m3fn.h>
 #include <c10/util/Float8_e4m3fnuz.h>
+#include <c10/util/Float8_e5m2.h>
 #include <c10/util/Half.h>
 
 #include "dispatch.h"
@@ -19,6 +20,11 @@ namespace {
 
 using kernels::NormKind;
 using kernels::NormParams;
+
+// Row r's first element (NormParams: plain rows, or tokens of strided heads).
+int64_t row_offset(const NormParams& p, int64_t r, int64_t row_stride, int64_t head_stride) {
+  return p.heads == 1 ? r * row_stride : (r / p.heads) * row_stride + (r % p.heads) * head_stride;
+}
 
 template <typename T>
 float load(const T* p, int64_t i) {
@@ -38,6 +44,8 @@ TOut store(float y) {
     return store_saturated<TOut, fp8_e4m3fn_t>(y);
   } else if constexpr (std::is_same_v<TOut, c10::Float8_e4m3fnuz>) {
     return store_saturated<TOut, fp8_e4m3fnuz_t>(y);
+  } else if constexpr (std::is_same_v<TOut, c10::Float8_e5m2>) {
+    return store_saturated<TOut, fp8_e5m2_t>(y);
   } else {
     return static_cast<TOut>(y);
   }
@@ -48,7 +56,7 @@ void norm_rows(const NormParams& p) {
   const bool fused = p.kind == NormKind::kFusedAddRms || p.kind == NormKind::kFusedAddRmsQuant;
   const bool quant = p.kind == NormKind::kRmsQuant || p.kind == NormKind::kFusedAddRmsQuant;
   const bool layer = p.kind == NormKind::kLayer;
-  const float inv_quant_scale = quant ? 1.0f / *p.scale : 1.0f;  // as the GPU kernels
+  const float scale = quant ? *p.scale : 1.0f;
   const auto* weight = static_cast<const TW*>(p.weight);
   const auto* bias = static_cast<const TW*>(p.bias);
   const int64_t h = p.hidden;
@@ -56,32 +64,43 @@ void norm_rows(const NormParams& p) {
   at::parallel_for(0, p.rows, 16, [&](int64_t begin, int64_t end) {
     std::vector<float> x(static_cast<size_t>(h));
     for (int64_t r = begin; r < end; ++r) {
-      const auto* in = static_cast<const TAct*>(p.input) + r * p.input_row_stride;
-      auto* out = static_cast<TOut*>(p.out) + r * p.out_row_stride;
+      const auto* in = static_cast<const TAct*>(p.input) + row_offset(p, r, p.input_row_stride, p.input_head_stride);
+      auto* out = static_cast<TOut*>(p.out) + row_offset(p, r, p.out_row_stride, p.out_head_stride);
       if (fused) {
-        auto* res = static_cast<TAct*>(p.residual) + r * p.residual_row_stride;
+        auto* res = static_cast<TAct*>(p.residual) + row_offset(p, r, p.residual_row_stride, p.residual_head_stride);
         for (int64_t i = 0; i < h; ++i) {
-          res[i] = static_cast<TAct>(load(in, i) + load(res, i));
-          x[i] = load(res, i);
+          const float sum = load(in, i) + load(res, i);
+          res[i] = static_cast<TAct>(sum);
+          x[i] = p.fp32_sum ? sum : load(res, i);  // the fp32 sum, or the rounded residual
         }
       } else {
         for (int64_t i = 0; i < h; ++i) x[i] = load(in, i);
       }
-      float mean = 0.0f;
       if (layer) {
         double sum = 0.0;
         for (int64_t i = 0; i < h; ++i) sum += x[i];
-        mean = static_cast<float>(sum / static_cast<double>(h));
+        const float mean = static_cast<float>(sum / static_cast<double>(h));
+        double square_sum = 0.0;
+        for (int64_t i = 0; i < h; ++i) square_sum += static_cast<double>(x[i] - mean) * (x[i] - mean);
+        const float inv = 1.0f / std::sqrt(static_cast<float>(square_sum / static_cast<double>(h)) + p.eps);
+        for (int64_t i = 0; i < h; ++i) {
+          out[i] = store<TOut>((x[i] - mean) * inv * load(weight, i) + (bias != nullptr ? load(bias, i) : 0.0f));
+        }
+        continue;
       }
+      // RMS: the mean square and the factor in double, where neither can leave the range (squares
+      // of fp32 values lie within 1e-90..1.2e77), so rows whose fp32 mean square would overflow
+      // or underflow normalise as the arithmetic says (the GPU rescales those rows by a power of
+      // two to the same effect). y = x * rstd * w is rounded once to fp32, then the quantising
+      // forms divide it by the scale (a true division) and saturate.
       double square_sum = 0.0;
-      for (int64_t i = 0; i < h; ++i) square_sum += static_cast<double>(x[i] - mean) * (x[i] - mean);
-      // The fp8 scale folds into the row's factor (one multiply fewer per element), as on the GPU.
-      const float inv = 1.0f / std::sqrt(static_cast<float>(square_sum / static_cast<double>(h)) + p.eps) *
-                        (quant ? inv_quant_scale : 1.0f);
+      for (int64_t i = 0; i < h; ++i) square_sum += static_cast<double>(x[i]) * x[i];
+      const double rstd = 1.0 / std::sqrt(square_sum / static_cast<double>(h) + static_cast<double>(p.eps));
       for (int64_t i = 0; i < h; ++i) {
         float w = load(weight, i);
         if (p.gemma) w += 1.0f;
-        out[i] = store<TOut>((x[i] - mean) * inv * w + (bias != nullptr ? load(bias, i) : 0.0f));
+        const float y = static_cast<float>(static_cast<double>(x[i]) * rstd * static_cast<double>(w));
+        out[i] = store<TOut>(quant ? y / scale : y);
       }
     }
   });
@@ -100,8 +119,11 @@ void norm(const NormParams& p) {
         return p.weight_dtype == DType::kFloat32 ? norm_rows<T, float, T>(p) : norm_rows<T, T, T>(p);
       case NormKind::kRmsQuant:
       case NormKind::kFusedAddRmsQuant:
-        return p.out_dtype == DType::kFloat8E4M3FN ? norm_rows<T, T, c10::Float8_e4m3fn>(p)
-                                                   : norm_rows<T, T, c10::Float8_e4m3fnuz>(p);
+        switch (p.out_dtype) {
+          case DType::kFloat8E4M3FN: return norm_rows<T, T, c10::Float8_e4m3fn>(p);
+          case DType::kFloat8E4M3FNUZ: return norm_rows<T, T, c10::Float8_e4m3fnuz>(p);
+          default: return norm_rows<T, T, c10::Float8_e5m2>(p);
+        }
     }
   });
 }

@@ -4,6 +4,7 @@
 #include <c10/core/DeviceGuard.h>
 #include <torch/library.h>
 
+#include <algorithm>
 #include <cmath>
 #include <initializer_list>
 #include <utility>
@@ -22,16 +23,99 @@ using kernels::NormKind;
 using kernels::NormParams;
 
 constexpr std::initializer_list<at::ScalarType> kActivationDtypes = {at::kHalf, at::kBFloat16, at::kFloat};
-constexpr std::initializer_list<at::ScalarType> kFp8Dtypes = {at::kFloat8_e4m3fn, at::kFloat8_e4m3fnuz};
+constexpr std::initializer_list<at::ScalarType> kFp8Dtypes = {at::kFloat8_e4m3fn, at::kFloat8_e4m3fnuz,
+                                                              at::kFloat8_e5m2};
+
+// Dimensions [begin, end) of t as one dimension of `*size` elements `*stride` apart: each
+// dimension (but those of size 1) must step over whole blocks of the ones inside it.
+bool collapse(const at::Tensor& t, int64_t begin, int64_t end, int64_t* size, int64_t* stride) {
+  *size = 1;
+  *stride = -1;
+  for (int64_t d = end - 1; d >= begin; --d) {
+    if (t.size(d) == 1) continue;
+    if (*stride < 0) {
+      *stride = t.stride(d);
+    } else if (t.stride(d) != *stride * *size) {
+      return false;
+    }
+    *size *= t.size(d);
+  }
+  if (*stride < 0) *stride = 0;
+  return true;
+}
+
+// One tensor's rows in the NormParams: its strides, and where they are written.
+struct RowsArg {
+  const char* name;
+  const at::Tensor* t;
+  int64_t* row_stride;
+  int64_t* head_stride;
+};
+
+// The family's [..., hidden] tensors (all of one shape; the input first) as rows: the leading
+// dimensions as one row dimension, or else as [tokens, heads] with a stride each (the per-head
+// qk-norm of q or k viewed out of a fused qkv buffer, whose heads are not a token apart). The
+// same split into tokens and heads must fit every tensor; the first that fits none is named.
+void set_rows(const char* op, NormParams& p, std::initializer_list<RowsArg> args) {
+  const int64_t lead = args.begin()->t->dim() - 1;
+  auto fits = [&](const at::Tensor& t, int64_t split) {
+    int64_t n, stride;
+    return collapse(t, 0, split, &n, &stride) && collapse(t, split, lead, &n, &stride);
+  };
+  for (int64_t split = 0; split < std::max<int64_t>(lead, 1); ++split) {
+    bool all = true;
+    for (const auto& a : args) all = all && fits(*a.t, split);
+    if (!all) continue;
+    for (const auto& a : args) {
+      int64_t tokens, token_stride, heads, head_stride;
+      collapse(*a.t, 0, split, &tokens, &token_stride);
+      collapse(*a.t, split, lead, &heads, &head_stride);
+      if (tokens > 1 && heads > 1) {
+        p.heads = heads;
+        *a.row_stride = token_stride;
+        *a.head_stride = head_stride;
+      } else {
+        p.heads = 1;
+        *a.row_stride = tokens > 1 ? token_stride : heads > 1 ? head_stride : a.t->size(-1);
+        *a.head_stride = 0;
+      }
+    }
+    return;
+  }
+  for (const auto& a : args) {
+    bool any = false;
+    for (int64_t split = 0; split < std::max<int64_t>(lead, 1); ++split) any = any || fits(*a.t, split);
+    TORCH_CHECK(any, op, ": argument '", a.name,
+                "' has leading dimensions that cannot be viewed as one row dimension, nor as [tokens, heads] "
+                "with one stride each (sizes ",
+                a.t->sizes(), ", strides ", a.t->strides(), ")");
+  }
+  TORCH_CHECK(false, op, ": the leading dimensions of '", (args.end() - 1)->name, "' (strides ",
+              (args.end() - 1)->t->strides(), ") and 'input' (strides ", args.begin()->t->strides(),
+              ") split into [tokens, heads] at no common place");
+}
+
+// Rows and hidden size of a [..., hidden] tensor whose innermost dimension is contiguous.
+RowView rows_and_hidden(const char* op, const char* arg, const at::Tensor& t) {
+  TORCH_CHECK(t.dim() >= 1, op, ": argument '", arg, "' must have at least one dimension [..., hidden], got a scalar");
+  RowView view;
+  view.hidden = t.size(-1);
+  TORCH_CHECK(t.stride(-1) == 1 || view.hidden <= 1, op, ": argument '", arg,
+              "' must be contiguous in its innermost dimension (stride 1), got stride ", t.stride(-1));
+  view.rows = 1;
+  for (int64_t d = 0; d + 1 < t.dim(); ++d) view.rows *= t.size(d);
+  return view;
+}
 
 // Checks shared by the family: input [..., hidden] in an activation dtype, a writable output of
-// the same shape, weight [hidden]. Returns the input's row view.
+// the same shape, weight [hidden]. Returns the input's rows and hidden size (strides: set_rows).
 RowView check_common(const char* op, const at::Tensor& out, const char* out_name, const at::Tensor& input,
                      const at::Tensor& weight, double eps) {
   check_device(op, "input", input);
   check_dtype(op, "input", input, kActivationDtypes);
-  const RowView in = row_view(op, "input", input);
+  const RowView in = rows_and_hidden(op, "input", input);
   check_same_device(op, out_name, out, input);
+  rows_and_hidden(op, out_name, out);
   check_same_shape(op, out_name, out, input, "input");
   check_writable(op, out_name, out);
   check_same_device(op, "weight", weight, input);
@@ -78,7 +162,6 @@ NormParams params_for(NormKind kind, const RowView& in, const at::Tensor& input,
   NormParams p;
   p.kind = kind;
   p.input = input.data_ptr();
-  p.input_row_stride = in.row_stride;
   p.rows = in.rows;
   p.hidden = in.hidden;
   p.eps = static_cast<float>(eps);
@@ -109,7 +192,6 @@ void check_apart(const char* op, std::initializer_list<std::pair<const char*, co
 void set_quant_output(const char* op, NormParams& p, const at::Tensor& out, const at::Tensor& weight,
                       const at::Tensor& scale) {
   p.out = out.data_ptr();
-  p.out_row_stride = row_view(op, "out", out).row_stride;
   p.out_dtype = kernel_dtype(out.scalar_type());
   p.weight = weight.data_ptr();
   p.scale = scale.data_ptr<float>();
@@ -123,23 +205,28 @@ void rmsnorm(at::Tensor& out, const at::Tensor& input, const at::Tensor& weight,
   check_in_place_or_separate(op, "out", out, "input", input);
   check_apart(op, {{"out", &out}}, {{"weight", &weight}});
   NormParams p = params_for(NormKind::kRms, in, input, eps, gemma);
+  set_rows(op, p, {{"input", &input, &p.input_row_stride, &p.input_head_stride},
+                   {"out", &out, &p.out_row_stride, &p.out_head_stride}});
   p.out = out.data_ptr();
-  p.out_row_stride = row_view(op, "out", out).row_stride;
   p.weight = weight.data_ptr();
   run(op, p, input);
 }
 
-void fused_add_rmsnorm(at::Tensor& input, at::Tensor& residual, const at::Tensor& weight, double eps, bool gemma) {
+void fused_add_rmsnorm(at::Tensor& input, at::Tensor& residual, const at::Tensor& weight, double eps, bool gemma,
+                       bool fp32_sum) {
   constexpr const char* op = "flashhip.fused_add_rmsnorm";
   const RowView in = check_common(op, input, "input", input, weight, eps);
   check_residual(op, residual, input);
   check_same_dtype(op, "weight", weight, input, "input");
   check_apart(op, {{"input", &input}, {"residual", &residual}}, {{"weight", &weight}});
   NormParams p = params_for(NormKind::kFusedAddRms, in, input, eps, gemma);
+  set_rows(op, p, {{"input", &input, &p.input_row_stride, &p.input_head_stride},
+                   {"residual", &residual, &p.residual_row_stride, &p.residual_head_stride}});
   p.out = input.data_ptr();
-  p.out_row_stride = in.row_stride;
+  p.out_row_stride = p.input_row_stride;
+  p.out_head_stride = p.input_head_stride;
   p.residual = residual.data_ptr();
-  p.residual_row_stride = row_view(op, "residual", residual).row_stride;
+  p.fp32_sum = fp32_sum;
   p.weight = weight.data_ptr();
   run(op, p, input);
 }
@@ -163,8 +250,9 @@ void layernorm(at::Tensor& out, const at::Tensor& input, const at::Tensor& weigh
     check_contiguous(op, "bias", *bias);
     p.bias = bias->data_ptr();
   }
+  set_rows(op, p, {{"input", &input, &p.input_row_stride, &p.input_head_stride},
+                   {"out", &out, &p.out_row_stride, &p.out_head_stride}});
   p.out = out.data_ptr();
-  p.out_row_stride = row_view(op, "out", out).row_stride;
   p.weight = weight.data_ptr();
   p.weight_dtype = kernel_dtype(weight.scalar_type());
   run(op, p, input);
@@ -179,6 +267,8 @@ void rmsnorm_quant(at::Tensor& out, const at::Tensor& input, const at::Tensor& w
   check_scale(op, scale, input);
   check_apart(op, {{"out", &out}}, {{"input", &input}, {"weight", &weight}, {"scale", &scale}});
   NormParams p = params_for(NormKind::kRmsQuant, in, input, eps, gemma);
+  set_rows(op, p, {{"input", &input, &p.input_row_stride, &p.input_head_stride},
+                   {"out", &out, &p.out_row_stride, &p.out_head_stride}});
   set_quant_output(op, p, out, weight, scale);
   run(op, p, input);
 }
@@ -194,9 +284,11 @@ void fused_add_rmsnorm_quant(at::Tensor& out, const at::Tensor& input, at::Tenso
   check_apart(op, {{"out", &out}, {"residual", &residual}}, {{"weight", &weight}, {"scale", &scale}});
   check_apart(op, {{"out", &out}}, {{"input", &input}, {"residual", &residual}});
   NormParams p = params_for(NormKind::kFusedAddRmsQuant, in, input, eps, gemma);
+  set_rows(op, p, {{"input", &input, &p.input_row_stride, &p.input_head_stride},
+                   {"out", &out, &p.out_row_stride, &p.out_head_stride},
+                   {"residual", &residual, &p.residual_row_stride, &p.residual_head_stride}});
   set_quant_output(op, p, out, weight, scale);
   p.residual = residual.data_ptr();
-  p.residual_row_stride = row_view(op, "residual", residual).row_stride;
   run(op, p, input);
 }
 

@@ -11,6 +11,7 @@ DType kernel_dtype(at::ScalarType t) {
     case at::kBFloat16: return DType::kBFloat16;
     case at::kFloat8_e4m3fn: return DType::kFloat8E4M3FN;
     case at::kFloat8_e4m3fnuz: return DType::kFloat8E4M3FNUZ;
+    case at::kFloat8_e5m2: return DType::kFloat8E5M2;
     default: TORCH_CHECK(false, "flashhip: no kernel dtype for ", t);
   }
 }

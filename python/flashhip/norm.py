@@ -24,8 +24,10 @@ def rmsnorm(
 
     ``out = input / sqrt(mean(input**2) + eps) * weight`` (``* (1 + weight)`` with ``gemma``),
     computed in fp32 and rounded once. ``input`` is ``[..., hidden]`` (fp16/bf16/fp32, leading
-    dimensions may be strided), ``weight`` is ``[hidden]`` of the same dtype. Writes ``out``
-    (allocated when None; may be ``input`` itself) and returns it.
+    dimensions may be strided: one row stride, or ``[tokens, heads]`` with a stride each, such as
+    q or k viewed ``[tokens, heads, head_dim]`` out of a fused qkv buffer for a per-head qk-norm),
+    ``weight`` is ``[hidden]`` of the same dtype. Writes ``out`` (allocated when None; may be
+    ``input`` itself, in place inside the fused buffer) and returns it.
     """
     if out is None:
         out = torch.empty_like(input)
@@ -34,10 +36,20 @@ def rmsnorm(
 
 
 def fused_add_rmsnorm(
-    input: torch.Tensor, residual: torch.Tensor, weight: torch.Tensor, eps: float = 1e-6, *, gemma: bool = False
+    input: torch.Tensor,
+    residual: torch.Tensor,
+    weight: torch.Tensor,
+    eps: float = 1e-6,
+    *,
+    gemma: bool = False,
+    fp32_sum: bool = False,
 ) -> None:
-    """In place: ``residual <- input + residual``, then ``input <- rmsnorm(residual)``."""
-    _ops.fused_add_rmsnorm(input, residual, weight, eps, gemma)
+    """In place: ``residual <- input + residual`` (rounded to its dtype), then
+    ``input <- rmsnorm(residual)``, normalising the rounded residual; with ``fp32_sum`` the fp32
+    sum ``input + residual`` is normalised instead (FlashInfer's arithmetic; the residual written
+    is the rounded sum either way). The two agree for fp32 and differ by about an ulp of a 16-bit
+    dtype in some elements."""
+    _ops.fused_add_rmsnorm(input, residual, weight, eps, gemma, fp32_sum)
 
 
 def layernorm(
@@ -66,7 +78,9 @@ def rmsnorm_quant(
     out_dtype: torch.dtype = torch.float8_e4m3fn,
 ) -> torch.Tensor:
     """rmsnorm followed by fp8 quantisation: ``clamp(rmsnorm(input) / scale)`` in ``out_dtype``
-    (``float8_e4m3fn``, max 448, or ``float8_e4m3fnuz``, max 240). ``scale`` is fp32 ``[1]``."""
+    (``float8_e4m3fn``, max 448, ``float8_e4m3fnuz``, max 240, or ``float8_e5m2``, max 57344),
+    the normalised value ``y`` in fp32 divided by ``scale`` (fp32 ``[1]``, ``[]`` or ``[1, 1]``)
+    exactly, saturating; NaN stays NaN."""
     if out is None:
         out = torch.empty(input.shape, dtype=out_dtype, device=input.device)
     _ops.rmsnorm_quant(out, input, weight, scale, eps, gemma)

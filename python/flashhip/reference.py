@@ -6,7 +6,7 @@ import math
 
 import torch
 
-FP8_MAX = {torch.float8_e4m3fn: 448.0, torch.float8_e4m3fnuz: 240.0}
+FP8_MAX = {torch.float8_e4m3fn: 448.0, torch.float8_e4m3fnuz: 240.0, torch.float8_e5m2: 57344.0}
 
 
 def rmsnorm(x: torch.Tensor, weight: torch.Tensor, eps: float = 1e-6, gemma: bool = False) -> torch.Tensor:
@@ -16,10 +16,12 @@ def rmsnorm(x: torch.Tensor, weight: torch.Tensor, eps: float = 1e-6, gemma: boo
     return xf * torch.rsqrt(xf.pow(2).mean(-1, keepdim=True) + eps) * w
 
 
-def fused_add_rmsnorm(x, residual, weight, eps=1e-6, gemma=False):
-    """Returns ``(normalised, new_residual)``; the residual sum is rounded to its dtype first."""
-    new_residual = (x.float() + residual.float()).to(residual.dtype)
-    return rmsnorm(new_residual, weight, eps, gemma), new_residual
+def fused_add_rmsnorm(x, residual, weight, eps=1e-6, gemma=False, fp32_sum=False):
+    """Returns ``(normalised, new_residual)``; the residual sum is rounded to its dtype, and the
+    rounded residual normalised (with ``fp32_sum``, the fp32 sum: FlashInfer's arithmetic)."""
+    total = x.float() + residual.float()
+    new_residual = total.to(residual.dtype)
+    return rmsnorm(total if fp32_sum else new_residual, weight, eps, gemma), new_residual
 
 
 def layernorm(x, weight, bias=None, eps=1e-5):
@@ -31,10 +33,18 @@ def layernorm(x, weight, bias=None, eps=1e-5):
 
 
 def quantize_fp8(y: torch.Tensor, scale: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
-    """``y / scale`` (as ``y * (1 / scale)`` in fp32, like the kernels) clamped to the flavour's
-    largest finite value, rounded to ``dtype``."""
+    """``y / scale`` (a true fp32 division, as the norm ops' contract says) clamped to the
+    flavour's largest finite value (NaN stays NaN), rounded to ``dtype``."""
     limit = FP8_MAX[dtype]
-    return (y.float() * scale.float().reciprocal()).clamp(-limit, limit).to(dtype)
+    return (y.float() / scale.float()).clamp(-limit, limit).to(dtype)
+
+
+def rmsnorm_float64(x: torch.Tensor, weight: torch.Tensor, eps: float = 1e-6, gemma: bool = False) -> torch.Tensor:
+    """rmsnorm in float64, where no mean square of fp32/bf16/fp16 values leaves the range: the
+    oracle for rows whose fp32 mean square would overflow or underflow."""
+    xd = x.double()
+    w = weight.float() + 1.0 if gemma else weight.float()
+    return xd * torch.rsqrt(xd.pow(2).mean(-1, keepdim=True) + eps) * w.double()
 
 
 def rmsnorm_quant(x, weight, scale, out_dtype=torch.float8_e4m3fn, eps=1e-6, gemma=False):

@@ -44,6 +44,31 @@ TEST(Norm, FusedAddRmsnormUpdatesBothTensors) {
   }
 }
 
+TEST(Norm, FusedAddRmsnormOfTheFp32Sum) {
+  for (const auto& device : devices()) {
+    const auto opts = at::TensorOptions().device(device).dtype(at::kBFloat16);
+    auto x = at::randn({7, 4096}, opts);
+    auto r = at::randn({7, 4096}, opts);
+    const auto w = at::randn({4096}, opts);
+    const auto sum = x.to(at::kFloat) + r.to(at::kFloat);
+    flashhip::fused_add_rmsnorm(x, r, w, 1e-6, false, /*fp32_sum=*/true);
+    EXPECT_TRUE(at::equal(r, sum.to(at::kBFloat16))) << device;
+    EXPECT_TRUE(at::allclose(x.to(at::kFloat), rms_reference(sum, w, 1e-6, false), 2e-2, 2e-2)) << device;
+  }
+}
+
+TEST(Norm, RmsnormPerHeadOfAFusedQkvView) {
+  for (const auto& device : devices()) {
+    const auto opts = at::TensorOptions().device(device).dtype(at::kBFloat16);
+    const auto qkv = at::randn({9, 12 * 128}, opts);
+    auto q = qkv.narrow(1, 0, 8 * 128).view({9, 8, 128});  // heads 128 apart, tokens 1536
+    const auto w = at::randn({128}, opts);
+    const auto want = rms_reference(q, w, 1e-6, false);
+    flashhip::rmsnorm(q, q, w, 1e-6, false);
+    EXPECT_TRUE(at::allclose(q.to(at::kFloat), want, 2e-2, 2e-2)) << device;
+  }
+}
+
 TEST(Norm, LayernormMatchesAten) {
   for (const auto& device : devices()) {
     const auto opts = at::TensorOptions().device(device).dtype(at::kFloat);

@@ -10,7 +10,8 @@ namespace {
 
 const std::vector<std::string> kExpectedSchemas = {
     "flashhip::rmsnorm(Tensor(a!) out, Tensor input, Tensor weight, float eps, bool gemma) -> ()",
-    "flashhip::fused_add_rmsnorm(Tensor(a!) input, Tensor(b!) residual, Tensor weight, float eps, bool gemma) -> ()",
+    "flashhip::fused_add_rmsnorm(Tensor(a!) input, Tensor(b!) residual, Tensor weight, float eps, bool gemma, "
+    "bool fp32_sum=False) -> ()",
     "flashhip::layernorm(Tensor(a!) out, Tensor input, Tensor weight, Tensor? bias, float eps) -> ()",
     "flashhip::rmsnorm_quant(Tensor(a!) out, Tensor input, Tensor weight, Tensor scale, float eps, bool gemma) -> ()",
     "flashhip::fused_add_rmsnorm_quant(Tensor(a!) out, Tensor input, Tensor(b!) residual, Tensor weight, "

@@ -16,7 +16,7 @@ DTYPES = [torch.float32, torch.float16, torch.bfloat16]
 # One rounding of the output at the end: fp32 results agree to float rounding of the reduction,
 # 16-bit ones to one or two ulps of the output dtype.
 TOL = {torch.float32: 2e-5, torch.float16: 2e-3, torch.bfloat16: 1.6e-2}
-FP8 = [torch.float8_e4m3fn, torch.float8_e4m3fnuz]
+FP8 = [torch.float8_e4m3fn, torch.float8_e4m3fnuz, torch.float8_e5m2]
 # Hidden sizes: odd (scalar path), small (rows share a block), vector-aligned, register-held,
 # and streaming (row larger than the registers hold, 16384+ without large shared memory).
 HIDDEN = [1, 7, 127, 128, 1000, 4096, 5120, 16384, 32768, 40000]
@@ -32,7 +32,9 @@ def assert_fp8_close(actual, expected_fp32, scale, out_dtype):
     q = ref.quantize_fp8(expected_fp32, scale, out_dtype).float()
     a = actual.float()
     assert not a.isnan().any()
-    ulp = torch.maximum(q.abs(), a.abs()) * 2.0**-3 + 2.0**-9
+    # e4m3: 3 mantissa bits, subnormal quantum 2^-9 (2^-10 fnuz); e5m2: 2 bits, 2^-16.
+    rel, quantum = (2.0**-2, 2.0**-16) if out_dtype == torch.float8_e5m2 else (2.0**-3, 2.0**-9)
+    ulp = torch.maximum(q.abs(), a.abs()) * rel + quantum
     assert ((a - q).abs() <= ulp).all(), f"max diff {(a - q).abs().max()}"
 
 
@@ -72,13 +74,161 @@ def test_rmsnorm_strided_3d_and_in_place(device, dtype, hidden):
 
 
 @pytest.mark.parametrize("device", DEVICES)
-def test_leading_dims_without_one_stride_are_refused(device):
-    x_gaps = torch.randn(4, 6, 128, device=device)[:, :5]  # rows 0..4 of each batch: no single stride
+def test_leading_dims_without_two_strides_are_refused(device):
+    # Three levels of gaps: neither one row stride nor [tokens, heads] with a stride each.
+    x_gaps = torch.randn(4, 6, 5, 128, device=device)[:, :5, :3]
     w = torch.randn(128, device=device)
-    out = torch.full((4, 5, 128), 3.0, device=device)
-    with pytest.raises(RuntimeError, match="'input'.*one row dimension"):
+    out = torch.full((4, 5, 3, 128), 3.0, device=device)
+    with pytest.raises(RuntimeError, match="'input'.*one row dimension, nor as \\[tokens, heads\\]"):
         ops.rmsnorm(out, x_gaps, w, 1e-6, False)
     assert (out == 3.0).all()
+    # Each view has a layout of its own, but no common split into tokens and heads.
+    x = torch.randn(4, 6, 8, 128, device=device)[:, :5]        # tokens [4], heads [5, 8]
+    out = torch.randn(4, 5, 10, 128, device=device)[:, :, :8]  # tokens [4, 5], heads [8]
+    before = out.clone()
+    with pytest.raises(RuntimeError, match="'out'.*'input'.*no common place"):
+        ops.rmsnorm(out, x, w, 1e-6, False)
+    assert torch.equal(out, before)
+
+
+def _qkv(tokens, heads_q, heads_k, head_dim, dtype, device):
+    """q and k views [tokens, heads, head_dim] out of one fused [tokens, (hq + 2 hk) * head_dim]
+    buffer, as an engine's qk-norm (Qwen3, Gemma-3) sees them: heads a head apart, tokens a whole
+    qkv row apart."""
+    qkv = torch.randn(tokens, (heads_q + 2 * heads_k) * head_dim, device=device).to(dtype)
+    q = qkv[:, : heads_q * head_dim].view(tokens, heads_q, head_dim)
+    k = qkv[:, heads_q * head_dim : (heads_q + heads_k) * head_dim].view(tokens, heads_k, head_dim)
+    return qkv, q, k
+
+
+def _torch_rmsnorm(x, w, eps, gemma=False):
+    """Pure torch, float64, independent of flashhip.reference."""
+    xd = x.double()
+    wd = w.double() + 1.0 if gemma else w.double()
+    return xd / torch.sqrt(xd.pow(2).mean(-1, keepdim=True) + eps) * wd
+
+
+@pytest.mark.parametrize("device", DEVICES)
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("head_dim", [64, 128, 256, 7])
+@pytest.mark.parametrize("tokens", [1, 5, 37])
+def test_rmsnorm_per_head_of_a_fused_qkv_view(device, dtype, head_dim, tokens):
+    qkv, q, k = _qkv(tokens, 16, 4, head_dim, dtype, device)
+    assert tokens == 1 or (q.stride() == (qkv.stride(0), head_dim, 1) and not q.is_contiguous())
+    wq = torch.randn(head_dim, device=device).to(dtype)
+    wk = torch.randn(head_dim, device=device).to(dtype)
+    want_q, want_k = _torch_rmsnorm(q, wq, 1e-6), _torch_rmsnorm(k, wk, 1e-6, gemma=True)
+    rest = qkv[:, 20 * head_dim :].clone()
+    # Into a fresh output, then in place inside the fused buffer.
+    out = poison_like(torch.empty(q.shape, dtype=dtype, device=device))
+    ops.rmsnorm(out, q, wq, 1e-6, False)
+    assert_close(out, want_q, dtype)
+    # Out as a strided view of another fused buffer too.
+    _, q2, _ = _qkv(tokens, 16, 4, head_dim, dtype, device)
+    q2.fill_(float("nan"))
+    ops.rmsnorm(q2, q, wq, 1e-6, False)
+    assert_close(q2, want_q, dtype)
+    ops.rmsnorm(q, q, wq, 1e-6, False)
+    ops.rmsnorm(k, k, wk, 1e-6, True)
+    assert_close(q, want_q, dtype)
+    assert_close(k, want_k, dtype)
+    assert torch.equal(qkv[:, 20 * head_dim :], rest), "v must be left as it is"
+
+
+@pytest.mark.parametrize("device", DEVICES)
+@pytest.mark.parametrize("name", ["fused_add_rmsnorm", "rmsnorm_quant", "layernorm"])
+def test_other_norms_take_strided_heads(device, name):
+    dtype = torch.bfloat16
+    _, q, _ = _qkv(9, 8, 2, 128, dtype, device)
+    w = torch.randn(128, device=device).to(dtype)
+    if name == "fused_add_rmsnorm":
+        _, r, _ = _qkv(9, 8, 2, 128, dtype, device)
+        want_r = (q.float() + r.float()).to(dtype)
+        want = _torch_rmsnorm(want_r, w, 1e-6)
+        ops.fused_add_rmsnorm(q, r, w, 1e-6, False)
+        assert torch.equal(r, want_r)
+        assert_close(q, want, dtype)
+    elif name == "rmsnorm_quant":
+        out = poison_like(torch.empty(q.shape, dtype=torch.float8_e4m3fn, device=device))
+        scale = torch.tensor([0.02], device=device)
+        ops.rmsnorm_quant(out, q, w, scale, 1e-6, False)
+        assert_fp8_close(out, _torch_rmsnorm(q, w, 1e-6).float(), scale, torch.float8_e4m3fn)
+    else:
+        out = poison_like(q.clone())
+        ops.layernorm(out, q, w, None, 1e-5)
+        assert_close(out, ref.layernorm(q, w, None, 1e-5), dtype)
+
+
+def test_compat_wrappers_pass_strided_heads_through():
+    _, q, k = _qkv(6, 8, 2, 128, torch.bfloat16, "cpu")
+    w = torch.randn(128).to(torch.bfloat16)
+    want_q, want_k = _torch_rmsnorm(q, w, 1e-6), _torch_rmsnorm(k, w, 1e-6, gemma=True)
+    got = flashhip.compat.flashinfer.rmsnorm(q, w, 1e-6)
+    assert got.shape == q.shape
+    assert_close(got, want_q, torch.bfloat16)
+    flashhip.compat.sgl_kernel.rmsnorm(q, w, 1e-6, out=q)  # in place, as engines call it
+    assert_close(q, want_q, torch.bfloat16)
+    flashhip.compat.flashinfer.gemma_rmsnorm(k, w, 1e-6, out=k)
+    assert_close(k, want_k, torch.bfloat16)
+
+
+def _flashinfer_fused_add_rmsnorm(x, residual, weight, eps, gemma=False):
+    """FlashInfer's arithmetic in pure torch: the fp32 sum normalised, the residual its rounding."""
+    total = x.float() + residual.float()
+    w = weight.float() + 1.0 if gemma else weight.float()
+    return total * torch.rsqrt(total.pow(2).mean(-1, keepdim=True) + eps) * w, total.to(residual.dtype)
+
+
+@pytest.mark.parametrize("device", DEVICES)
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("hidden", [7, 1000, 4096, 40000])
+@pytest.mark.parametrize("gemma", [False, True])
+def test_fused_add_rmsnorm_of_the_fp32_sum(device, dtype, hidden, gemma):
+    # fp32_sum=True normalises input + residual in fp32 (FlashInfer's result); the default the
+    # rounded residual. Each is checked to a tolerance tighter than their difference.
+    x = strided_rows(6, hidden, dtype, device)
+    r = torch.randn(6, hidden, device=device).to(dtype)
+    w = torch.randn(hidden, device=device).to(dtype)
+    want, want_r = _flashinfer_fused_add_rmsnorm(x, r, w, 1e-6, gemma)
+    x1, r1 = x.clone(), r.clone()
+    ops.fused_add_rmsnorm(x1, r1, w, 1e-6, gemma, True)
+    assert torch.equal(r1, want_r)
+    # One rounding of the fp32 result: within half an ulp but for fp32 reduction differences.
+    assert_close(x1, want, dtype)
+    x2, r2 = x.clone(), r.clone()
+    ops.fused_add_rmsnorm(x2, r2, w, 1e-6, gemma)  # the default: the rounded residual
+    assert torch.equal(r2, want_r)
+    rounded, _ = ref.fused_add_rmsnorm(x, r, w, 1e-6, gemma)
+    assert_close(x2, rounded, dtype)
+    if dtype == torch.float32:  # the sum is the residual: the same result
+        torch.testing.assert_close(x1, x2)
+    else:  # 16-bit: each matches its own arithmetic, bit for bit but for rare rounding ties
+        assert (x1.float() == want.to(dtype).float()).float().mean() > 0.99
+        assert (x2.float() == rounded.to(dtype).float()).float().mean() > 0.99
+        if hidden >= 1000:
+            assert not torch.equal(x1, x2), "the two must differ somewhere for 16-bit dtypes"
+
+
+def test_flashinfer_surface_normalises_the_fp32_sum():
+    x = torch.randn(16, 4096).to(torch.bfloat16)
+    r = torch.randn(16, 4096).to(torch.bfloat16)
+    w = torch.randn(4096).to(torch.bfloat16)
+    for fn, gemma in ((flashhip.compat.flashinfer.fused_add_rmsnorm, False),
+                      (flashhip.compat.flashinfer.gemma_fused_add_rmsnorm, True),
+                      (flashhip.compat.sgl_kernel.fused_add_rmsnorm, False)):
+        want, want_r = _flashinfer_fused_add_rmsnorm(x, r, w, 1e-6, gemma)
+        xi, ri = x.clone(), r.clone()
+        fn(xi, ri, w, 1e-6)
+        assert torch.equal(ri, want_r)
+        assert (xi.float() == want.to(torch.bfloat16).float()).float().mean() > 0.999
+    # And the strided-heads view through the same surface.
+    qkv = torch.randn(5, 12 * 128).to(torch.bfloat16)
+    q = qkv[:, : 8 * 128].view(5, 8, 128)
+    rq = torch.randn(5, 8, 128).to(torch.bfloat16)
+    want, want_r = _flashinfer_fused_add_rmsnorm(q, rq, w[:128], 1e-6)
+    flashhip.compat.flashinfer.fused_add_rmsnorm(q, rq, w[:128], 1e-6)
+    assert torch.equal(rq, want_r)
+    assert_close(q, want, torch.bfloat16)
 
 
 @pytest.mark.parametrize("device", DEVICES)
@@ -119,7 +269,8 @@ def test_layernorm(device, dtype, hidden, affine):
 def test_rmsnorm_quant(device, dtype, out_dtype, hidden, gemma):
     x = torch.randn(9, hidden, device=device).to(dtype)
     w = torch.randn(hidden, device=device).to(dtype)
-    scale = torch.tensor([0.0125], device=device)  # some values saturate, most do not
+    # Some values saturate, most do not (e5m2 reaches 57344 at a 128th of the scale).
+    scale = torch.tensor([0.0125 / (128 if out_dtype == torch.float8_e5m2 else 1)], device=device)
     out = poison_like(torch.empty(9, hidden, dtype=out_dtype, device=device))
     ops.rmsnorm_quant(out, x, w, scale, 1e-6, gemma)
     assert_fp8_close(out, ref.rmsnorm(x, w, 1e-6, gemma), scale, out_dtype)
@@ -145,6 +296,133 @@ def test_fused_add_rmsnorm_quant(device, dtype, out_dtype, hidden):
     assert_fp8_close(out, y, scale, out_dtype)
 
 
+# ---- The quantising forms at extreme scales (issue 18): out = saturate(y / scale), y in fp32 ----
+
+def _quant(name, x, w, scale, eps, out_dtype=torch.float8_e4m3fn):
+    out = poison_like(torch.empty(x.shape, dtype=out_dtype, device=x.device))
+    if name == "rmsnorm_quant":
+        ops.rmsnorm_quant(out, x, w, scale, eps, False)
+    else:
+        ops.fused_add_rmsnorm_quant(out, x, torch.zeros_like(x), w, scale, eps, False)
+    return out.float()
+
+
+@pytest.mark.parametrize("device", DEVICES)
+@pytest.mark.parametrize("name", ["rmsnorm_quant", "fused_add_rmsnorm_quant"])
+@pytest.mark.parametrize("hidden", [4, 4096, 40000])
+def test_quant_zero_row_with_a_tiny_scale_is_zero(device, name, hidden):
+    # 1/scale folded into the row factor gave 0 * inf = NaN here; 0 / 1e-36 is 0.
+    x = torch.zeros(3, hidden, device=device, dtype=torch.bfloat16)
+    x[1] = torch.randn(hidden, device=device).to(torch.bfloat16)  # a normal row beside: saturates
+    w = torch.randn(hidden, device=device).to(torch.bfloat16)
+    got = _quant(name, x, w, torch.tensor([1e-36], device=device), 1e-6)
+    assert (got[0] == 0).all() and (got[2] == 0).all()
+    y = ref.rmsnorm(x[1:2], w, 1e-6)
+    torch.testing.assert_close(got[1], ref.quantize_fp8(y, torch.tensor([1e-36], device=device), torch.float8_e4m3fn)[0].float())
+
+
+@pytest.mark.parametrize("device", DEVICES)
+@pytest.mark.parametrize("name", ["rmsnorm_quant", "fused_add_rmsnorm_quant"])
+@pytest.mark.parametrize("out_dtype", FP8)
+def test_quant_large_y_and_large_scale_saturates(device, name, out_dtype):
+    # bf16 x = 1e19, w = 3e38: y = 3e38 and y / 1e30 = 3e8 saturates to 448 (the folded factor
+    # 1e-19 * 1e-30 underflowed to 0).
+    limit = ref.FP8_MAX[out_dtype]
+    for hidden in (1, 8, 4096):
+        x = torch.full((2, hidden), 1e19, device=device, dtype=torch.bfloat16)
+        x[1] *= -1
+        w = torch.full((hidden,), 3e38, device=device, dtype=torch.bfloat16)
+        got = _quant(name, x, w, torch.tensor([1e30], device=device), 1e-6, out_dtype)
+        assert (got[0] == limit).all() and (got[1] == -limit).all(), got
+
+
+@pytest.mark.parametrize("device", DEVICES)
+@pytest.mark.parametrize("scale", [1e-38, 1e-30, 1e-6, 3e33, 1e37, 8e37])
+@pytest.mark.parametrize("out_dtype", FP8)
+def test_quant_saturates_infinite_y_and_keeps_nan(device, scale, out_dtype):
+    # y = +-inf (x * rstd * w past fp32) saturates to +-448 for every scale (the reciprocal path
+    # would give inf - inf = NaN without the bound); a NaN input gives NaN.
+    hidden = 64
+    x = torch.randn(3, hidden, device=device)
+    x[0, :8] = torch.tensor([8.0, -8.0, 1.0, -1.0, 0.0, 1e-3, -1e-3, 2.0])
+    x[0, 8:] = 0.0
+    w = torch.full((hidden,), 3e38, device=device)
+    x[2, 5] = float("nan")
+    s = torch.tensor([scale], device=device)
+    got = _quant("rmsnorm_quant", x, w, s, 1e-6, out_dtype)
+    want = ref.quantize_fp8(ref.rmsnorm_float64(x, w, 1e-6).float(), s, out_dtype).float()
+    limit = ref.FP8_MAX[out_dtype]
+    assert got[0, 0] == limit and got[0, 1] == -limit
+    torch.testing.assert_close(got[:2], want[:2], rtol=0.125, atol=0)
+    assert got[2].isnan().all()  # one NaN makes the row's mean square NaN
+
+
+@requires_gpu
+def test_gpu_quant_extremes_match_the_cpu():
+    # The CPU (a true division) is the oracle: quotients near the fp8 range's edges, scales over
+    # the reciprocal's range and outside it, dividends near fp32's limits.
+    torch.manual_seed(18)
+    x = (torch.randn(64, 1024) * torch.logspace(-30, 30, 64).unsqueeze(1)).to(torch.bfloat16)
+    w = torch.randn(1024).to(torch.bfloat16) * 1e3
+    for scale in (1e-37, 1e-20, 1e-3, 0.05, 1e20, 1e36):
+        s = torch.tensor([scale])
+        for out_dtype in FP8:
+            cpu = flashhip.rmsnorm_quant(x, w, s, out_dtype=out_dtype).float()
+            gpu = flashhip.rmsnorm_quant(x.cuda(), w.cuda(), s.cuda(), out_dtype=out_dtype).cpu().float()
+            assert not gpu.isnan().any()
+            assert (cpu != gpu).float().mean() < 1e-3, (scale, out_dtype)
+
+
+# ---- Mean squares outside fp32's range (issue 18): the row normalises as the arithmetic says ----
+
+@pytest.mark.parametrize("device", DEVICES)
+@pytest.mark.parametrize("hidden", [2, 4096, 40000])
+@pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16])
+@pytest.mark.parametrize("name", ["rmsnorm", "fused_add_rmsnorm", "rmsnorm_quant"])
+def test_mean_square_outside_fp32_range(device, hidden, dtype, name):
+    base = torch.randn(6, hidden, device=device)
+    base[:, 0] = 2.0  # one dominant element per row
+    magnitudes = torch.tensor([1e20, 3e36, 1.0, 1e-30, 1e-36, 1e-18], device=device).unsqueeze(1)
+    x = (base * magnitudes).to(dtype)
+    if dtype == torch.float32:
+        x[5] = torch.full((hidden,), 1e-40, device=device)  # subnormal: mean square 1e-80
+    w = torch.randn(hidden, device=device).to(dtype)
+    eps = 0.0
+    want = ref.rmsnorm_float64(x, w, eps)
+    if name == "rmsnorm":
+        out = poison_like(x)
+        ops.rmsnorm(out, x, w, eps, False)
+        got = out
+    elif name == "fused_add_rmsnorm":
+        got, r = x.clone(), torch.zeros_like(x)
+        ops.fused_add_rmsnorm(got, r, w, eps, False)
+    else:
+        scale = torch.tensor([0.01], device=device)
+        got = _quant(name, x, w, scale, eps)
+        torch.testing.assert_close(got, ref.quantize_fp8(want.float(), scale, torch.float8_e4m3fn).float(),
+                                   rtol=0.125, atol=2.0**-9)
+        return
+    assert not got.isnan().any()
+    torch.testing.assert_close(got.double(), want, rtol=TOL[dtype], atol=TOL[dtype])
+
+
+@pytest.mark.parametrize("device", DEVICES)
+def test_mean_square_edges_of_the_issue(device):
+    w = torch.tensor([0.5, -2.0], device=device)
+    x = torch.tensor([[1e20, 1e20]], device=device, dtype=torch.bfloat16)
+    got = flashhip.rmsnorm(x, w.to(torch.bfloat16), 1e-6)
+    torch.testing.assert_close(got.float(), w.unsqueeze(0), rtol=1e-2, atol=0)  # was [0, 0]
+    x = torch.tensor([[1e-30, 1e-30]], device=device)
+    torch.testing.assert_close(flashhip.rmsnorm(x, w, 0.0), w.unsqueeze(0))  # was inf
+    # An all-zero row with eps = 0 is 0 / 0: NaN, as the arithmetic says; with eps > 0 it is 0.
+    z = torch.zeros(1, 2, device=device)
+    assert flashhip.rmsnorm(z, w, 0.0).isnan().all()
+    assert (flashhip.rmsnorm(z, w, 1e-30) == 0).all()
+    # A row holding inf: inf / inf is NaN there, 0 elsewhere.
+    got = flashhip.rmsnorm(torch.tensor([[float("inf"), 1.0]], device=device), w, 1e-6)
+    assert got[0, 0].isnan() and got[0, 1] == 0
+
+
 @pytest.mark.parametrize("device", DEVICES)
 def test_zero_tokens(device):
     for dtype in DTYPES:
@@ -168,6 +446,7 @@ def _samples(device):
     return [
         (ops.rmsnorm.default, (torch.empty_like(x), x, w, 1e-6, True)),
         (ops.fused_add_rmsnorm.default, (x.clone(), torch.randn_like(x), w, 1e-6, False)),
+        (ops.fused_add_rmsnorm.default, (x.clone(), torch.randn_like(x), w, 1e-6, False, True)),
         (ops.layernorm.default, (torch.empty_like(x), x, wf, wf.clone(), 1e-5)),
         (ops.layernorm.default, (torch.empty_like(x), x, w, None, 1e-5)),
         (ops.rmsnorm_quant.default, (q, x, w, scale, 1e-6, False)),
@@ -224,8 +503,14 @@ def test_functional_and_flashinfer_forms():
     flashhip.flashinfer.gemma_fused_add_rmsnorm(x, r, w)
     assert_close(x, expected, torch.float16)
     assert_close(r, expected_r, torch.float16)
-    q = flashhip.rmsnorm_quant(x, w, torch.tensor([0.1]), out_dtype=torch.float8_e4m3fnuz)
-    assert q.dtype == torch.float8_e4m3fnuz and q.shape == x.shape
+    for out_dtype in FP8:
+        q = flashhip.rmsnorm_quant(x, w, torch.tensor([0.1]), out_dtype=out_dtype)
+        assert q.dtype == out_dtype and q.shape == x.shape
+        assert_fp8_close(q, ref.rmsnorm(x, w), torch.tensor([0.1]), out_dtype)
+    # FlashInfer's destination-passing form with an e5m2 output (issue 16).
+    q = torch.empty(x.shape, dtype=torch.float8_e5m2)
+    flashhip.compat.flashinfer.rmsnorm_quant(q, x, w, torch.tensor([0.01]))
+    assert_fp8_close(q, ref.rmsnorm(x, w), torch.tensor([0.01]), torch.float8_e5m2)
 
 
 # ---- Bad inputs: a RuntimeError naming the argument, and nothing written ----
@@ -250,7 +535,7 @@ def _bad_cases():
         ("fused_add_rmsnorm", (x, x, w, 1e-6, False), "output 'residual' shares memory with 'input'"),
         ("layernorm", (out(), x, w, torch.randn(32), 1e-5), "'bias' must have shape \\[64\\]"),
         ("layernorm", (out(), x, w.to(torch.float16), None, 1e-5), "'weight' must have the dtype of 'input'"),
-        ("rmsnorm_quant", (out(), x, w, s, 1e-6, False), "'out' must have dtype Float8_e4m3fn, Float8_e4m3fnuz"),
+        ("rmsnorm_quant", (out(), x, w, s, 1e-6, False), "'out' must have dtype Float8_e4m3fn, Float8_e4m3fnuz, Float8_e5m2"),
         ("rmsnorm_quant", (q, x, w, torch.tensor([1.0, 2.0]), 1e-6, False), "'scale' must hold one fp32 value"),
         ("rmsnorm_quant", (q, x, w, torch.tensor([1.0], dtype=torch.float64), 1e-6, False), "'scale' must have dtype Float"),
         ("fused_add_rmsnorm_quant", (q, x, torch.randn(4, 64).half(), w, s, 1e-6, False), "'residual' must have the dtype of 'input'"),

@@ -10,8 +10,10 @@
 namespace flashhip {
 
 void rmsnorm(at::Tensor& out, const at::Tensor& input, const at::Tensor& weight, double eps = 1e-6, bool gemma = false);
+// fp32_sum: normalise the fp32 sum input + residual (FlashInfer's result) rather than the rounded
+// residual (the default).
 void fused_add_rmsnorm(at::Tensor& input, at::Tensor& residual, const at::Tensor& weight, double eps = 1e-6,
-                       bool gemma = false);
+                       bool gemma = false, bool fp32_sum = false);
 void layernorm(at::Tensor& out, const at::Tensor& input, const at::Tensor& weight,
                const std::optional<at::Tensor>& bias, double eps = 1e-5);
 void rmsnorm_quant(at::Tensor& out, const at::Tensor& input, const at::Tensor& weight, const at::Tensor& scale,

@@ -6,7 +6,8 @@ namespace flashhip::kernels {
 static gpuError_t route(const NormParams& p, gpuStream_t stream, NormLaunchInfo* info) {
   switch (p.kind) {
     case NormKind::kRms: return launch_rms_norm(p, stream, info);
-    case NormKind::kFusedAddRms: return launch_fused_add_rms_norm(p, stream, info);
+    case NormKind::kFusedAddRms:
+      return p.fp32_sum ? launch_fused_add_rms_norm_fp32_sum(p, stream, info) : launch_fused_add_rms_norm(p, stream, info);
     case NormKind::kLayer: return launch_layer_norm(p, stream, info);
     case NormKind::kRmsQuant: return launch_rms_norm_quant(p, stream, info);
     case NormKind::kFusedAddRmsQuant: return launch_fused_add_rms_norm_quant(p, stream, info);

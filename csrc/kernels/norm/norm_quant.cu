@@ -1,4 +1,4 @@
-// rmsnorm_quant and fused_add_rmsnorm_quant: fp8 output of either e4m3 flavour.
+// rmsnorm_quant and fused_add_rmsnorm_quant: fp8 output of either e4m3 flavour or e5m2.
 #include "flashhip/kernels/norm/norm_launch.cuh"
 
 namespace flashhip::kernels {
@@ -12,6 +12,7 @@ static gpuError_t launch_quant(const NormParams& p, gpuStream_t stream, NormLaun
     switch (p.out_dtype) {
       case DType::kFloat8E4M3FN: return launch_norm_on_device<KIND, T, T, fp8_e4m3fn_t>(p, stream, info);
       case DType::kFloat8E4M3FNUZ: return launch_norm_on_device<KIND, T, T, fp8_e4m3fnuz_t>(p, stream, info);
+      case DType::kFloat8E5M2: return launch_norm_on_device<KIND, T, T, fp8_e5m2_t>(p, stream, info);
       default: return gpuErrorNoVariant;
     }
   });

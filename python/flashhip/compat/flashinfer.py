@@ -43,14 +43,18 @@ def gemma_rmsnorm(input, weight, eps=1e-6, out=None, enable_pdl: Optional[bool] 
 
 def fused_add_rmsnorm(input, residual, weight, eps=1e-6, enable_pdl: Optional[bool] = None) -> None:
     """FlashInfer's ``flashinfer.norm.fused_add_rmsnorm`` (the same signature as sgl-kernel's
-    ``sgl_kernel.fused_add_rmsnorm``): ``residual += input``, then ``input = rmsnorm(residual)``."""
-    norm.fused_add_rmsnorm(input, residual, weight, eps)
+    ``sgl_kernel.fused_add_rmsnorm``, which runs FlashInfer's kernel): ``residual += input``, then
+    ``input = rmsnorm(input + residual)`` with the sum in fp32, as FlashInfer computes it (the
+    residual written is the sum rounded to its dtype; flashhip's own op normalises that rounded
+    residual unless asked with ``fp32_sum``)."""
+    norm.fused_add_rmsnorm(input, residual, weight, eps, fp32_sum=True)
 
 
 def gemma_fused_add_rmsnorm(input, residual, weight, eps=1e-6, enable_pdl: Optional[bool] = None) -> None:
     """FlashInfer's ``flashinfer.norm.gemma_fused_add_rmsnorm`` (the same signature as
-    sgl-kernel's ``sgl_kernel.gemma_fused_add_rmsnorm``)."""
-    norm.fused_add_rmsnorm(input, residual, weight, eps, gemma=True)
+    sgl-kernel's ``sgl_kernel.gemma_fused_add_rmsnorm``): as ``fused_add_rmsnorm``, the fp32 sum
+    normalised, scaled by ``1 + weight``."""
+    norm.fused_add_rmsnorm(input, residual, weight, eps, gemma=True, fp32_sum=True)
 
 
 def layernorm(input, gemma, beta, eps=1e-6) -> torch.Tensor:

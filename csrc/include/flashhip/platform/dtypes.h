@@ -22,6 +22,7 @@ enum class DType : int8_t {
   kBFloat16,
   kFloat8E4M3FN,    // OCP e4m3: bias 7, no inf, NaN 0x7f/0xff (NVIDIA, gfx950)
   kFloat8E4M3FNUZ,  // e4m3 "fnuz": bias 8, no inf, no -0, NaN 0x80 (gfx940/gfx942)
+  kFloat8E5M2,      // OCP e5m2: bias 15, inf 0x7c, NaN 0x7d..0x7f (torch.float8_e5m2)
 };
 
 struct alignas(2) half_t {

@@ -1,4 +1,5 @@
-// fp8 e4m3 in its two flavours. Which one a device computes in natively is a property of the
+// fp8 e4m3 in its two flavours (and OCP e5m2, converted by the hardware on NVIDIA sm_89+ and
+// by a portable routine elsewhere). Which e4m3 flavour a device computes in natively is a property of the
 // device target (OCP on NVIDIA sm_89+ and gfx950, FNUZ on gfx940/gfx942), so both types exist in
 // every build and the conversion uses the hardware instruction only where it matches the target.
 #pragma once
@@ -66,6 +67,42 @@ FH_HOST_DEVICE FH_INLINE float fp8_e4m3_to_float(T x) {
 FH_HOST_DEVICE FH_INLINE float to_float(fp8_e4m3fn_t x) { return fp8_e4m3_to_float(x); }
 FH_HOST_DEVICE FH_INLINE float to_float(fp8_e4m3fnuz_t x) { return fp8_e4m3_to_float(x); }
 
+// Portable float -> e5m2 with round-to-nearest-even, saturating to 57344 (the largest finite
+// value; inf included, as the quantisers saturate); NaN stays NaN.
+FH_HOST_DEVICE FH_INLINE fp8_e5m2_t fp8_e5m2_from_float_software(float f) {
+  const uint32_t u = float_to_bits(f);
+  const uint8_t sign = static_cast<uint8_t>((u >> 24) & 0x80u);
+  if ((u & 0x7fffffffu) > 0x7f800000u) return fp8_e5m2_t{static_cast<uint8_t>(Fp8Traits<fp8_e5m2_t>::kNaN | sign)};
+  float a = bits_to_float(u & 0x7fffffffu);
+  a = a < Fp8Traits<fp8_e5m2_t>::kMaxFinite ? a : Fp8Traits<fp8_e5m2_t>::kMaxFinite;
+  uint8_t code;
+  if (a < 0x1p-14f) {  // below the smallest normal: multiples of 2^-16, rounded to nearest even
+    code = static_cast<uint8_t>(rintf(a * 0x1p16f));  // 0..4; 4 encodes the smallest normal
+  } else {
+    uint32_t b = float_to_bits(a);
+    b += 0xfffffu + ((b >> 21) & 1u);  // round the 23-bit mantissa to 2 bits, ties to even
+    const int exponent = static_cast<int>(b >> 23) - 127 + Fp8Traits<fp8_e5m2_t>::kExponentBias;
+    code = static_cast<uint8_t>((exponent << 2) | ((b >> 21) & 3u));
+  }
+  return fp8_e5m2_t{static_cast<uint8_t>(code | sign)};
+}
+
+// e5m2 -> float, exact: the byte is the upper half of an IEEE half.
+FH_HOST_DEVICE FH_INLINE float to_float(fp8_e5m2_t x) {
+  const uint32_t sign = (x.bits & 0x80u) << 24;
+  const uint32_t exponent = (x.bits >> 2) & 0x1fu;
+  const uint32_t mantissa = x.bits & 3u;
+  float magnitude;
+  if (exponent == 0x1f) {
+    magnitude = mantissa == 0 ? bits_to_float(0x7f800000u) : bits_to_float(0x7fc00000u);
+  } else if (exponent == 0) {  // subnormal: mantissa * 2^-16
+    magnitude = static_cast<float>(mantissa) * 0x1p-16f;
+  } else {
+    magnitude = bits_to_float(((exponent + 127 - 15) << 23) | (mantissa << 21));
+  }
+  return bits_to_float(float_to_bits(magnitude) | sign);
+}
+
 // float -> fp8 as kernels call it: the target's conversion instruction where the flavour is the
 // target's native one, the portable routine otherwise.
 template <>
@@ -87,6 +124,19 @@ struct FromFloat<fp8_e4m3fnuz_t> {
     return fp8_e4m3fnuz_t{fp8_convert_native_amd<fp8_e4m3fnuz_t>(f)};
 #else
     return fp8_e4m3_from_float_software<fp8_e4m3fnuz_t>(f);
+#endif
+  }
+};
+
+// e5m2: the conversion instruction on NVIDIA sm_89+ (OCP e5m2); elsewhere the portable routine
+// (gfx940/gfx942's bf8 is the FNUZ flavour, another encoding).
+template <>
+struct FromFloat<fp8_e5m2_t> {
+  FH_HOST_DEVICE FH_INLINE static fp8_e5m2_t apply(float f) {
+#if FH_ARCH_SM89
+    return fp8_e5m2_t{static_cast<uint8_t>(__nv_cvt_float_to_fp8(f, __NV_SATFINITE, __NV_E5M2))};
+#else
+    return fp8_e5m2_from_float_software(f);
 #endif
   }
 };

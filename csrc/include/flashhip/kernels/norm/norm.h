@@ -24,8 +24,10 @@ enum class NormGrid : int8_t {
   kRowGroups,  // one block per row group
 };
 
-// Row r of a 2-D view starts at base + r * row_stride elements; the innermost dimension is
-// contiguous. out may alias input (in place).
+// Row r starts at base + r * row_stride elements, or, with heads > 1 (a [tokens, heads, hidden]
+// view whose heads are strided apart, e.g. q or k out of a fused qkv buffer for a per-head
+// qk-norm), at base + (r / heads) * row_stride + (r % heads) * head_stride. The innermost
+// dimension is contiguous. out may alias input (in place).
 struct NormParams {
   NormKind kind = NormKind::kRms;
   void* out = nullptr;             // [rows, hidden] out_dtype
@@ -37,10 +39,17 @@ struct NormParams {
   int64_t out_row_stride = 0;
   int64_t input_row_stride = 0;
   int64_t residual_row_stride = 0;
+  int64_t out_head_stride = 0;       // heads > 1 only
+  int64_t input_head_stride = 0;
+  int64_t residual_head_stride = 0;
+  int64_t heads = 1;                 // rows per token; rows is tokens * heads
   int64_t rows = 0;
   int64_t hidden = 0;
   float eps = 1e-6f;
   bool gemma = false;  // scale by (1 + weight) instead of weight
+  // kFusedAddRms only: normalise the fp32 sum input + residual (FlashInfer's arithmetic) rather
+  // than the residual as rounded to its dtype; the residual written is the rounded sum either way.
+  bool fp32_sum = false;
   DType act_dtype = DType::kFloat32;
   DType weight_dtype = DType::kFloat32;
   DType out_dtype = DType::kFloat32;

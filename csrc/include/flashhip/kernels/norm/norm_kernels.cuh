@@ -12,6 +12,7 @@
 #include "flashhip/kernels/norm/norm.h"
 #include "flashhip/platform/dtypes.h"
 #include "flashhip/platform/fp8.h"
+#include "flashhip/platform/scale_divider.h"
 #include "flashhip/platform/vec.h"
 #include "flashhip/platform/wave.h"
 
@@ -20,6 +21,22 @@ namespace flashhip::kernels::norm_detail {
 inline constexpr int kMaxThreadsPerBlock = 1024;
 // Threads per row of the register variant, at most: leaves each thread up to 128 registers.
 inline constexpr int kMaxRegisterThreads = 512;
+
+// The element offset of row `row` (see NormParams): one multiply for plain rows; for strided
+// heads a 32-bit division where the row count allows (every call but the largest).
+FH_DEVICE FH_INLINE int64_t row_offset(const NormParams& p, int64_t row, int64_t row_stride, int64_t head_stride) {
+  if (p.heads == 1) return row * row_stride;
+  int64_t token, head;
+  if (p.rows <= 0x7fffffff) {
+    const uint32_t r = static_cast<uint32_t>(row), h = static_cast<uint32_t>(p.heads);
+    token = r / h;
+    head = r - static_cast<uint32_t>(token) * h;
+  } else {
+    token = row / p.heads;
+    head = row - token * p.heads;
+  }
+  return token * row_stride + head * head_stride;
+}
 
 template <NormKind KIND>
 struct KindTraits {
@@ -45,26 +62,131 @@ FH_DEVICE FH_INLINE float row_sum(float value, float* scratch /* [kMaxThreadsPer
   return value;
 }
 
+// The largest |value| over the blockDim.x threads of one row (values >= 0), as row_sum.
+template <int WAVE>
+FH_DEVICE FH_INLINE float row_max(float value, float* scratch /* [kMaxThreadsPerBlock / WAVE] */) {
+  const int threads_per_row = static_cast<int>(blockDim.x);
+  if (threads_per_row <= WAVE) return group_reduce_max<WAVE>(value, threads_per_row);
+  value = group_reduce_max<WAVE>(value);
+  const int wave_id = static_cast<int>(threadIdx.x) / WAVE;
+  const int lane = lane_id<WAVE>();
+  if (lane == 0) scratch[wave_id] = value;
+  __syncthreads();
+  value = lane < threads_per_row / WAVE ? scratch[lane] : 0.0f;
+  value = group_reduce_max<WAVE>(value);
+  __syncthreads();
+  return value;
+}
+
+// The RMS kinds' row factor: y = (x * pre_scale) * row_scale * w, with pre_scale = 1 (then not
+// applied) unless the row was rescaled.
+struct RmsFactor {
+  float row_scale;  // 1 / sqrt(mean square + eps), or its rescaled part
+  float pre_scale;  // a power of two, 2^-126..2^126
+  bool rescaled;
+};
+
+// The mean square in fp32 is out of range for rows whose squares overflow (|x| past ~1.8e19) or
+// whose mean square + eps is tiny (all |x| below ~1e-18 with eps ~0: underflowed squares,
+// an infinite factor). Such a row (rare; every row of a wave joins its reductions) is computed
+// again from x * 2^-e, with 2^e the power of two at or below max(max |x|, sqrt(eps)):
+//   y = x * rsqrt(ms + eps) = (x 2^-e) * rsqrt(ms 4^-e + eps 4^-e),
+// where every term is within [2^-34, 2] (hidden < 2^31). Rows whose max is 0, inf or NaN keep the
+// plain factor (0 / 0 is NaN, inf / inf is NaN, and NaN stays NaN, as the CPU's).
+// `for_each(f)` calls f(float) for each of this thread's values of the row.
+template <int WAVE, typename ForEach>
+FH_DEVICE FH_INLINE RmsFactor rms_factor(float square_sum, float inv_hidden, float eps, float* scratch,
+                                         ForEach&& for_each) {
+  const float d = square_sum * inv_hidden + eps;
+  RmsFactor f{rsqrtf(d), 1.0f, false};
+  const bool out_of_range = !(d >= 0x1p-60f && d <= 0x1.fffffep127f);  // NaN too
+  if (ballot<WAVE>(out_of_range) == 0) return f;
+  float m = 0.0f;
+  for_each([&](float v) { m = fmaxf(m, fabsf(v)); });
+  const float g = fmaxf(row_max<WAVE>(m, scratch), sqrtf(eps));
+  const bool rescale = out_of_range && g > 0.0f && g <= 0x1.fffffep127f;
+  int e = 0;
+  if (rescale) frexpf(g, &e);  // g = f * 2^e, f in [0.5, 1)
+  // 2^-e (e in -148..128) as pre_scale 2^a, a in -126..126, times the rest 2^k, |k| <= 23.
+  const int a = -e < -126 ? -126 : (-e > 126 ? 126 : -e);
+  const float pre = ldexpf(1.0f, a), rest = ldexpf(1.0f, -e - a);
+  float acc = 0.0f;
+  for_each([&](float v) {
+    const float t = v * pre * rest;
+    acc += t * t;
+  });
+  const float scaled_eps = eps * pre * pre * rest * rest;
+  const float scaled = row_sum<WAVE>(acc, scratch) * inv_hidden + scaled_eps;
+  if (rescale) f = RmsFactor{rsqrtf(scaled) * rest, pre, true};
+  return f;
+}
+
 // The per-element epilogue shared by both variants: x is the (residual-added) input value,
-// w the weight, b the bias (layernorm only).
-template <NormKind KIND>
+// w the weight, b the bias (layernorm only). The quantising forms divide y by the fp8 scale
+// (OPS.md §1: saturate(y / scale), exactly) through SaturatingDivider; PRESCALED and
+// BY_RECIPROCAL are decided once per row and per kernel, outside the element loops.
+template <NormKind KIND, typename TOut>
 struct Epilogue {
   float mean;           // layernorm only
-  float row_scale;      // 1 / sqrt(mean square or variance + eps), times 1 / the fp8 scale when quantising
+  float row_scale;      // 1 / sqrt(mean square or variance + eps) (or its rescaled part)
+  float pre_scale;      // rescaled RMS rows only
   float weight_offset;  // 1 for gemma's (1 + w), else 0
+  SaturatingDivider divide;
 
-  // The fp8 scale enters as its reciprocal (as FlashInfer does), folded into the row's factor:
-  // no division and no extra multiply per element. The CPU path does the same; the fp8
-  // conversion saturates.
-  FH_DEVICE FH_INLINE static Epilogue make(float mean, float inv_std, float inv_quant_scale, float weight_offset) {
-    return Epilogue{mean, KindTraits<KIND>::kQuant ? inv_std * inv_quant_scale : inv_std, weight_offset};
-  }
-
+  template <bool PRESCALED, bool BY_RECIPROCAL>
   FH_DEVICE FH_INLINE float apply(float x, float w, float b) const {
-    if constexpr (KindTraits<KIND>::kLayer) return (x - mean) * row_scale * w + b;
-    return x * row_scale * (w + weight_offset);
+    if constexpr (KindTraits<KIND>::kLayer) {
+      return (x - mean) * row_scale * w + b;
+    } else {
+      const float y = (PRESCALED ? x * pre_scale : x) * row_scale * (w + weight_offset);
+      if constexpr (!KindTraits<KIND>::kQuant) return y;
+      return BY_RECIPROCAL ? divide.quotient_by_reciprocal(y) : divide.quotient_by_division(y);
+    }
   }
 };
+
+// The fp8 output's largest finite value (the divider's saturation limit); 0 for other outputs.
+template <typename TOut>
+FH_DEVICE FH_INLINE constexpr float saturation_limit() {
+  if constexpr (std::is_same_v<TOut, fp8_e4m3fn_t> || std::is_same_v<TOut, fp8_e4m3fnuz_t> ||
+                std::is_same_v<TOut, fp8_e5m2_t>) {
+    return Fp8Traits<TOut>::kMaxFinite;
+  } else {
+    return 0.0f;
+  }
+}
+
+// The fp8 scale's divider, built once per kernel (a 1 for the other kinds).
+template <NormKind KIND, typename TOut>
+FH_DEVICE FH_INLINE SaturatingDivider quant_divider(const NormParams& p) {
+  return SaturatingDivider(KindTraits<KIND>::kQuant ? *p.scale : 1.0f, saturation_limit<TOut>());
+}
+
+// Calls f(prescaled, by_reciprocal) with both as compile-time constants (std::bool_constant), so
+// that each element loop is instantiated without a branch inside; kinds that cannot take a mode
+// get one instantiation.
+template <NormKind KIND, typename F>
+FH_DEVICE FH_INLINE void with_write_mode(bool prescaled, bool by_reciprocal, F&& f) {
+  using Kind = KindTraits<KIND>;
+  auto by_divisor = [&](auto pre) {
+    if constexpr (Kind::kQuant) {
+      if (by_reciprocal) {
+        f(pre, std::true_type{});
+      } else {
+        f(pre, std::false_type{});
+      }
+    } else {
+      f(pre, std::true_type{});
+    }
+  };
+  if constexpr (Kind::kLayer) {
+    by_divisor(std::false_type{});
+  } else if (prescaled) {
+    by_divisor(std::true_type{});
+  } else {
+    by_divisor(std::false_type{});
+  }
+}
 
 // x <- x + residual, rounded to the storage dtype (the new residual).
 template <typename T, int VEC>
@@ -92,14 +214,14 @@ struct Affine {
 };
 
 // Writes VEC outputs from x (values already in registers) and their weight/bias.
-template <NormKind KIND, int VEC, typename TOut, typename TW, typename XVec>
-FH_DEVICE FH_INLINE void write_outputs(const Epilogue<KIND>& epilogue, const XVec& x, const Affine<KIND, TW, VEC>& a,
-                                       TOut* out /* [VEC] */) {
+template <NormKind KIND, int VEC, bool PRESCALED, bool BY_RECIPROCAL, typename TOut, typename TW, typename XVec>
+FH_DEVICE FH_INLINE void write_outputs(const Epilogue<KIND, TOut>& epilogue, const XVec& x,
+                                       const Affine<KIND, TW, VEC>& a, TOut* out /* [VEC] */) {
   float y[VEC];
 #pragma unroll
   for (int j = 0; j < VEC; ++j) {
     const float bj = KindTraits<KIND>::kLayer ? to_float(a.b[j]) : 0.0f;
-    y[j] = epilogue.apply(to_float(x[j]), to_float(a.w[j]), bj);
+    y[j] = epilogue.template apply<PRESCALED, BY_RECIPROCAL>(to_float(x[j]), to_float(a.w[j]), bj);
   }
   Vec<TOut, VEC> converted;
   convert_floats(y, converted.data);
@@ -128,14 +250,19 @@ struct RowInRegisters {
   ActVec residual[KEEP_RESIDUAL ? VECS_PER_THREAD : 1];
 };
 
-template <NormKind KIND, int WAVE, int VEC, int VECS_PER_THREAD, typename TAct, typename TW, typename TOut>
+// FP32_SUM (fused forms only, NormParams::fp32_sum): the row normalised is the fp32 sum
+// input + residual, not the residual rounded to its dtype; both inputs stay in registers and the
+// sum is formed again where it is used (the same fp32 addition each time).
+template <NormKind KIND, int WAVE, int VEC, int VECS_PER_THREAD, typename TAct, typename TW, typename TOut,
+          bool FP32_SUM = false>
 __global__ void FH_LAUNCH_BOUNDS(kMaxRegisterThreads, min_resident_blocks(KIND, VECS_PER_THREAD))
     norm_rows_in_registers(const NormParams p) {
   using Kind = KindTraits<KIND>;
   using ActVec = Vec<TAct, VEC>;
+  static_assert(!FP32_SUM || Kind::kFusedAdd, "fp32 sums are the fused forms'");
   constexpr bool kPrefetch = prefetches_next_row(KIND, VECS_PER_THREAD);
-  constexpr bool kAddOnLoad = Kind::kFusedAdd && !kPrefetch;
-  using Row = RowInRegisters<VECS_PER_THREAD, ActVec, Kind::kFusedAdd && kPrefetch>;
+  constexpr bool kAddOnLoad = Kind::kFusedAdd && !kPrefetch && !FP32_SUM;
+  using Row = RowInRegisters<VECS_PER_THREAD, ActVec, Kind::kFusedAdd && (kPrefetch || FP32_SUM)>;
   __shared__ float scratch[kMaxThreadsPerBlock / WAVE];
 
   const int64_t n_vec = p.hidden / VEC;
@@ -143,18 +270,19 @@ __global__ void FH_LAUNCH_BOUNDS(kMaxRegisterThreads, min_resident_blocks(KIND, 
   const TW* weight = static_cast<const TW*>(p.weight);               // [hidden]
   const TW* bias = static_cast<const TW*>(p.bias);                   // [hidden] or null
   const float inv_hidden = 1.0f / static_cast<float>(p.hidden);
-  const float inv_quant_scale = Kind::kQuant ? 1.0f / *p.scale : 1.0f;
+  const SaturatingDivider divide = quant_divider<KIND, TOut>(p);
 
   auto vector_index = [&](int i) { return static_cast<int64_t>(i) * blockDim.x + threadIdx.x; };
   auto row_of = [&](int64_t group) { return group * blockDim.y + threadIdx.y; };
   auto load_row = [&](int64_t row, Row& r) {
-    const TAct* in_row = static_cast<const TAct*>(p.input) + row * p.input_row_stride;  // [hidden]
+    const TAct* in_row = static_cast<const TAct*>(p.input) + row_offset(p, row, p.input_row_stride, p.input_head_stride);
 #pragma unroll
     for (int i = 0; i < VECS_PER_THREAD; ++i) {
       if (row < p.rows && vector_index(i) < n_vec) {
         r.x[i] = ActVec::template load<CachePolicy::kStreaming>(in_row + vector_index(i) * VEC);
         if constexpr (Kind::kFusedAdd) {
-          const TAct* res_row = static_cast<const TAct*>(p.residual) + row * p.residual_row_stride;
+          const TAct* res_row =
+              static_cast<const TAct*>(p.residual) + row_offset(p, row, p.residual_row_stride, p.residual_head_stride);
           const ActVec res = ActVec::template load<CachePolicy::kStreaming>(res_row + vector_index(i) * VEC);
           if constexpr (kAddOnLoad) {
             add_rounded(r.x[i], res);
@@ -196,22 +324,39 @@ __global__ void FH_LAUNCH_BOUNDS(kMaxRegisterThreads, min_resident_blocks(KIND, 
     bool valid[VECS_PER_THREAD];
 #pragma unroll
     for (int i = 0; i < VECS_PER_THREAD; ++i) valid[i] = row < p.rows && vector_index(i) < n_vec;
-    TAct* res_row = Kind::kFusedAdd ? static_cast<TAct*>(p.residual) + row * p.residual_row_stride : nullptr;
-    TOut* out_row = static_cast<TOut*>(p.out) + row * p.out_row_stride;  // [hidden]
+    TAct* res_row = Kind::kFusedAdd ? static_cast<TAct*>(p.residual) +
+                                          row_offset(p, row, p.residual_row_stride, p.residual_head_stride)
+                                    : nullptr;
+    TOut* out_row = static_cast<TOut*>(p.out) + row_offset(p, row, p.out_row_stride, p.out_head_stride);
 
+    // The values normalised: x (the rounded residual for the fused forms), or the fp32 sums.
+    auto values = [&](int i) {
+      Vec<float, VEC> v;
+#pragma unroll
+      for (int j = 0; j < VEC; ++j) {
+        if constexpr (FP32_SUM) {
+          v[j] = to_float(current.x[i][j]) + to_float(current.residual[i][j]);
+        } else {
+          v[j] = to_float(current.x[i][j]);
+        }
+      }
+      return v;
+    };
     float acc = 0.0f;
 #pragma unroll
     for (int i = 0; i < VECS_PER_THREAD; ++i) {
       if (!valid[i]) continue;
-      if constexpr (Kind::kFusedAdd) {
+      if constexpr (FP32_SUM) {
+        ActVec rounded = current.x[i];
+        add_rounded(rounded, current.residual[i]);
+        rounded.store_global(res_row + vector_index(i) * VEC);
+      } else if constexpr (Kind::kFusedAdd) {
         if constexpr (!kAddOnLoad) add_rounded(current.x[i], current.residual[i]);
         current.x[i].store_global(res_row + vector_index(i) * VEC);
       }
+      const Vec<float, VEC> v = values(i);
 #pragma unroll
-      for (int j = 0; j < VEC; ++j) {
-        const float f = to_float(current.x[i][j]);
-        acc += Kind::kLayer ? f : f * f;
-      }
+      for (int j = 0; j < VEC; ++j) acc += Kind::kLayer ? v[j] : v[j] * v[j];
     }
 
     float mean = 0.0f;
@@ -228,24 +373,49 @@ __global__ void FH_LAUNCH_BOUNDS(kMaxRegisterThreads, min_resident_blocks(KIND, 
         }
       }
     }
-    const auto epilogue = Epilogue<KIND>::make(mean, rsqrtf(row_sum<WAVE>(acc, scratch) * inv_hidden + p.eps),
-                                               inv_quant_scale, p.gemma ? 1.0f : 0.0f);
+    RmsFactor factor{0.0f, 1.0f, false};
+    const float square_sum = row_sum<WAVE>(acc, scratch);
+    if constexpr (Kind::kLayer) {
+      factor.row_scale = rsqrtf(square_sum * inv_hidden + p.eps);
+    } else {
+      factor = rms_factor<WAVE>(square_sum, inv_hidden, p.eps, scratch, [&](auto&& f) {
 #pragma unroll
-    for (int i = 0; i < VECS_PER_THREAD; ++i) {
-      if (!valid[i]) continue;
-      RowAffine a;
-      if constexpr (kKeepAffine) {
-        a = kept_affine[i];
-      } else {
-        a = RowAffine::load(weight, bias, vector_index(i) * VEC);
-      }
-      write_outputs<KIND, VEC>(epilogue, current.x[i], a, out_row + vector_index(i) * VEC);
+        for (int i = 0; i < VECS_PER_THREAD; ++i) {
+          if (!valid[i]) continue;
+          const Vec<float, VEC> v = values(i);
+#pragma unroll
+          for (int j = 0; j < VEC; ++j) f(v[j]);
+        }
+      });
     }
+    const Epilogue<KIND, TOut> epilogue{mean, factor.row_scale, factor.pre_scale, p.gemma ? 1.0f : 0.0f, divide};
+    with_write_mode<KIND>(factor.rescaled, divide.by_reciprocal(), [&](auto prescaled, auto by_reciprocal) {
+#pragma unroll
+      for (int i = 0; i < VECS_PER_THREAD; ++i) {
+        if (!valid[i]) continue;
+        RowAffine a;
+        if constexpr (kKeepAffine) {
+          a = kept_affine[i];
+        } else {
+          a = RowAffine::load(weight, bias, vector_index(i) * VEC);
+        }
+        if constexpr (FP32_SUM) {
+          write_outputs<KIND, VEC, decltype(prescaled)::value, decltype(by_reciprocal)::value>(
+              epilogue, values(i), a, out_row + vector_index(i) * VEC);
+        } else {
+          write_outputs<KIND, VEC, decltype(prescaled)::value, decltype(by_reciprocal)::value>(
+              epilogue, current.x[i], a, out_row + vector_index(i) * VEC);
+        }
+      }
+    });
     if constexpr (kPrefetch) current = next;
   }
 }
 
-template <NormKind KIND, int WAVE, int VEC, typename TAct, typename TW, typename TOut>
+// FP32_SUM as norm_rows_in_registers: every pass reads input and residual and forms their fp32
+// sums, and the last pass writes the rounded residual (each thread reads and writes only its
+// own elements).
+template <NormKind KIND, int WAVE, int VEC, typename TAct, typename TW, typename TOut, bool FP32_SUM = false>
 __global__ void FH_LAUNCH_BOUNDS(kMaxThreadsPerBlock) norm_rows_streaming(const NormParams p) {
   using Kind = KindTraits<KIND>;
   using ActVec = Vec<TAct, VEC>;
@@ -254,17 +424,33 @@ __global__ void FH_LAUNCH_BOUNDS(kMaxThreadsPerBlock) norm_rows_streaming(const 
   const int64_t row = static_cast<int64_t>(blockIdx.x) * blockDim.y + threadIdx.y;
   const bool row_valid = row < p.rows;
   const int64_t n_vec = row_valid ? p.hidden / VEC : 0;
-  const TAct* in_row = static_cast<const TAct*>(p.input) + row * p.input_row_stride;  // [hidden]
-  TAct* res_row = Kind::kFusedAdd ? static_cast<TAct*>(p.residual) + row * p.residual_row_stride : nullptr;
-  TOut* out_row = static_cast<TOut*>(p.out) + row * p.out_row_stride;  // [hidden]
+  const TAct* in_row = static_cast<const TAct*>(p.input) + row_offset(p, row, p.input_row_stride, p.input_head_stride);
+  TAct* res_row = Kind::kFusedAdd ? static_cast<TAct*>(p.residual) +
+                                        row_offset(p, row, p.residual_row_stride, p.residual_head_stride)
+                                  : nullptr;
+  TOut* out_row = static_cast<TOut*>(p.out) + row_offset(p, row, p.out_row_stride, p.out_head_stride);
   const TW* weight = static_cast<const TW*>(p.weight);                 // [hidden]
   const TW* bias = static_cast<const TW*>(p.bias);                     // [hidden] or null
   // After the first pass the normalised value is read back from the residual (fused forms:
   // this thread wrote it) or the input.
   const TAct* x_row = Kind::kFusedAdd ? res_row : in_row;
+  auto sums = [&](int64_t v) {  // FP32_SUM: input + residual in fp32
+    const ActVec in = ActVec::load(in_row + v * VEC);
+    const ActVec res = ActVec::load(res_row + v * VEC);
+    Vec<float, VEC> s;
+#pragma unroll
+    for (int j = 0; j < VEC; ++j) s[j] = to_float(in[j]) + to_float(res[j]);
+    return s;
+  };
 
   float acc = 0.0f;
   for (int64_t v = threadIdx.x; v < n_vec; v += blockDim.x) {
+    if constexpr (FP32_SUM) {
+      const Vec<float, VEC> s = sums(v);
+#pragma unroll
+      for (int j = 0; j < VEC; ++j) acc += s[j] * s[j];
+      continue;
+    }
     const ActVec in = ActVec::template load<CachePolicy::kStreaming>(in_row + v * VEC);
     ActVec x = in;
     if constexpr (Kind::kFusedAdd) {
@@ -292,13 +478,46 @@ __global__ void FH_LAUNCH_BOUNDS(kMaxThreadsPerBlock) norm_rows_streaming(const 
       }
     }
   }
-  const auto epilogue = Epilogue<KIND>::make(mean, rsqrtf(row_sum<WAVE>(acc, scratch) * inv_hidden + p.eps),
-                                             Kind::kQuant ? 1.0f / *p.scale : 1.0f, p.gemma ? 1.0f : 0.0f);
-
-  for (int64_t v = threadIdx.x; v < n_vec; v += blockDim.x) {
-    const ActVec x = ActVec::load(x_row + v * VEC);
-    write_outputs<KIND, VEC>(epilogue, x, Affine<KIND, TW, VEC>::load(weight, bias, v * VEC), out_row + v * VEC);
+  RmsFactor factor{0.0f, 1.0f, false};
+  const float square_sum = row_sum<WAVE>(acc, scratch);
+  if constexpr (Kind::kLayer) {
+    factor.row_scale = rsqrtf(square_sum * inv_hidden + p.eps);
+  } else {
+    factor = rms_factor<WAVE>(square_sum, inv_hidden, p.eps, scratch, [&](auto&& f) {
+      for (int64_t v = threadIdx.x; v < n_vec; v += blockDim.x) {
+        if constexpr (FP32_SUM) {
+          const Vec<float, VEC> s = sums(v);
+#pragma unroll
+          for (int j = 0; j < VEC; ++j) f(s[j]);
+        } else {
+          const ActVec x = ActVec::load(x_row + v * VEC);
+#pragma unroll
+          for (int j = 0; j < VEC; ++j) f(to_float(x[j]));
+        }
+      }
+    });
   }
+  const SaturatingDivider divide = quant_divider<KIND, TOut>(p);
+  const Epilogue<KIND, TOut> epilogue{mean, factor.row_scale, factor.pre_scale, p.gemma ? 1.0f : 0.0f, divide};
+  with_write_mode<KIND>(factor.rescaled, divide.by_reciprocal(), [&](auto prescaled, auto by_reciprocal) {
+    for (int64_t v = threadIdx.x; v < n_vec; v += blockDim.x) {
+      if constexpr (FP32_SUM) {
+        const ActVec in = ActVec::load(in_row + v * VEC);
+        ActVec rounded = ActVec::load(res_row + v * VEC);
+        Vec<float, VEC> s;
+#pragma unroll
+        for (int j = 0; j < VEC; ++j) s[j] = to_float(in[j]) + to_float(rounded[j]);
+        add_rounded(rounded, in);
+        rounded.store_global(res_row + v * VEC);
+        write_outputs<KIND, VEC, decltype(prescaled)::value, decltype(by_reciprocal)::value>(
+            epilogue, s, Affine<KIND, TW, VEC>::load(weight, bias, v * VEC), out_row + v * VEC);
+      } else {
+        const ActVec x = ActVec::load(x_row + v * VEC);
+        write_outputs<KIND, VEC, decltype(prescaled)::value, decltype(by_reciprocal)::value>(
+            epilogue, x, Affine<KIND, TW, VEC>::load(weight, bias, v * VEC), out_row + v * VEC);
+      }
+    }
+  });
 }
 
 }  // namespace flashhip::kernels::norm_detail

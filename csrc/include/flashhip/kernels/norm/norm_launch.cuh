@@ -46,12 +46,14 @@ inline void choose_block(int64_t threads_needed, int target_threads, int wave, i
   }
 }
 
-template <NormKind KIND, int WAVE, typename TAct, typename TW, typename TOut>
+template <NormKind KIND, int WAVE, typename TAct, typename TW, typename TOut, bool FP32_SUM>
 gpuError_t launch_norm_typed(const NormParams& p, gpuStream_t stream, const DeviceTraits& traits,
                              NormLaunchInfo* info) {
   constexpr int kVec = kWideVecElems<TAct>;
   const bool vectorisable = p.hidden % kVec == 0 && p.input_row_stride % kVec == 0 &&
                             p.out_row_stride % kVec == 0 && p.residual_row_stride % kVec == 0 &&
+                            p.input_head_stride % kVec == 0 && p.out_head_stride % kVec == 0 &&
+                            p.residual_head_stride % kVec == 0 &&
                             is_aligned(p.input, sizeof(TAct) * kVec) && is_aligned(p.residual, sizeof(TAct) * kVec) &&
                             is_aligned(p.out, sizeof(TOut) * kVec) && is_aligned(p.weight, sizeof(TW) * kVec) &&
                             is_aligned(p.bias, sizeof(TW) * kVec);
@@ -88,27 +90,27 @@ gpuError_t launch_norm_typed(const NormParams& p, gpuStream_t stream, const Devi
       kernel<<<grid, block, 0, stream>>>(p);
     };
     switch (vecs_per_thread) {
-      case 1: launch(norm_rows_in_registers<KIND, WAVE, kVec, 1, TAct, TW, TOut>, std::integral_constant<int, 1>{}); break;
-      case 2: launch(norm_rows_in_registers<KIND, WAVE, kVec, 2, TAct, TW, TOut>, std::integral_constant<int, 2>{}); break;
-      case 4: launch(norm_rows_in_registers<KIND, WAVE, kVec, 4, TAct, TW, TOut>, std::integral_constant<int, 4>{}); break;
+      case 1: launch(norm_rows_in_registers<KIND, WAVE, kVec, 1, TAct, TW, TOut, FP32_SUM>, std::integral_constant<int, 1>{}); break;
+      case 2: launch(norm_rows_in_registers<KIND, WAVE, kVec, 2, TAct, TW, TOut, FP32_SUM>, std::integral_constant<int, 2>{}); break;
+      case 4: launch(norm_rows_in_registers<KIND, WAVE, kVec, 4, TAct, TW, TOut, FP32_SUM>, std::integral_constant<int, 4>{}); break;
       default:
-        launch(norm_rows_in_registers<KIND, WAVE, kVec, kMaxVecsPerThread, TAct, TW, TOut>,
+        launch(norm_rows_in_registers<KIND, WAVE, kVec, kMaxVecsPerThread, TAct, TW, TOut, FP32_SUM>,
                std::integral_constant<int, kMaxVecsPerThread>{});
         break;
     }
   } else if (vectorisable) {
-    norm_rows_streaming<KIND, WAVE, kVec, TAct, TW, TOut><<<grid, block, 0, stream>>>(p);
+    norm_rows_streaming<KIND, WAVE, kVec, TAct, TW, TOut, FP32_SUM><<<grid, block, 0, stream>>>(p);
   } else {
-    norm_rows_streaming<KIND, WAVE, 1, TAct, TW, TOut><<<grid, block, 0, stream>>>(p);
+    norm_rows_streaming<KIND, WAVE, 1, TAct, TW, TOut, FP32_SUM><<<grid, block, 0, stream>>>(p);
   }
   return gpuGetLastError();
 }
 
 // Resolves the wave width, then the element types of one kind.
-template <NormKind KIND, typename TAct, typename TW, typename TOut>
+template <NormKind KIND, typename TAct, typename TW, typename TOut, bool FP32_SUM = false>
 gpuError_t launch_norm_on_device(const NormParams& p, gpuStream_t stream, NormLaunchInfo* info) {
   return dispatch_device_wave([&](const DeviceTraits& traits, auto wave) {
-    return launch_norm_typed<KIND, decltype(wave)::value, TAct, TW, TOut>(p, stream, traits, info);
+    return launch_norm_typed<KIND, decltype(wave)::value, TAct, TW, TOut, FP32_SUM>(p, stream, traits, info);
   });
 }
 
@@ -124,6 +126,7 @@ namespace flashhip::kernels {
 // One entry per kind, defined in its own translation unit.
 gpuError_t launch_rms_norm(const NormParams& p, gpuStream_t stream, NormLaunchInfo* info);
 gpuError_t launch_fused_add_rms_norm(const NormParams& p, gpuStream_t stream, NormLaunchInfo* info);
+gpuError_t launch_fused_add_rms_norm_fp32_sum(const NormParams& p, gpuStream_t stream, NormLaunchInfo* info);
 gpuError_t launch_layer_norm(const NormParams& p, gpuStream_t stream, NormLaunchInfo* info);
 gpuError_t launch_rms_norm_quant(const NormParams& p, gpuStream_t stream, NormLaunchInfo* info);
 gpuError_t launch_fused_add_rms_norm_quant(const NormParams& p, gpuStream_t stream, NormLaunchInfo* info);
