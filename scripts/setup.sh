@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs what flashhip needs, skipping whatever is already there (quick when nothing is).
 #   scripts/setup.sh build   torch, a C++ compiler, CMake, ninja
-#   scripts/setup.sh test    the above plus pytest, googletest sources and hipcc (compile check)
+#   scripts/setup.sh test    the above plus pytest, hypothesis, googletest sources and hipcc (compile check)
 set -euo pipefail
 mode=${1:-build}
 PY=${PYTHON:-python3}
@@ -27,6 +27,8 @@ pip_missing=()
 "$PY" -c "import numpy" 2>/dev/null || pip_missing+=(numpy)
 "$PY" -c "import setuptools, wheel" 2>/dev/null || pip_missing+=(setuptools wheel)
 [ "$mode" = test ] && { "$PY" -c "import pytest" 2>/dev/null || pip_missing+=(pytest); }
+# tests/python/test_properties.py (property-based tests) needs hypothesis.
+[ "$mode" = test ] && { "$PY" -c "import hypothesis" 2>/dev/null || pip_missing+=(hypothesis); }
 if [ ${#pip_missing[@]} -gt 0 ]; then
   echo "setup: installing ${pip_missing[*]} (pip)"
   "$PY" -m pip install -q "${pip_missing[@]}"

@@ -1,0 +1,1056 @@
+"""Property-based tests (hypothesis) for every op, on the CPU: random shapes (zero tokens and odd
+sizes included), strides (padded rows, views out of bigger buffers, fused-qkv views), dtypes,
+extreme values (huge, tiny, denormal, inf, NaN; extreme scales where an op takes one) and aliasing,
+checked against ``flashhip.reference`` (valid calls) or for a RuntimeError naming the argument with
+every argument left byte for byte as it was (invalid calls).
+
+One registry (property_support.py) drives it: ``SPECS`` holds an ``OpSpec`` per op (a strategy for valid calls, the
+oracle that judges one, the in-place pairs its schema allows and the ways to break a call). The
+generic tests below run every spec; a new op family adds its spec (and nothing else) to get the
+valid-call, invalid-call and aliasing properties. Outputs and inputs come from the op's schema.
+
+Runs are deterministic (``derandomize=True``) and sized for CI (about 25 s on 2 cores);
+``FLASHHIP_HYPOTHESIS_PROFILE=long`` runs 20x the examples with fresh randomness each time,
+``FLASHHIP_HYPOTHESIS_PROFILE=quick`` a quarter of them.
+
+Where current behaviour breaks a property the contract clearly states, the case is cut out of the
+property's domain in the open (``KNOWN`` and ``KNOWN_UNCHECKED_PAIRS`` below) and pinned by an
+``xfail(strict=True)`` test, so that the fix turns it into a failure that asks for the cut to go.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+
+import pytest
+import torch
+from hypothesis import Phase, assume, given, settings
+from hypothesis import strategies as st
+
+import flashhip
+from flashhip import reference as ref
+
+from property_support import (
+    ACT, F8, FINITE_KINDS, FLOAT_KINDS, Case, OpSpec, SPECS, apply_fn, as_bytes, assert_close_rows,
+    assert_same_bytes, close_mask, examples, float_values, fp8_step, generator, innermost_strided, leading, names_both,
+    ops, poison, register, resized, set_scalar, token_count, wrong_dtype,
+)
+
+# ---- Normalisation (OPS.md §1) ----
+
+NORM_TOL = {torch.float32: 2e-5, torch.float16: 2e-3, torch.bfloat16: 1.6e-2}
+EPS = [1e-6, 1e-5, 1e-12, 0.0, 1.0, 1e-30]
+
+
+def norm_shape(draw, nonempty):
+    rows = token_count(draw, nonempty, 9)
+    hidden = draw(st.sampled_from([1, 2, 3, 7, 8, 16, 31, 64, 100, 127, 128, 129, 257, 1000]))
+    if draw(st.booleans()):
+        batch = draw(st.integers(1, 3))
+        # Zero rows as [batch >= 2, 0, hidden] are refused today (KNOWN below): zero batches instead.
+        return (batch, rows, hidden) if rows else (0, batch, hidden)
+    return (rows, hidden)
+
+
+def rms64(x, w, eps, gemma):
+    """The norm computed in float64 (the exact value where fp32's mean square leaves its range)."""
+    xd = x.double()
+    wd = w.double() + 1.0 if gemma else w.double()
+    return xd / torch.sqrt(xd.pow(2).mean(-1, keepdim=True) + eps) * wd
+
+
+def norm_rows(x, eps, centred=False):
+    """Three row masks of x ([rows, n]): a NaN in the row; an infinity (no NaN); finite, but the fp32
+    mean square (or, centred, the mean's sum) leaves fp32's range: an edge issue 18 leaves open."""
+    xd = x.double()
+    big_sum = torch.zeros(x.shape[0], dtype=torch.bool)
+    if centred:  # the mean's sum may leave fp32's range too
+        big_sum = xd.nan_to_num(0, 0, 0).sum(-1).abs() > 1e38
+        xd = xd - xd.mean(-1, keepdim=True)
+    has_nan = x.isnan().any(-1)
+    has_inf = x.isinf().any(-1) & ~has_nan
+    with torch.no_grad():
+        sq = xd.nan_to_num(0, 0, 0).pow(2)
+        total, ms = sq.sum(-1), sq.mean(-1)
+    biggest = sq.max(-1).values if x.shape[-1] else torch.zeros(x.shape[0], dtype=torch.float64)
+    open_ = ~has_nan & ~has_inf & (big_sum | (total > 1e38) | (ms + eps < 1e-36) | (biggest > 1e38))
+    return has_nan, has_inf, open_
+
+
+def check_normalised(actual, x, expected32, expected64, dtype, what, centred=False, eps=0.0, overflowed=None, slack=None):
+    """rows x hidden. NaN rows must be all NaN; inf rows NaN where x is inf; open rows match the
+    fp32 reference, the exact value or `overflowed` (what an fp32 mean square that overflowed to
+    inf gives: 0 times the weight, plus the bias); the rest the fp32 reference."""
+    hidden = x.shape[-1]
+    a, xr = actual.reshape(-1, hidden).float(), x.reshape(-1, hidden)
+    e32, e64 = expected32.reshape(-1, hidden), expected64.reshape(-1, hidden)
+    e0 = torch.zeros_like(e32) if overflowed is None else overflowed.float().expand_as(e32)
+    sl = torch.zeros(e32.shape, dtype=torch.float64) if slack is None else slack.reshape(-1, hidden).nan_to_num(0, 0, 0)
+    has_nan, has_inf, open_ = norm_rows(xr, eps, centred)
+    if has_nan.any():
+        assert a[has_nan].isnan().all(), f"{what}: a row with a NaN input must be all NaN"
+    if has_inf.any():
+        assert a[has_inf][xr[has_inf].isinf()].isnan().all(), f"{what}: an infinite input must give NaN"
+    plain = ~has_nan & ~has_inf & ~open_
+    tol = NORM_TOL[dtype]
+    if plain.any():
+        assert_close_rows(a[plain], [e32[plain]], dtype, tol, what, sl[plain])
+    if open_.any():  # elementwise: one of the admissible results, or NaN (issue 18 leaves this edge open)
+        got = a[open_]
+        ok = got.isnan()
+        for cand in (e32[open_], e64[open_], e0[open_]):
+            ok |= close_mask(got, cand, dtype, tol, sl[open_])
+        assert ok.all(), f"{what} (mean square outside fp32): got {got[~ok.all(-1)][0][:8].tolist()}"
+
+
+def norm_weight(draw, hidden, dtype):
+    return float_values(draw, (hidden,), dtype, FINITE_KINDS).contiguous()
+
+
+def valid_rmsnorm(draw, nonempty):
+    dtype = draw(st.sampled_from(ACT))
+    shape = norm_shape(draw, nonempty)
+    x = leading(draw, shape, dtype, float_values(draw, shape, dtype))
+    out = poison(leading(draw, shape, dtype))
+    w = norm_weight(draw, shape[-1], dtype)
+    return Case(dict(out=out, input=x, weight=w, eps=draw(st.sampled_from(EPS)), gemma=draw(st.booleans())))
+
+
+def check_rmsnorm(before, after, meta):
+    x, w, eps, gemma = before["input"], before["weight"], before["eps"], before["gemma"]
+    check_normalised(after["out"], x, ref.rmsnorm(x, w, eps, gemma), rms64(x, w, eps, gemma), x.dtype, "rmsnorm", eps=eps)
+
+
+def rows_without_one_stride(draw, case):
+    """The same values as a [a, b, hidden] view whose leading dimensions do not collapse to one
+    row stride (rows 0..b-1 of each [b + 1, hidden] block): refused."""
+    x = case.args["input"]
+    if x.dim() != 3 or x.shape[0] < 2 or x.shape[1] < 2:
+        return False
+    gaps = torch.zeros(x.shape[0], x.shape[1] + 1, x.shape[2], dtype=x.dtype)[:, : x.shape[1]]
+    gaps.copy_(x)
+    case.args["input"] = gaps
+    return True
+
+
+NORM_BREAKERS = (
+    apply_fn("leading dims without one stride", rows_without_one_stride, "'input'.*one row dimension"),
+    wrong_dtype("input", torch.int32), wrong_dtype("weight", torch.float64), innermost_strided("input"),
+    innermost_strided("out"), resized("weight", "'weight'"), resized("out", "'out'"),
+    set_scalar("eps", [-1.0, float("nan"), float("inf")], "'eps'"),
+)
+
+register(OpSpec("rmsnorm", valid_rmsnorm, check_rmsnorm, in_place=(("out", "input"),),
+                breakers=NORM_BREAKERS + (wrong_dtype("out", torch.float64, "'out'"),), examples=60))
+
+
+def valid_fused_add(draw, nonempty):
+    dtype = draw(st.sampled_from(ACT))
+    shape = norm_shape(draw, nonempty)
+    x = leading(draw, shape, dtype, float_values(draw, shape, dtype))
+    r = leading(draw, shape, dtype, float_values(draw, shape, dtype))
+    return Case(dict(input=x, residual=r, weight=norm_weight(draw, shape[-1], dtype), eps=draw(st.sampled_from(EPS)),
+                     gemma=draw(st.booleans())))
+
+
+def check_residual_sum(before, after_residual):
+    want = (before["input"].float() + before["residual"].float()).to(before["residual"].dtype)
+    assert torch.equal(after_residual.float().nan_to_num(7.0), want.float().nan_to_num(7.0)) and \
+        torch.equal(after_residual.float().isnan(), want.float().isnan()), "residual must be input + residual, rounded once"
+    return want
+
+
+def check_fused_add(before, after, meta):
+    new_r = check_residual_sum(before, after["residual"])
+    w, eps, gemma = before["weight"], before["eps"], before["gemma"]
+    y32, _ = ref.fused_add_rmsnorm(before["input"], before["residual"], w, eps, gemma)
+    check_normalised(after["input"], new_r, y32, rms64(new_r, w, eps, gemma), new_r.dtype, "fused_add_rmsnorm", eps=eps)
+
+
+register(OpSpec("fused_add_rmsnorm", valid_fused_add, check_fused_add,
+                breakers=(wrong_dtype("input", torch.int32), wrong_dtype("residual", torch.float64),
+                          innermost_strided("residual"), innermost_strided("input"),
+                          resized("residual", "'residual'"), resized("weight", "'weight'"),
+                          set_scalar("eps", [-1e-6, float("nan")], "'eps'")), examples=50))
+
+
+def valid_layernorm(draw, nonempty):
+    dtype = draw(st.sampled_from(ACT))
+    shape = norm_shape(draw, nonempty)
+    x = float_values(draw, shape, dtype)
+    if draw(st.booleans()):
+        x = (x.float() * 3 + 2).to(dtype)  # a non-zero mean
+    wdtype = draw(st.sampled_from([dtype, torch.float32]))
+    w = float_values(draw, (shape[-1],), wdtype, ("normal", "wide", "zeros", "ties")).contiguous()
+    b = None if draw(st.booleans()) else float_values(draw, (shape[-1],), wdtype, ("normal", "zeros", "huge"))
+    return Case(dict(out=poison(leading(draw, shape, dtype)), input=leading(draw, shape, dtype, x), weight=w, bias=b,
+                     eps=draw(st.sampled_from([1e-5, 1e-6, 0.0, 1.0]))))
+
+
+def check_layernorm(before, after, meta):
+    x, w, b, eps = before["input"], before["weight"], before["bias"], before["eps"]
+    xd = x.double()
+    mean = xd.mean(-1, keepdim=True)
+    y64 = (xd - mean) / torch.sqrt((xd - mean).pow(2).mean(-1, keepdim=True) + eps) * w.double()
+    if b is not None:
+        y64 = y64 + b.double()
+    # x - mean cancels where x is near the mean: fp32 leaves an error of a few ulps of |x| + |mean|
+    # there, which the weight scales (the fp32 reference itself has it).
+    slack = 8 * 2.0**-24 * (xd.abs() + mean.abs()) / torch.sqrt((xd - mean).pow(2).mean(-1, keepdim=True) + eps) \
+        * w.double().abs()
+    check_normalised(after["out"], x, ref.layernorm(x, w, b, eps), y64, x.dtype, "layernorm", centred=True, eps=eps,
+                     slack=slack,
+                     overflowed=None if b is None else b.float().expand_as(x.reshape(-1, x.shape[-1])))
+
+
+register(OpSpec("layernorm", valid_layernorm, check_layernorm, in_place=(("out", "input"),),
+                breakers=(wrong_dtype("input", torch.int32), wrong_dtype("weight", torch.float64, "'weight'"),
+                          innermost_strided("input"), resized("weight", "'weight'"),
+                          resized("out", "'out'"), set_scalar("eps", [-1.0, float("inf")], "'eps'")), examples=50))
+
+
+# Quantised forms. Scales in MODERATE_SCALES; those in EXTREME_SCALES are cut out (KNOWN below).
+MODERATE_SCALES = st.one_of(st.sampled_from([1.0, 0.0125, 0.05, 3.0, 2.0**-20, 2.0**20]),
+                            st.floats(2.0**-60, 2.0**60, allow_nan=False, allow_infinity=False))
+EXTREME_SCALES = st.one_of(st.sampled_from([1e-36, 1e30, 1e38, 2.0**-126, 1e-45]),
+                           st.floats(1e-45, 2.0**-64), st.floats(2.0**64, 3e38))
+
+
+def scale_tensor(draw, value):
+    shape = draw(st.sampled_from([(1,), (), (1, 1)]))
+    return torch.full(shape, value, dtype=torch.float32)
+
+
+def quant_expected(y32, y64, scale, out_dtype):
+    """The contract's `y / scale` saturated to the flavour's largest finite value (in float64)."""
+    limit = ref.FP8_MAX[out_dtype]
+    s = float(scale.reshape(()))
+    return [(y.double() / s).clamp(-limit, limit) for y in (y32, y64)]
+
+
+def check_quantised(actual, x, y32, y64, scale, what, eps):
+    hidden = x.shape[-1]
+    a = actual.reshape(-1, hidden).float().double()
+    xr = x.reshape(-1, hidden)
+    q32, q64 = (q.reshape(-1, hidden) for q in quant_expected(y32, y64, scale, actual.dtype))
+    has_nan, has_inf, open_ = norm_rows(xr, eps)
+    if has_nan.any():
+        assert a[has_nan].isnan().all(), f"{what}: a row with a NaN input must be all NaN"
+    if has_inf.any():
+        assert a[has_inf][xr[has_inf].isinf()].isnan().all(), f"{what}: an infinite input must give NaN"
+    rows = ~has_nan & ~has_inf
+    for name, cands in (("plain", [q32]), ("open", [q32, q64])):
+        sel = rows & (~open_ if name == "plain" else open_)
+        if not sel.any():
+            continue
+        got = a[sel]
+        # Open rows (mean square outside fp32: issue 18 leaves the result open) elementwise, NaN allowed.
+        ok = got.isnan() if name == "open" else torch.zeros_like(got, dtype=torch.bool)
+        for q in cands:
+            q = q[sel].to(actual.dtype).double()  # rounded as the op rounds
+            ok |= (~got.isnan()) & ((got - q).abs() <= fp8_step(q, got)) | (got.isnan() & q.isnan())
+        ok_rows = ok.all(-1)
+        if not ok_rows.all():
+            r = int((~ok_rows).nonzero()[0])
+            raise AssertionError(f"{what}: {int((~ok_rows).sum())} rows off by more than one fp8 step (scale "
+                                 f"{float(scale.reshape(())):g}); got {got[r][:8].tolist()} expected "
+                                 f"{cands[0][sel][r][:8].tolist()}")
+
+
+def valid_rmsnorm_quant(draw, nonempty, scales=MODERATE_SCALES):
+    dtype = draw(st.sampled_from(ACT))
+    shape = norm_shape(draw, nonempty)
+    out_dtype = draw(st.sampled_from(F8))
+    x = leading(draw, shape, dtype, float_values(draw, shape, dtype))
+    return Case(dict(out=poison(leading(draw, shape, out_dtype)), input=x, weight=norm_weight(draw, shape[-1], dtype),
+                     scale=scale_tensor(draw, draw(scales)), eps=draw(st.sampled_from(EPS)), gemma=draw(st.booleans())))
+
+
+def check_rmsnorm_quant(before, after, meta):
+    x, w, eps, gemma = before["input"], before["weight"], before["eps"], before["gemma"]
+    check_quantised(after["out"], x, ref.rmsnorm(x, w, eps, gemma), rms64(x, w, eps, gemma), before["scale"],
+                    "rmsnorm_quant", eps)
+
+
+def bad_scale_value(draw, case):
+    case.args["scale"] = torch.full(case.args["scale"].shape, draw(st.sampled_from([0.0, -1.0, float("inf"), float("nan")])))
+    return True
+
+
+def bad_scale_shape(draw, case):
+    case.args["scale"] = torch.ones(draw(st.sampled_from([(2,), (0,), (1, 2)])))
+    return True
+
+
+QUANT_BREAKERS = (
+    apply_fn("scale value", bad_scale_value, "'scale' must be finite and positive"),
+    apply_fn("scale shape", bad_scale_shape, "'scale'"), wrong_dtype("scale", torch.float64, "'scale'"),
+    wrong_dtype("out", torch.float16, "'out'"), wrong_dtype("input", torch.int32), innermost_strided("input"),
+    innermost_strided("out"), resized("weight", "'weight'"), set_scalar("eps", [-1.0, float("nan")], "'eps'"),
+)
+
+register(OpSpec("rmsnorm_quant", valid_rmsnorm_quant, check_rmsnorm_quant, breakers=QUANT_BREAKERS, examples=60))
+
+
+def valid_fused_add_quant(draw, nonempty, scales=MODERATE_SCALES):
+    dtype = draw(st.sampled_from(ACT))
+    shape = norm_shape(draw, nonempty)
+    out_dtype = draw(st.sampled_from(F8))
+    return Case(dict(out=poison(leading(draw, shape, out_dtype)),
+                     input=leading(draw, shape, dtype, float_values(draw, shape, dtype)),
+                     residual=leading(draw, shape, dtype, float_values(draw, shape, dtype)),
+                     weight=norm_weight(draw, shape[-1], dtype), scale=scale_tensor(draw, draw(scales)),
+                     eps=draw(st.sampled_from(EPS)), gemma=draw(st.booleans())))
+
+
+def check_fused_add_quant(before, after, meta):
+    assert_same_bytes(after["input"], before["input"], "'input' (the quant form leaves it as it is)")
+    new_r = check_residual_sum(before, after["residual"])
+    w, eps, gemma = before["weight"], before["eps"], before["gemma"]
+    check_quantised(after["out"], new_r, ref.rmsnorm(new_r, w, eps, gemma), rms64(new_r, w, eps, gemma),
+                    before["scale"], "fused_add_rmsnorm_quant", eps)
+
+
+register(OpSpec("fused_add_rmsnorm_quant", valid_fused_add_quant, check_fused_add_quant,
+                breakers=QUANT_BREAKERS + (resized("residual", "'residual'"), wrong_dtype("residual", torch.float64)),
+                examples=50))
+
+
+# ---- Rotary embedding (OPS.md §2) ----
+
+ROPE_TOL = {torch.float32: 1e-5, torch.float16: 2e-3, torch.bfloat16: 1.6e-2}
+
+
+def valid_rope(draw, nonempty):
+    dtype = draw(st.sampled_from(ACT))
+    nnz = token_count(draw, nonempty, 9)
+    hq, hk = draw(st.integers(1, 5)), draw(st.integers(1, 3))
+    head_dim = 2 * draw(st.integers(1, 40))
+    rotary_dim = 2 * draw(st.integers(1, head_dim // 2))
+    max_pos = draw(st.integers(1, 40))
+    if draw(st.booleans()):
+        cache = flashhip.cos_sin_cache(max_pos, rotary_dim, draw(st.sampled_from([10000.0, 1e6, 2.0])))
+    else:  # any fp32 table is a valid cache: the formula is the same
+        cache = float_values(draw, (max_pos, rotary_dim), torch.float32, ("normal", "wide", "zeros", "tiny"), limit=1e18)
+    cache = leading(draw, cache.shape, torch.float32, cache)
+    pos_dtype = draw(st.sampled_from([torch.int32, torch.int64]))
+    positions = torch.randint(0, max_pos, (nnz,), generator=generator(draw), dtype=pos_dtype)
+    kinds = FLOAT_KINDS  # huge q with a wide cache may overflow: close_mask's edge rule
+    if draw(st.booleans()):  # views of one fused qkv buffer
+        width = (hq + 2 * hk) * head_dim + draw(st.integers(0, 5))
+        buf = torch.zeros(draw(st.integers(0, 3)) + nnz * width, dtype=dtype)
+        off = buf.numel() - nnz * width
+        qkv = buf[off:].view(nnz, width)
+        q = qkv[:, : hq * head_dim].view(nnz, hq, head_dim)
+        k = qkv[:, hq * head_dim: (hq + hk) * head_dim].view(nnz, hk, head_dim)
+        q.copy_(float_values(draw, q.shape, dtype, kinds))
+        k.copy_(float_values(draw, k.shape, dtype, kinds))
+    else:
+        q = leading(draw, (nnz, hq, head_dim), dtype, float_values(draw, (nnz, hq, head_dim), dtype, kinds))
+        k = leading(draw, (nnz, hk, head_dim), dtype, float_values(draw, (nnz, hk, head_dim), dtype, kinds))
+    if draw(st.booleans()):
+        q_out, k_out = q, k
+    else:
+        q_out = poison(leading(draw, q.shape, dtype))
+        k_out = poison(leading(draw, k.shape, dtype))
+    return Case(dict(q_out=q_out, k_out=k_out, q=q, k=k, cos_sin_cache=cache, positions=positions,
+                     interleave=draw(st.booleans())))
+
+
+def check_rope(before, after, meta):
+    q, k, cache = before["q"], before["k"], before["cos_sin_cache"]
+    rd = cache.shape[1]
+    want_q, want_k = ref.rope(q, k, cache, before["positions"], before["interleave"])
+    for name, got, want, src in (("q_out", after["q_out"], want_q, q), ("k_out", after["k_out"], want_k, k)):
+        if got.numel() == 0:
+            continue
+        flat = got.reshape(-1, got.shape[-1])
+        assert_close_rows(flat[:, :rd].float(), [want.reshape(-1, got.shape[-1])[:, :rd]], got.dtype,
+                          ROPE_TOL[got.dtype], f"rope {name}")
+        assert_same_bytes(got[..., rd:], src[..., rd:], f"rope {name}: the part past rotary_dim must be a copy;")
+
+
+def rope_positions_out_of_range(draw, case):
+    pos = case.args["positions"]
+    if pos.numel() == 0:
+        return False
+    pos = pos.clone()
+    i = draw(st.integers(0, pos.numel() - 1))
+    pos[i] = draw(st.sampled_from([-1, case.args["cos_sin_cache"].shape[0], 2**31 - 1]))
+    case.args["positions"] = pos
+    return True
+
+
+def rope_odd_cache(draw, case):
+    c = case.args["cos_sin_cache"]
+    case.args["cos_sin_cache"] = torch.zeros(c.shape[0], c.shape[1] + 1)
+    return True
+
+
+register(OpSpec("rope", valid_rope, check_rope, in_place=(("q_out", "q"), ("k_out", "k")),
+                breakers=(apply_fn("position outside the cache", rope_positions_out_of_range, "'positions'"),
+                          apply_fn("odd rotary_dim", rope_odd_cache, "'cos_sin_cache'"),
+                          wrong_dtype("cos_sin_cache", torch.float16, "'cos_sin_cache'"),
+                          wrong_dtype("positions", torch.float32, "'positions'"), wrong_dtype("q", torch.int32, "'q'"),
+                          wrong_dtype("k", torch.float64, "'k'"), innermost_strided("q"), innermost_strided("k_out"),
+                          resized("k", "'k'", dim=0), resized("q_out", "'q_out'"), resized("positions", "'positions'", dim=0)),
+                examples=50))
+
+
+# ---- Mixture of experts (OPS.md §5) ----
+
+WEIGHT_TOL = dict(rtol=2e-5, atol=1e-6)
+MARGIN = 1e-5
+SIGMOID_FLOOR = -80.0  # logits below it underflow fp32's sigmoid: cut out (KNOWN below)
+
+
+def valid_moe_topk(draw, nonempty, sigmoid_floor=SIGMOID_FLOOR):
+    dtype = draw(st.sampled_from(ACT))
+    tokens = token_count(draw, nonempty, 12)
+    groups = draw(st.sampled_from([1, 1, 2, 3, 4, 8]))
+    per_group = draw(st.integers(1, 40))
+    experts = groups * per_group
+    topk_group = draw(st.integers(1, groups))
+    k = draw(st.integers(1, min(32, topk_group * per_group)))
+    scoring = draw(st.sampled_from(["softmax", "sigmoid"]))
+    with_bias = draw(st.booleans())
+    kinds = ("normal", "normal", "ties", "wide", "zeros", "huge")
+    g = float_values(draw, (tokens, experts), dtype, kinds, limit=1e4)
+    if scoring == "sigmoid":
+        g = g.float().clamp(min=sigmoid_floor).to(dtype)
+    if draw(st.integers(0, 5)) == 0 and tokens > 0:  # NaN and -inf logits rank as reference.moe_topk says
+        gg = g.float()
+        gg[0, draw(st.integers(0, experts - 1))] = draw(st.sampled_from([float("nan"), float("-inf")]))
+        g = gg.to(dtype)
+    bias = None
+    if with_bias:
+        bias = (torch.randn(experts, generator=generator(draw)) * draw(st.sampled_from([0.05, 0.5, 3.0])))
+        if draw(st.booleans()):
+            bias = bias.round()  # ties between biased scores
+    w = poison(leading(draw, (tokens, k), torch.float32))
+    ids = poison(leading(draw, (tokens, k), torch.int32))
+    return Case(dict(topk_weights=w, topk_ids=ids, gating_output=leading(draw, (tokens, experts), dtype, g),
+                     correction_bias=bias, scoring_func=scoring, num_expert_group=groups, topk_group=topk_group,
+                     renormalize=draw(st.booleans()), routed_scaling_factor=draw(st.sampled_from([1.0, 2.5, 0.5, 1e-3]))))
+
+
+def moe_decided(g, k, bias, scoring, groups, topk_group):
+    """Tokens whose choice any correct fp32 implementation makes the same way: without a bias the
+    choice is by logit (exact) and every token counts; with one, every comparison that decides
+    (kept groups, the k chosen and their order) is by more than MARGIN or an exact tie of equal
+    inputs."""
+    tokens, experts = g.shape
+    if bias is None:
+        return torch.ones(tokens, dtype=torch.bool)
+    logits = g.double().nan_to_num(nan=-1e300)
+    scores = torch.softmax(logits, -1) if scoring == "softmax" else torch.sigmoid(logits)
+    sel = scores + bias.double()
+    key = torch.stack([g.float().nan_to_num(nan=-1e30).double(), bias.double().expand(tokens, -1)], -1)
+    ok = torch.ones(tokens, dtype=torch.bool)
+    if groups > 1 and topk_group < groups:
+        grouped = sel.view(tokens, groups, -1)
+        gs = grouped.topk(2, -1).values.sum(-1) if grouped.shape[-1] > 1 else grouped.amax(-1)
+        srt = gs.sort(-1, descending=True).values
+        ok &= (srt[:, topk_group - 1] - srt[:, topk_group]).abs() > MARGIN
+        kept = torch.zeros_like(gs, dtype=torch.bool).scatter_(1, gs.topk(topk_group, -1).indices, True)
+        sel = sel.masked_fill(~kept.repeat_interleave(experts // groups, 1), float("-inf"))
+    order = sel.sort(dim=-1, descending=True, stable=True)
+    top, idx = order.values[:, : k + 1], order.indices[:, : k + 1]
+    gaps = (top[:, :-1] - top[:, 1:]).abs()
+    same = (key.gather(1, idx[:, :-1, None].expand(-1, -1, 2)) == key.gather(1, idx[:, 1:, None].expand(-1, -1, 2))).all(-1)
+    fine = (gaps > MARGIN) | same | (top[:, 1:] == float("-inf"))
+    if top.shape[1] == k:  # k == experts (in the kept groups): nothing below the last
+        fine = fine[:, : k - 1]
+    return ok & fine.all(-1)
+
+
+def check_moe_topk(before, after, meta):
+    g, bias = before["gating_output"], before["correction_bias"]
+    if g.shape[0] == 0:  # nothing to route (reference.moe_topk cannot view 0 tokens into groups)
+        return
+    args = (g, after["topk_ids"].shape[1], bias, before["scoring_func"], before["num_expert_group"],
+            before["topk_group"], before["renormalize"], before["routed_scaling_factor"])
+    want_w, want_ids = ref.moe_topk(*args)
+    w, ids = after["topk_weights"], after["topk_ids"]
+    experts = g.shape[1]
+    assert ((ids >= 0) & (ids < experts)).all(), "ids outside 0..E-1"
+    if ids.numel():
+        srt = ids.sort(-1).values
+        assert (srt[:, 1:] != srt[:, :-1]).all(), "an expert chosen twice for one token"
+        per = experts // before["num_expert_group"]
+        for t in range(ids.shape[0]):
+            assert (ids[t] // per).unique().numel() <= before["topk_group"], "experts from more than topk_group groups"
+    mask = moe_decided(g, *args[1:6])
+    bad = (ids != want_ids).any(-1) & mask
+    assert not bad.any(), \
+        f"{int(bad.sum())} tokens routed differently; first: {ids[bad][0].tolist()} vs {want_ids[bad][0].tolist()}"
+    torch.testing.assert_close(w[mask], want_w[mask], equal_nan=True, **WEIGHT_TOL)
+
+
+def moe_k_too_big(draw, case):
+    t, e = case.args["gating_output"].shape
+    k = draw(st.sampled_from([e + 1, 33]))
+    case.args["topk_weights"] = torch.zeros(t, k)
+    case.args["topk_ids"] = torch.zeros(t, k, dtype=torch.int32)
+    return k > 32 or k > e
+
+
+def moe_bad_groups(draw, case):
+    e = case.args["gating_output"].shape[1]
+    bad = [n for n in (0, e + 1, 7 if e % 7 else -1) if n != -1]
+    case.args["num_expert_group"] = draw(st.sampled_from(bad))
+    return True
+
+
+register(OpSpec("moe_topk", valid_moe_topk, check_moe_topk,
+                breakers=(apply_fn("k > experts or 32", moe_k_too_big, "k = "),
+                          apply_fn("groups not dividing", moe_bad_groups, "'num_expert_group'"),
+                          set_scalar("topk_group", [0, 100], "'topk_group'"),
+                          set_scalar("scoring_func", ["relu", "Softmax", ""], "'scoring_func'"),
+                          set_scalar("routed_scaling_factor", [float("inf"), float("nan")], "'routed_scaling_factor'"),
+                          wrong_dtype("gating_output", torch.float64, "'gating_output'"),
+                          wrong_dtype("topk_weights", torch.float16, "'topk_weights'"),
+                          wrong_dtype("topk_ids", torch.int64, "'topk_ids'"),
+                          innermost_strided("gating_output"), resized("topk_ids", "'topk_ids'"),
+                          resized("topk_weights", "'topk_weights'", dim=0)),
+                examples=60))
+
+
+def valid_moe_align(draw, nonempty):
+    tokens = token_count(draw, nonempty, 40)
+    k = draw(st.integers(1, 8))
+    experts = draw(st.integers(1, 70))
+    block = draw(st.sampled_from([1, 2, 3, 16, 64, 128]))
+    g = generator(draw)
+    ids = torch.randint(0, experts, (tokens, k), generator=g)
+    if draw(st.booleans()):
+        ids = torch.where(torch.rand(tokens, k, generator=g) < 0.5, ids % max(1, experts // 8), ids)  # hot experts
+    ids = leading(draw, (tokens, k), draw(st.sampled_from([torch.int32, torch.int64])), ids)
+    emap = None
+    if draw(st.booleans()):
+        emap = torch.where(torch.rand(experts, generator=g) < 0.5, torch.randint(0, experts, (experts,), generator=g), -1)
+        emap = emap.to(torch.int32)
+    max_padded = tokens * k + experts * (block - 1)
+    extra = draw(st.sampled_from([0, 0, 5]))
+    sorted_ids = poison(torch.empty(max_padded + extra, dtype=torch.int32))
+    expert_ids = poison(torch.empty((max_padded + block - 1) // block + extra, dtype=torch.int32))
+    total = poison(torch.empty(1, dtype=torch.int32))
+    return Case(dict(topk_ids=ids, num_experts=experts, block_size=block, sorted_token_ids=sorted_ids,
+                     expert_ids=expert_ids, num_tokens_post_pad=total, expert_map=emap))
+
+
+def check_moe_align(before, after, meta):
+    ids = before["topk_ids"]
+    want_sorted, want_experts, want_total = ref.moe_align_block_size(ids.contiguous(), before["num_experts"],
+                                                                     before["block_size"], before["expert_map"])
+    got_sorted, got_experts = after["sorted_token_ids"], after["expert_ids"]
+    n, m = want_sorted.numel(), want_experts.numel()
+    assert torch.equal(got_sorted[:n], want_sorted), "sorted_token_ids"
+    assert (got_sorted[n:] == ids.numel()).all(), "sorted_token_ids past max_padded hold the padding index"
+    assert torch.equal(got_experts[:m], want_experts), "expert_ids"
+    assert (got_experts[m:] == -1).all(), "expert_ids past the last block are -1"
+    assert torch.equal(after["num_tokens_post_pad"], want_total), "num_tokens_post_pad"
+
+
+def align_id_out_of_range(draw, case):
+    ids = case.args["topk_ids"]
+    if ids.numel() == 0:
+        return False
+    ids = ids.clone()
+    ids.view(-1)[draw(st.integers(0, ids.numel() - 1))] = draw(st.sampled_from([-1, case.args["num_experts"]]))
+    case.args["topk_ids"] = ids
+    return True
+
+
+def align_small_buffer(draw, case):
+    name = draw(st.sampled_from(["sorted_token_ids", "expert_ids"]))
+    ids, e, b = case.args["topk_ids"], case.args["num_experts"], case.args["block_size"]
+    need = ids.numel() + e * (b - 1)
+    need = need if name == "sorted_token_ids" else (need + b - 1) // b
+    if need == 0:
+        return False
+    case.args[name] = torch.full((need - 1,), -5, dtype=torch.int32)
+    case.meta["message"] = f"'{name}'"
+    return True
+
+
+def align_bad_map(draw, case):
+    e = case.args["num_experts"]
+    case.args["expert_map"] = draw(st.sampled_from([torch.full((e,), e, dtype=torch.int32),
+                                                    torch.full((e,), -2, dtype=torch.int32),
+                                                    torch.zeros(e + 1, dtype=torch.int32),
+                                                    torch.zeros(e, dtype=torch.int64)]))
+    return True
+
+
+register(OpSpec("moe_align_block_size", valid_moe_align, check_moe_align,
+                breakers=(apply_fn("id outside 0..E-1", align_id_out_of_range, "'topk_ids'"),
+                          apply_fn("buffer too small", align_small_buffer, "'(sorted_token_ids|expert_ids)'"),
+                          apply_fn("bad expert_map", align_bad_map, "'expert_map'"),
+                          set_scalar("num_experts", [0, 1025], "'num_experts'"),
+                          set_scalar("block_size", [0, -3], "'block_size'"),
+                          wrong_dtype("topk_ids", torch.float32, "'topk_ids'"),
+                          wrong_dtype("sorted_token_ids", torch.int64, "'sorted_token_ids'"),
+                          resized("num_tokens_post_pad", "'num_tokens_post_pad'", dim=0)),
+                examples=50))
+
+
+# ---- FP8 GEMM and group quantisation (OPS.md §4) ----
+
+def fp8_operand(draw, rows, k, dtype, k_major):
+    v = float_values(draw, (rows, k), dtype, ("normal", "normal", "huge", "tiny", "denormal", "zeros", "ties"))
+    if k_major:
+        return leading(draw, (rows, k), dtype, v)
+    t = torch.empty(k, rows, dtype=dtype).t()  # M/N-contiguous
+    t.copy_(v)
+    return t
+
+
+def scale_layout(draw, rows, cols, values):
+    kind = draw(st.sampled_from(["row", "col", "padded"]))
+    if kind == "row":
+        return values.clone()
+    if kind == "col":
+        t = torch.empty(cols, rows).t()
+    else:
+        t = torch.empty(rows + 2, cols + 3)[1:, 2:][:rows, :cols]
+    t.copy_(values)
+    return t
+
+
+def gemm_scales(draw, shape):
+    g = generator(draw)
+    kind = draw(st.sampled_from(["normal", "normal", "wide", "zeros"]))
+    if kind == "normal":
+        return torch.randn(shape, generator=g)
+    if kind == "zeros":
+        return torch.zeros(shape)
+    sign = torch.where(torch.rand(shape, generator=g) < 0.5, -1.0, 1.0)
+    return sign * torch.exp2(torch.empty(shape).uniform_(-46, 46, generator=g))  # |s| in 2^±46: no fp32 edge
+
+
+def valid_fp8_gemm(draw, nonempty):
+    f8 = draw(st.sampled_from(F8))
+    m = token_count(draw, nonempty, 20)
+    n = 64 * draw(st.integers(1, 3))
+    k = 128 * draw(st.integers(1, 3))
+    kb, nb = k // 128, (n + 127) // 128
+    a = fp8_operand(draw, m, k, f8, draw(st.booleans()))
+    b = fp8_operand(draw, n, k, f8, draw(st.booleans()))
+    out_dtype = draw(st.sampled_from([torch.bfloat16, torch.float16, torch.float32]))
+    return Case(dict(out=poison(leading(draw, (m, n), out_dtype)), a=a, b=b,
+                     a_scale=scale_layout(draw, m, kb, gemm_scales(draw, (m, kb))),
+                     b_scale=scale_layout(draw, nb, kb, gemm_scales(draw, (nb, kb)))))
+
+
+def check_fp8_gemm(before, after, meta):
+    a, b, sa, sb = before["a"], before["b"], before["a_scale"], before["b_scale"]
+    want = ref.fp8_gemm(a, b, sa, sb)
+    # fp32 accumulation: an error of a few ulps of the sum of the terms' magnitudes, besides the
+    # output's rounding (the tolerances of test_fp8_gemm on the CPU).
+    magnitude = ref.fp8_gemm(a.float().abs().to(a.dtype), b.float().abs().to(b.dtype), sa.abs(), sb.abs())
+    out = after["out"]
+    got = out.double()
+    rtol, atol = (1e-5, 1e-4) if out.dtype == torch.float32 else (ref.FP8_CHALLENGE_RTOL, ref.FP8_CHALLENGE_ATOL)
+    lim = torch.finfo(out.dtype).max
+    band = atol + rtol * want.abs() + 2e-5 * magnitude
+    ok = (got - want).abs() <= band
+    # Beyond the output's range on a side the band reaches (an fp32 sum within the band may be): inf.
+    ok |= (got == float("inf")) & (want + band >= lim * 0.99)
+    ok |= (got == float("-inf")) & (want - band <= -lim * 0.99)
+    ok |= got.isnan() & want.isnan()
+    assert ok.all(), \
+        f"fp8_gemm: {int((~ok).sum())} of {ok.numel()} outside the tolerance; max err {(got - want).abs().max():.3e}"
+
+
+def gemm_bad_k(draw, case):
+    a, b = case.args["a"], case.args["b"]
+    k = a.shape[1] + draw(st.sampled_from([-64, 32]))
+    case.args["a"] = torch.zeros(a.shape[0], k).to(a.dtype)
+    case.args["b"] = torch.zeros(b.shape[0], k).to(b.dtype)
+    return True
+
+
+def gemm_bad_n(draw, case):
+    n = case.args["b"].shape[0] + 32
+    case.args["b"] = torch.zeros(n, case.args["b"].shape[1]).to(case.args["b"].dtype)
+    case.args["out"] = torch.zeros(case.args["out"].shape[0], n, dtype=case.args["out"].dtype)
+    return True
+
+
+def gemm_mixed_flavours(draw, case):
+    b = case.args["b"]
+    other = F8[1] if b.dtype == F8[0] else F8[0]
+    case.args["b"] = b.float().to(other)
+    return True
+
+
+register(OpSpec("fp8_gemm", valid_fp8_gemm, check_fp8_gemm,
+                breakers=(apply_fn("K not a multiple of 128", gemm_bad_k, "K"),
+                          apply_fn("N not a multiple of 64", gemm_bad_n, "N"),
+                          apply_fn("a and b of different flavours", gemm_mixed_flavours, "'b'"),
+                          wrong_dtype("a", torch.bfloat16, "'a'"), wrong_dtype("out", torch.float8_e4m3fn, "'out'"),
+                          wrong_dtype("a_scale", torch.float64, "'a_scale'"),
+                          wrong_dtype("b_scale", torch.float16, "'b_scale'"),
+                          resized("a_scale", "'a_scale'"), resized("b_scale", "'b_scale'", dim=0), resized("out", "'out'")),
+                examples=30))
+
+
+GROUP_EPS = [1e-10, 1e-4, 0.5, 1e-30, 1e10]
+
+
+def valid_group_quant(draw, nonempty):
+    dtype = draw(st.sampled_from(ACT))
+    f8 = draw(st.sampled_from(F8))
+    m = token_count(draw, nonempty, 12)
+    group = draw(st.sampled_from([1, 8, 16, 32, 64, 96, 128]))
+    groups = draw(st.integers(1, 4))
+    k = group * groups
+    m_major = draw(st.booleans())
+    if m_major:
+        scale = torch.empty(groups, m + draw(st.integers(0, 3)))[:, :m].t()
+    else:
+        scale = torch.empty(m, groups + draw(st.integers(0, 3)))[:, :groups]
+    return Case(dict(out=poison(leading(draw, (m, k), f8)), scale=poison(scale),
+                     input=leading(draw, (m, k), dtype, float_values(draw, (m, k), dtype)),
+                     group_size=group, eps=draw(st.sampled_from(GROUP_EPS)), scale_m_major=m_major))
+
+
+def check_group_quant(before, after, meta):
+    x, g, eps = before["input"], before["group_size"], before["eps"]
+    q, s = after["out"], after["scale"]
+    if x.numel() == 0:
+        return
+    nan = x.isnan()
+    # NaN is left out of a group's amax (test_group_quant's decision) and stays NaN in `out`.
+    want_q, want_s = ref.group_quant_fp8(x.masked_fill(nan, 0), g, eps, q.dtype)
+    torch.testing.assert_close(s, want_s, rtol=1e-6, atol=0, equal_nan=True)
+    got, want = q.float().double(), want_q.float().double()
+    assert got[nan].isnan().all(), "a NaN input must stay NaN"
+    inf_group = x.isinf().reshape(x.shape[0], -1, g).any(-1).repeat_interleave(g, 1)
+    ok = (got - want).abs() <= fp8_step(want, got)
+    ok |= got.isnan() & want.isnan()
+    ok |= nan | inf_group & got.isnan() & want.isnan()
+    assert ok.all(), f"group quant: {int((~ok).sum())} codes differ by more than a step"
+
+
+register(OpSpec("per_token_group_quant_fp8", valid_group_quant, check_group_quant,
+                breakers=(set_scalar("group_size", [0, -128], "'group_size'"),
+                          set_scalar("eps", [0.0, -1.0, float("inf"), float("nan")], "'eps'"),
+                          wrong_dtype("input", torch.int32, "'input'"), wrong_dtype("out", torch.bfloat16, "'out'"),
+                          wrong_dtype("scale", torch.float64, "'scale'"), innermost_strided("input"),
+                          resized("out", "'out'"), resized("scale", "'scale'")),
+                examples=50))
+
+
+# ---- The generic properties ----
+
+def snapshot(spec, args):
+    return {n: (v.clone() if isinstance(v, torch.Tensor) else v) for n, v in args.items()}
+
+
+def same_view(a, b):
+    return a.data_ptr() == b.data_ptr() and a.shape == b.shape and a.dtype == b.dtype and all(
+        n <= 1 or x == y for n, x, y in zip(a.shape, a.stride(), b.stride()))
+
+
+def written_by(spec, args, name):
+    """Whether the op may write argument `name`: an output, or the same view as one (in place)."""
+    t = args[name]
+    return name in spec.outputs or any(same_view(args[o], t) for o in spec.outputs if isinstance(args[o], torch.Tensor))
+
+
+def run_valid(spec, case):
+    """Calls the op on a valid case and judges it: every argument it may not write byte for byte
+    as it was, the outputs by the spec's oracle (against the values from before the call)."""
+    before = snapshot(spec, case.args)
+    spec.call(case.args)
+    for n, t in spec.tensors(case.args).items():
+        if not written_by(spec, case.args, n):
+            assert_same_bytes(t, before[n], f"input '{n}'")
+    spec.check(before, case.args, case.meta)
+
+
+@pytest.mark.parametrize("name", list(SPECS))
+def test_valid_calls_match_the_reference(name):
+    spec = SPECS[name]
+
+    @examples(spec.examples)
+    @given(st.data())
+    def prop(data):
+        run_valid(spec, data.draw(st.composite(lambda draw: spec.valid(draw, False))()))
+
+    prop()
+
+
+def expect_refusal(spec, args, message):
+    watched = {n: as_bytes(t) for n, t in spec.tensors(args).items()}
+    with pytest.raises(RuntimeError, match=message):
+        spec.call(args)
+    for n, t in spec.tensors(args).items():
+        assert torch.equal(as_bytes(t), watched[n]), f"a refused call wrote '{n}'"
+
+
+@pytest.mark.parametrize("name", list(SPECS))
+def test_invalid_calls_are_refused_naming_the_argument(name):
+    spec = SPECS[name]
+
+    @examples(max(4, spec.examples // 5))
+    @given(st.data())
+    def prop(data):
+        case = data.draw(st.composite(lambda draw: spec.valid(draw, data.draw(st.booleans())))())
+        for breaker in spec.breakers:  # each on its own copy (breakers replace arguments, never edit them)
+            broken = Case(dict(case.args), dict(case.meta))
+            if breaker.apply(data.draw, broken) is not False:
+                expect_refusal(spec, broken.args, broken.meta.get("message", breaker.message))
+
+    prop()
+
+
+def extent_bytes(t):
+    if t.numel() == 0:
+        return 0
+    return (sum((s - 1) * st_ for s, st_ in zip(t.shape, t.stride())) + 1) * t.element_size()
+
+
+def touched(t, offset_bytes, length):
+    mask = torch.zeros(length, dtype=torch.bool)
+    if t.numel():
+        es = t.element_size()
+        idx = torch.arange(length // es).as_strided(t.shape, t.stride(), offset_bytes // es).reshape(-1)
+        mask[(idx[:, None] * es + torch.arange(es)).reshape(-1)] = True
+    return mask
+
+
+def place_overlapping(draw, case, out_name, other_name):
+    """Rebuilds the output `out_name` and the argument `other_name` as views (with their own
+    shapes and strides) of one byte buffer, the output starting `d` bytes from the other (d
+    drawn: the same start, inside it, just before or after it, within its row padding), values
+    restored with the other's written last. Returns (buffer, whether a byte is shared, whether
+    they are the same view)."""
+    o, x = case.args[out_name], case.args[other_name]
+    eo, ex = o.element_size(), x.element_size()
+    so, sx = extent_bytes(o), extent_bytes(x)
+    candidates = [0, eo, -eo, sx - eo, -(so - eo), x.shape[-1] * ex if x.dim() else 0]
+    d = draw(st.one_of(st.sampled_from(candidates), st.integers(-(so - 1), sx - 1)))
+    d -= d % eo
+    base = (so + 15) // 16 * 16
+    length = (base + max(sx, d + so) + 32 + 15) // 16 * 16
+    buf = torch.zeros(length, dtype=torch.uint8)
+    o_new = buf.view(o.dtype).as_strided(o.shape, o.stride(), (base + d) // eo)
+    x_new = buf.view(x.dtype).as_strided(x.shape, x.stride(), base // ex)
+    o_new.copy_(o)
+    x_new.copy_(x)
+    case.args[out_name], case.args[other_name] = o_new, x_new
+    shared = bool((touched(o_new, base + d, length) & touched(x_new, base, length)).any())
+    same = d == 0 and eo == ex and o.shape == x.shape and all(
+        s <= 1 or a == b for s, a, b in zip(o.shape, o.stride(), x.stride()))
+    return buf, shared, same
+
+
+@pytest.mark.parametrize("name", list(SPECS))
+def test_outputs_overlapping_an_argument_are_refused(name):
+    """OPS.md's aliasing rule: an output sharing a byte with another argument is refused naming
+    both, and nothing is written (the shared buffer included); the same view where the schema
+    allows in place works; views that share no byte may be accepted (then correct) or refused."""
+    spec = SPECS[name]
+
+    @examples(max(4, spec.examples // 3))
+    @given(st.data())
+    def prop(data):
+        drawn = data.draw(st.composite(lambda draw: spec.valid(draw, True))())
+        pairs = [p for p in spec.alias_pairs(drawn.args) if drawn.args[p[0]].numel() and drawn.args[p[1]].numel()
+                 and drawn.args[p[0]] is not drawn.args[p[1]] and (name,) + p not in KNOWN_UNCHECKED_PAIRS]
+        for out_name, other_name in pairs:  # every pair, each on its own copy of the case
+            case = Case(dict(drawn.args), dict(drawn.meta))
+            check_overlap(spec, data.draw, case, out_name, other_name)
+
+    prop()
+
+
+def check_overlap(spec, draw, case, out_name, other_name):
+    buf, shared, same = place_overlapping(draw, case, out_name, other_name)
+    message = names_both(out_name, other_name)
+    if same and (out_name, other_name) in spec.in_place:
+        run_valid(spec, case)
+    elif shared:
+        buf_before = buf.clone()
+        expect_refusal(spec, case.args, message)
+        assert torch.equal(buf, buf_before), "a refused call wrote into the shared buffer"
+    else:
+        before = snapshot(spec, case.args)
+        try:
+            spec.call(case.args)
+        except RuntimeError as e:  # refusing when unsure is allowed: naming both
+            assert re.search(message, str(e)), str(e)
+            return
+        for n, t in spec.tensors(case.args).items():
+            if not written_by(spec, case.args, n):
+                assert_same_bytes(t, before[n], f"input '{n}' (beside an output in one buffer)")
+        spec.check(before, case.args, case.meta)
+
+
+@pytest.mark.parametrize("name", [n for n, s in SPECS.items() if s.in_place])
+def test_in_place_where_the_schema_allows_it(name):
+    spec = SPECS[name]
+
+    @examples(max(4, spec.examples // 3))
+    @given(st.data())
+    def prop(data):
+        case = data.draw(st.composite(lambda draw: spec.valid(draw, data.draw(st.booleans())))())
+        for out, inp in spec.in_place:
+            case.args[out] = case.args[inp]
+        run_valid(spec, case)
+
+    prop()
+
+
+@pytest.mark.parametrize("name", list(SPECS))
+def test_zero_tokens_is_a_valid_call(name):
+    spec = SPECS[name]
+
+    @examples(6)
+    @given(st.data())
+    def prop(data):
+        run_valid(spec, data.draw(st.composite(lambda draw: spec.valid(draw, "zero"))()))
+
+    prop()
+
+
+# ---- Known violations (cut out of the properties above; xfail until fixed) ----
+#
+# KNOWN names each region the properties above leave out, the issue, and the strict xfail test
+# that pins it: when that test starts passing, widen the strategy (MODERATE_SCALES,
+# SIGMOID_FLOOR) and delete the entry.
+KNOWN = {
+    "norm quant at extreme scales": ("issue 18", "EXTREME_SCALES outside MODERATE_SCALES (2^-60..2^60)"),
+    "moe_topk sigmoid below logit -80": ("issue 18", "SIGMOID_FLOOR"),
+    "norm ops: zero rows as [a >= 2, 0, hidden]": ("OPS.md: zero tokens is valid", "norm_shape"),
+}
+
+# Pairs the ops do not check yet: left out of the aliasing property (an overlap of rope's outputs
+# with positions crashes the process) and pinned below.
+KNOWN_UNCHECKED_PAIRS = {
+    ("rope", "q_out", "positions"), ("rope", "k_out", "positions"),
+    ("moe_topk", "topk_weights", "correction_bias"), ("moe_topk", "topk_ids", "correction_bias"),
+}
+
+_NO_SHRINK = dict(phases=[Phase.explicit, Phase.generate])
+
+
+@pytest.mark.xfail(strict=True, raises=AssertionError, reason=(
+    "issue 18: the quant forms fold 1/scale into fp32's row factor, which leaves fp32's range at extreme "
+    "scales (NaN or 0 where y / scale saturates or is 0)"
+))
+@pytest.mark.parametrize("name", ["rmsnorm_quant", "fused_add_rmsnorm_quant"])
+def test_known_quant_at_extreme_scales(name):
+    spec = SPECS[name]
+    valid = valid_rmsnorm_quant if name == "rmsnorm_quant" else valid_fused_add_quant
+
+    @settings(examples(spec.examples), **_NO_SHRINK)
+    @given(st.data())
+    def prop(data):
+        run_valid(spec, data.draw(st.composite(lambda draw: valid(draw, True, EXTREME_SCALES))()))
+
+    prop()
+
+
+@pytest.mark.xfail(strict=True, raises=AssertionError, reason=(
+    "issue 18: an all-zero row at scale 1e-36 gives NaN, not 0"
+))
+def test_known_quant_zero_row_at_tiny_scale():
+    out = torch.empty(1, 4, dtype=torch.float8_e4m3fn)
+    ops.rmsnorm_quant(out, torch.zeros(1, 4), torch.ones(4), torch.tensor([1e-36]), 1e-6, False)
+    assert torch.equal(out.float(), torch.zeros(1, 4))
+
+
+@pytest.mark.xfail(strict=True, raises=AssertionError, reason=(
+    "issue 18: bf16 x=1e19, w=3e38 at scale 1e30 gives 0, not 448"
+))
+def test_known_quant_saturation_at_huge_scale():
+    out = torch.empty(1, 2, dtype=torch.float8_e4m3fn)
+    x = torch.full((1, 2), 1e19, dtype=torch.bfloat16)
+    ops.rmsnorm_quant(out, x, torch.full((2,), 3e38, dtype=torch.bfloat16), torch.tensor([1e30]), 1e-6, False)
+    assert torch.equal(out.float(), torch.full((1, 2), 448.0))
+
+
+@pytest.mark.xfail(strict=True, raises=AssertionError, reason=(
+    "issue 18: fp32 sigmoid underflows to 0 below logit -88.7, so the scores of [-95, -100, -120, -130] "
+    "renormalise to [0, 0], not [0.993, 0.007]"
+))
+def test_known_moe_topk_sigmoid_underflow():
+    g = torch.tensor([[-95.0, -100.0, -120.0, -130.0]])
+    w, ids = torch.empty(1, 2), torch.empty(1, 2, dtype=torch.int32)
+    ops.moe_topk(w, ids, g, torch.zeros(4), "sigmoid", 1, 1, True, 1.0)
+    assert ids.tolist() == [[0, 1]]
+    torch.testing.assert_close(w, torch.tensor([[0.99331, 0.00669]]), rtol=1e-3, atol=1e-5)
+
+
+_ROPE_OUT_OVER_POSITIONS = """
+import torch, flashhip
+print("imported", flush=True)
+buf = torch.zeros(8)
+positions = buf.view(torch.int32)[:2]  # [0, 0], valid
+k_out = buf[:4].view(2, 1, 2)          # token 0's output is positions' bytes
+try:
+    torch.ops.flashhip.rope(torch.empty(2, 1, 2), k_out, torch.randn(2, 1, 2), torch.randn(2, 1, 2),
+                            flashhip.cos_sin_cache(4, 2), positions, False)
+except RuntimeError as e:
+    print("refused:", e)
+"""
+
+
+@pytest.mark.xfail(strict=True, raises=AssertionError, reason=(
+    "issue 18 (every output against every input): rope does not check q_out/k_out against positions: the "
+    "kernel overwrites positions it has yet to read and indexes the cache out of bounds (a crash)"
+))
+def test_known_rope_output_over_positions():
+    # In a child process: the call crashes today.
+    import subprocess
+    import sys
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join([os.path.dirname(os.path.dirname(flashhip.__file__))] +
+                                        ([env["PYTHONPATH"]] if env.get("PYTHONPATH") else []))
+    proc = subprocess.run([sys.executable, "-c", _ROPE_OUT_OVER_POSITIONS], capture_output=True, text=True, timeout=120,
+                          env=env)
+    if "imported" not in proc.stdout:
+        pytest.fail(f"the child process did not import flashhip: {proc.stderr[-500:]}")  # not the xfail's reason
+    assert proc.returncode == 0, f"the process died ({proc.returncode}): {proc.stderr[-300:]}"
+    assert re.search(names_both("k_out", "positions"), proc.stdout), proc.stdout
+
+
+@pytest.mark.xfail(strict=True, raises=pytest.fail.Exception, reason=(
+    "issue 18 (every output against every input): moe_topk does not check topk_weights/topk_ids against "
+    "correction_bias: an output inside the bias is accepted and overwrites it"
+))
+@pytest.mark.parametrize("out_name", ["topk_weights", "topk_ids"])
+def test_known_moe_topk_output_over_correction_bias(out_name):
+    g = torch.tensor([[0.1, 3.0, 2.0, -1.0]])
+    bias = torch.zeros(4)
+    w, ids = torch.empty(1, 2), torch.empty(1, 2, dtype=torch.int32)
+    if out_name == "topk_weights":
+        w = bias[:2].view(1, 2)
+    else:
+        ids = bias.view(torch.int32)[2:].view(1, 2)
+    before = bias.clone()
+    with pytest.raises(RuntimeError, match=names_both(out_name, "correction_bias")):
+        ops.moe_topk(w, ids, g, bias, "sigmoid", 1, 1, False, 1.0)
+    assert torch.equal(bias, before)
+
+
+@pytest.mark.xfail(strict=True, raises=RuntimeError, reason=(
+    "OPS.md (zero tokens is valid and does nothing): the norm ops refuse a contiguous [2, 0, hidden] "
+    "input, whose strides (hidden, hidden, 1) do not collapse to one row stride"
+))
+@pytest.mark.parametrize("name", ["rmsnorm", "layernorm", "fused_add_rmsnorm", "rmsnorm_quant"])
+def test_known_norm_zero_rows_in_a_batch(name):
+    x, w = torch.empty(2, 0, 4), torch.ones(4)
+    if name == "rmsnorm":
+        ops.rmsnorm(torch.empty(2, 0, 4), x, w, 1e-6, False)
+    elif name == "layernorm":
+        ops.layernorm(torch.empty(2, 0, 4), x, w, None, 1e-5)
+    elif name == "fused_add_rmsnorm":
+        ops.fused_add_rmsnorm(x, torch.empty(2, 0, 4), w, 1e-6, False)
+    else:
+        ops.rmsnorm_quant(torch.empty(2, 0, 4, dtype=torch.float8_e4m3fn), x, w, torch.ones(1), 1e-6, False)
