@@ -88,6 +88,8 @@ void moe_topk(at::Tensor& topk_weights, at::Tensor& topk_ids, const at::Tensor& 
     check_dtype(kOp, "correction_bias", *correction_bias, {at::kFloat});
     check_shape(kOp, "correction_bias", *correction_bias, {experts});
     check_contiguous(kOp, "correction_bias", *correction_bias);
+    check_separate(kOp, "topk_weights", topk_weights, "correction_bias", *correction_bias);
+    check_separate(kOp, "topk_ids", topk_ids, "correction_bias", *correction_bias);
   }
 
   MoeTopkParams p;

@@ -178,6 +178,9 @@ void check_residual(const char* op, const at::Tensor& residual, const at::Tensor
   check_same_shape(op, "residual", residual, input, "input");
   check_same_dtype(op, "residual", residual, input, "input");
   check_writable(op, "residual", residual);
+  TORCH_CHECK(residual.stride(-1) == 1 || residual.size(-1) <= 1, op,
+              ": argument 'residual' must be contiguous in its innermost dimension (stride 1), got stride ",
+              residual.stride(-1));
   check_separate(op, "residual", residual, "input", input);
 }
 

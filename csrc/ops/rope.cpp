@@ -102,6 +102,8 @@ void rope(at::Tensor& q_out, at::Tensor& k_out, const at::Tensor& q, const at::T
   check_separate(kOp, "q_out", q_out, "k_out", k_out);
   check_separate(kOp, "q_out", q_out, "cos_sin_cache", cos_sin_cache);
   check_separate(kOp, "k_out", k_out, "cos_sin_cache", cos_sin_cache);
+  check_separate(kOp, "q_out", q_out, "positions", positions);
+  check_separate(kOp, "k_out", k_out, "positions", positions);
   TORCH_CHECK(q.size(1) <= INT32_MAX && k.size(1) <= INT32_MAX && head_dim <= INT32_MAX, kOp,
               ": head counts and head_dim must fit in 32 bits");
 

@@ -222,7 +222,7 @@ def check_fused_add(before, after, meta):
 register(OpSpec("fused_add_rmsnorm", valid_fused_add, check_fused_add,
                 breakers=(wrong_dtype("input", torch.int32), wrong_dtype("residual", torch.float64),
                           three_levels_of_gaps("residual"), split_mismatch("residual"),
-                          # innermost_strided("residual") left out: accepted today (KNOWN below) innermost_strided("input"),
+                          innermost_strided("residual"), innermost_strided("input"),
                           resized("residual", "'residual'"), resized("weight", "'weight'"),
                           set_scalar("eps", [-1e-6, float("nan")], "'eps'")), examples=50))
 
@@ -1071,25 +1071,16 @@ def test_moe_topk_sigmoid_far_below_zero():
 #
 # KNOWN names each region the properties above leave out, the contract it breaks, and the strict
 # xfail test that pins it: when that test starts passing, put the case back and delete the entry.
-KNOWN = {
-    "fused_add_rmsnorm(_quant): a residual with innermost stride > 1 is accepted":
-        ("OPS.md: the innermost dimension must be contiguous", "innermost_strided('residual') left out of the breakers"),
-}
+KNOWN = {}
 
-# Pairs the ops do not check yet: left out of the aliasing property (an overlap of rope's outputs
-# with positions crashes the process) and pinned below.
-KNOWN_UNCHECKED_PAIRS = {
-    ("rope", "q_out", "positions"), ("rope", "k_out", "positions"),
-    ("moe_topk", "topk_weights", "correction_bias"), ("moe_topk", "topk_ids", "correction_bias"),
-}
+# Pairs the ops do not check yet, left out of the aliasing property and pinned below (none now).
+KNOWN_UNCHECKED_PAIRS = set()
 
 
-@pytest.mark.xfail(strict=True, raises=pytest.fail.Exception, reason=(
-    "OPS.md (innermost dimension contiguous, else an error naming it): fused_add_rmsnorm and "
-    "fused_add_rmsnorm_quant accept a residual with innermost stride 2 and read/write it as if contiguous"
-))
+# ---- Violations fixed since (issue 18): the reproducers, now covered by the properties too ----
+
 @pytest.mark.parametrize("name", ["fused_add_rmsnorm", "fused_add_rmsnorm_quant"])
-def test_known_residual_innermost_stride_accepted(name):
+def test_residual_innermost_stride_refused(name):
     buf = torch.arange(8.0).view(2, 4)
     residual, before = buf[:, ::2], buf.clone()
     with pytest.raises(RuntimeError, match="'residual'.*(contiguous|stride)"):
@@ -1099,9 +1090,6 @@ def test_known_residual_innermost_stride_accepted(name):
             ops.fused_add_rmsnorm_quant(torch.empty(2, 2, dtype=torch.float8_e4m3fn), torch.ones(2, 2), residual,
                                         torch.ones(2), torch.ones(1), 1e-6, False)
     assert torch.equal(buf, before)
-
-
-# ---- Violations fixed since (issue 18): the reproducers, now covered by the properties too ----
 
 def test_quant_zero_row_at_tiny_scale():
     out = torch.empty(1, 4, dtype=torch.float8_e4m3fn)
@@ -1155,12 +1143,8 @@ except RuntimeError as e:
 """
 
 
-@pytest.mark.xfail(strict=True, raises=AssertionError, reason=(
-    "issue 18 (every output against every input): rope does not check q_out/k_out against positions: the "
-    "kernel overwrites positions it has yet to read and indexes the cache out of bounds (a crash)"
-))
-def test_known_rope_output_over_positions():
-    # In a child process: the call crashes today.
+def test_rope_output_over_positions_refused():
+    # In a child process: before the check existed the call crashed the process.
     import subprocess
     import sys
     env = dict(os.environ)
@@ -1174,12 +1158,8 @@ def test_known_rope_output_over_positions():
     assert re.search(names_both("k_out", "positions"), proc.stdout), proc.stdout
 
 
-@pytest.mark.xfail(strict=True, raises=pytest.fail.Exception, reason=(
-    "issue 18 (every output against every input): moe_topk does not check topk_weights/topk_ids against "
-    "correction_bias: an output inside the bias is accepted and overwrites it"
-))
 @pytest.mark.parametrize("out_name", ["topk_weights", "topk_ids"])
-def test_known_moe_topk_output_over_correction_bias(out_name):
+def test_moe_topk_output_over_correction_bias_refused(out_name):
     g = torch.tensor([[0.1, 3.0, 2.0, -1.0]])
     bias = torch.zeros(4)
     w, ids = torch.empty(1, 2), torch.empty(1, 2, dtype=torch.int32)
