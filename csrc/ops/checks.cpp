@@ -129,7 +129,7 @@ void check_in_place_or_separate(const char* op, const char* arg, const at::Tenso
               "' without being it; pass '", in_arg, "' itself (in place) or separate memory");
 }
 
-RowView row_view(const char* op, const char* arg, const at::Tensor& t) {
+RowView rows_and_hidden(const char* op, const char* arg, const at::Tensor& t) {
   TORCH_CHECK(t.dim() >= 1, op, ": argument '", arg, "' must have at least one dimension [..., hidden], got a scalar");
   RowView view;
   view.hidden = t.size(-1);
@@ -137,6 +137,11 @@ RowView row_view(const char* op, const char* arg, const at::Tensor& t) {
               "' must be contiguous in its innermost dimension (stride 1), got stride ", t.stride(-1));
   view.rows = 1;
   for (int64_t d = 0; d + 1 < t.dim(); ++d) view.rows *= t.size(d);
+  return view;
+}
+
+RowView row_view(const char* op, const char* arg, const at::Tensor& t) {
+  RowView view = rows_and_hidden(op, arg, t);
   // Collapse the leading dimensions, innermost first: each must step over whole blocks of the
   // ones inside it.
   int64_t collapsed = 1;

@@ -42,7 +42,11 @@ void check_in_place_or_separate(const char* op, const char* arg, const at::Tenso
 
 void check_contiguous(const char* op, const char* arg, const at::Tensor& t);
 
-// The leading dimensions must collapse to one row stride and the innermost must be contiguous.
+// Rows and hidden size of a [..., hidden] tensor whose innermost dimension must be contiguous
+// (its leading dimensions unchecked: the caller decides how they may be laid out).
+RowView rows_and_hidden(const char* op, const char* arg, const at::Tensor& t);
+
+// As rows_and_hidden, and the leading dimensions must collapse to one row stride.
 RowView row_view(const char* op, const char* arg, const at::Tensor& t);
 
 }  // namespace flashhip::ops

@@ -95,18 +95,6 @@ void set_rows(const char* op, NormParams& p, std::initializer_list<RowsArg> args
               ") split into [tokens, heads] at no common place");
 }
 
-// Rows and hidden size of a [..., hidden] tensor whose innermost dimension is contiguous.
-RowView rows_and_hidden(const char* op, const char* arg, const at::Tensor& t) {
-  TORCH_CHECK(t.dim() >= 1, op, ": argument '", arg, "' must have at least one dimension [..., hidden], got a scalar");
-  RowView view;
-  view.hidden = t.size(-1);
-  TORCH_CHECK(t.stride(-1) == 1 || view.hidden <= 1, op, ": argument '", arg,
-              "' must be contiguous in its innermost dimension (stride 1), got stride ", t.stride(-1));
-  view.rows = 1;
-  for (int64_t d = 0; d + 1 < t.dim(); ++d) view.rows *= t.size(d);
-  return view;
-}
-
 // Checks shared by the family: input [..., hidden] in an activation dtype, a writable output of
 // the same shape, weight [hidden]. Returns the input's rows and hidden size (strides: set_rows).
 RowView check_common(const char* op, const at::Tensor& out, const char* out_name, const at::Tensor& input,
@@ -178,9 +166,7 @@ void check_residual(const char* op, const at::Tensor& residual, const at::Tensor
   check_same_shape(op, "residual", residual, input, "input");
   check_same_dtype(op, "residual", residual, input, "input");
   check_writable(op, "residual", residual);
-  TORCH_CHECK(residual.stride(-1) == 1 || residual.size(-1) <= 1, op,
-              ": argument 'residual' must be contiguous in its innermost dimension (stride 1), got stride ",
-              residual.stride(-1));
+  rows_and_hidden(op, "residual", residual);
   check_separate(op, "residual", residual, "input", input);
 }
 

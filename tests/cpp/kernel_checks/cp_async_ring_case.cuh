@@ -16,21 +16,23 @@
 
 #include "flashhip/platform/memory/cp_async_sm80.h"
 #include "flashhip/platform/memory/tma_sm90.h"
+#include "flashhip/platform/mma/wgmma_sm90.h"
 
 namespace cp_async_ring_case {
 
 constexpr int kStages = 4, kSlotFloats = 128, kRounds = 64, kConsumerWarps = 4;
+constexpr int kWarp = flashhip::sm90::kWarpThreads;
 
 __global__ void ring_kernel(const float* src,  // [kRounds][kSlotFloats]
-                            float* sums,       // [kConsumerWarps * 32]: what each consumer lane read, summed
+                            float* sums,       // [kConsumerWarps * kWarp]: what each consumer lane read, summed
                             bool warp_sync) {
 #if FH_ARCH_SM90A
   __shared__ float slots[kStages][kSlotFloats];
   __shared__ uint64_t full[kStages], empty[kStages];
-  const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
+  const int warp = threadIdx.x / kWarp, lane = threadIdx.x % kWarp;
   if (threadIdx.x == 0) {
     for (int s = 0; s < kStages; ++s) {
-      flashhip::sm90::mbar_init(&full[s], 32);
+      flashhip::sm90::mbar_init(&full[s], kWarp);
       flashhip::sm90::mbar_init(&empty[s], kConsumerWarps);
     }
     flashhip::sm90::fence_barrier_init();
@@ -41,12 +43,12 @@ __global__ void ring_kernel(const float* src,  // [kRounds][kSlotFloats]
       const int s = round % kStages;
       const uint32_t phase = (round / kStages) & 1;
       flashhip::sm90::mbar_wait(&empty[s], phase ^ 1);
-      for (int i = lane; i < kSlotFloats; i += 32)
+      for (int i = lane; i < kSlotFloats; i += kWarp)
         flashhip::sm80::cp_async_4(flashhip::sm90::smem_addr(&slots[s][i]), src + round * kSlotFloats + i);
       flashhip::sm80::cp_async_arrive_on(flashhip::sm90::smem_addr(&full[s]));
     }
   } else {  // consumers: warps 1..kConsumerWarps
-    const int t = threadIdx.x - 32;
+    const int t = threadIdx.x - kWarp;
     float sum = 0.f;
     for (int round = 0; round < kRounds; ++round) {
       const int s = round % kStages;
@@ -67,13 +69,13 @@ inline int run(bool warp_sync) {
   for (size_t i = 0; i < src.size(); ++i) src[i] = float(i % 1000) * 0.25f;
   float *d_src, *d_sums;
   cudaMalloc(&d_src, src.size() * 4);
-  cudaMalloc(&d_sums, kConsumerWarps * 32 * 4);
+  cudaMalloc(&d_sums, kConsumerWarps * kWarp * 4);
   cudaMemcpy(d_src, src.data(), src.size() * 4, cudaMemcpyHostToDevice);
-  ring_kernel<<<1, 32 * (1 + kConsumerWarps)>>>(d_src, d_sums, warp_sync);
-  std::vector<float> sums(kConsumerWarps * 32);
+  ring_kernel<<<1, kWarp * (1 + kConsumerWarps)>>>(d_src, d_sums, warp_sync);
+  std::vector<float> sums(kConsumerWarps * kWarp);
   cudaMemcpy(sums.data(), d_sums, sums.size() * 4, cudaMemcpyDeviceToHost);
   int failures = cudaGetLastError() != cudaSuccess;
-  for (int t = 0; t < kConsumerWarps * 32; ++t) {
+  for (int t = 0; t < kConsumerWarps * kWarp; ++t) {
     float want = 0.f;
     for (int round = 0; round < kRounds; ++round)
       want += src[round * kSlotFloats + t % kSlotFloats] + src[round * kSlotFloats + (t * 7 + round) % kSlotFloats];

@@ -45,38 +45,30 @@ struct KindTraits {
   static constexpr bool kLayer = KIND == NormKind::kLayer;
 };
 
-// Sum of `value` over the blockDim.x threads of one row. Rows of at most a wave reduce with
-// shuffles alone; wider rows (then one row per block) also go through shared memory.
-template <int WAVE>
-FH_DEVICE FH_INLINE float row_sum(float value, float* scratch /* [kMaxThreadsPerBlock / WAVE] */) {
+// The sum (or, with kMax, the largest of values >= 0) of `value` over the blockDim.x threads of
+// one row. Rows of at most a wave reduce with shuffles alone; wider rows (then one row per block)
+// also go through shared memory.
+template <int WAVE, bool kMax>
+FH_DEVICE FH_INLINE float row_reduce(float value, float* scratch /* [kMaxThreadsPerBlock / WAVE] */) {
+  auto reduce = [](float v, int group) {
+    return kMax ? group_reduce_max<WAVE>(v, group) : group_reduce_sum<WAVE>(v, group);
+  };
   const int threads_per_row = static_cast<int>(blockDim.x);
-  if (threads_per_row <= WAVE) return group_reduce_sum<WAVE>(value, threads_per_row);
-  value = group_reduce_sum<WAVE>(value);
+  if (threads_per_row <= WAVE) return reduce(value, threads_per_row);
+  value = reduce(value, WAVE);
   const int wave_id = static_cast<int>(threadIdx.x) / WAVE;
   const int lane = lane_id<WAVE>();
   if (lane == 0) scratch[wave_id] = value;
   __syncthreads();
   value = lane < threads_per_row / WAVE ? scratch[lane] : 0.0f;
-  value = group_reduce_sum<WAVE>(value);
+  value = reduce(value, WAVE);
   __syncthreads();  // the scratch is reused by the next reduction
   return value;
 }
-
-// The largest |value| over the blockDim.x threads of one row (values >= 0), as row_sum.
 template <int WAVE>
-FH_DEVICE FH_INLINE float row_max(float value, float* scratch /* [kMaxThreadsPerBlock / WAVE] */) {
-  const int threads_per_row = static_cast<int>(blockDim.x);
-  if (threads_per_row <= WAVE) return group_reduce_max<WAVE>(value, threads_per_row);
-  value = group_reduce_max<WAVE>(value);
-  const int wave_id = static_cast<int>(threadIdx.x) / WAVE;
-  const int lane = lane_id<WAVE>();
-  if (lane == 0) scratch[wave_id] = value;
-  __syncthreads();
-  value = lane < threads_per_row / WAVE ? scratch[lane] : 0.0f;
-  value = group_reduce_max<WAVE>(value);
-  __syncthreads();
-  return value;
-}
+FH_DEVICE FH_INLINE float row_sum(float value, float* scratch) { return row_reduce<WAVE, false>(value, scratch); }
+template <int WAVE>
+FH_DEVICE FH_INLINE float row_max(float value, float* scratch) { return row_reduce<WAVE, true>(value, scratch); }
 
 // The RMS kinds' row factor: y = (x * pre_scale) * row_scale * w, with pre_scale = 1 (then not
 // applied) unless the row was rescaled.
