@@ -3,6 +3,7 @@
 // rasterisation runs down a band of kGroupM tile-rows before moving to the next column.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <set>
 #include <tuple>
 #include <vector>
@@ -58,6 +59,72 @@ TEST(TileScheduler, RasterisesDownBandsOfEightTileRowsThenAcross) {
     }
   }
   EXPECT_EQ(u, s.units());
+}
+
+// Stream-K: walking work() for every CTA as the kernels do covers each (tile, K block) once; the
+// whole tiles come first and whole; a CTA has at most one helper piece, its first shared one; each
+// split tile has one owner, whose CTA is below its helpers, and last_helper() names exactly them.
+TEST(TileScheduler, StreamKCoversEveryKBlockOnceWithOneOwnerPerTile) {
+  for (const auto& [tm, tn, kb, ctas, whole] : std::vector<std::tuple<int, int, int, int, int>>{
+           {8, 36, 56, 132, 132},  // 1024x4608x7168, 128-row tiles: one whole wave, 1.2 waves shared
+           {8, 12, 56, 132, 0},    // 1024x1536x7168: fewer tiles than CTAs
+           {4, 36, 56, 132, 0},    // the same with 256-row tiles
+           {3, 6, 9, 132, 0},      // 1-2 K blocks a CTA: a tile spread over ~8 CTAs
+           {48, 12, 56, 132, 396}, {17, 9, 7, 10, 130}, {1, 1, 5, 5, 0}, {2, 3, 4, 24, 0}, {5, 5, 3, 4, 20}}) {
+    Scheduler s{tm, tn, kb, 1, ctas, whole};
+    ASSERT_GE(s.shared_blocks(), ctas);
+    std::vector<std::vector<int>> k_cta(tm * tn, std::vector<int>(kb, -1));
+    std::vector<int> owner(tm * tn, -1);
+    std::vector<std::set<int>> helpers(tm * tn);
+    int largest = 0, smallest = 1 << 30;
+    for (int cta = 0; cta < ctas; ++cta) {
+      TileCoord c;
+      int helper_pieces = 0, shared = 0;
+      for (int i = 0; s.work(cta, ctas, i, &c); ++i) {
+        ASSERT_LT(i, 1000) << "a CTA's work never ends";
+        ASSERT_EQ(c.tile, cta + i * ctas < whole ? cta + i * ctas : c.tile);
+        const TileCoord at = s.tile(c.tile);
+        ASSERT_EQ(at.m_tile, c.m_tile);
+        ASSERT_EQ(at.n_tile, c.n_tile);
+        ASSERT_LT(c.kb_begin, c.kb_end);
+        if (i < whole / ctas) {
+          ASSERT_EQ(c.tile, cta + i * ctas) << "the whole tiles go round robin";
+          ASSERT_TRUE(c.kb_begin == 0 && c.kb_end == kb) << "a whole tile in pieces";
+        } else {
+          ASSERT_GE(c.tile, whole);
+          shared += c.kb_end - c.kb_begin;
+        }
+        for (int k = c.kb_begin; k < c.kb_end; ++k) {
+          ASSERT_EQ(k_cta[c.tile][k], -1) << "K block " << k << " of tile " << c.tile << " twice";
+          k_cta[c.tile][k] = cta;
+        }
+        if (s.is_helper(c)) {
+          ++helper_pieces;
+          ASSERT_EQ(i, whole / ctas) << "a helper piece that is not the CTA's first shared one";
+          helpers[c.tile].insert(cta);
+        } else if (c.tile >= whole) {
+          ASSERT_EQ(c.kb_begin, 0);
+          ASSERT_EQ(owner[c.tile], -1);
+          owner[c.tile] = cta;
+          ASSERT_EQ(s.waits_for_helpers(c), c.kb_end < kb);
+        }
+      }
+      ASSERT_LE(helper_pieces, 1);
+      largest = std::max(largest, shared), smallest = std::min(smallest, shared);
+    }
+    EXPECT_LE(largest - smallest, 1) << "the shared range is not cut evenly";
+    for (int t = 0; t < tm * tn; ++t) {
+      for (int k = 0; k < kb; ++k) ASSERT_NE(k_cta[t][k], -1) << "K block " << k << " of tile " << t << " in no piece";
+      if (t < whole) continue;
+      ASSERT_NE(owner[t], -1) << "tile " << t << " has no owner";
+      TileCoord c = s.tile(t);
+      c.kb_end = k_cta[t][kb - 1] == owner[t] ? kb : 1;  // the owner's piece ends before kb when helped
+      std::set<int> want;
+      if (!helpers[t].empty())
+        for (int h = owner[t] + 1; h <= s.last_helper(c); ++h) want.insert(h);
+      EXPECT_EQ(helpers[t], want) << "tile " << t;
+    }
+  }
 }
 
 }  // namespace

@@ -92,11 +92,11 @@ def moe_cases():
 
 def gemm_cases():
     # fp8_gemm: small shapes, both layouts, partial N blocks, and shapes that want split-K (few
-    # output tiles, long K) so its workspace and reduction run; then the group quantiser's vector
+    # output tiles, long K) so its workspace and reduction run, and stream-K (its flags and partials); then the group quantiser's vector
     # and scalar kernels, both scale layouts.
     f8 = flashhip.native_fp8_dtype(dev)
     for m, n, k in ((1, 64, 128), (7, 192, 256), (64, 64, 128), (64, 1536, 7168), (128, 512, 7168), (200, 320, 1024),
-                    (2048, 1536, 1024)):  # the last takes 256-row tiles
+                    (2048, 1536, 1024), (1024, 4608, 2048)):  # 256-row tiles, then stream-K
         for k_contiguous in (True, False):
             a, b, sa, sb, _ = ref.fp8_challenge_inputs(m, n, k, 7, device=dev, fp8_dtype=f8, k_contiguous=k_contiguous)
             out = torch.full((m, n), float("nan"), device=dev, dtype=torch.bfloat16)

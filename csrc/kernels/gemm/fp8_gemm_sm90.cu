@@ -48,9 +48,11 @@ struct Plan {
   int block_m = 128, stages = 6, split_k = 1;
   int swap_tokens = 0;  // > 0: the decode kernel, tokens per tile (block_m is then the token tile)
   bool swap_wide = false;  // decode kernel with several K blocks a stage
+  bool stream_k = false;  // the main kernel with stream-K (tile_scheduler.cuh)
+  int whole_tiles = 0;    // stream-K: tiles done whole first
   int tiles_m = 0, tiles_n = 0, k_blocks = 0, grid = 0;
   bool pack_a = false, pack_b = false;
-  size_t a_offset = 0, b_offset = 0, partials_offset = 0, bytes = 0;
+  size_t a_offset = 0, b_offset = 0, partials_offset = 0, flags_offset = 0, bytes = 0;
 };
 
 // The heuristic, by shape class:
@@ -71,6 +73,26 @@ struct Plan {
 // 0.88 of two 128-row blocks: 256- against 128-row tiles forced on the full-wave benchmark shapes
 // took 0.84-0.92 of the time (H200, device check, random inputs).
 constexpr double kTile256BlockUs = 1.05;
+// - stream-K (main kernel, no split-K, tile_scheduler.cuh), when its estimate is below
+//   kStreamKMargin of the best above: with t tiles on s SMs, (t / s - 1) whole waves of whole
+//   tiles (none when t < 2s), then the remaining 1-2 waves' K blocks cut evenly among the s CTAs.
+//   Its estimate: the whole waves, the CTA's share of the shared K blocks plus one for the
+//   epilogue and kStreamKFixupBlocks for the owner's wait and the partials' round trip, and
+//   kStreamKExtraUs for the flags' memset and the overlap with the previous kernel it costs.
+//   Measured (H200, device check and benchmark, forced on and off): after whole waves a shared
+//   K block costs about what a data-parallel one does (6144x4608x7168 at 256 rows: 382-390 us
+//   against 428; 6144x1536x7168: 141 against 169), and with none at 256 rows and at least a
+//   wave of tiles too (1024x4608x7168: 76-80 against 104). Left out, as measured slower than
+//   the plans above: stream-K with no whole waves at 128 rows (a shared block took ~1.4x a
+//   data-parallel one: 1024x{512,576,1536}x7168 took 22, 24, 43 us against split-K's 15, 17
+//   and DP's 40; 6144x512x7168 61-67 against 61) or with 256-row tiles fewer than the SMs, and
+//   shares under k_blocks / 5, which split a tile among more than ~5 CTAs (128x512x7168, a tile
+//   over 33 CTAs: 46 us). kStreamKFixupBlocks = 3 keeps the short-K shapes where the fix-ups
+//   did not pay (1024x7168x2304: 45-50 us against 40) on the data-parallel plan.
+constexpr double kStreamKFixupBlocks = 3.0;
+constexpr double kStreamKExtraUs = 4.0;
+constexpr double kStreamKMargin = 0.97;
+int stream_k_whole_tiles(int64_t tiles, int sms) { return tiles >= 2 * sms ? static_cast<int>((tiles / sms - 1) * sms) : 0; }
 Plan make_plan(const Fp8GemmParams& p, int sms) {
   Plan plan;
   plan.block_m = p.force_block_m ? p.force_block_m : (p.m <= 64 ? 64 : 128);
@@ -103,11 +125,39 @@ Plan make_plan(const Fp8GemmParams& p, int sms) {
   }
   // 256-row tiles: 16-bit outputs only (fp32 would leave the ring 3 stages), no split.
   const bool out16 = p.out_dtype != DType::kFloat32;
-  if (!p.force_block_m && plan.block_m == 128 && out16 && p.force_split_k <= 1 && p.m > 128) {
-    const int64_t tiles256 = ((p.m + 255) / 256) * int64_t(plan.tiles_n);
-    if (estimate_us(tiles256, 1, kTile256BlockUs) < best_us) {
+  const bool may_256 = !p.force_block_m && plan.block_m == 128 && out16 && p.force_split_k <= 1 && p.m > 128;
+  const int64_t tiles256 = ((p.m + 255) / 256) * int64_t(plan.tiles_n);
+  if (may_256) {
+    const double us = estimate_us(tiles256, 1, kTile256BlockUs);
+    if (us < best_us) {
+      best_us = us;
       plan.block_m = 256, plan.split_k = 1;
       plan.tiles_m = static_cast<int>((p.m + 255) / 256);
+    }
+  }
+  // Stream-K, for the tile shapes allowed here (the 128/256 choice is made again with it);
+  // 1e300 where the rules above leave it out.
+  const auto stream_k_us = [&](int64_t tile_count, int block_m, double block_us) {
+    const int64_t whole = stream_k_whole_tiles(tile_count, sms);
+    const int64_t share = ((tile_count - whole) * plan.k_blocks + sms - 1) / sms;
+    if (p.force_stream_k <= 0 && (share * 5 < plan.k_blocks || (whole == 0 && (block_m != 256 || tile_count < sms))))
+      return 1e300;
+    return (whole / sms) * (plan.k_blocks + 1) * block_us +
+           (static_cast<double>(share) + 1 + kStreamKFixupBlocks) * block_us + kStreamKExtraUs;
+  };
+  if (!plan.swap_tokens && p.force_split_k <= 1 && p.force_stream_k >= 0) {
+    const int bm_now = plan.block_m;
+    const double block_us = bm_now == 256 ? kTile256BlockUs : bm_now == 64 ? 0.5 : 0.6;
+    double sk_best = stream_k_us(int64_t(plan.tiles_m) * plan.tiles_n, bm_now, block_us);
+    int sk_block_m = bm_now;
+    if (may_256 || (bm_now == 256 && !p.force_block_m)) {  // either tile height, by the estimate
+      const int64_t tiles128 = ((p.m + 127) / 128) * int64_t(plan.tiles_n);
+      const double us128 = stream_k_us(tiles128, 128, 0.6), us256 = stream_k_us(tiles256, 256, kTile256BlockUs);
+      sk_best = std::min(us128, us256), sk_block_m = us256 < us128 ? 256 : 128;
+    }
+    if (p.force_stream_k > 0 || sk_best < kStreamKMargin * best_us) {
+      plan.stream_k = true, plan.split_k = 1, plan.block_m = sk_block_m;
+      plan.tiles_m = static_cast<int>((p.m + sk_block_m - 1) / sk_block_m);
     }
   }
   plan.split_k = std::max(1, std::min(plan.split_k, plan.k_blocks));
@@ -116,6 +166,12 @@ Plan make_plan(const Fp8GemmParams& p, int sms) {
     plan.stages = main_loop_stages(plan.block_m, out_bytes);
   }
   plan.grid = std::min(plan.tiles_m * plan.tiles_n * plan.split_k, sms);
+  if (plan.stream_k) {  // every CTA needs at least one shared K block
+    const int tiles = plan.tiles_m * plan.tiles_n;
+    plan.whole_tiles = stream_k_whole_tiles(tiles, sms);
+    plan.grid = static_cast<int>(std::min<int64_t>(sms, int64_t(tiles - plan.whole_tiles) * plan.k_blocks));
+    if (plan.whole_tiles % plan.grid) plan.whole_tiles = 0;  // (grid < sms only when tiles < sms)
+  }
   plan.pack_a = !tma_readable(p.a, p.m, p.a_stride_m, p.a_stride_k);
   plan.pack_b = !tma_readable(p.b, p.n, p.b_stride_n, p.b_stride_k);
   size_t bytes = 0;
@@ -124,6 +180,12 @@ Plan make_plan(const Fp8GemmParams& p, int sms) {
   if (plan.split_k > 1) {
     plan.partials_offset = bytes;
     bytes = align_up(bytes + static_cast<size_t>(plan.split_k) * p.m * p.n * sizeof(float));
+  }
+  if (plan.stream_k) {  // one partial tile and one flag per consumer warpgroup of each CTA
+    plan.partials_offset = bytes;
+    bytes = align_up(bytes + static_cast<size_t>(plan.grid) * plan.block_m * kBlockN * sizeof(float));
+    plan.flags_offset = bytes;
+    bytes = align_up(bytes + static_cast<size_t>(plan.grid) * main_loop_consumers(plan.block_m) * sizeof(int));
   }
   plan.bytes = bytes;
   return plan;
@@ -288,6 +350,14 @@ LaunchStatus launch_fp8_gemm_sm90(const Fp8GemmParams& p, StreamHandle stream_ha
   args.m = static_cast<int>(p.m);
   args.n = static_cast<int>(p.n);
   args.scheduler = {plan.tiles_m, plan.tiles_n, plan.k_blocks, plan.split_k};
+  if (plan.stream_k) {
+    args.scheduler.stream_k_ctas = plan.grid;
+    args.scheduler.whole_tiles = plan.whole_tiles;
+    args.stream_k_partials = reinterpret_cast<float*>(ws + plan.partials_offset);
+    args.stream_k_flags = reinterpret_cast<int*>(ws + plan.flags_offset);
+    const size_t flag_bytes = static_cast<size_t>(plan.grid) * main_loop_consumers(plan.block_m) * sizeof(int);
+    if (const gpuError_t e = cudaMemsetAsync(args.stream_k_flags, 0, flag_bytes, stream); e) return {e};
+  }
   gpuError_t err = gpuSuccess;
   if (plan.split_k > 1) {
     args.out = ws + plan.partials_offset;
@@ -326,6 +396,7 @@ LaunchStatus launch_fp8_gemm_sm90(const Fp8GemmParams& p, StreamHandle stream_ha
     info->stages = plan.stages;
     info->stage_k_blocks = plan.swap_tokens ? swap_blocks(plan.swap_tokens, plan.swap_wide) : 1;
     info->split_k = plan.split_k;
+    info->stream_k = plan.stream_k;
     info->grid = plan.grid;
     info->transposed_a = plan.pack_a;
     info->transposed_b = plan.pack_b;

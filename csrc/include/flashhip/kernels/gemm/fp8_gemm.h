@@ -41,6 +41,7 @@ struct Fp8GemmParams {
   int force_block_m = 0;  // 64, 128, or 256 (16-bit out, no split-K)
   int force_split_k = 0;  // K blocks split among this many CTAs per output tile
   int force_stage_k_blocks = 0;  // decode kernel (M <= 64): K blocks per ring stage, 1 or wide (> 1)
+  int force_stream_k = 0;  // 1: stream-K (main kernel, no split-K), -1: never
 };
 
 // What the launcher chose, for logging and benchmarks.
@@ -50,6 +51,7 @@ struct Fp8GemmLaunchInfo {
   int stages = 0;
   int stage_k_blocks = 1;  // K blocks a ring stage holds
   int split_k = 1;
+  bool stream_k = false;  // the tiles' K blocks shared out among the CTAs (tile_scheduler.cuh)
   int grid = 0;
   bool transposed_a = false, transposed_b = false;
 };

@@ -13,6 +13,7 @@
 #include "flashhip/platform/dtypes.h"
 #include "flashhip/platform/grid_dependency.h"
 #include "flashhip/platform/memory/cp_async_sm80.h"
+#include "flashhip/platform/memory/gpu_flag.h"
 #include "flashhip/platform/memory/tma_sm90.h"
 #include "flashhip/platform/mma/wgmma_sm90.h"
 
@@ -41,6 +42,11 @@ struct KernelArgs {
   bool paired_stores = true;  // out rows are 2-element aligned: store column pairs at once
   bool vector_stores = true;  // out and its rows are 16-byte aligned: the staged epilogue
   TileScheduler<kGroupM> scheduler;
+  // Stream-K (scheduler.stream_k_ctas > 0): each CTA's helper piece, as its consumer threads hold
+  // it ([ctas][consumers][subtiles][accumulators / 4][128 threads] float4), and its ready flags
+  // ([ctas][consumers], zero at launch).
+  float* stream_k_partials = nullptr;
+  int* stream_k_flags = nullptr;
 };
 
 // The epilogue stages a consumer warpgroup's [64 x 128] OutT subtile in shared memory one
@@ -201,8 +207,8 @@ __global__ void FH_LAUNCH_BOUNDS((Config<kBlockM, kStages, OutT>::kThreads), 1)
       // ---- producer: one thread streams every unit's K blocks into the ring ----
       int stage = 0;
       uint32_t phase = 0;
-      for (int unit = blockIdx.x; unit < sched.units(); unit += gridDim.x) {
-        const TileCoord c = sched.coord(unit);
+      TileCoord c;
+      for (int i = 0; sched.work(blockIdx.x, gridDim.x, i, &c); ++i) {
         for (int kb = c.kb_begin; kb < c.kb_end; ++kb) {
           sm90::mbar_wait(&empty[stage], phase ^ 1);
           sm90::mbar_arrive_expect_tx(&full[stage], Cfg::kStageBytes);
@@ -217,8 +223,8 @@ __global__ void FH_LAUNCH_BOUNDS((Config<kBlockM, kStages, OutT>::kThreads), 1)
       // m - 1: finite, and their products are never stored.
       int stage = 0;
       uint32_t phase = 0;
-      for (int unit = blockIdx.x; unit < sched.units(); unit += gridDim.x) {
-        const TileCoord c = sched.coord(unit);
+      TileCoord c;
+      for (int i = 0; sched.work(blockIdx.x, gridDim.x, i, &c); ++i) {
         const int m0 = c.m_tile * kBlockM;
         const float* b_col = args.b_scale + static_cast<int64_t>(c.n_tile) * args.b_scale_stride_nb;
         for (int kb = c.kb_begin; kb < c.kb_end; ++kb) {
@@ -246,8 +252,8 @@ __global__ void FH_LAUNCH_BOUNDS((Config<kBlockM, kStages, OutT>::kThreads), 1)
 
     int stage = 0;
     uint32_t phase = 0;
-    for (int unit = blockIdx.x; unit < sched.units(); unit += gridDim.x) {
-      const TileCoord c = sched.coord(unit);
+    TileCoord c;
+    for (int piece = 0; sched.work(blockIdx.x, gridDim.x, piece, &c); ++piece) {
       const int m0 = c.m_tile * kBlockM, n0 = c.n_tile * kBlockN;
 
       float acc[kSub][Mma::kAccumulators];
@@ -293,6 +299,42 @@ __global__ void FH_LAUNCH_BOUNDS((Config<kBlockM, kStages, OutT>::kThreads), 1)
 #pragma unroll
           for (int i = 0; i < Mma::kAccumulators; ++i) acc[j][i] = fmaf(part[i], (i & 2) ? s1 : s0, acc[j][i]);
         });
+      }
+
+      // ---- stream-K: a helper piece leaves its sum for the tile's owner, who adds it ----
+      constexpr int kQuads = Mma::kAccumulators / 4;
+      auto stream_k_slot = [&](int cta) {
+        return reinterpret_cast<float4*>(args.stream_k_partials) +
+               (static_cast<int64_t>(cta) * Cfg::kConsumers + consumer) * (kSub * kQuads * kWarpgroup) + wg_thread;
+      };
+      if (sched.is_helper(c)) {
+        float4* slot = stream_k_slot(blockIdx.x);
+        unrolled<kSub>([&](auto sub) {
+          constexpr int j = decltype(sub)::value;
+#pragma unroll
+          for (int q = 0; q < kQuads; ++q)
+            slot[(j * kQuads + q) * kWarpgroup] =
+                make_float4(acc[j][4 * q], acc[j][4 * q + 1], acc[j][4 * q + 2], acc[j][4 * q + 3]);
+        });
+        __threadfence();
+        sm90::warpgroup_sync(epi_barrier);  // the warpgroup's partial is written before the flag rises
+        if (wg_thread == 0) flag_store_release(args.stream_k_flags + blockIdx.x * Cfg::kConsumers + consumer, 1);
+        continue;
+      }
+      if (sched.waits_for_helpers(c)) {  // in CTA order: the sum is the same every run
+        for (int helper = blockIdx.x + 1, last = sched.last_helper(c); helper <= last; ++helper) {
+          if (wg_thread == 0) flag_wait_equal(args.stream_k_flags + helper * Cfg::kConsumers + consumer, 1);
+          sm90::warpgroup_sync(epi_barrier);  // the acquire above orders the whole warpgroup's reads
+          const float4* slot = stream_k_slot(helper);
+          unrolled<kSub>([&](auto sub) {
+            constexpr int j = decltype(sub)::value;
+#pragma unroll
+            for (int q = 0; q < kQuads; ++q) {
+              const float4 v = __ldcg(slot + (j * kQuads + q) * kWarpgroup);
+              acc[j][4 * q] += v.x, acc[j][4 * q + 1] += v.y, acc[j][4 * q + 2] += v.z, acc[j][4 * q + 3] += v.w;
+            }
+          });
+        }
       }
 
       // ---- epilogue, one subtile at a time ----
@@ -394,8 +436,8 @@ __global__ void FH_LAUNCH_BOUNDS((SwapConfig<kTokens, kStages, kBlocks>::kThread
     if (wg_thread == 0) {
       int stage = 0;
       uint32_t phase = 0;
-      for (int unit = blockIdx.x; unit < sched.units(); unit += gridDim.x) {
-        const TileCoord c = sched.coord(unit);
+      TileCoord c;
+      for (int i = 0; sched.work(blockIdx.x, gridDim.x, i, &c); ++i) {
         for (int kb = c.kb_begin; kb < c.kb_end; kb += kBlocks) {
           const int blocks = min(kBlocks, c.kb_end - kb);
           sm90::mbar_wait(&empty[stage], phase ^ 1);
@@ -416,8 +458,8 @@ __global__ void FH_LAUNCH_BOUNDS((SwapConfig<kTokens, kStages, kBlocks>::kThread
     const int lane = wg_thread % sm90::kWarpThreads;
     int stage = 0;
     uint32_t phase = 0;
-    for (int unit = blockIdx.x; unit < sched.units(); unit += gridDim.x) {
-      const TileCoord c = sched.coord(unit);
+    TileCoord c;
+    for (int i = 0; sched.work(blockIdx.x, gridDim.x, i, &c); ++i) {  // split-K units only (no stream-K)
       const int m0 = c.m_tile * kTokens, n0 = c.n_tile * kBlockN;
       // Token j of this thread's pairs: column 8*(j/2) + 2*(t%4) + j%2 of the wgmma's D.
       const float* sa_tok[kPairs];
