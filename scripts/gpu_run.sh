@@ -71,14 +71,15 @@ want pytest && step pytest "$PY" -m pytest -q -p no:cacheprovider ${PYTEST_PATHS
 sanitize() { PYTORCH_NO_CUDA_MEMORY_CACHING=1 timeout 400 compute-sanitizer --tool "$1" --error-exitcode 7 "$PY" tests/gpu/sanitize_ops.py; }
 want memcheck && step memcheck sanitize memcheck
 if want racecheck; then
-  step racecheck sanitize racecheck
-  # The GEMM's cp.async scale ring alone (tests/cpp/kernel_checks/cp_async_ring_case.cuh): with the
-  # warp sync the GEMM uses (a report fails the step), and without it (reported in the log only),
-  # to tell the tool's reports from real races.
+  # First the GEMM's cp.async scale ring alone (tests/cpp/kernel_checks/cp_async_ring_case.cuh,
+  # seconds): with the warp sync the GEMM uses (a report fails the step), and without it
+  # (reported in the log only), to tell the tool's reports from real races; then every op
+  # (minutes: SANITIZE_CASES=gemm_cases narrows it).
   step racecheck_ring timeout 120 compute-sanitizer --tool racecheck --error-exitcode 7 \
     $BUILD_DIR/flashhip_kernel_checks ring_case
   step racecheck_ring_nosync timeout 120 compute-sanitizer --tool racecheck \
     $BUILD_DIR/flashhip_kernel_checks ring_case nosync
+  step racecheck sanitize racecheck
 fi
 if want profile; then  # one launch of each case under Nsight Compute: duration, throughput, stalls
   step profile ncu --profile-from-start off --section SpeedOfLight --section LaunchStats --section Occupancy \
