@@ -10,6 +10,7 @@
 
 #include "flashhip/kernels/common/tile_scheduler.cuh"
 #include "flashhip/kernels/gemm/fp8_gemm.h"
+#include "flashhip/kernels/gemm/fp8_gemm_plan_sm90.h"
 #include "flashhip/platform/dtypes.h"
 #include "flashhip/platform/grid_dependency.h"
 #include "flashhip/platform/memory/cp_async_sm80.h"
@@ -21,12 +22,8 @@ namespace flashhip::kernels::sm90_gemm {
 
 using Mma = sm90::WgmmaF32E4M3M64N128K32;
 
-inline constexpr int kBlockN = 128;  // = the b_scale block: one weight scale per tile and K block
-inline constexpr int kBlockK = 128;  // = the scale block along K; one 128-byte swizzled row
 inline constexpr int kWarpgroup = sm90::kWarpgroupThreads;
-inline constexpr int kGroupM = 8;  // rasterisation band (tile_scheduler.cuh)
-inline constexpr int kMaxSmemBytes = 227 * 1024;  // sm_90's opt-in limit per block
-static_assert(kBlockK == kFp8ScaleBlock && kBlockN == kFp8ScaleBlock, "a tile spans exactly one scale block");
+static_assert(Mma::kM == kSubtileRows, "a consumer's subtile is one wgmma's M");
 static_assert(kBlockK % Mma::kK == 0, "a K block is a whole number of wgmma steps");
 
 // What the kernel writes and how the scales are laid out (all strides in elements).
@@ -68,24 +65,6 @@ struct EpilogueTile {
     return row * kRowBytes + (((byte_in_row / kUnitBytes) ^ (row % 8)) * kUnitBytes) + byte_in_row % kUnitBytes;
   }
 };
-
-// Consumer warpgroups of a tile: one for 64 rows, else two. A 256-row tile gives each of them two
-// 64-row subtiles, one after the other on the same B stage: B is loaded and read from shared
-// memory once per 256 rows instead of once per 128 (forced on the full-wave benchmark shapes, it
-// took 0.84-0.92 of the 128-row tile's time: H200, random inputs).
-constexpr int main_loop_consumers(int block_m) { return block_m == 64 ? 1 : 2; }
-
-// A stage's scales: a_scale of its block_m rows, then b_scale, padded to 16 bytes.
-constexpr int scale_slot_floats(int block_m) { return block_m + 4; }
-
-// Stages of the ring (operands and their scales): as many as fit beside the epilogue tiles (one
-// per consumer), the barriers and the alignment slack, at most 8.
-constexpr int main_loop_stages(int block_m, int out_bytes) {
-  const int stage = (block_m + kBlockN) * kBlockK + scale_slot_floats(block_m) * 4 + 2 * 8;
-  const int epilogue = main_loop_consumers(block_m) * Mma::kM * (kBlockN / 2) * out_bytes;
-  const int fit = (kMaxSmemBytes - 1024 - epilogue) / stage;
-  return fit < 8 ? fit : 8;
-}
 
 template <int kBlockM, int kStages, typename OutT>
 struct Config {

@@ -1,0 +1,208 @@
+// fp8_gemm on Hopper: the launch plan (tile shape, split-K or stream-K, ring stages, operand
+// packing, workspace layout) as plain host arithmetic, so that the heuristic's choices can be
+// tested on any machine (tests/cpp/test_fp8_gemm_plan.cpp). The launcher (fp8_gemm_sm90.cu) and
+// the kernels' shared-memory layout (fp8_gemm_wgmma_sm90.cuh) both take their sizes from here.
+#pragma once
+
+#include <algorithm>
+#include <cstddef>
+#include <cstdint>
+
+#include "flashhip/kernels/gemm/fp8_gemm.h"
+
+namespace flashhip::kernels::sm90_gemm {
+
+inline constexpr int kBlockN = 128;  // = the b_scale block: one weight scale per tile and K block
+inline constexpr int kBlockK = 128;  // = the scale block along K; one 128-byte swizzled row
+inline constexpr int kSubtileRows = 64;  // one wgmma's M: a consumer warpgroup's subtile
+inline constexpr int kGroupM = 8;  // rasterisation band (tile_scheduler.cuh)
+inline constexpr int kMaxSmemBytes = 227 * 1024;  // sm_90's opt-in limit per block
+static_assert(kBlockK == kFp8ScaleBlock && kBlockN == kFp8ScaleBlock, "a tile spans exactly one scale block");
+
+// Consumer warpgroups of a tile: one for 64 rows, else two. A 256-row tile gives each of them two
+// 64-row subtiles, one after the other on the same B stage: B is loaded and read from shared
+// memory once per 256 rows instead of once per 128 (forced on the full-wave benchmark shapes, it
+// took 0.84-0.92 of the 128-row tile's time: H200, random inputs).
+constexpr int main_loop_consumers(int block_m) { return block_m == 64 ? 1 : 2; }
+
+// A stage's scales: a_scale of its block_m rows, then b_scale, padded to 16 bytes.
+constexpr int scale_slot_floats(int block_m) { return block_m + 4; }
+
+// Stages of the ring (operands and their scales): as many as fit beside the epilogue tiles (one
+// per consumer), the barriers and the alignment slack, at most 8.
+constexpr int main_loop_stages(int block_m, int out_bytes) {
+  const int stage = (block_m + kBlockN) * kBlockK + scale_slot_floats(block_m) * 4 + 2 * 8;
+  const int epilogue = main_loop_consumers(block_m) * kSubtileRows * (kBlockN / 2) * out_bytes;
+  const int fit = (kMaxSmemBytes - 1024 - epilogue) / stage;
+  return fit < 8 ? fit : 8;
+}
+
+inline constexpr size_t kWorkspaceAlign = 256;
+// Wide decode stages measured 1-9% faster on 7 of 8 decode shapes (H200, device check at 6b2bd73;
+// slower only at 8x7168x2048, 10.29 vs 9.95 us).
+inline constexpr bool kDecodeWideByDefault = true;
+inline size_t align_up(size_t x) { return (x + kWorkspaceAlign - 1) / kWorkspaceAlign * kWorkspaceAlign; }
+
+// TMA reads an operand in place when its rows are K-contiguous and 16-byte aligned; otherwise
+// (the M/N-contiguous layout, odd row strides) it is first packed into the workspace.
+inline bool tma_readable(const void* base, int64_t rows, int64_t stride_row, int64_t stride_k) {
+  if (rows > 1 && stride_k != 1) return false;
+  const int64_t row_stride = rows > 1 ? stride_row : 16;
+  return row_stride % 16 == 0 && reinterpret_cast<uintptr_t>(base) % 16 == 0;
+}
+
+// Decode ring: one K block a stage, as many stages as fit in 227 KB (up to 12); or "wide" stages
+// of several K blocks, so that each weight row is requested 256-512 contiguous bytes at a time.
+constexpr int swap_blocks(int tokens, bool wide) { return !wide ? 1 : tokens <= 16 ? 4 : 2; }
+constexpr int swap_stages(int tokens, bool wide) {
+  return !wide ? (tokens <= 16 ? 12 : tokens <= 32 ? 11 : 9) : (tokens <= 16 ? 3 : tokens <= 32 ? 5 : 4);
+}
+
+struct Plan {
+  int block_m = 128, stages = 6, split_k = 1;
+  int swap_tokens = 0;  // > 0: the decode kernel, tokens per tile (block_m is then the token tile)
+  bool swap_wide = false;  // decode kernel with several K blocks a stage
+  bool stream_k = false;  // the main kernel with stream-K (tile_scheduler.cuh)
+  int whole_tiles = 0;    // stream-K: tiles done whole first
+  int tiles_m = 0, tiles_n = 0, k_blocks = 0, grid = 0;
+  bool pack_a = false, pack_b = false;
+  size_t a_offset = 0, b_offset = 0, partials_offset = 0, flags_offset = 0, bytes = 0;
+};
+
+// The heuristic, by shape class:
+// - block_m: 64 rows when M <= 64 (decode: the tile's zero rows cost tensor time we have spare,
+//   never bytes); else 128 or 256 rows (two consumer warpgroups share each B tile; at 256 each
+//   takes two 64-row subtiles), whichever has the smaller estimated time below.
+// - split-K (128-row tiles only): when the output tiles are fewer than the SMs, the K blocks of
+//   each tile may be split among s CTAs.
+// The estimate is the busiest SM's time, waves * (K blocks per unit + 1 for the epilogue) *
+// t_block, plus for s > 1 the fp32 partials' round trip through memory (s * M * N * 8 bytes at
+// ~5 TB/s, much of it in L2), which a second kernel sums. t_block, one 128-deep K block of a tile
+// on one SM, is ~0.6 us for 128 rows (4.2 MFLOP at an SM's share of the ~900 TFLOP/s the kernel
+// sustains; streaming its 16 KB of weights from HBM takes about as long), ~0.5 us for 64
+// (weight-bound), and kTile256BlockUs for 256 (less shared-memory traffic per flop). At least 4
+// K blocks per split.
+// - stages: as many as fit in 227 KB of shared memory beside the epilogue tiles (main kernel: 6
+//   for 128 rows with 16-bit out, 5 with fp32 out or partials, 8 for 64 rows, 4 for 256).
+// 0.88 of two 128-row blocks: 256- against 128-row tiles forced on the full-wave benchmark shapes
+// took 0.84-0.92 of the time (H200, device check, random inputs).
+inline constexpr double kTile256BlockUs = 1.05;
+// - stream-K (main kernel, no split-K, tile_scheduler.cuh), when its estimate is below
+//   kStreamKMargin of the best above: with t tiles on s SMs, (t / s - 1) whole waves of whole
+//   tiles (none when t < 2s), then the remaining 1-2 waves' K blocks cut evenly among the s CTAs.
+//   Its estimate: the whole waves, the CTA's share of the shared K blocks plus one for the
+//   epilogue and kStreamKFixupBlocks for the owner's wait and the partials' round trip, and
+//   kStreamKExtraUs for the flags' memset and the overlap with the previous kernel it costs.
+//   Measured (H200, device check and benchmark, forced on and off): after whole waves a shared
+//   K block costs about what a data-parallel one does (6144x4608x7168 at 256 rows: 382-390 us
+//   against 428; 6144x1536x7168: 141 against 169), and with none at 256 rows and at least a
+//   wave of tiles too (1024x4608x7168: 76-80 against 104). Left out, as measured slower than
+//   the plans above: stream-K with no whole waves at 128 rows (a shared block took ~1.4x a
+//   data-parallel one: 1024x{512,576,1536}x7168 took 22, 24, 43 us against split-K's 15, 17
+//   and DP's 40; 6144x512x7168 61-67 against 61) or with 256-row tiles fewer than the SMs, and
+//   shares under k_blocks / 5, which split a tile among more than ~5 CTAs (128x512x7168, a tile
+//   over 33 CTAs: 46 us). kStreamKFixupBlocks = 3 keeps the short-K shapes where the fix-ups
+//   did not pay (1024x7168x2304: 45-50 us against 40) on the data-parallel plan.
+inline constexpr double kStreamKFixupBlocks = 3.0;
+inline constexpr double kStreamKExtraUs = 4.0;
+inline constexpr double kStreamKMargin = 0.97;
+inline int stream_k_whole_tiles(int64_t tiles, int sms) { return tiles >= 2 * sms ? static_cast<int>((tiles / sms - 1) * sms) : 0; }
+inline Plan make_plan(const Fp8GemmParams& p, int sms) {
+  Plan plan;
+  plan.block_m = p.force_block_m ? p.force_block_m : (p.m <= 64 ? 64 : 128);
+  if (!p.force_block_m && p.m <= 64) {  // decode: weights as wgmma's M, tokens as its N
+    plan.swap_tokens = p.m <= 8 ? 8 : p.m <= 16 ? 16 : p.m <= 32 ? 32 : 64;
+    plan.block_m = plan.swap_tokens;
+    plan.swap_wide = p.force_stage_k_blocks > 1 || (p.force_stage_k_blocks == 0 && kDecodeWideByDefault);
+    plan.stages = swap_stages(plan.swap_tokens, plan.swap_wide);
+  }
+  plan.tiles_m = static_cast<int>((p.m + plan.block_m - 1) / plan.block_m);
+  plan.tiles_n = static_cast<int>((p.n + kBlockN - 1) / kBlockN);
+  plan.k_blocks = static_cast<int>(p.k / kBlockK);
+  const int tiles = plan.tiles_m * plan.tiles_n;
+  const auto estimate_us = [&](int64_t tile_count, int s, double block_us) {
+    const int64_t waves = (tile_count * s + sms - 1) / sms;
+    const double partial_us_per_split = static_cast<double>(p.m) * p.n * 8 / 5e6;
+    return waves * ((plan.k_blocks + s - 1) / s + 1) * block_us + (s > 1 ? s * partial_us_per_split : 0);
+  };
+  double best_us = 1e300;
+  if (p.force_split_k > 0) {
+    plan.split_k = p.force_split_k;
+  } else if (tiles < sms && plan.block_m != 256) {
+    const double block_us = plan.swap_tokens || plan.block_m == 64 ? 0.5 : 0.6;
+    for (int s = 1; s <= std::max(1, plan.k_blocks / 4); ++s) {
+      const double us = estimate_us(tiles, s, block_us);
+      if (us < best_us) best_us = us, plan.split_k = s;
+    }
+  } else {
+    best_us = estimate_us(tiles, 1, plan.block_m == 64 ? 0.5 : 0.6);
+  }
+  // 256-row tiles: 16-bit outputs only (fp32 would leave the ring 3 stages), no split.
+  const bool out16 = p.out_dtype != DType::kFloat32;
+  const bool may_256 = !p.force_block_m && plan.block_m == 128 && out16 && p.force_split_k <= 1 && p.m > 128;
+  const int64_t tiles256 = ((p.m + 255) / 256) * int64_t(plan.tiles_n);
+  if (may_256) {
+    const double us = estimate_us(tiles256, 1, kTile256BlockUs);
+    if (us < best_us) {
+      best_us = us;
+      plan.block_m = 256, plan.split_k = 1;
+      plan.tiles_m = static_cast<int>((p.m + 255) / 256);
+    }
+  }
+  // Stream-K, for the tile shapes allowed here (the 128/256 choice is made again with it);
+  // 1e300 where the rules above leave it out.
+  const auto stream_k_us = [&](int64_t tile_count, int block_m, double block_us) {
+    const int64_t whole = stream_k_whole_tiles(tile_count, sms);
+    const int64_t share = ((tile_count - whole) * plan.k_blocks + sms - 1) / sms;
+    if (p.force_stream_k <= 0 && (share * 5 < plan.k_blocks || (whole == 0 && (block_m != 256 || tile_count < sms))))
+      return 1e300;
+    return (whole / sms) * (plan.k_blocks + 1) * block_us +
+           (static_cast<double>(share) + 1 + kStreamKFixupBlocks) * block_us + kStreamKExtraUs;
+  };
+  if (!plan.swap_tokens && p.force_split_k <= 1 && p.force_stream_k >= 0) {
+    const int bm_now = plan.block_m;
+    const double block_us = bm_now == 256 ? kTile256BlockUs : bm_now == 64 ? 0.5 : 0.6;
+    double sk_best = stream_k_us(int64_t(plan.tiles_m) * plan.tiles_n, bm_now, block_us);
+    int sk_block_m = bm_now;
+    if (may_256 || (bm_now == 256 && !p.force_block_m)) {  // either tile height, by the estimate
+      const int64_t tiles128 = ((p.m + 127) / 128) * int64_t(plan.tiles_n);
+      const double us128 = stream_k_us(tiles128, 128, 0.6), us256 = stream_k_us(tiles256, 256, kTile256BlockUs);
+      sk_best = std::min(us128, us256), sk_block_m = us256 < us128 ? 256 : 128;
+    }
+    if (p.force_stream_k > 0 || sk_best < kStreamKMargin * best_us) {
+      plan.stream_k = true, plan.split_k = 1, plan.block_m = sk_block_m;
+      plan.tiles_m = static_cast<int>((p.m + sk_block_m - 1) / sk_block_m);
+    }
+  }
+  plan.split_k = std::max(1, std::min(plan.split_k, plan.k_blocks));
+  if (!plan.swap_tokens) {  // the main kernel's ring shares shared memory with its epilogue tiles
+    const int out_bytes = plan.split_k > 1 || p.out_dtype == DType::kFloat32 ? 4 : 2;
+    plan.stages = main_loop_stages(plan.block_m, out_bytes);
+  }
+  plan.grid = std::min(plan.tiles_m * plan.tiles_n * plan.split_k, sms);
+  if (plan.stream_k) {  // every CTA needs at least one shared K block
+    const int tiles = plan.tiles_m * plan.tiles_n;
+    plan.whole_tiles = stream_k_whole_tiles(tiles, sms);
+    plan.grid = static_cast<int>(std::min<int64_t>(sms, int64_t(tiles - plan.whole_tiles) * plan.k_blocks));
+    if (plan.whole_tiles % plan.grid) plan.whole_tiles = 0;  // (grid < sms only when tiles < sms)
+  }
+  plan.pack_a = !tma_readable(p.a, p.m, p.a_stride_m, p.a_stride_k);
+  plan.pack_b = !tma_readable(p.b, p.n, p.b_stride_n, p.b_stride_k);
+  size_t bytes = 0;
+  if (plan.pack_a) plan.a_offset = bytes, bytes = align_up(bytes + static_cast<size_t>(p.m * p.k));
+  if (plan.pack_b) plan.b_offset = bytes, bytes = align_up(bytes + static_cast<size_t>(p.n * p.k));
+  if (plan.split_k > 1) {
+    plan.partials_offset = bytes;
+    bytes = align_up(bytes + static_cast<size_t>(plan.split_k) * p.m * p.n * sizeof(float));
+  }
+  if (plan.stream_k) {  // one partial tile and one flag per consumer warpgroup of each CTA
+    plan.partials_offset = bytes;
+    bytes = align_up(bytes + static_cast<size_t>(plan.grid) * plan.block_m * kBlockN * sizeof(float));
+    plan.flags_offset = bytes;
+    bytes = align_up(bytes + static_cast<size_t>(plan.grid) * main_loop_consumers(plan.block_m) * sizeof(int));
+  }
+  plan.bytes = bytes;
+  return plan;
+}
+
+}  // namespace flashhip::kernels::sm90_gemm

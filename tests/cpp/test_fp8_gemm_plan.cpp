@@ -1,0 +1,122 @@
+// fp8_gemm's Hopper launch plan (kernels/gemm/fp8_gemm_plan_sm90.h) on the host: the heuristic's
+// choices on the challenge shapes are the ones measured fastest on the H200 (the launcher's
+// comments give the numbers), and every plan's grid, stream-K split and workspace are consistent.
+#include <gtest/gtest.h>
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "flashhip/kernels/common/tile_scheduler.cuh"
+#include "flashhip/kernels/gemm/fp8_gemm_plan_sm90.h"
+
+namespace {
+
+using flashhip::DType;
+using flashhip::kernels::Fp8GemmParams;
+namespace plan_sm90 = flashhip::kernels::sm90_gemm;
+
+constexpr int kH200Sms = 132;
+
+// K-contiguous operands at 16-byte aligned (fake) addresses: the plan reads only their alignment.
+Fp8GemmParams params(int64_t m, int64_t n, int64_t k, DType out = DType::kBFloat16) {
+  Fp8GemmParams p;
+  p.a = reinterpret_cast<const void*>(uintptr_t{1} << 20);
+  p.b = reinterpret_cast<const void*>(uintptr_t{1} << 30);
+  p.m = m, p.n = n, p.k = k, p.out_dtype = out;
+  p.a_stride_m = k, p.b_stride_n = k, p.out_stride_m = n;
+  p.a_scale_stride_m = k / 128, p.b_scale_stride_nb = k / 128;
+  return p;
+}
+
+struct Want {
+  int m, n, k;
+  int block_m, split_k;
+  bool stream_k;
+  int grid;  // 0: not checked
+};
+
+TEST(Fp8GemmPlanSm90, ChallengeShapesTakeTheMeasuredPlans) {
+  const std::vector<Want> wants = {
+      // stream-K where the tiles are just past a whole number of waves
+      {1024, 4608, 7168, 256, 1, true, 132},  {6144, 1536, 7168, 256, 1, true, 132},
+      {6144, 4608, 7168, 256, 1, true, 132},
+      // data-parallel where stream-K measured slower
+      {1024, 1536, 7168, 128, 1, false, 96},  {1024, 7168, 2304, 256, 1, false, 132},
+      {6144, 576, 7168, 256, 1, false, 120},  {6144, 512, 7168, 256, 1, false, 96},
+      {1024, 3072, 1536, 256, 1, false, 96},  {8192, 8192, 8192, 256, 1, false, 132},
+      // split-K with few tiles and long K
+      {1024, 576, 7168, 128, 3, false, 120},  {1024, 512, 7168, 128, 4, false, 128},
+      {128, 7168, 2048, 128, 2, false, 112},  {128, 512, 7168, 128, 14, false, 0},
+      // decode: the swapped kernel, tokens as wgmma's N
+      {1, 7168, 7168, 8, 7, false, 132},      {64, 7168, 7168, 64, 2, false, 112},
+  };
+  for (const Want& w : wants) {
+    const auto plan = plan_sm90::make_plan(params(w.m, w.n, w.k), kH200Sms);
+    const std::string shape = std::to_string(w.m) + "x" + std::to_string(w.n) + "x" + std::to_string(w.k);
+    EXPECT_EQ(plan.block_m, w.block_m) << shape;
+    EXPECT_EQ(plan.split_k, w.split_k) << shape;
+    EXPECT_EQ(plan.stream_k, w.stream_k) << shape;
+    if (w.grid) {
+      EXPECT_EQ(plan.grid, w.grid) << shape;
+    }
+  }
+}
+
+TEST(Fp8GemmPlanSm90, PlansAreConsistent) {
+  for (int m : {1, 7, 64, 65, 128, 129, 300, 1024, 2048, 6144})
+    for (int n : {64, 576, 1536, 4608, 7168})
+      for (int k : {128, 1152, 2048, 7168})
+        for (DType out : {DType::kBFloat16, DType::kFloat32})
+          for (int force_sk : {-1, 0, 1}) {
+            Fp8GemmParams p = params(m, n, k, out);
+            p.force_stream_k = force_sk;
+            const auto plan = plan_sm90::make_plan(p, kH200Sms);
+            const std::string what = std::to_string(m) + "x" + std::to_string(n) + "x" + std::to_string(k) +
+                                     (out == DType::kFloat32 ? " fp32" : " bf16") + " sk " + std::to_string(force_sk);
+            ASSERT_GE(plan.grid, 1) << what;
+            ASSERT_LE(plan.grid, kH200Sms) << what;
+            ASSERT_GE(plan.split_k, 1) << what;
+            ASSERT_LE(plan.split_k, plan.k_blocks) << what;
+            if (out == DType::kFloat32) {
+              ASSERT_NE(plan.block_m, 256) << what << ": fp32 out leaves a 256-row ring 3 stages";
+            }
+            if (force_sk < 0) {
+              ASSERT_FALSE(plan.stream_k) << what;
+            }
+            if (!plan.swap_tokens) {
+              ASSERT_GE(plan.stages, 3) << what;
+            }
+            if (plan.stream_k) {
+              ASSERT_EQ(plan.split_k, 1) << what;
+              ASSERT_EQ(plan.swap_tokens, 0) << what;
+              const flashhip::kernels::TileScheduler<plan_sm90::kGroupM> s{plan.tiles_m, plan.tiles_n, plan.k_blocks, 1,
+                                                                           plan.grid, plan.whole_tiles};
+              ASSERT_EQ(plan.whole_tiles % plan.grid, 0) << what;
+              ASSERT_GE(s.shared_blocks(), plan.grid) << what << ": a CTA with no shared K block";
+              // one fp32 partial tile and a flag per consumer warpgroup of each CTA, inside the workspace
+              const size_t partials = size_t(plan.grid) * plan.block_m * plan_sm90::kBlockN * 4;
+              ASSERT_GE(plan.flags_offset, plan.partials_offset + partials) << what;
+              ASSERT_GE(plan.bytes, plan.flags_offset + size_t(plan.grid) * plan_sm90::main_loop_consumers(plan.block_m) * 4)
+                  << what;
+              ASSERT_EQ(plan.partials_offset % plan_sm90::kWorkspaceAlign, 0u) << what;
+            } else if (plan.split_k > 1) {
+              ASSERT_GE(plan.bytes, plan.partials_offset + size_t(plan.split_k) * m * n * 4) << what;
+            } else {
+              ASSERT_EQ(plan.bytes, 0u) << what << ": K-contiguous, unsplit: no workspace";
+            }
+          }
+}
+
+TEST(Fp8GemmPlanSm90, MnContiguousOperandsArePackedIntoTheWorkspace) {
+  Fp8GemmParams p = params(1024, 1536, 7168);
+  p.a_stride_m = 1, p.a_stride_k = 1024, p.b_stride_n = 1, p.b_stride_k = 1536;
+  const auto plan = plan_sm90::make_plan(p, kH200Sms);
+  EXPECT_TRUE(plan.pack_a);
+  EXPECT_TRUE(plan.pack_b);
+  EXPECT_GE(plan.b_offset, plan.a_offset + size_t(1024) * 7168);
+  EXPECT_GE(plan.bytes, plan.b_offset + size_t(1536) * 7168);
+  EXPECT_EQ(plan.b_offset % plan_sm90::kWorkspaceAlign, 0u);
+}
+
+}  // namespace
