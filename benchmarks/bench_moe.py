@@ -4,6 +4,8 @@
   against torch.compile of the same routing math (the DeepSeek-V3 gate transcription in
   flashhip.reference) and against it eager.
 - moe_align_block_size (k=8, 256 experts, block 64) against a sort-based torch alignment.
+- moe_sum (the combine after the experts: [T, 8, 7168] bf16 summed over the 8 slots) against
+  torch's fp32 sum, eager and compiled.
 - Each case against a device copy moving the same bytes at its size (`copy_same_bytes`; our records'
   `x_copy_same_bytes` is the fraction of it we reach), as the other families report it.
 
@@ -71,6 +73,28 @@ def bench_align(report: Report, tokens: int, device: str) -> None:
     report.add("moe_align_block_size", shape, "int32", "copy_same_bytes", time_us(same_bytes_copy(nbytes, device)), nbytes)
 
 
+def bench_sum(report: Report, tokens: int, device: str, compile_peer: bool, hidden: int = 7168) -> None:
+    x = torch.randn(tokens, TOPK, hidden, device=device, dtype=torch.bfloat16)
+    out = torch.empty(tokens, hidden, device=device, dtype=torch.bfloat16)
+    shape = f"T={tokens} k={TOPK} H={hidden}"
+    nbytes = (x.numel() + out.numel()) * 2
+
+    def ours():
+        torch.ops.flashhip.moe_sum(out, x)
+
+    def eager():  # the same math: fp32 sum over the slots, rounded once
+        return x.float().sum(1).to(torch.bfloat16)
+
+    report.add("moe_sum", shape, "bfloat16", "flashhip", time_us(ours), nbytes, graph_us=graph_time_us(ours))
+    report.add("moe_sum", shape, "bfloat16", "torch_eager", time_us(eager), nbytes)
+    if compile_peer:
+        compiled = torch.compile(eager)
+        compiled()
+        report.add("moe_sum", shape, "bfloat16", "torch_compile", time_us(compiled), nbytes,
+                   graph_us=graph_time_us(compiled))
+    report.add("moe_sum", shape, "bfloat16", "copy_same_bytes", time_us(same_bytes_copy(nbytes, device)), nbytes)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results" / "moe.json")
@@ -86,6 +110,7 @@ def main() -> None:
     for tokens in token_counts:
         bench_topk(report, tokens, dtype, device, compile_peer=True)
         bench_align(report, tokens, device)
+        bench_sum(report, tokens, device, compile_peer=not args.quick)
     report.finish(args.out)
 
 

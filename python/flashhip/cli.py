@@ -85,8 +85,9 @@ def _cases(device: str, tokens: int, hidden: int):
 
 
 def _more_cases(device: str, tokens: int):
-    """rope (Llama-3.1: 32 q + 8 kv heads x 128, views of a fused qkv buffer) and DeepSeek-V3
-    routing with its token alignment, each as (name, run, check, bytes, limit)."""
+    """rope (Llama-3.1: 32 q + 8 kv heads x 128, views of a fused qkv buffer), DeepSeek-V3
+    routing with its token alignment and the experts' combine (moe_sum), each as (name, run,
+    check, bytes, limit)."""
     bf16 = torch.bfloat16
     qkv = torch.randn(tokens, 48 * 128, device=device, dtype=bf16)
     q, k = qkv[:, : 32 * 128].view(tokens, 32, 128), qkv[:, 32 * 128 : 40 * 128].view(tokens, 8, 128)
@@ -126,6 +127,13 @@ def _more_cases(device: str, tokens: int):
         want = ref.moe_align_block_size(ids, experts, block)
         return 0.0 if all(torch.equal(a, b) for a, b in zip(got, want)) else 1.0
 
+    combine_in = torch.randn(tokens, topk, 7168, device=device, dtype=bf16)  # the experts' outputs
+    combine_out = torch.empty(tokens, 7168, device=device, dtype=bf16)
+
+    def check_sum():
+        got = moe.moe_sum(combine_in)
+        return _max_rel_err(got, combine_in.float().sum(1))
+
     rope_bytes = 2 * (q.numel() + k.numel()) * 2 + tokens * 128 * 4
     return [
         ("rope", lambda: torch.ops.flashhip.rope(q_out, k_out, q, k, cache, positions, False), check_rope, rope_bytes, 1e-2),
@@ -133,6 +141,8 @@ def _more_cases(device: str, tokens: int):
          check_routing, logits.numel() * 4, 1e-2),
         ("moe_align_block_size", lambda: ops.moe_align_block_size(ids, experts, block, sorted_ids, expert_ids, total),
          check_align, ids.numel() * 4 + sorted_ids.numel() * 4, 0.0),
+        ("moe_sum", lambda: ops.moe_sum(combine_out, combine_in), check_sum,
+         (combine_in.numel() + combine_out.numel()) * 2, 1e-2),
     ]
 
 
