@@ -70,11 +70,17 @@ def moe_topk(gating, k, correction_bias=None, scoring_func="softmax", num_expert
     Experts are chosen by the logit without a correction bias (the same order as the scores) and
     by ``score + bias`` with one; groups are scored by their top-two sum with a bias and by their
     best value without, the ``topk_group`` best kept; ties go to the lower index, NaN ranks below
-    every number and masked experts below NaN.
+    every number and masked experts below NaN. Sigmoid scores below the smallest normal float32
+    are 0 (as on every device), and renormalised sigmoid weights whose chosen scores sum to less
+    than 2^-64 come from the logits rescaled by the largest chosen one (the README's notes).
     """
     logits = gating.float()
     tokens, experts = logits.shape
-    scores = torch.softmax(logits, dim=-1) if scoring_func == "softmax" else torch.sigmoid(logits)
+    if scoring_func == "softmax":
+        scores = torch.softmax(logits, dim=-1)
+    else:
+        scores = torch.sigmoid(logits)
+        scores = torch.where(scores < torch.finfo(torch.float32).tiny, torch.zeros_like(scores), scores)
     sel = logits if correction_bias is None else scores + correction_bias.float()
     if num_expert_group > 1 and topk_group < num_expert_group:
         grouped = torch.nan_to_num(sel, nan=float("-inf")).view(tokens, num_expert_group, -1)
@@ -99,6 +105,13 @@ def moe_topk(gating, k, correction_bias=None, scoring_func="softmax", num_expert
     if renormalize:
         total = weights.sum(-1, keepdim=True)
         weights = torch.where(total > 0, weights / total, weights)
+        if scoring_func != "softmax":
+            # sigmoid(x) * e^-m = 1 / (e^m + e^(m - x)), m the largest chosen logit: no underflow.
+            chosen = logits.gather(1, ids).double()
+            top = chosen.amax(-1, keepdim=True)
+            rescaled = 1.0 / (top.exp() + (top - chosen).exp())
+            tiny_rows = total < 2.0 ** -64
+            weights = torch.where(tiny_rows, (rescaled / rescaled.sum(-1, keepdim=True)).float(), weights)
     return weights * routed_scaling_factor, ids.to(torch.int32)
 
 

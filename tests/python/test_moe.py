@@ -207,6 +207,10 @@ def test_sigmoid_renormalisation_of_tiny_scores(device, dtype):
         assert ids.tolist() == [[0, 1], [3, 2], [0, 1]]
         chosen = torch.sigmoid(g.double()).gather(1, ids.long())
         torch.testing.assert_close(weights.double(), chosen / chosen.sum(-1, keepdim=True) * scale, rtol=1e-5, atol=0)
+        # The pure-torch reference follows the same contract (it underflowed to [0, 0] before).
+        want_w, want_ids = ref.moe_topk(g, 2, None, "sigmoid", 1, 1, True, scale)
+        assert torch.equal(ids.cpu(), want_ids.cpu())
+        torch.testing.assert_close(weights.cpu(), want_w.cpu(), rtol=1e-5, atol=0)
     weights, _ = call_topk(g[:1], 2, None, "sigmoid", 1, 1, True, 1.0)
     torch.testing.assert_close(weights.cpu(), torch.tensor([[0.99330715, 0.00669285]]), rtol=1e-5, atol=0)
     # Without renormalisation the weights are the fp32 scores: 0 below the smallest normal float.
