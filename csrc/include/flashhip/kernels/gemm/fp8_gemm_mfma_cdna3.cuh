@@ -31,6 +31,7 @@
 
 #include <cstdint>
 
+#include "flashhip/kernels/common/tile_scheduler.cuh"
 #include "flashhip/platform/dtypes.h"
 #include "flashhip/platform/macros.h"
 #include "flashhip/platform/mma/mfma_cdna3.h"
@@ -203,18 +204,14 @@ __global__ void FH_LAUNCH_BOUNDS(kGemmThreads, kGemmMinBlocksPerCu) fp8_gemm_mfm
   const int wave = tid / kWave;
   const int wm = wave / kWavesN, wn = wave % kWavesN;
 
-  // Tile of this block: bands of kGemmGroupM tile-rows, down the band first, so that the blocks
-  // resident together share A rows and B columns in L2.
-  const int t = blockIdx.x;
-  const int band_tiles = kGemmGroupM * args.tiles_n;
-  const int band = t / band_tiles;
-  const int first_m = band * kGemmGroupM;
-  const int band_rows = min(kGemmGroupM, args.tiles_m - first_m);
-  const int in_band = t - band * band_tiles;
-  const int m0 = (first_m + in_band % band_rows) * kBM;
-  const int n0 = (in_band / band_rows) * kGemmBlockN;
-  const int nb = n0 / kGemmBlockN;  // the b_scale row of the whole tile
+  // Tile of this block, by the matrix-core kernels' shared rasterisation (bands of kGemmGroupM
+  // tile-rows, down the band first, so that the blocks resident together share A rows and B
+  // columns in L2): one block a tile here.
   const int k_blocks = args.k / kGemmBlockK;
+  const TileCoord tile = TileScheduler<kGemmGroupM>{args.tiles_m, args.tiles_n, k_blocks}.tile(blockIdx.x);
+  const int m0 = tile.m_tile * kBM;
+  const int n0 = tile.n_tile * kGemmBlockN;
+  const int nb = tile.n_tile;  // the b_scale row of the whole tile
 
   TileCopy<kBM, kAKContig> copy_a;
   TileCopy<kGemmBlockN, kBKContig> copy_b;
