@@ -44,4 +44,12 @@ TORCH_LIBRARY(flashhip, m) {
   m.def(
       "rope(Tensor(a!) q_out, Tensor(b!) k_out, Tensor q, Tensor k, Tensor cos_sin_cache, Tensor positions, "
       "bool interleave) -> ()");
+  // The same rotation with cos/sin computed from pos_ids in fp32 instead of read from a cache
+  // (FlashInfer's apply_rope_pos_ids / apply_llama31_rope_pos_ids): pair i turns by
+  // pos * rope_theta^(-2i/rotary_dim) / rope_scale, with Llama-3.1's blend of the scaled and
+  // unscaled frequencies when llama31 (the three factors are read only then).
+  m.def(
+      "rope_pos_ids(Tensor(a!) q_out, Tensor(b!) k_out, Tensor q, Tensor k, Tensor pos_ids, int rotary_dim, "
+      "bool interleave, float rope_scale=1., float rope_theta=10000., bool llama31=False, float low_freq_factor=1., "
+      "float high_freq_factor=4., float old_context_len=8192.) -> ()");
 }

@@ -100,4 +100,16 @@ void rope(at::Tensor& q_out, at::Tensor& k_out, const at::Tensor& q, const at::T
   op.call(q_out, k_out, q, k, cos_sin_cache, positions, interleave);
 }
 
+void rope_pos_ids(at::Tensor& q_out, at::Tensor& k_out, const at::Tensor& q, const at::Tensor& k,
+                  const at::Tensor& pos_ids, int64_t rotary_dim, bool interleave, double rope_scale, double rope_theta,
+                  bool llama31, double low_freq_factor, double high_freq_factor, double old_context_len) {
+  static const auto op = c10::Dispatcher::singleton()
+                             .findSchemaOrThrow("flashhip::rope_pos_ids", "")
+                             .typed<void(at::Tensor&, at::Tensor&, const at::Tensor&, const at::Tensor&,
+                                         const at::Tensor&, int64_t, bool, double, double, bool, double, double,
+                                         double)>();
+  op.call(q_out, k_out, q, k, pos_ids, rotary_dim, interleave, rope_scale, rope_theta, llama31, low_freq_factor,
+          high_freq_factor, old_context_len);
+}
+
 }  // namespace flashhip

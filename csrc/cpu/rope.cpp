@@ -1,7 +1,11 @@
 // Tokens in parallel (at::parallel_for); each rotary pair is read as two values, rotated in
 // fp32 and rounded once, the same arithmetic as the GPU kernel. Reading both elements of a pair
-// before writing either makes the in-place form safe.
+// before writing either makes the in-place form safe. Without a cache, each token's cos/sin are
+// computed from its position as the GPU kernel computes them (fp32, rope_frequencies.h).
 #include "rope.h"
+
+#include <cmath>
+#include <vector>
 
 #include "dispatch.h"
 
@@ -38,11 +42,28 @@ void rope_tokens(const RopeParams& p) {
   const auto* k = static_cast<const T*>(p.k);                      // [nnz, num_k_heads, head_dim]
   auto* q_out = static_cast<T*>(p.q_out);
   auto* k_out = static_cast<T*>(p.k_out);
+  const int half = p.rotary_dim / 2;
+  const bool compute_angles = p.cos_sin_cache == nullptr;
+  std::vector<float> inv_freq(compute_angles ? half : 0);  // [rotary_dim / 2]
+  for (int i = 0; i < static_cast<int>(inv_freq.size()); ++i) {
+    inv_freq[i] = kernels::rope_inv_freq(p.frequencies, i, p.rotary_dim);
+  }
   at::parallel_for(0, p.nnz, 16, [&](int64_t begin, int64_t end) {
+    std::vector<float> computed(compute_angles ? 2 * half : 0);  // [rotary_dim]: cos | sin of one token
     for (int64_t t = begin; t < end; ++t) {
       const int64_t position = static_cast<int64_t>(positions[t * p.positions_stride]);
-      const float* cos = p.cos_sin_cache + position * p.cache_row_stride;  // [rotary_dim / 2]
-      const float* sin = cos + p.rotary_dim / 2;                              // [rotary_dim / 2]
+      const float* cos = nullptr;  // [rotary_dim / 2]
+      if (compute_angles) {
+        for (int i = 0; i < half; ++i) {
+          const float angle = static_cast<float>(position) * inv_freq[i];
+          computed[i] = std::cos(angle);
+          computed[half + i] = std::sin(angle);
+        }
+        cos = computed.data();
+      } else {
+        cos = p.cos_sin_cache + position * p.cache_row_stride;
+      }
+      const float* sin = cos + half;  // [rotary_dim / 2]
       for (int h = 0; h < p.num_q_heads; ++h) {
         rotate_head(q + t * p.q_token_stride + h * p.q_head_stride,
                     q_out + t * p.q_out_token_stride + h * p.q_out_head_stride, cos, sin, p, p.copy_q_tail);

@@ -5,7 +5,8 @@
 
 namespace flashhip::cpu {
 
-// Positions must already be known to lie in [0, max_positions) (the op wrapper checks them).
+// With a cache, positions must already be known to lie in [0, max_positions) (the op wrapper
+// checks them); without one (cos_sin_cache null) any position is valid.
 void rope(const kernels::RopeParams& params);
 
 }  // namespace flashhip::cpu

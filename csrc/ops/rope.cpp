@@ -1,6 +1,9 @@
-// Torch wrapper of the rotary embedding: argument checks, then the CPU implementation or the
-// GPU launcher on the caller's current stream. One function serves both devices.
+// Torch wrappers of the rotary embedding: rope (cos|sin cache) and rope_pos_ids (angles computed
+// from the positions). Argument checks, then the CPU implementation or the GPU launcher on the
+// caller's current stream. One function per op serves both devices.
 #include <ATen/ATen.h>
+
+#include <cmath>
 #include <c10/core/DeviceGuard.h>
 #include <torch/library.h>
 
@@ -18,27 +21,63 @@ using kernels::IndexType;
 using kernels::RopeParams;
 
 constexpr const char* kOp = "flashhip.rope";
+constexpr const char* kPosIdsOp = "flashhip.rope_pos_ids";
 
-void check_innermost_contiguous(const char* arg, const at::Tensor& t) {
-  TORCH_CHECK(t.stride(-1) == 1 || t.size(-1) <= 1, kOp, ": argument '", arg,
+void check_innermost_contiguous(const char* op, const char* arg, const at::Tensor& t) {
+  TORCH_CHECK(t.stride(-1) == 1 || t.size(-1) <= 1, op, ": argument '", arg,
               "' must be contiguous in its innermost dimension (stride 1), got stride ", t.stride(-1));
 }
 
 // [nnz, heads, head_dim] in a q/k dtype, innermost contiguous.
-void check_heads(const char* arg, const at::Tensor& t, const char* heads_name) {
-  TORCH_CHECK(t.dim() == 3, kOp, ": argument '", arg, "' must be 3-D [nnz, ", heads_name, ", head_dim], got shape ",
+void check_heads(const char* op, const char* arg, const at::Tensor& t, const char* heads_name) {
+  TORCH_CHECK(t.dim() == 3, op, ": argument '", arg, "' must be 3-D [nnz, ", heads_name, ", head_dim], got shape ",
               t.sizes());
-  check_innermost_contiguous(arg, t);
+  check_innermost_contiguous(op, arg, t);
 }
 
 // An output may be its own input (in place) or separate memory, never a different view of it.
-void check_output(const char* arg, const at::Tensor& out, const char* in_arg, const at::Tensor& in) {
-  check_same_device(kOp, arg, out, in);
-  check_same_dtype(kOp, arg, out, in, in_arg);
-  check_same_shape(kOp, arg, out, in, in_arg);
-  check_innermost_contiguous(arg, out);
-  check_writable(kOp, arg, out);
-  check_in_place_or_separate(kOp, arg, out, in_arg, in);
+void check_output(const char* op, const char* arg, const at::Tensor& out, const char* in_arg, const at::Tensor& in) {
+  check_same_device(op, arg, out, in);
+  check_same_dtype(op, arg, out, in, in_arg);
+  check_same_shape(op, arg, out, in, in_arg);
+  check_innermost_contiguous(op, arg, out);
+  check_writable(op, arg, out);
+  check_in_place_or_separate(op, arg, out, in_arg, in);
+}
+
+// q [nnz, Hq, head_dim] and k [nnz, Hk, head_dim] of one activation dtype on one device.
+void check_q_and_k(const char* op, const at::Tensor& q, const at::Tensor& k) {
+  check_device(op, "q", q);
+  check_dtype(op, "q", q, {at::kHalf, at::kBFloat16, at::kFloat});
+  check_heads(op, "q", q, "num_q_heads");
+  check_same_device(op, "k", k, q);
+  check_same_dtype(op, "k", k, q, "q");
+  check_heads(op, "k", k, "num_k_heads");
+  TORCH_CHECK(k.size(0) == q.size(0), op, ": argument 'k' has ", k.size(0), " tokens but 'q' has ", q.size(0),
+              "; both must be [nnz, heads, head_dim] with the same nnz");
+  TORCH_CHECK(k.size(2) == q.size(2), op, ": argument 'k' has head_dim ", k.size(2), " but 'q' has ", q.size(2));
+  TORCH_CHECK(q.size(1) <= INT32_MAX && k.size(1) <= INT32_MAX && q.size(2) <= INT32_MAX, op,
+              ": head counts and head_dim must fit in 32 bits");
+}
+
+// int32/int64 [nnz] on q's device.
+void check_positions(const char* op, const char* arg, const at::Tensor& positions, const at::Tensor& q) {
+  check_same_device(op, arg, positions, q);
+  check_dtype(op, arg, positions, {at::kInt, at::kLong});
+  TORCH_CHECK(positions.dim() == 1 && positions.size(0) == q.size(0), op, ": argument '", arg, "' must have shape [",
+              q.size(0), "] (one per token of 'q'), got ", positions.sizes());
+}
+
+// Outputs shaped like their inputs, each its own input or separate from every other argument.
+void check_outputs(const char* op, const at::Tensor& q_out, const at::Tensor& k_out, const at::Tensor& q,
+                   const at::Tensor& k, const char* positions_arg, const at::Tensor& positions) {
+  check_output(op, "q_out", q_out, "q", q);
+  check_output(op, "k_out", k_out, "k", k);
+  check_separate(op, "q_out", q_out, "k", k);
+  check_separate(op, "k_out", k_out, "q", q);
+  check_separate(op, "q_out", q_out, "k_out", k_out);
+  check_separate(op, "q_out", q_out, positions_arg, positions);
+  check_separate(op, "k_out", k_out, positions_arg, positions);
 }
 
 // The element stride of dimension d, or 0 where the dimension has one element (any stride is
@@ -58,54 +97,84 @@ void check_positions_on_host(const at::Tensor& positions, int64_t max_positions)
   }
 }
 
-std::string describe(const kernels::RopeLaunchInfo& info, at::ScalarType dtype, bool interleave) {
+std::string describe(const kernels::RopeLaunchInfo& info, at::ScalarType dtype, bool interleave, bool computed) {
   return std::string(info.variant) + " (" + c10::toString(dtype) + (interleave ? ", interleaved" : ", neox") +
+         (computed ? ", computed angles" : ", cos|sin cache") +
          ", vec " + std::to_string(info.vec) + ", " + std::to_string(info.chunks_per_head) + " chunks/head, " +
          std::to_string(info.head_lanes) + " head lanes, <= " + std::to_string(info.heads_per_thread) +
          " heads/thread, wave " + std::to_string(info.wave) + ")";
 }
 
+// The parameters both ops share: pointers, strides, sizes, style, dtypes (no cos/sin source).
+RopeParams params_of(const at::Tensor& q_out, const at::Tensor& k_out, const at::Tensor& q, const at::Tensor& k,
+                     const at::Tensor& positions, int rotary_dim, bool interleave) {
+  RopeParams p;
+  p.q_out = q_out.data_ptr();
+  p.k_out = k_out.data_ptr();
+  p.q = q.data_ptr();
+  p.k = k.data_ptr();
+  p.positions = positions.data_ptr();
+  p.q_token_stride = stride_of(q, 0);
+  p.q_head_stride = stride_of(q, 1);
+  p.k_token_stride = stride_of(k, 0);
+  p.k_head_stride = stride_of(k, 1);
+  p.q_out_token_stride = stride_of(q_out, 0);
+  p.q_out_head_stride = stride_of(q_out, 1);
+  p.k_out_token_stride = stride_of(k_out, 0);
+  p.k_out_head_stride = stride_of(k_out, 1);
+  p.positions_stride = stride_of(positions, 0);
+  p.nnz = q.size(0);
+  p.num_q_heads = static_cast<int>(q.size(1));
+  p.num_k_heads = static_cast<int>(k.size(1));
+  p.head_dim = static_cast<int>(q.size(2));
+  p.rotary_dim = rotary_dim;
+  p.copy_q_tail = q_out.data_ptr() != q.data_ptr();
+  p.copy_k_tail = k_out.data_ptr() != k.data_ptr();
+  p.interleave = interleave;
+  p.dtype = kernel_dtype(q.scalar_type());
+  p.positions_type = positions.scalar_type() == at::kInt ? IndexType::kInt32 : IndexType::kInt64;
+  return p;
+}
+
+void run(const char* op, RopeParams& p, const at::Tensor& q) {
+  apply_dev_overrides(p);
+  const bool interleave = p.interleave;
+  const bool computed = p.cos_sin_cache == nullptr;
+  kernels::RopeLaunchInfo info;
+  run_on_device(
+      op, q,
+      [&] {
+        cpu::rope(p);
+        return [&] { return cpu_variant(q.scalar_type()); };
+      },
+      [&](auto stream) {
+        return std::make_pair(kernels::launch_rope(p, stream, &info),
+                              [&] { return describe(info, q.scalar_type(), interleave, computed); });
+      });
+}
+
 void rope(at::Tensor& q_out, at::Tensor& k_out, const at::Tensor& q, const at::Tensor& k,
           const at::Tensor& cos_sin_cache, const at::Tensor& positions, bool interleave) {
-  check_device(kOp, "q", q);
-  check_dtype(kOp, "q", q, {at::kHalf, at::kBFloat16, at::kFloat});
-  check_heads("q", q, "num_q_heads");
-  check_same_device(kOp, "k", k, q);
-  check_same_dtype(kOp, "k", k, q, "q");
-  check_heads("k", k, "num_k_heads");
+  check_q_and_k(kOp, q, k);
   const int64_t nnz = q.size(0);
   const int64_t head_dim = q.size(2);
-  TORCH_CHECK(k.size(0) == nnz, kOp, ": argument 'k' has ", k.size(0), " tokens but 'q' has ", nnz,
-              "; both must be [nnz, heads, head_dim] with the same nnz");
-  TORCH_CHECK(k.size(2) == head_dim, kOp, ": argument 'k' has head_dim ", k.size(2), " but 'q' has ", head_dim);
 
   check_same_device(kOp, "cos_sin_cache", cos_sin_cache, q);
   check_dtype(kOp, "cos_sin_cache", cos_sin_cache, {at::kFloat});
   TORCH_CHECK(cos_sin_cache.dim() == 2, kOp, ": argument 'cos_sin_cache' must be 2-D [max_positions, rotary_dim], got shape ",
               cos_sin_cache.sizes());
-  check_innermost_contiguous("cos_sin_cache", cos_sin_cache);
+  check_innermost_contiguous(kOp, "cos_sin_cache", cos_sin_cache);
   const int64_t rotary_dim = cos_sin_cache.size(1);
   TORCH_CHECK(rotary_dim > 0 && rotary_dim % 2 == 0, kOp, ": argument 'cos_sin_cache' has rotary_dim (size(1)) ",
               rotary_dim, "; it must be a positive even number (cos in the first half, sin in the second)");
   TORCH_CHECK(rotary_dim <= head_dim, kOp, ": argument 'cos_sin_cache' has rotary_dim (size(1)) ", rotary_dim,
               ", larger than the head_dim ", head_dim, " of 'q' and 'k'");
 
-  check_same_device(kOp, "positions", positions, q);
-  check_dtype(kOp, "positions", positions, {at::kInt, at::kLong});
-  TORCH_CHECK(positions.dim() == 1 && positions.size(0) == nnz, kOp, ": argument 'positions' must have shape [", nnz,
-              "] (one per token of 'q'), got ", positions.sizes());
+  check_positions(kOp, "positions", positions, q);
 
-  check_output("q_out", q_out, "q", q);
-  check_output("k_out", k_out, "k", k);
-  check_separate(kOp, "q_out", q_out, "k", k);
-  check_separate(kOp, "k_out", k_out, "q", q);
-  check_separate(kOp, "q_out", q_out, "k_out", k_out);
+  check_outputs(kOp, q_out, k_out, q, k, "positions", positions);
   check_separate(kOp, "q_out", q_out, "cos_sin_cache", cos_sin_cache);
   check_separate(kOp, "k_out", k_out, "cos_sin_cache", cos_sin_cache);
-  check_separate(kOp, "q_out", q_out, "positions", positions);
-  check_separate(kOp, "k_out", k_out, "positions", positions);
-  TORCH_CHECK(q.size(1) <= INT32_MAX && k.size(1) <= INT32_MAX && head_dim <= INT32_MAX, kOp,
-              ": head counts and head_dim must fit in 32 bits");
 
   if (nnz == 0) return;
   if (positions.is_cpu()) {
@@ -116,55 +185,64 @@ void rope(at::Tensor& q_out, at::Tensor& k_out, const at::Tensor& q, const at::T
     }
   }
 
-  RopeParams p;
-  p.q_out = q_out.data_ptr();
-  p.k_out = k_out.data_ptr();
-  p.q = q.data_ptr();
-  p.k = k.data_ptr();
+  RopeParams p = params_of(q_out, k_out, q, k, positions, static_cast<int>(rotary_dim), interleave);
   p.cos_sin_cache = cos_sin_cache.data_ptr<float>();
-  p.positions = positions.data_ptr();
-  p.q_token_stride = stride_of(q, 0);
-  p.q_head_stride = stride_of(q, 1);
-  p.k_token_stride = stride_of(k, 0);
-  p.k_head_stride = stride_of(k, 1);
-  p.q_out_token_stride = stride_of(q_out, 0);
-  p.q_out_head_stride = stride_of(q_out, 1);
-  p.k_out_token_stride = stride_of(k_out, 0);
-  p.k_out_head_stride = stride_of(k_out, 1);
   p.cache_row_stride = stride_of(cos_sin_cache, 0);
-  p.positions_stride = stride_of(positions, 0);
-  p.nnz = nnz;
   p.max_positions = cos_sin_cache.size(0);
-  p.num_q_heads = static_cast<int>(q.size(1));
-  p.num_k_heads = static_cast<int>(k.size(1));
-  p.head_dim = static_cast<int>(head_dim);
-  p.rotary_dim = static_cast<int>(rotary_dim);
-  p.copy_q_tail = q_out.data_ptr() != q.data_ptr();
-  p.copy_k_tail = k_out.data_ptr() != k.data_ptr();
-  p.interleave = interleave;
-  p.dtype = kernel_dtype(q.scalar_type());
-  p.positions_type = positions.scalar_type() == at::kInt ? IndexType::kInt32 : IndexType::kInt64;
+  run(kOp, p, q);
+}
 
-  apply_dev_overrides(p);
-  kernels::RopeLaunchInfo info;
-  run_on_device(
-      kOp, q,
-      [&] {
-        cpu::rope(p);
-        return [&] { return cpu_variant(q.scalar_type()); };
-      },
-      [&](auto stream) {
-        return std::make_pair(kernels::launch_rope(p, stream, &info),
-                              [&] { return describe(info, q.scalar_type(), interleave); });
-      });
+// rope_pos_ids: as rope, with pair i of a token at position p turned by p * inv_freq(i) computed
+// in fp32 (rope_frequencies.h) instead of read from a cache.
+void rope_pos_ids(at::Tensor& q_out, at::Tensor& k_out, const at::Tensor& q, const at::Tensor& k,
+                  const at::Tensor& pos_ids, int64_t rotary_dim, bool interleave, double rope_scale, double rope_theta,
+                  bool llama31, double low_freq_factor, double high_freq_factor, double old_context_len) {
+  check_q_and_k(kPosIdsOp, q, k);
+  const int64_t head_dim = q.size(2);
+  TORCH_CHECK(rotary_dim > 0 && rotary_dim % 2 == 0 && rotary_dim <= head_dim, kPosIdsOp,
+              ": argument 'rotary_dim' must be a positive even number no larger than the head_dim ", head_dim,
+              " of 'q' and 'k', got ", rotary_dim);
+  TORCH_CHECK(std::isfinite(rope_scale) && rope_scale > 0, kPosIdsOp,
+              ": argument 'rope_scale' must be finite and positive, got ", rope_scale);
+  TORCH_CHECK(std::isfinite(rope_theta) && rope_theta > 0, kPosIdsOp,
+              ": argument 'rope_theta' must be finite and positive, got ", rope_theta);
+  if (llama31) {
+    TORCH_CHECK(std::isfinite(low_freq_factor) && low_freq_factor > 0, kPosIdsOp,
+                ": argument 'low_freq_factor' must be finite and positive, got ", low_freq_factor);
+    TORCH_CHECK(std::isfinite(high_freq_factor) && high_freq_factor > low_freq_factor, kPosIdsOp,
+                ": argument 'high_freq_factor' (", high_freq_factor, ") must be finite and exceed 'low_freq_factor' (",
+                low_freq_factor, ")");
+    TORCH_CHECK(std::isfinite(old_context_len) && old_context_len > 0, kPosIdsOp,
+                ": argument 'old_context_len' must be finite and positive, got ", old_context_len);
+  }
+  check_positions(kPosIdsOp, "pos_ids", pos_ids, q);
+  check_outputs(kPosIdsOp, q_out, k_out, q, k, "pos_ids", pos_ids);
+  if (q.size(0) == 0) return;
+
+  RopeParams p = params_of(q_out, k_out, q, k, pos_ids, static_cast<int>(rotary_dim), interleave);
+  p.frequencies.rope_theta = static_cast<float>(rope_theta);
+  p.frequencies.rcp_scale = static_cast<float>(1.0 / rope_scale);
+  p.frequencies.llama31 = llama31;
+  if (llama31) {
+    const double band = high_freq_factor - low_freq_factor;
+    p.frequencies.smooth_a = static_cast<float>(old_context_len / (2.0 * M_PI * band));
+    p.frequencies.smooth_b = static_cast<float>(-low_freq_factor / band);
+  }
+  run(kPosIdsOp, p, q);
 }
 
 }  // namespace
 
-TORCH_LIBRARY_IMPL(flashhip, CPU, m) { m.impl("rope", &rope); }
+TORCH_LIBRARY_IMPL(flashhip, CPU, m) {
+  m.impl("rope", &rope);
+  m.impl("rope_pos_ids", &rope_pos_ids);
+}
 
 #ifdef FLASHHIP_WITH_GPU
-TORCH_LIBRARY_IMPL(flashhip, CUDA, m) { m.impl("rope", &rope); }
+TORCH_LIBRARY_IMPL(flashhip, CUDA, m) {
+  m.impl("rope", &rope);
+  m.impl("rope_pos_ids", &rope_pos_ids);
+}
 #endif
 
 }  // namespace flashhip::ops

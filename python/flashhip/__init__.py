@@ -16,7 +16,9 @@ from .rope import (
     cos_sin_cache,
     linear_scaling_cos_sin_cache,
     llama3_cos_sin_cache,
+    ragged_pos_ids,
     rope,
+    rope_pos_ids,
     yarn_cos_sin_cache,
 )
 
@@ -35,6 +37,8 @@ __all__ = [
     "moe_align_block_size",
     "moe_sum",
     "rope",
+    "rope_pos_ids",
+    "ragged_pos_ids",
     "cos_sin_cache",
     "linear_scaling_cos_sin_cache",
     "llama3_cos_sin_cache",

@@ -180,6 +180,43 @@ def rope(q, k, cos_sin_cache, positions, interleave=False):
     return rotate(q), rotate(k)
 
 
+def rope_inv_freq(rotary_dim, rope_scale=1.0, rope_theta=1e4, llama31=False, low_freq_factor=1.0,
+                  high_freq_factor=4.0, old_context_len=8192.0):
+    """float64 ``[rotary_dim / 2]`` frequencies of the computed-angle rope, written out from the
+    definitions: ``theta^(-2i/d) / scale``, or for Llama-3.1 by wavelength band: longer than
+    ``old_context_len / low_freq_factor`` slowed by ``scale``, shorter than
+    ``old_context_len / high_freq_factor`` kept, between them a linear blend in
+    ``old_context_len / wavelength``."""
+    pairs = torch.arange(rotary_dim // 2, dtype=torch.float64)
+    base = torch.tensor(float(rope_theta), dtype=torch.float64) ** (-2.0 * pairs / rotary_dim)
+    if not llama31:
+        return base / rope_scale
+    wavelength = 2 * math.pi / base
+    weight = ((old_context_len / wavelength - low_freq_factor) / (high_freq_factor - low_freq_factor)).clamp(0, 1)
+    return weight * base + (1 - weight) * base / rope_scale
+
+
+def rope_pos_ids(q, k, pos_ids, rotary_dim=None, interleave=False, **freq_args):
+    """float64 ``(q_rotated, k_rotated)`` with cos/sin of ``pos_ids * rope_inv_freq(...)`` in float64."""
+    rotary_dim = q.shape[-1] if rotary_dim is None else rotary_dim
+    inv_freq = rope_inv_freq(rotary_dim, **freq_args)
+    angles = pos_ids.detach().cpu().to(torch.float64)[:, None] * inv_freq[None, :]  # [nnz, rotary_dim/2]
+    cos, sin = angles.cos()[:, None, :], angles.sin()[:, None, :]
+
+    def rotate(x):
+        xd = x.detach().cpu().to(torch.float64)
+        r, rest = xd[..., :rotary_dim], xd[..., rotary_dim:]
+        if interleave:
+            x1, x2 = r[..., 0::2], r[..., 1::2]
+            rotated = torch.stack((x1 * cos - x2 * sin, x2 * cos + x1 * sin), dim=-1).flatten(-2)
+        else:
+            x1, x2 = r.chunk(2, dim=-1)
+            rotated = torch.cat((x1 * cos - x2 * sin, x2 * cos + x1 * sin), dim=-1)
+        return torch.cat((rotated, rest), dim=-1)
+
+    return rotate(q), rotate(k)
+
+
 # ---- FP8 GEMM with DeepSeek-V3 blockwise scales (OPS.md §4) ----
 
 def fp8_gemm(a, b, a_scale, b_scale):

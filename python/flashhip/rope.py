@@ -1,5 +1,6 @@
-"""Rotary position embedding: the functional form of ``torch.ops.flashhip.rope`` and builders
-of the fp32 cos|sin cache it reads (plain, linear scaling, Llama-3.1, YaRN).
+"""Rotary position embedding: the functional forms of ``torch.ops.flashhip.rope`` (cos|sin cache)
+and ``torch.ops.flashhip.rope_pos_ids`` (angles computed from the positions), the positions of a
+ragged batch, and builders of the fp32 cos|sin cache (plain, linear scaling, Llama-3.1, YaRN).
 
 A cache is ``[max_position, rotary_dim]`` float32: row ``p`` holds ``cos(p * inv_freq)`` in its
 first half and ``sin(p * inv_freq)`` in its second half (YaRN multiplies both by its attention
@@ -52,6 +53,72 @@ def rope(
         k_out = torch.empty_like(k)
     _ops.rope(q_out, k_out, q, k, cos_sin_cache, positions, interleave)
     return q_out, k_out
+
+
+def rope_pos_ids(
+    q: torch.Tensor,
+    k: torch.Tensor,
+    pos_ids: torch.Tensor,
+    rotary_dim: Optional[int] = None,
+    interleave: bool = False,
+    rope_scale: float = 1.0,
+    rope_theta: float = 1e4,
+    *,
+    llama31: bool = False,
+    low_freq_factor: float = 1.0,
+    high_freq_factor: float = 4.0,
+    old_context_len: float = 8192.0,
+    q_out: Optional[torch.Tensor] = None,
+    k_out: Optional[torch.Tensor] = None,
+) -> Tuple[torch.Tensor, torch.Tensor]:
+    """:func:`rope` with the angles computed from ``pos_ids`` (int32/int64 ``[nnz]``, any value)
+    instead of read from a cache: pair ``i`` of a token at position ``p`` turns by
+    ``p * rope_theta ** (-2i / rotary_dim) / rope_scale`` (``torch.ops.flashhip.rope_pos_ids``).
+    With ``llama31`` the frequencies are Llama-3.1's (:func:`inv_freq_llama3` with
+    ``factor=rope_scale``). ``rotary_dim=None`` rotates the whole head.
+
+    The angle and its cos/sin are computed in fp32 on both devices, as FlashInfer's kernels do,
+    so at position ``p`` the angle carries an error of about ``p * 2**-24`` rad (1e-2 at 1e5):
+    a cos|sin cache built in float64 (:func:`rope`) is the more accurate choice at long context.
+    """
+    if rotary_dim is None:
+        rotary_dim = q.shape[-1]
+    if q_out is None:
+        q_out = torch.empty_like(q)
+    if k_out is None:
+        k_out = torch.empty_like(k)
+    _ops.rope_pos_ids(q_out, k_out, q, k, pos_ids, rotary_dim, interleave, rope_scale, rope_theta, llama31,
+                      low_freq_factor, high_freq_factor, old_context_len)
+    return q_out, k_out
+
+
+def ragged_pos_ids(indptr: torch.Tensor, offsets: torch.Tensor, nnz: int) -> torch.Tensor:
+    """The per-token positions of a ragged batch: token ``t`` of request ``b`` (``indptr[b] <= t <
+    indptr[b + 1]``) is at ``offsets[b] + t - indptr[b]``. int32 ``[nnz]`` (int64 when
+    ``offsets`` is), on the device of ``indptr``, computed with tensor ops (no host sync, so it
+    captures and compiles).
+
+    ``indptr`` (int ``[batch + 1]``) must start at 0, not decrease and end at ``nnz``: checked
+    when it lives on the CPU (a RuntimeError naming ``'indptr'``); on a GPU that check would need
+    a sync, and a token outside ``[0, indptr[-1])`` gets request ``batch - 1``'s positions."""
+    if indptr.dim() != 1 or indptr.numel() < 1 or indptr.dtype not in (torch.int32, torch.int64):
+        raise RuntimeError(f"argument 'indptr' must be int32/int64 [batch + 1], got {indptr.dtype} {tuple(indptr.shape)}")
+    batch = indptr.numel() - 1
+    if offsets.shape != (batch,) or offsets.dtype not in (torch.int32, torch.int64):
+        raise RuntimeError(f"argument 'offsets' must be int32/int64 [{batch}] (one per request of 'indptr'), got "
+                           f"{offsets.dtype} {tuple(offsets.shape)}")
+    if offsets.device != indptr.device:
+        raise RuntimeError(f"argument 'offsets' must be on {indptr.device}, got {offsets.device}")
+    if indptr.device.type == "cpu" and not torch.compiler.is_compiling():
+        if int(indptr[0]) != 0 or int(indptr[-1]) != nnz or bool((indptr[1:] < indptr[:-1]).any()):
+            raise RuntimeError(f"argument 'indptr' must start at 0, not decrease and end at nnz = {nnz}, got "
+                               f"{indptr.tolist()}")
+    tokens = torch.arange(nnz, device=indptr.device, dtype=torch.int64)
+    if batch == 0:
+        return tokens.to(offsets.dtype)
+    # The request of each token: how many request ends lie at or before it.
+    request = torch.searchsorted(indptr[1:].to(torch.int64), tokens, right=True).clamp_(max=batch - 1)
+    return (offsets.to(torch.int64)[request] + tokens - indptr.to(torch.int64)[request]).to(offsets.dtype)
 
 
 # ---- Inverse frequencies (float64, one per rotary pair) ----

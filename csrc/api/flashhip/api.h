@@ -46,5 +46,12 @@ void moe_sum(at::Tensor& output, const at::Tensor& input);
 // cos|sin cache [max_positions, rotary_dim]; in place when q_out is q and k_out is k.
 void rope(at::Tensor& q_out, at::Tensor& k_out, const at::Tensor& q, const at::Tensor& k,
           const at::Tensor& cos_sin_cache, const at::Tensor& positions, bool interleave = false);
+// The same rotation with cos/sin computed in fp32 from pos_ids [nnz] (no cache): pair i turns by
+// pos * rope_theta^(-2i/rotary_dim) / rope_scale, blended with the unscaled frequency as
+// Llama-3.1 does when llama31.
+void rope_pos_ids(at::Tensor& q_out, at::Tensor& k_out, const at::Tensor& q, const at::Tensor& k,
+                  const at::Tensor& pos_ids, int64_t rotary_dim, bool interleave = false, double rope_scale = 1.0,
+                  double rope_theta = 1e4, bool llama31 = false, double low_freq_factor = 1.0,
+                  double high_freq_factor = 4.0, double old_context_len = 8192.0);
 
 }  // namespace flashhip

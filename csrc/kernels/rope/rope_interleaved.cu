@@ -4,7 +4,7 @@
 namespace flashhip::kernels {
 
 gpuError_t launch_rope_interleaved(const RopeParams& p, gpuStream_t stream, RopeLaunchInfo* info) {
-  return rope_detail::launch_rope_style<true>(p, stream, info);
+  return rope_detail::launch_rope_style<true, false>(p, stream, info);
 }
 
 }  // namespace flashhip::kernels

@@ -4,7 +4,7 @@
 namespace flashhip::kernels {
 
 gpuError_t launch_rope_neox(const RopeParams& p, gpuStream_t stream, RopeLaunchInfo* info) {
-  return rope_detail::launch_rope_style<false>(p, stream, info);
+  return rope_detail::launch_rope_style<false, false>(p, stream, info);
 }
 
 }  // namespace flashhip::kernels

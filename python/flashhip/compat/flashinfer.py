@@ -10,7 +10,7 @@ from typing import Optional
 
 import torch
 
-from .. import norm
+from .. import norm, rope
 from ._moe import _route_into
 
 _ops = torch.ops.flashhip
@@ -25,6 +25,14 @@ __all__ = [
     "fused_add_rmsnorm_quant",
     "apply_rope_with_cos_sin_cache_inplace",
     "apply_rope_with_cos_sin_cache",
+    "apply_rope",
+    "apply_rope_inplace",
+    "apply_rope_pos_ids",
+    "apply_rope_pos_ids_inplace",
+    "apply_llama31_rope",
+    "apply_llama31_rope_inplace",
+    "apply_llama31_rope_pos_ids",
+    "apply_llama31_rope_pos_ids_inplace",
     "fused_topk_deepseek",
 ]
 
@@ -111,6 +119,89 @@ def apply_rope_with_cos_sin_cache(positions, query, key, head_size, cos_sin_cach
     key_out = torch.empty(key.shape, dtype=key.dtype, device=key.device)
     _rope_flat(positions, query, key, head_size, cos_sin_cache, is_neox, query_out, key_out)
     return query_out, key_out
+
+
+# ---- RoPE with the angles computed from the positions (no cache) ----
+# All run torch.ops.flashhip.rope_pos_ids; the indptr/offsets forms first turn the ragged batch
+# into per-token positions with tensor ops (flashhip.rope.ragged_pos_ids). Differences from
+# FlashInfer, common to all eight: int64 positions are accepted besides int32; a bad argument
+# raises RuntimeError naming it, and on the CPU a malformed 'indptr' too.
+
+def _rope_computed(q, k, pos_ids, rotary_dim, interleave, rope_scale, rope_theta, q_out, k_out, llama31=False,
+                   low_freq_factor=1.0, high_freq_factor=4.0, old_context_len=8192.0):
+    rope.rope_pos_ids(q, k, pos_ids, rotary_dim, interleave, rope_scale, rope_theta, llama31=llama31,
+                      low_freq_factor=low_freq_factor, high_freq_factor=high_freq_factor,
+                      old_context_len=float(old_context_len), q_out=q_out, k_out=k_out)
+
+
+def apply_rope_pos_ids(q, k, pos_ids, rotary_dim=None, interleave=False, rope_scale=1, rope_theta=1e4):
+    """FlashInfer's ``flashinfer.rope.apply_rope_pos_ids``: returns new ``(q_rope, k_rope)``, q
+    ``[nnz, Hq, head_dim]`` and k ``[nnz, Hk, head_dim]`` with the first ``rotary_dim`` (None:
+    all) of each head turned by ``pos_ids[t] * rope_theta^(-2i/rotary_dim) / rope_scale``
+    (``interleave``: GPT-J pairs, else NeoX halves); see :func:`flashhip.rope.rope_pos_ids`."""
+    q_out, k_out = torch.empty_like(q), torch.empty_like(k)
+    _rope_computed(q, k, pos_ids, rotary_dim, interleave, rope_scale, rope_theta, q_out, k_out)
+    return q_out, k_out
+
+
+def apply_rope_pos_ids_inplace(q, k, pos_ids, rotary_dim=None, interleave=False, rope_scale=1, rope_theta=1e4) -> None:
+    """FlashInfer's ``flashinfer.rope.apply_rope_pos_ids_inplace``: :func:`apply_rope_pos_ids`
+    written into ``q`` and ``k``."""
+    _rope_computed(q, k, pos_ids, rotary_dim, interleave, rope_scale, rope_theta, q, k)
+
+
+def apply_rope(q, k, indptr, offsets, rotary_dim=None, interleave=False, rope_scale=1, rope_theta=1e4):
+    """FlashInfer's ``flashinfer.rope.apply_rope``: :func:`apply_rope_pos_ids` of a ragged batch,
+    request ``b`` owning tokens ``indptr[b]..indptr[b+1]`` at positions ``offsets[b]`` onwards."""
+    pos_ids = rope.ragged_pos_ids(indptr, offsets, q.shape[0])
+    return apply_rope_pos_ids(q, k, pos_ids, rotary_dim, interleave, rope_scale, rope_theta)
+
+
+def apply_rope_inplace(q, k, indptr, offsets, rotary_dim=None, interleave=False, rope_scale=1, rope_theta=1e4) -> None:
+    """FlashInfer's ``flashinfer.rope.apply_rope_inplace``: :func:`apply_rope` written into ``q``
+    and ``k``."""
+    pos_ids = rope.ragged_pos_ids(indptr, offsets, q.shape[0])
+    _rope_computed(q, k, pos_ids, rotary_dim, interleave, rope_scale, rope_theta, q, k)
+
+
+def apply_llama31_rope_pos_ids(q, k, pos_ids, rotary_dim=None, interleave=False, rope_scale=8, rope_theta=5e5,
+                               low_freq_factor=1, high_freq_factor=4, old_context_len=8192):
+    """FlashInfer's ``flashinfer.rope.apply_llama31_rope_pos_ids``: :func:`apply_rope_pos_ids`
+    with Llama-3.1's frequencies (``rope_scale`` slows the wavelengths longer than
+    ``old_context_len / low_freq_factor``, those shorter than ``old_context_len / high_freq_factor``
+    are kept, the band between is blended). FlashInfer divides by ``high_freq_factor -
+    low_freq_factor`` unchecked; flashhip refuses ``high_freq_factor <= low_freq_factor``."""
+    q_out, k_out = torch.empty_like(q), torch.empty_like(k)
+    _rope_computed(q, k, pos_ids, rotary_dim, interleave, rope_scale, rope_theta, q_out, k_out, True, low_freq_factor,
+                   high_freq_factor, old_context_len)
+    return q_out, k_out
+
+
+def apply_llama31_rope_pos_ids_inplace(q, k, pos_ids, rotary_dim=None, interleave=False, rope_scale=8,
+                                       rope_theta=5e5, low_freq_factor=1, high_freq_factor=4,
+                                       old_context_len=8192) -> None:
+    """FlashInfer's ``flashinfer.rope.apply_llama31_rope_pos_ids_inplace``:
+    :func:`apply_llama31_rope_pos_ids` written into ``q`` and ``k``."""
+    _rope_computed(q, k, pos_ids, rotary_dim, interleave, rope_scale, rope_theta, q, k, True, low_freq_factor,
+                   high_freq_factor, old_context_len)
+
+
+def apply_llama31_rope(q, k, indptr, offsets, rotary_dim=None, interleave=False, rope_scale=8, rope_theta=5e5,
+                       low_freq_factor=1, high_freq_factor=4, old_context_len=8192):
+    """FlashInfer's ``flashinfer.rope.apply_llama31_rope``: :func:`apply_llama31_rope_pos_ids` of a
+    ragged batch (``indptr``/``offsets`` as in :func:`apply_rope`)."""
+    pos_ids = rope.ragged_pos_ids(indptr, offsets, q.shape[0])
+    return apply_llama31_rope_pos_ids(q, k, pos_ids, rotary_dim, interleave, rope_scale, rope_theta, low_freq_factor,
+                                      high_freq_factor, old_context_len)
+
+
+def apply_llama31_rope_inplace(q, k, indptr, offsets, rotary_dim=None, interleave=False, rope_scale=8,
+                               rope_theta=5e5, low_freq_factor=1, high_freq_factor=4, old_context_len=8192) -> None:
+    """FlashInfer's ``flashinfer.rope.apply_llama31_rope_inplace``: :func:`apply_llama31_rope`
+    written into ``q`` and ``k``."""
+    pos_ids = rope.ragged_pos_ids(indptr, offsets, q.shape[0])
+    _rope_computed(q, k, pos_ids, rotary_dim, interleave, rope_scale, rope_theta, q, k, True, low_freq_factor,
+                   high_freq_factor, old_context_len)
 
 
 def fused_topk_deepseek(scores, bias, n_group: int, topk_group: int, topk: int, routed_scaling_factor: float,

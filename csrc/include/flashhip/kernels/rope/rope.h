@@ -5,6 +5,7 @@
 
 #include <cstdint>
 
+#include "flashhip/kernels/rope/rope_frequencies.h"
 #include "flashhip/platform/dtypes.h"
 #include "flashhip/platform/launch.h"
 
@@ -21,7 +22,7 @@ struct RopeParams {
   void* k_out = nullptr;                  // [nnz, num_k_heads, head_dim] dtype
   const void* q = nullptr;                // [nnz, num_q_heads, head_dim] dtype
   const void* k = nullptr;                // [nnz, num_k_heads, head_dim] dtype
-  const float* cos_sin_cache = nullptr;   // [max_positions, rotary_dim]: cos | sin halves
+  const float* cos_sin_cache = nullptr;   // [max_positions, rotary_dim]: cos | sin halves; null: computed
   const void* positions = nullptr;        // [nnz] positions_type
   int64_t q_token_stride = 0, q_head_stride = 0;
   int64_t k_token_stride = 0, k_head_stride = 0;
@@ -30,7 +31,7 @@ struct RopeParams {
   int64_t cache_row_stride = 0;   // elements between consecutive positions of the cache
   int64_t positions_stride = 1;   // elements between consecutive tokens' positions
   int64_t nnz = 0;                // tokens
-  int64_t max_positions = 0;      // rows of the cache
+  int64_t max_positions = 0;      // rows of the cache (unused when the angles are computed)
   int num_q_heads = 0;
   int num_k_heads = 0;
   int head_dim = 0;
@@ -40,6 +41,9 @@ struct RopeParams {
   bool interleave = false;        // false: NeoX pairs (i, i + rotary_dim/2); true: GPT-J pairs (2i, 2i+1)
   DType dtype = DType::kFloat32;  // of q, k, q_out, k_out
   IndexType positions_type = IndexType::kInt64;
+  // With no cache, pair i of a token at position p turns by float(p) * rope_inv_freq(frequencies, i)
+  // (sincosf in fp32), for any position, negative ones included.
+  RopeFrequencies frequencies;
   // Tuning (0: the launcher's heuristic); benchmarks and tests force variants here.
   int max_heads_per_thread = 0;  // most heads one thread rotates with the same cos/sin, 1..64
 };
@@ -54,8 +58,8 @@ struct RopeLaunchInfo {
   int wave = 0;
 };
 
-// Enqueues the kernel on `stream`. Argument validation is the caller's. Positions are not
-// checked on the host (that would need a device-to-host copy): a token whose position is
+// Enqueues the kernel on `stream`. Argument validation is the caller's. With a cache, positions
+// are not checked on the host (that would need a device-to-host copy): a token whose position is
 // outside [0, max_positions) is skipped on the device, leaving its rows of q_out and k_out as
 // they were. An invalid-value error comes back only for a dtype no kernel was built for.
 LaunchStatus launch_rope(const RopeParams& params, StreamHandle stream, RopeLaunchInfo* info = nullptr);

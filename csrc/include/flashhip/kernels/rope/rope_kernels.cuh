@@ -7,6 +7,9 @@
 // VEC pass-through elements past rotary_dim). Consecutive threads take consecutive chunks of
 // one head, so a group of threads reads a head as whole 16-byte pieces; `head_lanes` such
 // groups share a token and each walks every head_lanes-th head of q then k.
+//
+// The cos/sin of a thread's pairs come from the cache row of the token's position, or, with
+// COMPUTE_ANGLES (no cache), from the position and the pair's frequency (rope_frequencies.h).
 #pragma once
 
 #include "flashhip/kernels/rope/rope.h"
@@ -101,9 +104,21 @@ FH_DEVICE FH_INLINE void rotate_pairs(Vec<T, VEC>& a, Vec<T, VEC>& b, const floa
   convert_floats(rotated_b, b.data);
 }
 
+// The cos/sin of pairs first_pair .. first_pair + VEC - 1 at `position`, in fp32. Precise sincosf:
+// angles reach 1e5 rad and more, far outside the range of the hardware approximations.
+template <int VEC>
+FH_DEVICE FH_INLINE void compute_cos_sin(const RopeParams& p, int64_t position, int first_pair, float (&pair_cos)[VEC],
+                                         float (&pair_sin)[VEC]) {
+  const float pos = static_cast<float>(position);
+#pragma unroll
+  for (int i = 0; i < VEC; ++i) {
+    sincosf(pos * rope_inv_freq(p.frequencies, first_pair + i, p.rotary_dim), &pair_sin[i], &pair_cos[i]);
+  }
+}
+
 // One thread per (token, head lane, chunk); see the file comment. The kernel needs no
 // cross-lane operations, so it is not instantiated per wave width.
-template <int VEC, bool INTERLEAVE, typename T, typename TPos>
+template <int VEC, bool INTERLEAVE, bool COMPUTE_ANGLES, typename T, typename TPos>
 __global__ void FH_LAUNCH_BOUNDS(kBlockThreads, kMinResidentBlocks) rope_heads(const RopeParams p, const RopeGrid g) {
   using TVec = Vec<T, VEC>;
 
@@ -134,7 +149,7 @@ __global__ void FH_LAUNCH_BOUNDS(kBlockThreads, kMinResidentBlocks) rope_heads(c
   if (chunk >= g.rotary_chunks) {
     // Pass-through elements past rotary_dim (only when an output is not its input).
     const int offset = p.rotary_dim + (chunk - g.rotary_chunks) * VEC;
-    if (position < 0 || position >= p.max_positions) return;  // the row is left untouched
+    if (!COMPUTE_ANGLES && (position < 0 || position >= p.max_positions)) return;  // the row is left untouched
     for (int head = head_lane; head < num_heads; head += head_step) {
       if (copies_tail(p, head)) {
         TVec::load(head_input<T>(p, token, head) + offset).store_global(head_output<T>(p, token, head) + offset);
@@ -163,12 +178,16 @@ __global__ void FH_LAUNCH_BOUNDS(kBlockThreads, kMinResidentBlocks) rope_heads(c
 
   // The first heads' loads go out before anything waits for the position.
   load_heads(head_lane);
-  // Device-side guard (no host sync): an out-of-range position leaves the token's rows untouched.
-  if (position < 0 || position >= p.max_positions) return;
   float pair_cos[VEC], pair_sin[VEC];
-  const float* cache_row = p.cos_sin_cache + position * p.cache_row_stride;  // [rotary_dim]
-  load_floats<VEC>(cache_row + chunk * VEC, pair_cos);
-  load_floats<VEC>(cache_row + half + chunk * VEC, pair_sin);
+  if constexpr (COMPUTE_ANGLES) {
+    compute_cos_sin<VEC>(p, position, chunk * VEC, pair_cos, pair_sin);
+  } else {
+    // Device-side guard (no host sync): an out-of-range position leaves the token's rows untouched.
+    if (position < 0 || position >= p.max_positions) return;
+    const float* cache_row = p.cos_sin_cache + position * p.cache_row_stride;  // [rotary_dim]
+    load_floats<VEC>(cache_row + chunk * VEC, pair_cos);
+    load_floats<VEC>(cache_row + half + chunk * VEC, pair_sin);
+  }
 
   for (int head0 = head_lane;;) {
 #pragma unroll

@@ -1,5 +1,6 @@
 // Picks the rope kernel variant and work split for a call and launches it. Included by the
-// per-style translation units (rope_neox.cu, rope_interleaved.cu) so they compile in parallel.
+// per-style translation units (rope_neox.cu, rope_interleaved.cu, and rope_computed_neox.cu,
+// rope_computed_interleaved.cu for the angles computed without a cache) so they compile in parallel.
 #pragma once
 
 #include <cstdint>
@@ -31,9 +32,10 @@ bool vectorisable(const RopeParams& p) {
     if (s % VEC != 0) return false;
   }
   const bool pairs_fit = p.interleave ? p.rotary_dim % (2 * VEC) == 0 : (p.rotary_dim / 2) % VEC == 0;
+  const bool cache_fits =
+      p.cos_sin_cache == nullptr || (is_aligned(p.cos_sin_cache, 16) && p.cache_row_stride % 4 == 0);
   return pairs_fit && p.head_dim % VEC == 0 && is_aligned(p.q, bytes) && is_aligned(p.k, bytes) &&
-         is_aligned(p.q_out, bytes) && is_aligned(p.k_out, bytes) && is_aligned(p.cos_sin_cache, 16) &&
-         p.cache_row_stride % 4 == 0;
+         is_aligned(p.q_out, bytes) && is_aligned(p.k_out, bytes) && cache_fits;
 }
 
 // The work split: chunks per head from the vector width, then as many heads per thread as
@@ -58,7 +60,7 @@ inline RopeGrid choose_grid(const RopeParams& p, int vec, const DeviceTraits& tr
   return g;
 }
 
-template <bool INTERLEAVE, typename T, typename TPos>
+template <bool INTERLEAVE, bool COMPUTE_ANGLES, typename T, typename TPos>
 gpuError_t launch_rope_typed(const RopeParams& p, gpuStream_t stream, const DeviceTraits& traits, RopeLaunchInfo* info) {
   constexpr int kVec = kWideVecElems<T>;
   const bool wide = vectorisable<T, kVec>(p);
@@ -75,20 +77,21 @@ gpuError_t launch_rope_typed(const RopeParams& p, gpuStream_t stream, const Devi
                            (num_heads + g.head_lanes - 1) / g.head_lanes, traits.wave_size};
   }
   if (wide) {
-    rope_heads<kVec, INTERLEAVE, T, TPos><<<grid, block, 0, stream>>>(p, g);
+    rope_heads<kVec, INTERLEAVE, COMPUTE_ANGLES, T, TPos><<<grid, block, 0, stream>>>(p, g);
   } else {
-    rope_heads<1, INTERLEAVE, T, TPos><<<grid, block, 0, stream>>>(p, g);
+    rope_heads<1, INTERLEAVE, COMPUTE_ANGLES, T, TPos><<<grid, block, 0, stream>>>(p, g);
   }
   return gpuGetLastError();
 }
 
-// Resolves the element type and the position type of one rotation style.
-template <bool INTERLEAVE>
+// Resolves the element type and the position type of one rotation style and cos/sin source.
+template <bool INTERLEAVE, bool COMPUTE_ANGLES>
 gpuError_t launch_rope_style(const RopeParams& p, gpuStream_t stream, RopeLaunchInfo* info) {
   DeviceTraits traits;
   FH_RETURN_IF_ERROR(current_device_traits(&traits));
   auto with_types = [&](auto element, auto position) {
-    return launch_rope_typed<INTERLEAVE, decltype(element), decltype(position)>(p, stream, traits, info);
+    return launch_rope_typed<INTERLEAVE, COMPUTE_ANGLES, decltype(element), decltype(position)>(p, stream, traits,
+                                                                                               info);
   };
   auto with_element = [&](auto element) -> gpuError_t {
     return p.positions_type == IndexType::kInt32 ? with_types(element, int32_t{}) : with_types(element, int64_t{});
@@ -99,7 +102,9 @@ gpuError_t launch_rope_style(const RopeParams& p, gpuStream_t stream, RopeLaunch
 }  // namespace flashhip::kernels::rope_detail
 
 namespace flashhip::kernels {
-// One entry per rotation style, each in its own translation unit.
+// One entry per rotation style and cos/sin source, each in its own translation unit.
 gpuError_t launch_rope_neox(const RopeParams& p, gpuStream_t stream, RopeLaunchInfo* info);
 gpuError_t launch_rope_interleaved(const RopeParams& p, gpuStream_t stream, RopeLaunchInfo* info);
+gpuError_t launch_rope_computed_neox(const RopeParams& p, gpuStream_t stream, RopeLaunchInfo* info);
+gpuError_t launch_rope_computed_interleaved(const RopeParams& p, gpuStream_t stream, RopeLaunchInfo* info);
 }  // namespace flashhip::kernels
