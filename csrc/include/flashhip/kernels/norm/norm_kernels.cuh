@@ -120,7 +120,7 @@ FH_DEVICE FH_INLINE RmsFactor rms_factor(float square_sum, float inv_hidden, flo
 // PRESCALED and BY_RECIPROCAL are decided once per row and per kernel, outside the element loops.
 template <NormKind KIND, typename TOut>
 struct Epilogue {
-  float mean;           // layernorm only
+  float mean;           // layernorm kinds only
   float row_scale;      // 1 / sqrt(mean square or variance + eps) (or its rescaled part)
   float pre_scale;      // rescaled RMS rows only
   float weight_offset;  // 1 for gemma's (1 + w), else 0
