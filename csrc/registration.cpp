@@ -17,6 +17,9 @@ TORCH_LIBRARY(flashhip, m) {
   m.def(
       "fused_add_rmsnorm_quant(Tensor(a!) out, Tensor input, Tensor(b!) residual, Tensor weight, Tensor scale, "
       "float eps, bool gemma) -> ()");
+  // layernorm then rmsnorm_quant's fp8 quantisation: saturate((layernorm(input) * weight + bias) / scale).
+  m.def(
+      "layernorm_quant(Tensor(a!) out, Tensor input, Tensor weight, Tensor? bias, Tensor scale, float eps) -> ()");
 
   // ---- FP8 GEMM, DeepSeek-V3 blockwise scaling (OPS.md §4) ----
   // out [M, N] = a [M, K] x b [N, K]^T with 1x128 scales of a and 128x128 scales of b.

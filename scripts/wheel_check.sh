@@ -74,7 +74,7 @@ got, want = flashhip.rmsnorm(x, w), reference.rmsnorm(x, w)
 err = ((got.double() - want.double()).norm() / want.double().norm()).item()
 assert err < 1e-2, f"rmsnorm rel. error {err}"
 print(f"  rmsnorm on the CPU: rel. error {err:.2e} vs the reference")
-for op in ["rmsnorm", "fused_add_rmsnorm", "layernorm", "rmsnorm_quant", "fused_add_rmsnorm_quant", "rope",
+for op in ["rmsnorm", "fused_add_rmsnorm", "layernorm", "rmsnorm_quant", "fused_add_rmsnorm_quant", "layernorm_quant", "rope",
            "moe_topk", "moe_align_block_size", "fp8_gemm", "per_token_group_quant_fp8"]:
     schema = getattr(torch.ops.flashhip, op).default._schema
     assert str(schema).startswith(f"flashhip::{op}("), schema

@@ -45,6 +45,15 @@ void fused_add_rmsnorm_quant(at::Tensor& out, const at::Tensor& input, at::Tenso
   op.call(out, input, residual, weight, scale, eps, gemma);
 }
 
+void layernorm_quant(at::Tensor& out, const at::Tensor& input, const at::Tensor& weight,
+                     const std::optional<at::Tensor>& bias, const at::Tensor& scale, double eps) {
+  static const auto op = c10::Dispatcher::singleton()
+                             .findSchemaOrThrow("flashhip::layernorm_quant", "")
+                             .typed<void(at::Tensor&, const at::Tensor&, const at::Tensor&,
+                                         const std::optional<at::Tensor>&, const at::Tensor&, double)>();
+  op.call(out, input, weight, bias, scale, eps);
+}
+
 void fp8_gemm(at::Tensor& out, const at::Tensor& a, const at::Tensor& b, const at::Tensor& a_scale,
               const at::Tensor& b_scale) {
   static const auto op = c10::Dispatcher::singleton()

@@ -54,9 +54,13 @@ TOut store(float y) {
 template <typename TAct, typename TW, typename TOut>
 void norm_rows(const NormParams& p) {
   const bool fused = p.kind == NormKind::kFusedAddRms || p.kind == NormKind::kFusedAddRmsQuant;
-  const bool quant = p.kind == NormKind::kRmsQuant || p.kind == NormKind::kFusedAddRmsQuant;
-  const bool layer = p.kind == NormKind::kLayer;
+  const bool quant =
+      p.kind == NormKind::kRmsQuant || p.kind == NormKind::kFusedAddRmsQuant || p.kind == NormKind::kLayerQuant;
+  const bool layer = p.kind == NormKind::kLayer || p.kind == NormKind::kLayerQuant;
   const float scale = quant ? *p.scale : 1.0f;
+  // The one rounding of the fp32 result y; the quantising forms divide it by the scale (a true
+  // division) and saturate.
+  auto rounded = [&](float y) { return store<TOut>(quant ? y / scale : y); };
   const auto* weight = static_cast<const TW*>(p.weight);
   const auto* bias = static_cast<const TW*>(p.bias);
   const int64_t h = p.hidden;
@@ -84,15 +88,14 @@ void norm_rows(const NormParams& p) {
         for (int64_t i = 0; i < h; ++i) square_sum += static_cast<double>(x[i] - mean) * (x[i] - mean);
         const float inv = 1.0f / std::sqrt(static_cast<float>(square_sum / static_cast<double>(h)) + p.eps);
         for (int64_t i = 0; i < h; ++i) {
-          out[i] = store<TOut>((x[i] - mean) * inv * load(weight, i) + (bias != nullptr ? load(bias, i) : 0.0f));
+          out[i] = rounded((x[i] - mean) * inv * load(weight, i) + (bias != nullptr ? load(bias, i) : 0.0f));
         }
         continue;
       }
       // RMS: the mean square and the factor in double, where neither can leave the range (squares
       // of fp32 values lie within 1e-90..1.2e77), so rows whose fp32 mean square would overflow
       // or underflow normalise as the arithmetic says (the GPU rescales those rows by a power of
-      // two to the same effect). y = x * rstd * w is rounded once to fp32, then the quantising
-      // forms divide it by the scale (a true division) and saturate.
+      // two to the same effect). y = x * rstd * w is rounded once to fp32 before `rounded`.
       double square_sum = 0.0;
       for (int64_t i = 0; i < h; ++i) square_sum += static_cast<double>(x[i]) * x[i];
       const double rstd = 1.0 / std::sqrt(square_sum / static_cast<double>(h) + static_cast<double>(p.eps));
@@ -100,10 +103,20 @@ void norm_rows(const NormParams& p) {
         float w = load(weight, i);
         if (p.gemma) w += 1.0f;
         const float y = static_cast<float>(static_cast<double>(x[i]) * rstd * static_cast<double>(w));
-        out[i] = store<TOut>(quant ? y / scale : y);
+        out[i] = rounded(y);
       }
     }
   });
+}
+
+// The quantising forms: the fp8 flavour of the output.
+template <typename TAct, typename TW>
+void norm_rows_fp8(const NormParams& p) {
+  switch (p.out_dtype) {
+    case DType::kFloat8E4M3FN: return norm_rows<TAct, TW, c10::Float8_e4m3fn>(p);
+    case DType::kFloat8E4M3FNUZ: return norm_rows<TAct, TW, c10::Float8_e4m3fnuz>(p);
+    default: return norm_rows<TAct, TW, c10::Float8_e5m2>(p);
+  }
 }
 
 }  // namespace
@@ -118,12 +131,9 @@ void norm(const NormParams& p) {
       case NormKind::kLayer:
         return p.weight_dtype == DType::kFloat32 ? norm_rows<T, float, T>(p) : norm_rows<T, T, T>(p);
       case NormKind::kRmsQuant:
-      case NormKind::kFusedAddRmsQuant:
-        switch (p.out_dtype) {
-          case DType::kFloat8E4M3FN: return norm_rows<T, T, c10::Float8_e4m3fn>(p);
-          case DType::kFloat8E4M3FNUZ: return norm_rows<T, T, c10::Float8_e4m3fnuz>(p);
-          default: return norm_rows<T, T, c10::Float8_e5m2>(p);
-        }
+      case NormKind::kFusedAddRmsQuant: return norm_rows_fp8<T, T>(p);
+      case NormKind::kLayerQuant:
+        return p.weight_dtype == DType::kFloat32 ? norm_rows_fp8<T, float>(p) : norm_rows_fp8<T, T>(p);
     }
   });
 }

@@ -220,18 +220,15 @@ void fused_add_rmsnorm(at::Tensor& input, at::Tensor& residual, const at::Tensor
   run(op, p, input);
 }
 
-void layernorm(at::Tensor& out, const at::Tensor& input, const at::Tensor& weight, const std::optional<at::Tensor>& bias,
-               double eps) {
-  constexpr const char* op = "flashhip.layernorm";
-  const RowView in = check_common(op, out, "out", input, weight, eps);
-  check_same_dtype(op, "out", out, input, "input");
-  check_in_place_or_separate(op, "out", out, "input", input);
+// The layernorm kinds' weight and optional bias: in the input's dtype or fp32 (FlashInfer passes
+// fp32 gamma/beta), the bias in the weight's, neither written through the output.
+void set_layer_affine(const char* op, NormParams& p, const RowView& in, const at::Tensor& out,
+                      const at::Tensor& input, const at::Tensor& weight, const std::optional<at::Tensor>& bias) {
   check_apart(op, {{"out", &out}}, {{"weight", &weight}});
   if (bias.has_value()) check_apart(op, {{"out", &out}}, {{"bias", &*bias}});
   TORCH_CHECK(weight.scalar_type() == input.scalar_type() || weight.scalar_type() == at::kFloat, op,
               ": argument 'weight' must have the dtype of 'input' (", input.scalar_type(), ") or float32, got ",
               weight.scalar_type());
-  NormParams p = params_for(NormKind::kLayer, in, input, eps, false);
   if (bias.has_value()) {
     check_same_device(op, "bias", *bias, input);
     check_shape(op, "bias", *bias, {in.hidden});
@@ -239,11 +236,21 @@ void layernorm(at::Tensor& out, const at::Tensor& input, const at::Tensor& weigh
     check_contiguous(op, "bias", *bias);
     p.bias = bias->data_ptr();
   }
+  p.weight = weight.data_ptr();
+  p.weight_dtype = kernel_dtype(weight.scalar_type());
+}
+
+void layernorm(at::Tensor& out, const at::Tensor& input, const at::Tensor& weight, const std::optional<at::Tensor>& bias,
+               double eps) {
+  constexpr const char* op = "flashhip.layernorm";
+  const RowView in = check_common(op, out, "out", input, weight, eps);
+  check_same_dtype(op, "out", out, input, "input");
+  check_in_place_or_separate(op, "out", out, "input", input);
+  NormParams p = params_for(NormKind::kLayer, in, input, eps, false);
+  set_layer_affine(op, p, in, out, input, weight, bias);
   set_rows(op, p, {{"input", &input, &p.input_row_stride, &p.input_head_stride},
                    {"out", &out, &p.out_row_stride, &p.out_head_stride}});
   p.out = out.data_ptr();
-  p.weight = weight.data_ptr();
-  p.weight_dtype = kernel_dtype(weight.scalar_type());
   run(op, p, input);
 }
 
@@ -256,6 +263,21 @@ void rmsnorm_quant(at::Tensor& out, const at::Tensor& input, const at::Tensor& w
   check_scale(op, scale, input);
   check_apart(op, {{"out", &out}}, {{"input", &input}, {"weight", &weight}, {"scale", &scale}});
   NormParams p = params_for(NormKind::kRmsQuant, in, input, eps, gemma);
+  set_rows(op, p, {{"input", &input, &p.input_row_stride, &p.input_head_stride},
+                   {"out", &out, &p.out_row_stride, &p.out_head_stride}});
+  set_quant_output(op, p, out, weight, scale);
+  run(op, p, input);
+}
+
+void layernorm_quant(at::Tensor& out, const at::Tensor& input, const at::Tensor& weight,
+                     const std::optional<at::Tensor>& bias, const at::Tensor& scale, double eps) {
+  constexpr const char* op = "flashhip.layernorm_quant";
+  const RowView in = check_common(op, out, "out", input, weight, eps);
+  check_dtype(op, "out", out, kFp8Dtypes);
+  check_scale(op, scale, input);
+  check_apart(op, {{"out", &out}}, {{"input", &input}, {"scale", &scale}});
+  NormParams p = params_for(NormKind::kLayerQuant, in, input, eps, false);
+  set_layer_affine(op, p, in, out, input, weight, bias);
   set_rows(op, p, {{"input", &input, &p.input_row_stride, &p.input_head_stride},
                    {"out", &out, &p.out_row_stride, &p.out_head_stride}});
   set_quant_output(op, p, out, weight, scale);
@@ -289,6 +311,7 @@ TORCH_LIBRARY_IMPL(flashhip, CPU, m) {
   m.impl("layernorm", &layernorm);
   m.impl("rmsnorm_quant", &rmsnorm_quant);
   m.impl("fused_add_rmsnorm_quant", &fused_add_rmsnorm_quant);
+  m.impl("layernorm_quant", &layernorm_quant);
 }
 
 #ifdef FLASHHIP_WITH_GPU
@@ -298,6 +321,7 @@ TORCH_LIBRARY_IMPL(flashhip, CUDA, m) {
   m.impl("layernorm", &layernorm);
   m.impl("rmsnorm_quant", &rmsnorm_quant);
   m.impl("fused_add_rmsnorm_quant", &fused_add_rmsnorm_quant);
+  m.impl("layernorm_quant", &layernorm_quant);
 }
 #endif
 

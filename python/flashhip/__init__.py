@@ -11,7 +11,7 @@ from ._library import info
 from . import compat, flashinfer, reference
 from .gemm import fp8_gemm, native_fp8_dtype, per_token_group_quant_fp8
 from .moe import moe_align_block_size, moe_sum, moe_topk
-from .norm import fused_add_rmsnorm, fused_add_rmsnorm_quant, layernorm, rmsnorm, rmsnorm_quant
+from .norm import fused_add_rmsnorm, fused_add_rmsnorm_quant, layernorm, layernorm_quant, rmsnorm, rmsnorm_quant
 from .rope import (
     cos_sin_cache,
     linear_scaling_cos_sin_cache,
@@ -30,6 +30,7 @@ __all__ = [
     "layernorm",
     "rmsnorm_quant",
     "fused_add_rmsnorm_quant",
+    "layernorm_quant",
     "fp8_gemm",
     "per_token_group_quant_fp8",
     "native_fp8_dtype",

@@ -72,6 +72,10 @@ def _cases(device: str, tokens: int, hidden: int):
         y, _ = ref.fused_add_rmsnorm(x, r, w)
         return _max_rel_err(q.float(), ref.quantize_fp8(y, scale, q.dtype).float())
 
+    def check_layer_quant():
+        ops.layernorm_quant(q, x, w, w, scale, 1e-5)
+        return _max_rel_err(q.float(), ref.layernorm_quant(x, w, w, scale, q.dtype).float())
+
     return [
         ("rmsnorm", lambda: ops.rmsnorm(out, x, w, 1e-6, False),
          lambda: _max_rel_err(norm.rmsnorm(x, w), ref.rmsnorm(x, w)), 4 * tokens * hidden, 1e-2),
@@ -81,6 +85,8 @@ def _cases(device: str, tokens: int, hidden: int):
         ("rmsnorm_quant", lambda: ops.rmsnorm_quant(q, x, w, scale, 1e-6, False), check_quant, 3 * tokens * hidden, 5e-2),
         ("fused_add_rmsnorm_quant", lambda: ops.fused_add_rmsnorm_quant(q, x, rs, w, scale, 1e-6, False),
          check_fused_quant, 7 * tokens * hidden, 5e-2),
+        ("layernorm_quant", lambda: ops.layernorm_quant(q, x, w, w, scale, 1e-5), check_layer_quant,
+         3 * tokens * hidden, 5e-2),
     ]
 
 

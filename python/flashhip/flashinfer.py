@@ -23,6 +23,7 @@ from .compat.flashinfer import (  # noqa: F401
     gemma_fused_add_rmsnorm,
     gemma_rmsnorm,
     layernorm,
+    layernorm_quant,
     rmsnorm,
     rmsnorm_quant,
 )

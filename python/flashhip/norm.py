@@ -87,6 +87,28 @@ def rmsnorm_quant(
     return out
 
 
+def layernorm_quant(
+    input: torch.Tensor,
+    weight: torch.Tensor,
+    bias: Optional[torch.Tensor],
+    scale: torch.Tensor,
+    eps: float = 1e-5,
+    *,
+    out: Optional[torch.Tensor] = None,
+    out_dtype: torch.dtype = torch.float8_e4m3fn,
+) -> torch.Tensor:
+    """layernorm followed by fp8 quantisation, as ``rmsnorm_quant`` quantises:
+    ``clamp(layernorm(input, weight, bias) / scale)`` in ``out_dtype`` (``float8_e4m3fn``,
+    ``float8_e4m3fnuz`` or ``float8_e5m2``). Mean and variance are taken over the last dimension in
+    fp32, ``y = (x - mean) * rsqrt(var + eps) * weight + bias`` in fp32 is divided by ``scale``
+    (fp32, one element) exactly and saturated; NaN stays NaN. ``weight``/``bias`` are in the
+    input's dtype or fp32. FlashInfer's form is ``compat.flashinfer.layernorm_quant``."""
+    if out is None:
+        out = torch.empty(input.shape, dtype=out_dtype, device=input.device)
+    _ops.layernorm_quant(out, input, weight, bias, scale, eps)
+    return out
+
+
 def fused_add_rmsnorm_quant(
     input: torch.Tensor,
     residual: torch.Tensor,

@@ -51,6 +51,10 @@ def rmsnorm_quant(x, weight, scale, out_dtype=torch.float8_e4m3fn, eps=1e-6, gem
     return quantize_fp8(rmsnorm(x, weight, eps, gemma), scale, out_dtype)
 
 
+def layernorm_quant(x, weight, bias, scale, out_dtype=torch.float8_e4m3fn, eps=1e-5):
+    return quantize_fp8(layernorm(x, weight, bias, eps), scale, out_dtype)
+
+
 def fused_add_rmsnorm_quant(x, residual, weight, scale, out_dtype=torch.float8_e4m3fn, eps=1e-6, gemma=False):
     y, new_residual = fused_add_rmsnorm(x, residual, weight, eps, gemma)
     return quantize_fp8(y, scale, out_dtype), new_residual

@@ -96,6 +96,24 @@ TEST(Norm, RmsnormQuantWritesSaturatedFp8) {
   }
 }
 
+TEST(Norm, LayernormQuantIsTheSaturatedQuotientOfLayernorm) {
+  for (const auto& device : devices()) {
+    const auto opts = at::TensorOptions().device(device);
+    const auto x = at::randn({3, 513}, opts.dtype(at::kBFloat16)) * 3 + 2;
+    const auto w = at::randn({513}, opts.dtype(at::kFloat));
+    const auto b = at::randn({513}, opts.dtype(at::kFloat));
+    const auto scale = at::full({1}, 0.01, opts.dtype(at::kFloat));  // pushes values past 448
+    auto out = at::empty({3, 513}, opts.dtype(at::kFloat8_e4m3fn));
+    flashhip::layernorm_quant(out, x, w, b, scale, 1e-5);
+    const auto want = (at::layer_norm(x.to(at::kFloat), {513}, w, b, 1e-5) / scale).clamp(-448, 448);
+    const auto values = out.to(at::kFloat);
+    EXPECT_EQ(values.abs().max().item<float>(), 448.0f);
+    // Within one e4m3 step of the saturated quotient (3 mantissa bits, subnormal quantum 2^-9).
+    const auto step = at::maximum(want.abs(), values.abs()) * 0.125 + 0x1p-9;
+    EXPECT_TRUE((values - want).abs().le(step).all().item<bool>());
+  }
+}
+
 TEST(Norm, BadArgumentsAreNamedAndNothingIsWritten) {
   const auto x = at::randn({4, 64});
   const auto w = at::randn({63});

@@ -16,6 +16,8 @@ const std::vector<std::string> kExpectedSchemas = {
     "flashhip::rmsnorm_quant(Tensor(a!) out, Tensor input, Tensor weight, Tensor scale, float eps, bool gemma) -> ()",
     "flashhip::fused_add_rmsnorm_quant(Tensor(a!) out, Tensor input, Tensor(b!) residual, Tensor weight, "
     "Tensor scale, float eps, bool gemma) -> ()",
+    "flashhip::layernorm_quant(Tensor(a!) out, Tensor input, Tensor weight, Tensor? bias, Tensor scale, "
+    "float eps) -> ()",
     "flashhip::fp8_gemm(Tensor(a!) out, Tensor a, Tensor b, Tensor a_scale, Tensor b_scale) -> ()",
     "flashhip::per_token_group_quant_fp8(Tensor(a!) out, Tensor(b!) scale, Tensor input, int group_size, "
     "float eps, bool scale_m_major) -> ()",

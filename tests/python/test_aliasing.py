@@ -60,6 +60,15 @@ def test_quant_out_inside_input_or_residual_is_refused():
     refused(lambda: ops.fused_add_rmsnorm_quant(out_r, torch.randn(2, 4, dtype=torch.bfloat16), r,
                                                 torch.ones(4, dtype=torch.bfloat16), scale, 1e-6, False),
             "output 'out' shares memory with 'residual'", r)
+    refused(lambda: ops.layernorm_quant(out, x, torch.ones(4, dtype=torch.bfloat16), None, scale, 1e-5),
+            "output 'out' shares memory with 'input'", x)
+    # The layernorm kinds' bias and weight are read while the output is written.
+    wb = torch.ones(2, 8)
+    out_w = wb.view(torch.uint8)[:, :8].view(F8)
+    refused(lambda: ops.layernorm_quant(out_w, torch.randn(2, 8), torch.ones(8), wb[1], scale, 1e-5),
+            "output 'out' shares memory with 'bias'", wb)
+    refused(lambda: ops.layernorm_quant(out_w, torch.randn(2, 8), wb[0], None, scale, 1e-5),
+            "output 'out' shares memory with 'weight'", wb)
 
 
 def test_moe_topk_outputs_aliasing_inputs_or_each_other_are_refused():

@@ -136,7 +136,7 @@ def test_rmsnorm_per_head_of_a_fused_qkv_view(device, dtype, head_dim, tokens):
 
 
 @pytest.mark.parametrize("device", DEVICES)
-@pytest.mark.parametrize("name", ["fused_add_rmsnorm", "rmsnorm_quant", "layernorm"])
+@pytest.mark.parametrize("name", ["fused_add_rmsnorm", "rmsnorm_quant", "layernorm", "layernorm_quant"])
 def test_other_norms_take_strided_heads(device, name):
     dtype = torch.bfloat16
     _, q, _ = _qkv(9, 8, 2, 128, dtype, device)
@@ -153,6 +153,12 @@ def test_other_norms_take_strided_heads(device, name):
         scale = torch.tensor([0.02], device=device)
         ops.rmsnorm_quant(out, q, w, scale, 1e-6, False)
         assert_fp8_close(out, _torch_rmsnorm(q, w, 1e-6).float(), scale, torch.float8_e4m3fn)
+    elif name == "layernorm_quant":
+        out = poison_like(torch.empty(q.shape, dtype=torch.float8_e4m3fn, device=device))
+        scale = torch.tensor([0.02], device=device)
+        b = torch.randn(128, device=device).to(dtype)
+        ops.layernorm_quant(out, q, w, b, scale, 1e-5)
+        assert_fp8_close(out, ref.layernorm(q, w, b, 1e-5), scale, torch.float8_e4m3fn)
     else:
         out = poison_like(q.clone())
         ops.layernorm(out, q, w, None, 1e-5)
@@ -296,19 +302,52 @@ def test_fused_add_rmsnorm_quant(device, dtype, out_dtype, hidden):
     assert_fp8_close(out, y, scale, out_dtype)
 
 
+@pytest.mark.parametrize("device", DEVICES)
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("out_dtype", FP8)
+@pytest.mark.parametrize("hidden", [7, 4096, 40000])
+@pytest.mark.parametrize("affine", ["none", "same", "fp32"])
+def test_layernorm_quant(device, dtype, out_dtype, hidden, affine):
+    # Strided rows with a non-zero mean (the centring matters), weight/bias as layernorm takes them.
+    x = strided_rows(9, hidden, dtype, device)
+    x.copy_(x.float() * 3 + 2)
+    wdtype = torch.float32 if affine == "fp32" else dtype
+    w = torch.randn(hidden, device=device).to(wdtype)
+    b = None if affine == "none" else torch.randn(hidden, device=device).to(wdtype)
+    x_before = x.clone()
+    # Some values saturate, most do not (e5m2 reaches 57344 at a 128th of the scale).
+    scale = torch.tensor([0.0125 / (128 if out_dtype == torch.float8_e5m2 else 1)], device=device)
+    out = poison_like(torch.empty(9, hidden, dtype=out_dtype, device=device))
+    ops.layernorm_quant(out, x, w, b, scale, 1e-5)
+    assert torch.equal(x, x_before), "input must be left as it is"
+    assert_fp8_close(out, ref.layernorm(x, w, b, 1e-5), scale, out_dtype)
+    if hidden >= 4096:  # enough samples that some exceed the fp8 range: saturated, not beyond
+        assert out.float().abs().max() == ref.FP8_MAX[out_dtype]
+
+
 # ---- The quantising forms at extreme scales (issue 18): out = saturate(y / scale), y in fp32 ----
 
 def _quant(name, x, w, scale, eps, out_dtype=torch.float8_e4m3fn):
     out = poison_like(torch.empty(x.shape, dtype=out_dtype, device=x.device))
     if name == "rmsnorm_quant":
         ops.rmsnorm_quant(out, x, w, scale, eps, False)
+    elif name == "layernorm_quant":
+        ops.layernorm_quant(out, x, w, None, scale, eps)
     else:
         ops.fused_add_rmsnorm_quant(out, x, torch.zeros_like(x), w, scale, eps, False)
     return out.float()
 
 
+def _quant_ref(name, x, w, eps):
+    """The fp32 value each quantising form divides by the scale."""
+    return ref.layernorm(x, w, None, eps) if name == "layernorm_quant" else ref.rmsnorm(x, w, eps)
+
+
+QUANT_NAMES = ["rmsnorm_quant", "fused_add_rmsnorm_quant", "layernorm_quant"]
+
+
 @pytest.mark.parametrize("device", DEVICES)
-@pytest.mark.parametrize("name", ["rmsnorm_quant", "fused_add_rmsnorm_quant"])
+@pytest.mark.parametrize("name", QUANT_NAMES)
 @pytest.mark.parametrize("hidden", [4, 4096, 40000])
 def test_quant_zero_row_with_a_tiny_scale_is_zero(device, name, hidden):
     # 1/scale folded into the row factor gave 0 * inf = NaN here; 0 / 1e-36 is 0.
@@ -317,7 +356,7 @@ def test_quant_zero_row_with_a_tiny_scale_is_zero(device, name, hidden):
     w = torch.randn(hidden, device=device).to(torch.bfloat16)
     got = _quant(name, x, w, torch.tensor([1e-36], device=device), 1e-6)
     assert (got[0] == 0).all() and (got[2] == 0).all()
-    y = ref.rmsnorm(x[1:2], w, 1e-6)
+    y = _quant_ref(name, x[1:2], w, 1e-6)
     torch.testing.assert_close(got[1], ref.quantize_fp8(y, torch.tensor([1e-36], device=device), torch.float8_e4m3fn)[0].float())
 
 
@@ -334,6 +373,20 @@ def test_quant_large_y_and_large_scale_saturates(device, name, out_dtype):
         w = torch.full((hidden,), 3e38, device=device, dtype=torch.bfloat16)
         got = _quant(name, x, w, torch.tensor([1e30], device=device), 1e-6, out_dtype)
         assert (got[0] == limit).all() and (got[1] == -limit).all(), got
+
+
+@pytest.mark.parametrize("device", DEVICES)
+@pytest.mark.parametrize("out_dtype", FP8)
+def test_layernorm_quant_large_y_and_large_scale_saturates(device, out_dtype):
+    # Alternating +-1e17 (mean 0, variance 1e34 within fp32), w = 3e38: y = +-3e38 and
+    # y / 1e30 = +-3e8 saturates.
+    limit = ref.FP8_MAX[out_dtype]
+    for hidden in (2, 8, 4096):
+        signs = torch.tensor([1.0, -1.0], device=device).repeat(hidden // 2)
+        x = (signs * 1e17).to(torch.bfloat16).unsqueeze(0)
+        w = torch.full((hidden,), 3e38, device=device, dtype=torch.bfloat16)
+        got = _quant("layernorm_quant", x, w, torch.tensor([1e30], device=device), 1e-5, out_dtype)
+        assert (got[0] == signs * limit).all(), got
 
 
 @pytest.mark.parametrize("device", DEVICES)
@@ -357,6 +410,26 @@ def test_quant_saturates_infinite_y_and_keeps_nan(device, scale, out_dtype):
     assert got[2].isnan().all()  # one NaN makes the row's mean square NaN
 
 
+@pytest.mark.parametrize("device", DEVICES)
+@pytest.mark.parametrize("scale", [1e-38, 1e-30, 1e-6, 3e33, 1e37, 8e37])
+@pytest.mark.parametrize("out_dtype", FP8)
+def test_layernorm_quant_saturates_infinite_y_and_keeps_nan(device, scale, out_dtype):
+    # As for rmsnorm_quant: y = (x - mean) * rstd * w past fp32 is +-inf and saturates at every
+    # scale; a NaN makes its row's mean NaN.
+    hidden = 64
+    x = torch.randn(3, hidden, device=device)
+    x[0, :8] = torch.tensor([8.0, -8.0, 1.0, -1.0, 0.0, 1e-3, -1e-3, 2.0])
+    x[0, 8:] = 0.0
+    w = torch.full((hidden,), 3e38, device=device)
+    x[2, 5] = float("nan")
+    s = torch.tensor([scale], device=device)
+    got = _quant("layernorm_quant", x, w, s, 1e-5, out_dtype)
+    limit = ref.FP8_MAX[out_dtype]
+    assert got[0, 0] == limit and got[0, 1] == -limit
+    assert_fp8_close(got[:2], ref.layernorm(x[:2], w, None, 1e-5), s, out_dtype)
+    assert got[2].isnan().all()
+
+
 @requires_gpu
 def test_gpu_quant_extremes_match_the_cpu():
     # The CPU (a true division) is the oracle: quotients near the fp8 range's edges, scales over
@@ -371,6 +444,10 @@ def test_gpu_quant_extremes_match_the_cpu():
             gpu = flashhip.rmsnorm_quant(x.cuda(), w.cuda(), s.cuda(), out_dtype=out_dtype).cpu().float()
             assert not gpu.isnan().any()
             assert (cpu != gpu).float().mean() < 1e-3, (scale, out_dtype)
+            cpu = flashhip.layernorm_quant(x, w, w, s, out_dtype=out_dtype).float()
+            gpu = flashhip.layernorm_quant(x.cuda(), w.cuda(), w.cuda(), s.cuda(), out_dtype=out_dtype).cpu().float()
+            assert not gpu.isnan().any()
+            assert (cpu != gpu).float().mean() < 1e-3, ("layernorm_quant", scale, out_dtype)
 
 
 # ---- Mean squares outside fp32's range (issue 18): the row normalises as the arithmetic says ----
@@ -435,6 +512,7 @@ def test_zero_tokens(device):
         scale = torch.ones(1, device=device)
         ops.rmsnorm_quant(q, x, w, scale, 1e-6, False)
         ops.fused_add_rmsnorm_quant(q, x, torch.empty_like(x), w, scale, 1e-6, False)
+        ops.layernorm_quant(q, x, w, w, scale, 1e-5)
 
 
 def _samples(device):
@@ -451,6 +529,8 @@ def _samples(device):
         (ops.layernorm.default, (torch.empty_like(x), x, w, None, 1e-5)),
         (ops.rmsnorm_quant.default, (q, x, w, scale, 1e-6, False)),
         (ops.fused_add_rmsnorm_quant.default, (q.clone(), x, torch.randn_like(x), w, scale, 1e-6, True)),
+        (ops.layernorm_quant.default, (q.clone(), x, wf, wf.clone(), scale, 1e-5)),
+        (ops.layernorm_quant.default, (q.clone(), x, w, None, scale, 1e-5)),
     ]
 
 
@@ -475,7 +555,8 @@ def test_torch_compile_fullgraph(device):
     def block(x, r, w, scale):
         flashhip.fused_add_rmsnorm(x, r, w)
         y = flashhip.rmsnorm(x * 2, w, gemma=True)
-        return y, flashhip.rmsnorm_quant(y, w, scale), flashhip.layernorm(y, w.float())
+        return (y, flashhip.rmsnorm_quant(y, w, scale), flashhip.layernorm(y, w.float()),
+                flashhip.layernorm_quant(y, w.float(), w.float(), scale, out_dtype=torch.float8_e5m2))
 
     compiled = torch.compile(block, fullgraph=True)
     x = torch.randn(7, 512, device=device, dtype=torch.bfloat16)
@@ -511,6 +592,19 @@ def test_functional_and_flashinfer_forms():
     q = torch.empty(x.shape, dtype=torch.float8_e5m2)
     flashhip.compat.flashinfer.rmsnorm_quant(q, x, w, torch.tensor([0.01]))
     assert_fp8_close(q, ref.rmsnorm(x, w), torch.tensor([0.01]), torch.float8_e5m2)
+    # layernorm_quant: flashhip's functional form and FlashInfer's (fp32 gamma/beta, a float or
+    # tensor scale, eps 1e-6 by default).
+    for out_dtype in FP8:
+        q = flashhip.layernorm_quant(x, gamma, beta, torch.tensor([0.05]), out_dtype=out_dtype)
+        assert q.dtype == out_dtype and q.shape == x.shape
+        assert_fp8_close(q, ref.layernorm(x, gamma, beta, 1e-5), torch.tensor([0.05]), out_dtype)
+        want = ref.layernorm_quant(x, gamma, beta, torch.tensor([0.05]), out_dtype)
+        assert (q.float() != want.float()).float().mean() < 1e-2  # the reference's rounding, but for ties
+        for scale in (0.05, torch.tensor([0.05])):
+            q = poison_like(torch.empty(x.shape, dtype=out_dtype))
+            flashhip.compat.flashinfer.layernorm_quant(q, x, gamma, beta, scale)
+            assert_fp8_close(q, ref.layernorm(x, gamma, beta, 1e-6), torch.tensor([0.05]), out_dtype)
+    assert flashhip.flashinfer.layernorm_quant is flashhip.compat.flashinfer.layernorm_quant
 
 
 # ---- Bad inputs: a RuntimeError naming the argument, and nothing written ----
@@ -539,10 +633,22 @@ def _bad_cases():
         ("rmsnorm_quant", (q, x, w, torch.tensor([1.0, 2.0]), 1e-6, False), "'scale' must hold one fp32 value"),
         ("rmsnorm_quant", (q, x, w, torch.tensor([1.0], dtype=torch.float64), 1e-6, False), "'scale' must have dtype Float"),
         ("fused_add_rmsnorm_quant", (q, x, torch.randn(4, 64).half(), w, s, 1e-6, False), "'residual' must have the dtype of 'input'"),
+        ("layernorm_quant", (out(), x, w, None, s, 1e-5), "'out' must have dtype Float8_e4m3fn, Float8_e4m3fnuz, Float8_e5m2"),
+        ("layernorm_quant", (q, x, w, torch.randn(32), s, 1e-5), "'bias' must have shape \\[64\\]"),
+        ("layernorm_quant", (q, x, w, w.half(), s, 1e-5), "'bias' must have the dtype of 'weight'"),
+        ("layernorm_quant", (q, x, w.half(), None, s, 1e-5), "'weight' must have the dtype of 'input'"),
+        ("layernorm_quant", (q, x, torch.randn(63), None, s, 1e-5), "'weight' must have shape \\[64\\]"),
+        ("layernorm_quant", (q, x, w, None, torch.tensor([1.0, 2.0]), 1e-5), "'scale' must hold one fp32 value"),
+        ("layernorm_quant", (q, x, w, None, s.double(), 1e-5), "'scale' must have dtype Float"),
+        ("layernorm_quant", (q, x, w, None, s, float("inf")), "'eps' must be finite and >= 0"),
+        ("layernorm_quant", (torch.empty(4, 65, dtype=torch.float8_e4m3fn), x, w, None, s, 1e-5),
+         "'out' must have the shape of 'input'"),
     ] + [
-        (name, (q, x, w, torch.tensor([bad]), 1e-6, False) if name == "rmsnorm_quant"
-         else (q, x, torch.randn(4, 64), w, torch.tensor([bad]), 1e-6, False), "'scale' must be finite and positive")
-        for name in ("rmsnorm_quant", "fused_add_rmsnorm_quant")
+        (name, {"rmsnorm_quant": (q, x, w, torch.tensor([bad]), 1e-6, False),
+                "fused_add_rmsnorm_quant": (q, x, torch.randn(4, 64), w, torch.tensor([bad]), 1e-6, False),
+                "layernorm_quant": (q, x, w, w, torch.tensor([bad]), 1e-5)}[name],
+         "'scale' must be finite and positive")
+        for name in QUANT_NAMES
         for bad in (0.0, -1.0, float("inf"), float("nan"))
     ]
 
@@ -555,6 +661,8 @@ def test_quant_scale_of_one_element_in_any_shape(shape):
     scale = torch.full(shape, 0.5)
     ops.rmsnorm_quant(q, x, w, scale, 1e-6, False)
     assert_fp8_close(q, ref.rmsnorm(x, w, 1e-6), scale.reshape(1), torch.float8_e4m3fn)
+    ops.layernorm_quant(q, x, w, None, scale, 1e-5)
+    assert_fp8_close(q, ref.layernorm(x, w, None, 1e-5), scale.reshape(1), torch.float8_e4m3fn)
 
 
 @pytest.mark.parametrize("case", range(len(_bad_cases())))
@@ -585,6 +693,7 @@ def test_cuda_graph_capture_and_replay():
     w = torch.randn(4096, device="cuda", dtype=torch.bfloat16)
     out = torch.empty_like(x)
     q = torch.empty(64, 4096, device="cuda", dtype=torch.float8_e4m3fn)
+    q_ln = torch.empty_like(q)
     scale = torch.tensor([0.1], device="cuda")
     stream = torch.cuda.Stream()
     stream.wait_stream(torch.cuda.current_stream())
@@ -596,6 +705,7 @@ def test_cuda_graph_capture_and_replay():
         ops.rmsnorm(out, x, w, 1e-6, False)
         ops.rmsnorm_quant(q, x, w, scale, 1e-6, False)
         ops.layernorm(out, out, w, None, 1e-5)
+        ops.layernorm_quant(q_ln, x, w, w, scale, 1e-5)
     for _ in range(2):
         x.copy_(torch.randn_like(x))
         out.fill_(float("nan"))
@@ -603,6 +713,7 @@ def test_cuda_graph_capture_and_replay():
         torch.cuda.synchronize()
         assert_close(out, ref.layernorm(ref.rmsnorm(x, w).to(x.dtype), w, None, 1e-5), torch.bfloat16)
         assert_fp8_close(q, ref.rmsnorm(x, w), scale, torch.float8_e4m3fn)
+        assert_fp8_close(q_ln, ref.layernorm(x, w, w, 1e-5), scale, torch.float8_e4m3fn)
     del r
 
 
@@ -635,3 +746,8 @@ def test_gpu_matches_cpu_for_fp8():
         gpu = flashhip.rmsnorm_quant(x.cuda(), w.cuda(), scale.cuda(), out_dtype=out_dtype).cpu()
         mismatch = (cpu.float() != gpu.float()).float().mean().item()
         assert mismatch < 1e-3, f"{out_dtype}: {mismatch:.2%} of values differ"
+        for affine in (w, w.float()):
+            cpu = flashhip.layernorm_quant(x, affine, affine, scale, out_dtype=out_dtype)
+            gpu = flashhip.layernorm_quant(x.cuda(), affine.cuda(), affine.cuda(), scale.cuda(), out_dtype=out_dtype).cpu()
+            mismatch = (cpu.float() != gpu.float()).float().mean().item()
+            assert mismatch < 1e-3, f"layernorm_quant {out_dtype} {affine.dtype}: {mismatch:.2%} of values differ"

@@ -240,20 +240,28 @@ def valid_layernorm(draw, nonempty):
                      eps=draw(st.sampled_from([1e-5, 1e-6, 0.0, 1.0]))))
 
 
-def check_layernorm(before, after, meta):
-    x, w, b, eps = before["input"], before["weight"], before["bias"], before["eps"]
+def layer64(x, w, b, eps):
+    """layernorm in float64, and the slack fp32 is allowed where x - mean cancels (x near the mean:
+    an error of a few ulps of |x| + |mean|, which the weight scales; the fp32 reference has it)."""
     xd = x.double()
     mean = xd.mean(-1, keepdim=True)
-    y64 = (xd - mean) / torch.sqrt((xd - mean).pow(2).mean(-1, keepdim=True) + eps) * w.double()
+    std = torch.sqrt((xd - mean).pow(2).mean(-1, keepdim=True) + eps)
+    y64 = (xd - mean) / std * w.double()
     if b is not None:
         y64 = y64 + b.double()
-    # x - mean cancels where x is near the mean: fp32 leaves an error of a few ulps of |x| + |mean|
-    # there, which the weight scales (the fp32 reference itself has it).
-    slack = 8 * 2.0**-24 * (xd.abs() + mean.abs()) / torch.sqrt((xd - mean).pow(2).mean(-1, keepdim=True) + eps) \
-        * w.double().abs()
+    return y64, 8 * 2.0**-24 * (xd.abs() + mean.abs()) / std * w.double().abs()
+
+
+def layer_overflowed(x, b):
+    """What an fp32 variance that overflowed to inf gives: 0 times the weight, plus the bias."""
+    return None if b is None else b.float().expand_as(x.reshape(-1, x.shape[-1]))
+
+
+def check_layernorm(before, after, meta):
+    x, w, b, eps = before["input"], before["weight"], before["bias"], before["eps"]
+    y64, slack = layer64(x, w, b, eps)
     check_normalised(after["out"], x, ref.layernorm(x, w, b, eps), y64, x.dtype, "layernorm", centred=True, eps=eps,
-                     slack=slack,
-                     overflowed=None if b is None else b.float().expand_as(x.reshape(-1, x.shape[-1])))
+                     slack=slack, overflowed=layer_overflowed(x, b))
 
 
 register(OpSpec("layernorm", valid_layernorm, check_layernorm, in_place=(("out", "input"),),
@@ -283,12 +291,18 @@ def quant_expected(y32, y64, scale, out_dtype):
     return [(y.float().double() / s).clamp(-limit, limit) for y in (y32, y64)]
 
 
-def check_quantised(actual, x, y32, y64, scale, what, eps):
+def check_quantised(actual, x, y32, y64, scale, what, eps, centred=False, slack=None, overflowed=None):
+    """As check_normalised, of the quantised value: `centred`, `slack` (of y) and `overflowed` (an
+    admissible y of open rows) are the layernorm kinds'."""
     hidden = x.shape[-1]
     a = actual.reshape(-1, hidden).float().double()
     xr = x.reshape(-1, hidden)
     q32, q64 = (q.reshape(-1, hidden) for q in quant_expected(y32, y64, scale, actual.dtype))
-    has_nan, has_inf, open_ = norm_rows(xr, eps)
+    q0 = None if overflowed is None else quant_expected(overflowed, overflowed, scale, actual.dtype)[0].reshape(-1, hidden)
+    s = float(scale.reshape(()))
+    sl = (torch.zeros(a.shape, dtype=torch.float64) if slack is None
+          else (slack.reshape(-1, hidden).nan_to_num(0, 0, 0) / s).nan_to_num(0.0))  # inf: any value
+    has_nan, has_inf, open_ = norm_rows(xr, eps, centred)
     if has_nan.any():
         assert a[has_nan].isnan().all(), f"{what}: a row with a NaN input must be all NaN"
     if has_inf.any():
@@ -296,7 +310,7 @@ def check_quantised(actual, x, y32, y64, scale, what, eps):
     rows = ~has_nan & ~has_inf
     # Plain rows: the fp32 reference or the exact value (x * rstd * w associates either way in fp32; at
     # a tiny scale the quotient of a y that fp32's x * rstd underflows to 0 is past the fp8 range).
-    for name, cands in (("plain", [q32, q64]), ("open", [q32, q64])):
+    for name, cands in (("plain", [q32, q64]), ("open", [q32, q64] + ([q0] if q0 is not None else []))):
         sel = rows & (~open_ if name == "plain" else open_)
         if not sel.any():
             continue
@@ -305,7 +319,7 @@ def check_quantised(actual, x, y32, y64, scale, what, eps):
         ok = got.isnan() if name == "open" else torch.zeros_like(got, dtype=torch.bool)
         for q in cands:
             q = q[sel].to(actual.dtype).double()  # rounded as the op rounds
-            ok |= (~got.isnan()) & ((got - q).abs() <= fp8_step(q, got)) | (got.isnan() & q.isnan())
+            ok |= (~got.isnan()) & ((got - q).abs() <= fp8_step(q, got) + sl[sel]) | (got.isnan() & q.isnan())
         ok_rows = ok.all(-1)
         if not ok_rows.all():
             r = int((~ok_rows).nonzero()[0])
@@ -372,6 +386,27 @@ def check_fused_add_quant(before, after, meta):
 register(OpSpec("fused_add_rmsnorm_quant", valid_fused_add_quant, check_fused_add_quant,
                 breakers=QUANT_BREAKERS + (resized("residual", "'residual'"), wrong_dtype("residual", torch.float64)),
                 examples=50))
+
+
+def valid_layernorm_quant(draw, nonempty, scales=SCALES):
+    case = valid_layernorm(draw, nonempty)  # layernorm's inputs, weight, bias and eps
+    out_dtype = draw(st.sampled_from(F8))
+    case.args["out"] = poison(norm_tensor(draw, case.args["input"].shape, out_dtype))
+    case.args["scale"] = scale_tensor(draw, draw(scales))
+    return case
+
+
+def check_layernorm_quant(before, after, meta):
+    x, w, b, eps = before["input"], before["weight"], before["bias"], before["eps"]
+    y64, slack = layer64(x, w, b, eps)
+    overflowed = layer_overflowed(x, b)
+    check_quantised(after["out"], x, ref.layernorm(x, w, b, eps), y64, before["scale"], "layernorm_quant", eps,
+                    centred=True, slack=slack,
+                    overflowed=torch.zeros(x.reshape(-1, x.shape[-1]).shape) if overflowed is None else overflowed)
+
+
+register(OpSpec("layernorm_quant", valid_layernorm_quant, check_layernorm_quant,
+                breakers=QUANT_BREAKERS + (wrong_dtype("weight", torch.float64, "'weight'"),), examples=40))
 
 
 # ---- Rotary embedding (OPS.md §2) ----
@@ -1115,7 +1150,7 @@ def test_moe_topk_sigmoid_underflow_renormalised():
     torch.testing.assert_close(w, want_w, **WEIGHT_TOL)
 
 
-@pytest.mark.parametrize("name", ["rmsnorm", "layernorm", "fused_add_rmsnorm", "rmsnorm_quant"])
+@pytest.mark.parametrize("name", ["rmsnorm", "layernorm", "fused_add_rmsnorm", "rmsnorm_quant", "layernorm_quant"])
 def test_norm_zero_rows_in_a_batch(name):
     """OPS.md (zero tokens is valid and does nothing): a contiguous [2, 0, hidden] input."""
     x, w = torch.empty(2, 0, 4), torch.ones(4)
@@ -1125,8 +1160,10 @@ def test_norm_zero_rows_in_a_batch(name):
         ops.layernorm(torch.empty(2, 0, 4), x, w, None, 1e-5)
     elif name == "fused_add_rmsnorm":
         ops.fused_add_rmsnorm(x, torch.empty(2, 0, 4), w, 1e-6, False)
-    else:
+    elif name == "rmsnorm_quant":
         ops.rmsnorm_quant(torch.empty(2, 0, 4, dtype=torch.float8_e4m3fn), x, w, torch.ones(1), 1e-6, False)
+    else:
+        ops.layernorm_quant(torch.empty(2, 0, 4, dtype=torch.float8_e4m3fn), x, w, w, torch.ones(1), 1e-5)
 
 
 _ROPE_OUT_OVER_POSITIONS = """

@@ -20,6 +20,8 @@ void rmsnorm_quant(at::Tensor& out, const at::Tensor& input, const at::Tensor& w
                    double eps = 1e-6, bool gemma = false);
 void fused_add_rmsnorm_quant(at::Tensor& out, const at::Tensor& input, at::Tensor& residual, const at::Tensor& weight,
                              const at::Tensor& scale, double eps = 1e-6, bool gemma = false);
+void layernorm_quant(at::Tensor& out, const at::Tensor& input, const at::Tensor& weight,
+                     const std::optional<at::Tensor>& bias, const at::Tensor& scale, double eps = 1e-5);
 
 // FP8 GEMM with DeepSeek-V3 blockwise scales (OPS.md §4): out [M, N] (bf16/fp16/fp32) =
 // a [M, K] x b [N, K]^T, fp8 operands K- or M/N-contiguous, a_scale fp32 [M, K/128], b_scale

@@ -11,6 +11,7 @@ static gpuError_t route(const NormParams& p, gpuStream_t stream, NormLaunchInfo*
     case NormKind::kLayer: return launch_layer_norm(p, stream, info);
     case NormKind::kRmsQuant: return launch_rms_norm_quant(p, stream, info);
     case NormKind::kFusedAddRmsQuant: return launch_fused_add_rms_norm_quant(p, stream, info);
+    case NormKind::kLayerQuant: return launch_layer_norm_quant(p, stream, info);
   }
   return gpuErrorNoVariant;
 }

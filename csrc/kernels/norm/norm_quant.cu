@@ -9,12 +9,9 @@ static gpuError_t launch_quant(const NormParams& p, gpuStream_t stream, NormLaun
   if (p.weight_dtype != p.act_dtype) return gpuErrorNoVariant;
   return dispatch_activation(p.act_dtype, [&](auto act) {
     using T = decltype(act);
-    switch (p.out_dtype) {
-      case DType::kFloat8E4M3FN: return launch_norm_on_device<KIND, T, T, fp8_e4m3fn_t>(p, stream, info);
-      case DType::kFloat8E4M3FNUZ: return launch_norm_on_device<KIND, T, T, fp8_e4m3fnuz_t>(p, stream, info);
-      case DType::kFloat8E5M2: return launch_norm_on_device<KIND, T, T, fp8_e5m2_t>(p, stream, info);
-      default: return gpuErrorNoVariant;
-    }
+    return dispatch_fp8_output(p.out_dtype, [&](auto out) {
+      return launch_norm_on_device<KIND, T, T, decltype(out)>(p, stream, info);
+    });
   });
 }
 

@@ -23,6 +23,7 @@ __all__ = [
     "layernorm",
     "rmsnorm_quant",
     "fused_add_rmsnorm_quant",
+    "layernorm_quant",
     "apply_rope_with_cos_sin_cache_inplace",
     "apply_rope_with_cos_sin_cache",
     "apply_rope",
@@ -80,6 +81,15 @@ def fused_add_rmsnorm_quant(out, input, residual, weight, scale, eps=1e-6, enabl
     """FlashInfer's ``flashinfer.norm.fused_add_rmsnorm_quant``: ``residual += input``, then
     RMSNorm of ``residual`` quantised to fp8 into ``out``."""
     norm.fused_add_rmsnorm_quant(input, residual, weight, scale, eps, out=out)
+
+
+def layernorm_quant(out, input, gemma, beta, scale, eps=1e-6) -> None:
+    """FlashInfer's ``flashinfer.norm.layernorm_quant``: layernorm with ``gemma``/``beta`` as the
+    scale and shift, quantised to fp8 into ``out``. A Python-float ``scale`` becomes a one-element
+    fp32 tensor on the input's device (a host-to-device copy: pass a tensor inside CUDA graphs)."""
+    if not isinstance(scale, torch.Tensor):
+        scale = torch.tensor([float(scale)], dtype=torch.float32, device=input.device)
+    norm.layernorm_quant(input, gemma, beta, scale, eps, out=out)
 
 
 def _heads(x: torch.Tensor, head_size: int, name: str) -> torch.Tensor:

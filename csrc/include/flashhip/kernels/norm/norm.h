@@ -1,5 +1,5 @@
 // The normalisation family's launcher: rmsnorm, fused add + rmsnorm, layernorm and the fp8
-// quantising forms, over rows of a [rows, hidden] view. Host-only header, no torch.
+// quantising forms (of rmsnorm and layernorm), over rows of a [rows, hidden] view. Host-only header, no torch.
 #pragma once
 
 #include <cstdint>
@@ -15,6 +15,7 @@ enum class NormKind : int8_t {
   kLayer,             // out = layernorm(input) (* weight + bias)
   kRmsQuant,          // out (fp8) = rmsnorm(input) / scale
   kFusedAddRmsQuant,  // residual = input + residual; out (fp8) = rmsnorm(residual) / scale
+  kLayerQuant,        // out (fp8) = (layernorm(input) (* weight + bias)) / scale
 };
 
 // How the prefetching register kernels lay out their grid.
@@ -34,7 +35,7 @@ struct NormParams {
   const void* input = nullptr;     // [rows, hidden] act_dtype
   void* residual = nullptr;        // [rows, hidden] act_dtype; fused forms only
   const void* weight = nullptr;    // [hidden] weight_dtype
-  const void* bias = nullptr;      // [hidden] weight_dtype, or null; layernorm only
+  const void* bias = nullptr;      // [hidden] weight_dtype, or null; layernorm kinds only
   const float* scale = nullptr;    // [1]; quantising forms only
   int64_t out_row_stride = 0;
   int64_t input_row_stride = 0;

@@ -41,8 +41,9 @@ FH_DEVICE FH_INLINE int64_t row_offset(const NormParams& p, int64_t row, int64_t
 template <NormKind KIND>
 struct KindTraits {
   static constexpr bool kFusedAdd = KIND == NormKind::kFusedAddRms || KIND == NormKind::kFusedAddRmsQuant;
-  static constexpr bool kQuant = KIND == NormKind::kRmsQuant || KIND == NormKind::kFusedAddRmsQuant;
-  static constexpr bool kLayer = KIND == NormKind::kLayer;
+  static constexpr bool kQuant =
+      KIND == NormKind::kRmsQuant || KIND == NormKind::kFusedAddRmsQuant || KIND == NormKind::kLayerQuant;
+  static constexpr bool kLayer = KIND == NormKind::kLayer || KIND == NormKind::kLayerQuant;
 };
 
 // The sum (or, with kMax, the largest of values >= 0) of `value` over the blockDim.x threads of
@@ -114,12 +115,12 @@ FH_DEVICE FH_INLINE RmsFactor rms_factor(float square_sum, float inv_hidden, flo
 }
 
 // The per-element epilogue shared by both variants: x is the (residual-added) input value,
-// w the weight, b the bias (layernorm only). The quantising forms divide y by the fp8 scale
-// (OPS.md §1: saturate(y / scale), exactly) through SaturatingDivider; PRESCALED and
-// BY_RECIPROCAL are decided once per row and per kernel, outside the element loops.
+// w the weight, b the bias (layernorm kinds only). The quantising forms, RMS and layer alike,
+// divide y by the fp8 scale (OPS.md §1: saturate(y / scale), exactly) through SaturatingDivider;
+// PRESCALED and BY_RECIPROCAL are decided once per row and per kernel, outside the element loops.
 template <NormKind KIND, typename TOut>
 struct Epilogue {
-  float mean;           // layernorm only
+  float mean;           // layernorm kinds only
   float row_scale;      // 1 / sqrt(mean square or variance + eps) (or its rescaled part)
   float pre_scale;      // rescaled RMS rows only
   float weight_offset;  // 1 for gemma's (1 + w), else 0
@@ -127,13 +128,14 @@ struct Epilogue {
 
   template <bool PRESCALED, bool BY_RECIPROCAL>
   FH_DEVICE FH_INLINE float apply(float x, float w, float b) const {
+    float y;
     if constexpr (KindTraits<KIND>::kLayer) {
-      return (x - mean) * row_scale * w + b;
+      y = (x - mean) * row_scale * w + b;
     } else {
-      const float y = (PRESCALED ? x * pre_scale : x) * row_scale * (w + weight_offset);
-      if constexpr (!KindTraits<KIND>::kQuant) return y;
-      return BY_RECIPROCAL ? divide.quotient_by_reciprocal(y) : divide.quotient_by_division(y);
+      y = (PRESCALED ? x * pre_scale : x) * row_scale * (w + weight_offset);
     }
+    if constexpr (!KindTraits<KIND>::kQuant) return y;
+    return BY_RECIPROCAL ? divide.quotient_by_reciprocal(y) : divide.quotient_by_division(y);
   }
 };
 

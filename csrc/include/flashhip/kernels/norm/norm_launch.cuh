@@ -120,6 +120,17 @@ gpuError_t dispatch_activation(DType dtype, F&& f) {
   return dispatch_activation_dtype(dtype, gpuErrorNoVariant, std::forward<F>(f));
 }
 
+// Calls f(TOut{}) for the quantising forms' fp8 output dtype; gpuErrorNoVariant for others.
+template <typename F>
+gpuError_t dispatch_fp8_output(DType dtype, F&& f) {
+  switch (dtype) {
+    case DType::kFloat8E4M3FN: return f(fp8_e4m3fn_t{});
+    case DType::kFloat8E4M3FNUZ: return f(fp8_e4m3fnuz_t{});
+    case DType::kFloat8E5M2: return f(fp8_e5m2_t{});
+    default: return gpuErrorNoVariant;
+  }
+}
+
 }  // namespace flashhip::kernels::norm_detail
 
 namespace flashhip::kernels {
@@ -130,4 +141,5 @@ gpuError_t launch_fused_add_rms_norm_fp32_sum(const NormParams& p, gpuStream_t s
 gpuError_t launch_layer_norm(const NormParams& p, gpuStream_t stream, NormLaunchInfo* info);
 gpuError_t launch_rms_norm_quant(const NormParams& p, gpuStream_t stream, NormLaunchInfo* info);
 gpuError_t launch_fused_add_rms_norm_quant(const NormParams& p, gpuStream_t stream, NormLaunchInfo* info);
+gpuError_t launch_layer_norm_quant(const NormParams& p, gpuStream_t stream, NormLaunchInfo* info);
 }  // namespace flashhip::kernels
