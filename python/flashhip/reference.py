@@ -163,6 +163,8 @@ def moe_align_block_size(topk_ids, num_experts, block_size, expert_map=None):
     labels = torch.repeat_interleave(torch.arange(num_experts, device=device), padded // block_size)
     expert_ids[: labels.numel()] = labels.to(torch.int32)
     return sorted_ids, expert_ids, padded.sum().reshape(1).to(torch.int32)
+
+
 def rope(q, k, cos_sin_cache, positions, interleave=False):
     """Returns float32 ``(q_rotated, k_rotated)``: the first ``rotary_dim`` elements of each head
     turned pairwise by ``cos_sin_cache[positions]`` (NeoX pairs ``(i, i + rotary_dim/2)`` or,
@@ -170,18 +172,22 @@ def rope(q, k, cos_sin_cache, positions, interleave=False):
     rotary_dim = cos_sin_cache.shape[1]
     cos, sin = cos_sin_cache[positions.long()].float().unsqueeze(1).chunk(2, dim=-1)  # [nnz, 1, rotary_dim/2]
 
-    def rotate(x):
-        xf = x.float()
-        r, rest = xf[..., :rotary_dim], xf[..., rotary_dim:]
-        if interleave:
-            x1, x2 = r[..., 0::2], r[..., 1::2]
-            rotated = torch.stack((x1 * cos - x2 * sin, x2 * cos + x1 * sin), dim=-1).flatten(-2)
-        else:
-            x1, x2 = r.chunk(2, dim=-1)
-            rotated = torch.cat((x1 * cos - x2 * sin, x2 * cos + x1 * sin), dim=-1)
-        return torch.cat((rotated, rest), dim=-1)
+    return (_rotate_pairs(q.float(), cos, sin, rotary_dim, interleave),
+            _rotate_pairs(k.float(), cos, sin, rotary_dim, interleave))
 
-    return rotate(q), rotate(k)
+
+def _rotate_pairs(x, cos, sin, rotary_dim, interleave):
+    """x [..., head_dim] with its first rotary_dim turned by (cos, sin) [..., rotary_dim / 2] in
+    x's dtype: GPT-J pairs (2i, 2i + 1) when interleave, else NeoX halves (i, i + rotary_dim / 2);
+    the rest passed through."""
+    r, rest = x[..., :rotary_dim], x[..., rotary_dim:]
+    if interleave:
+        x1, x2 = r[..., 0::2], r[..., 1::2]
+        rotated = torch.stack((x1 * cos - x2 * sin, x2 * cos + x1 * sin), dim=-1).flatten(-2)
+    else:
+        x1, x2 = r.chunk(2, dim=-1)
+        rotated = torch.cat((x1 * cos - x2 * sin, x2 * cos + x1 * sin), dim=-1)
+    return torch.cat((rotated, rest), dim=-1)
 
 
 def rope_inv_freq(rotary_dim, rope_scale=1.0, rope_theta=1e4, llama31=False, low_freq_factor=1.0,
@@ -208,15 +214,7 @@ def rope_pos_ids(q, k, pos_ids, rotary_dim=None, interleave=False, **freq_args):
     cos, sin = angles.cos()[:, None, :], angles.sin()[:, None, :]
 
     def rotate(x):
-        xd = x.detach().cpu().to(torch.float64)
-        r, rest = xd[..., :rotary_dim], xd[..., rotary_dim:]
-        if interleave:
-            x1, x2 = r[..., 0::2], r[..., 1::2]
-            rotated = torch.stack((x1 * cos - x2 * sin, x2 * cos + x1 * sin), dim=-1).flatten(-2)
-        else:
-            x1, x2 = r.chunk(2, dim=-1)
-            rotated = torch.cat((x1 * cos - x2 * sin, x2 * cos + x1 * sin), dim=-1)
-        return torch.cat((rotated, rest), dim=-1)
+        return _rotate_pairs(x.detach().cpu().to(torch.float64), cos, sin, rotary_dim, interleave)
 
     return rotate(q), rotate(k)
 

@@ -187,8 +187,7 @@ LaunchStatus launch_fp8_gemm_sm90(const Fp8GemmParams& p, StreamHandle stream_ha
     args.scheduler.whole_tiles = plan.whole_tiles;
     args.stream_k_partials = reinterpret_cast<float*>(ws + plan.partials_offset);
     args.stream_k_flags = reinterpret_cast<int*>(ws + plan.flags_offset);
-    const size_t flag_bytes = static_cast<size_t>(plan.grid) * main_loop_consumers(plan.block_m) * sizeof(int);
-    if (const gpuError_t e = cudaMemsetAsync(args.stream_k_flags, 0, flag_bytes, stream); e) return {e};
+    if (const gpuError_t e = cudaMemsetAsync(args.stream_k_flags, 0, stream_k_flag_bytes(plan), stream); e) return {e};
   }
   gpuError_t err = gpuSuccess;
   if (plan.split_k > 1) {

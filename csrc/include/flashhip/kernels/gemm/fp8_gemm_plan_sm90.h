@@ -107,6 +107,10 @@ inline constexpr double kStreamKFixupBlocks = 3.0;
 inline constexpr double kStreamKExtraUs = 4.0;
 inline constexpr double kStreamKMargin = 0.97;
 inline int stream_k_whole_tiles(int64_t tiles, int sms) { return tiles >= 2 * sms ? static_cast<int>((tiles / sms - 1) * sms) : 0; }
+// Stream-K's ready flags: one per consumer warpgroup of each CTA.
+inline size_t stream_k_flag_bytes(const Plan& plan) {
+  return static_cast<size_t>(plan.grid) * main_loop_consumers(plan.block_m) * sizeof(int);
+}
 inline Plan make_plan(const Fp8GemmParams& p, int sms) {
   Plan plan;
   plan.block_m = p.force_block_m ? p.force_block_m : (p.m <= 64 ? 64 : 128);
@@ -199,7 +203,7 @@ inline Plan make_plan(const Fp8GemmParams& p, int sms) {
     plan.partials_offset = bytes;
     bytes = align_up(bytes + static_cast<size_t>(plan.grid) * plan.block_m * kBlockN * sizeof(float));
     plan.flags_offset = bytes;
-    bytes = align_up(bytes + static_cast<size_t>(plan.grid) * main_loop_consumers(plan.block_m) * sizeof(int));
+    bytes = align_up(bytes + stream_k_flag_bytes(plan));
   }
   plan.bytes = bytes;
   return plan;
