@@ -437,6 +437,10 @@ def test_gpu_quant_extremes_match_the_cpu():
     torch.manual_seed(18)
     x = (torch.randn(64, 1024) * torch.logspace(-30, 30, 64).unsqueeze(1)).to(torch.bfloat16)
     w = torch.randn(1024).to(torch.bfloat16) * 1e3
+    b = torch.randn(1024).to(torch.bfloat16) * 1e3
+    xd = x.double()
+    y64 = (xd - xd.mean(-1, keepdim=True)) * torch.rsqrt(xd.var(-1, unbiased=False, keepdim=True) + 1e-5)
+    y64 = y64 * w.double() + b.double()
     for scale in (1e-37, 1e-20, 1e-3, 0.05, 1e20, 1e36):
         s = torch.tensor([scale])
         for out_dtype in FP8:
@@ -444,10 +448,14 @@ def test_gpu_quant_extremes_match_the_cpu():
             gpu = flashhip.rmsnorm_quant(x.cuda(), w.cuda(), s.cuda(), out_dtype=out_dtype).cpu().float()
             assert not gpu.isnan().any()
             assert (cpu != gpu).float().mean() < 1e-3, (scale, out_dtype)
-            cpu = flashhip.layernorm_quant(x, w, w, s, out_dtype=out_dtype).float()
-            gpu = flashhip.layernorm_quant(x.cuda(), w.cuda(), w.cuda(), s.cuda(), out_dtype=out_dtype).cpu().float()
+            cpu = flashhip.layernorm_quant(x, w, b, s, out_dtype=out_dtype).float()
+            gpu = flashhip.layernorm_quant(x.cuda(), w.cuda(), b.cuda(), s.cuda(), out_dtype=out_dtype).cpu().float()
             assert not gpu.isnan().any()
-            assert (cpu != gpu).float().mean() < 1e-3, ("layernorm_quant", scale, out_dtype)
+            # Where w * x_hat + b cancels to almost nothing, the two devices' mean and rstd (summed
+            # in different orders) may disagree on the sign: at a tiny scale that is +-max apart.
+            # Count only the elements the float64 layernorm puts clear of zero.
+            clear = y64.abs() > 1e-3 * (w.double().abs() + b.double().abs())
+            assert (cpu != gpu)[clear].float().mean() < 1e-3, ("layernorm_quant", scale, out_dtype)
 
 
 # ---- Mean squares outside fp32's range (issue 18): the row normalises as the arithmetic says ----

@@ -356,13 +356,16 @@ __global__ void FH_LAUNCH_BOUNDS(kMaxRegisterThreads, min_resident_blocks(KIND, 
     float mean = 0.0f;
     if constexpr (Kind::kLayer) {
       mean = row_sum<WAVE>(acc, scratch) * inv_hidden;
+      // The squares are summed divided by hidden (each deviation times 1/sqrt(hidden)): a row
+      // whose variance fp32 holds cannot overflow the sum (the CPU sums in double).
+      const float root_inv_hidden = sqrtf(inv_hidden);
       acc = 0.0f;
 #pragma unroll
       for (int i = 0; i < VECS_PER_THREAD; ++i) {
         if (!valid[i]) continue;
 #pragma unroll
         for (int j = 0; j < VEC; ++j) {
-          const float d = to_float(current.x[i][j]) - mean;
+          const float d = (to_float(current.x[i][j]) - mean) * root_inv_hidden;
           acc += d * d;
         }
       }
@@ -370,7 +373,7 @@ __global__ void FH_LAUNCH_BOUNDS(kMaxRegisterThreads, min_resident_blocks(KIND, 
     RmsFactor factor{0.0f, 1.0f, false};
     const float square_sum = row_sum<WAVE>(acc, scratch);
     if constexpr (Kind::kLayer) {
-      factor.row_scale = rsqrtf(square_sum * inv_hidden + p.eps);
+      factor.row_scale = rsqrtf(square_sum + p.eps);  // square_sum is the variance
     } else {
       factor = rms_factor<WAVE>(square_sum, inv_hidden, p.eps, scratch, [&](auto&& f) {
 #pragma unroll
@@ -462,12 +465,13 @@ __global__ void FH_LAUNCH_BOUNDS(kMaxThreadsPerBlock) norm_rows_streaming(const 
   float mean = 0.0f;
   if constexpr (Kind::kLayer) {
     mean = row_sum<WAVE>(acc, scratch) * inv_hidden;
+    const float root_inv_hidden = sqrtf(inv_hidden);  // as in the register-resident variant above
     acc = 0.0f;
     for (int64_t v = threadIdx.x; v < n_vec; v += blockDim.x) {
       const ActVec x = ActVec::load(x_row + v * VEC);
 #pragma unroll
       for (int j = 0; j < VEC; ++j) {
-        const float d = to_float(x[j]) - mean;
+        const float d = (to_float(x[j]) - mean) * root_inv_hidden;
         acc += d * d;
       }
     }
@@ -475,7 +479,7 @@ __global__ void FH_LAUNCH_BOUNDS(kMaxThreadsPerBlock) norm_rows_streaming(const 
   RmsFactor factor{0.0f, 1.0f, false};
   const float square_sum = row_sum<WAVE>(acc, scratch);
   if constexpr (Kind::kLayer) {
-    factor.row_scale = rsqrtf(square_sum * inv_hidden + p.eps);
+    factor.row_scale = rsqrtf(square_sum + p.eps);  // square_sum is the variance
   } else {
     factor = rms_factor<WAVE>(square_sum, inv_hidden, p.eps, scratch, [&](auto&& f) {
       for (int64_t v = threadIdx.x; v < n_vec; v += blockDim.x) {
