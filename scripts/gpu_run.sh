@@ -52,7 +52,7 @@ for obj in sorted(glob.glob("build/cuda/CMakeFiles/flashhip_gpu_kernels.dir/csrc
     print(obj, "\n", "\n".join(l for l in out.splitlines() if "REG" in l)[:4000])
     if "/gemm/" in obj:  # the matrix-core instructions the kernel is meant to use
         sass = subprocess.run(["cuobjdump", "--dump-sass", obj], capture_output=True, text=True).stdout
-        ops = collections.Counter(re.findall(r"\b(QGMMA\.[0-9A-Z.]+|HGMMA\.[0-9A-Z.]+|UTMALDG\.[0-9A-Z]+|USETMAXREG\.[A-Z.]+)", sass))
+        ops = collections.Counter(re.findall(r"\b(QGMMA\.[0-9A-Z.]+|HGMMA\.[0-9A-Z.]+|UTMALDG\.[0-9A-Z.]+|USETMAXREG\.[A-Z.]+|UCGABAR_[A-Z]+)", sass))
         print("SASS", obj, dict(ops))
 PYEOF
   grep "^SASS" "$LOG"

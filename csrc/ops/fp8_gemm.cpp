@@ -43,7 +43,9 @@ std::pair<int64_t, int64_t> operand_strides(const char* op, const char* arg, con
 std::string describe(const kernels::Fp8GemmLaunchInfo& info, const Fp8GemmParams& p) {
   return std::string(info.variant) + " (block " + std::to_string(info.block_m) + "x" + std::to_string(info.block_n) +
          "x" + std::to_string(info.block_k) + ", " + std::to_string(info.stages) + " stages, split-K " +
-         std::to_string(info.split_k) + (info.stream_k ? ", stream-K" : "") + ", grid " + std::to_string(info.grid) + (info.transposed_a ? ", a transposed" : "") +
+         std::to_string(info.split_k) + (info.stream_k ? ", stream-K" : "") +
+         (info.cluster_m > 1 ? ", 2-CTA clusters sharing B" : info.cluster_n > 1 ? ", 2-CTA clusters sharing A" : "") +
+         ", grid " + std::to_string(info.grid) + (info.transposed_a ? ", a transposed" : "") +
          (info.transposed_b ? ", b transposed" : "") + "; M-class " + (p.m <= 128 ? "decode" : "prefill") + ")";
 }
 

@@ -68,44 +68,60 @@ TEST(Fp8GemmPlanSm90, PlansAreConsistent) {
     for (int n : {64, 576, 1536, 4608, 7168})
       for (int k : {128, 1152, 2048, 7168})
         for (DType out : {DType::kBFloat16, DType::kFloat32})
-          for (int force_sk : {-1, 0, 1}) {
-            Fp8GemmParams p = params(m, n, k, out);
-            p.force_stream_k = force_sk;
-            const auto plan = plan_sm90::make_plan(p, kH200Sms);
-            const std::string what = std::to_string(m) + "x" + std::to_string(n) + "x" + std::to_string(k) +
-                                     (out == DType::kFloat32 ? " fp32" : " bf16") + " sk " + std::to_string(force_sk);
-            ASSERT_GE(plan.grid, 1) << what;
-            ASSERT_LE(plan.grid, kH200Sms) << what;
-            ASSERT_GE(plan.split_k, 1) << what;
-            ASSERT_LE(plan.split_k, plan.k_blocks) << what;
-            if (out == DType::kFloat32) {
-              ASSERT_NE(plan.block_m, 256) << what << ": fp32 out leaves a 256-row ring 3 stages";
+          for (int force_sk : {-1, 0, 1})
+            for (int force_mc : {-1, 0, 1, 2}) {
+              Fp8GemmParams p = params(m, n, k, out);
+              p.force_stream_k = force_sk;
+              p.force_multicast = force_mc;
+              // 63 resident 2-CTA clusters: fewer than 132 / 2, as when a GPC has an odd SM count
+              const auto plan = plan_sm90::make_plan(p, kH200Sms, 63);
+              const std::string what = std::to_string(m) + "x" + std::to_string(n) + "x" + std::to_string(k) +
+                                       (out == DType::kFloat32 ? " fp32" : " bf16") + " sk " + std::to_string(force_sk) +
+                                       " mc " + std::to_string(force_mc);
+              const int cluster = plan.cluster_m * plan.cluster_n;
+              ASSERT_GE(plan.grid, 1) << what;
+              ASSERT_LE(plan.grid, kH200Sms) << what;
+              ASSERT_EQ(plan.grid % cluster, 0) << what;
+              ASSERT_LE(plan.grid / cluster, cluster > 1 ? 63 : kH200Sms) << what;
+              ASSERT_EQ(plan.sched_tiles_m, (plan.tiles_m + plan.cluster_m - 1) / plan.cluster_m) << what;
+              ASSERT_EQ(plan.sched_tiles_n, (plan.tiles_n + plan.cluster_n - 1) / plan.cluster_n) << what;
+              if (force_mc <= 0 || plan.swap_tokens) {
+                ASSERT_EQ(cluster, 1) << what;
+              } else {
+                ASSERT_EQ(plan.cluster_m, force_mc == 1 ? 2 : 1) << what;
+                ASSERT_EQ(plan.cluster_n, force_mc == 2 ? 2 : 1) << what;
+              }
+              ASSERT_GE(plan.split_k, 1) << what;
+              ASSERT_LE(plan.split_k, plan.k_blocks) << what;
+              if (out == DType::kFloat32) {
+                ASSERT_NE(plan.block_m, 256) << what << ": fp32 out leaves a 256-row ring 3 stages";
+              }
+              if (force_sk < 0) {
+                ASSERT_FALSE(plan.stream_k) << what;
+              }
+              if (!plan.swap_tokens) {
+                ASSERT_GE(plan.stages, 3) << what;
+              }
+              if (plan.stream_k) {
+                ASSERT_EQ(plan.split_k, 1) << what;
+                ASSERT_EQ(plan.swap_tokens, 0) << what;
+                const int clusters = plan.grid / cluster;  // stream-K's parties
+                const flashhip::kernels::TileScheduler<plan_sm90::kGroupM> s{
+                    plan.sched_tiles_m, plan.sched_tiles_n, plan.k_blocks, 1, clusters, plan.whole_tiles};
+                ASSERT_EQ(plan.whole_tiles % clusters, 0) << what;
+                ASSERT_GE(s.shared_blocks(), clusters) << what << ": a cluster with no shared K block";
+                // one fp32 partial tile and a flag per consumer warpgroup of each CTA, inside the workspace
+                const size_t partials = size_t(plan.grid) * plan.block_m * plan_sm90::kBlockN * 4;
+                ASSERT_GE(plan.flags_offset, plan.partials_offset + partials) << what;
+                ASSERT_GE(plan.bytes, plan.flags_offset + size_t(plan.grid) * plan_sm90::main_loop_consumers(plan.block_m) * 4)
+                    << what;
+                ASSERT_EQ(plan.partials_offset % plan_sm90::kWorkspaceAlign, 0u) << what;
+              } else if (plan.split_k > 1) {
+                ASSERT_GE(plan.bytes, plan.partials_offset + size_t(plan.split_k) * m * n * 4) << what;
+              } else {
+                ASSERT_EQ(plan.bytes, 0u) << what << ": K-contiguous, unsplit: no workspace";
+              }
             }
-            if (force_sk < 0) {
-              ASSERT_FALSE(plan.stream_k) << what;
-            }
-            if (!plan.swap_tokens) {
-              ASSERT_GE(plan.stages, 3) << what;
-            }
-            if (plan.stream_k) {
-              ASSERT_EQ(plan.split_k, 1) << what;
-              ASSERT_EQ(plan.swap_tokens, 0) << what;
-              const flashhip::kernels::TileScheduler<plan_sm90::kGroupM> s{plan.tiles_m, plan.tiles_n, plan.k_blocks, 1,
-                                                                           plan.grid, plan.whole_tiles};
-              ASSERT_EQ(plan.whole_tiles % plan.grid, 0) << what;
-              ASSERT_GE(s.shared_blocks(), plan.grid) << what << ": a CTA with no shared K block";
-              // one fp32 partial tile and a flag per consumer warpgroup of each CTA, inside the workspace
-              const size_t partials = size_t(plan.grid) * plan.block_m * plan_sm90::kBlockN * 4;
-              ASSERT_GE(plan.flags_offset, plan.partials_offset + partials) << what;
-              ASSERT_GE(plan.bytes, plan.flags_offset + size_t(plan.grid) * plan_sm90::main_loop_consumers(plan.block_m) * 4)
-                  << what;
-              ASSERT_EQ(plan.partials_offset % plan_sm90::kWorkspaceAlign, 0u) << what;
-            } else if (plan.split_k > 1) {
-              ASSERT_GE(plan.bytes, plan.partials_offset + size_t(plan.split_k) * m * n * 4) << what;
-            } else {
-              ASSERT_EQ(plan.bytes, 0u) << what << ": K-contiguous, unsplit: no workspace";
-            }
-          }
 }
 
 TEST(Fp8GemmPlanSm90, MnContiguousOperandsArePackedIntoTheWorkspace) {

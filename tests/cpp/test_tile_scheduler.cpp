@@ -127,4 +127,58 @@ TEST(TileScheduler, StreamKCoversEveryKBlockOnceWithOneOwnerPerTile) {
   }
 }
 
+// Clusters: pairs of tiles handed out as above, each CTA of a cluster at its rank's tile; every
+// real (tile, K block) is done once (split-K and stream-K alike), both CTAs of a cluster walk the
+// same K blocks, and only a pair's second tile may lie past the edge (odd tile counts).
+TEST(TileScheduler, ClustersCoverEveryTileOnceInLockstep) {
+  for (const auto& [tm, tn, kb, splits, clusters, stream_k] : std::vector<std::tuple<int, int, int, int, int, bool>>{
+           {8, 36, 56, 1, 66, false}, {3, 5, 7, 1, 4, false}, {9, 12, 16, 3, 66, false}, {8, 36, 56, 1, 66, true},
+           {5, 7, 9, 1, 8, true}, {1, 1, 4, 1, 2, true}}) {
+    for (const auto& [cm, cn] : std::vector<std::pair<int, int>>{{2, 1}, {1, 2}}) {
+      const int pm = (tm + cm - 1) / cm, pn = (tn + cn - 1) / cn;
+      Scheduler s{pm, pn, kb, splits};
+      if (stream_k) {
+        s.stream_k_ctas = std::min(clusters, pm * pn * kb);
+        s.whole_tiles = pm * pn >= 2 * s.stream_k_ctas ? (pm * pn / s.stream_k_ctas - 1) * s.stream_k_ctas : 0;
+      }
+      const int parties = stream_k ? s.stream_k_ctas : std::min(clusters, pm * pn * splits);
+      std::vector<std::vector<int>> done(tm * tn, std::vector<int>(kb, 0));  // of the splits together
+      for (int cluster = 0; cluster < parties; ++cluster) {
+        std::vector<TileCoord> first;
+        for (int rank = 0; rank < cm * cn; ++rank) {
+          TileCoord c;
+          int i = 0;
+          for (; s.cluster_work(cluster, parties, rank, cm, cn, i, &c); ++i) {
+            ASSERT_LT(i, 1000);
+            if (rank == 0) {
+              first.push_back(c);
+            } else {
+              ASSERT_LT(i, int(first.size())) << "the cluster's CTAs have different work";
+              ASSERT_EQ(c.kb_begin, first[i].kb_begin);
+              ASSERT_EQ(c.kb_end, first[i].kb_end);
+              ASSERT_EQ(c.split, first[i].split);
+              ASSERT_EQ(c.m_tile, first[i].m_tile + (cm > 1 ? rank : 0));
+              ASSERT_EQ(c.n_tile, first[i].n_tile + (cn > 1 ? rank : 0));
+            }
+            ASSERT_LT(c.m_tile, pm * cm);
+            ASSERT_LT(c.n_tile, pn * cn);
+            if (c.m_tile >= tm || c.n_tile >= tn) {
+              ASSERT_EQ(rank, 1) << "only a pair's second tile lies past the edge";
+              continue;
+            }
+            for (int k = c.kb_begin; k < c.kb_end; ++k) ++done[c.m_tile * tn + c.n_tile][k];
+          }
+          if (rank > 0) {
+            ASSERT_EQ(i, int(first.size()));
+          }
+        }
+      }
+      for (const auto& tile : done)
+        for (int k = 0; k < kb; ++k)
+          ASSERT_EQ(tile[k], 1) << "a K block done " << tile[k] << " times: " << tm << "x" << tn << "x" << kb
+                                << " split " << splits << " cluster " << cm << "x" << cn << (stream_k ? " stream-K" : "");
+    }
+  }
+}
+
 }  // namespace

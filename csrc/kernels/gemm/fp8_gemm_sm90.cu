@@ -58,15 +58,55 @@ gpuError_t opt_in_smem(Kernel kernel, int bytes, OptInFlags& done) {
   return gpuSuccess;
 }
 
-template <int kBlockM, typename OutT>
+template <int kBlockM, typename OutT, int kClusterM = 1, int kClusterN = 1>
 gpuError_t launch_main_loop(const CUtensorMap& map_a, const CUtensorMap& map_b, const KernelArgs& args, int grid,
                             cudaStream_t stream) {
   constexpr int kStages = main_loop_stages(kBlockM, sizeof(OutT));
-  using Cfg = Config<kBlockM, kStages, OutT>;
-  auto* kernel = fp8_gemm_wgmma_kernel<kBlockM, kStages, OutT>;
+  using Cfg = Config<kBlockM, kStages, OutT, kClusterM, kClusterN>;
+  auto* kernel = fp8_gemm_wgmma_kernel<kBlockM, kStages, OutT, kClusterM, kClusterN>;
   static OptInFlags opted_in;
   FH_RETURN_IF_ERROR(opt_in_smem(kernel, Cfg::kSmemBytes, opted_in));
-  return launch_dependent(kernel, grid, Cfg::kThreads, Cfg::kSmemBytes, stream, map_a, map_b, args);
+  if constexpr (Cfg::kCluster > 1) {
+    return launch_dependent_clustered(kernel, grid, Cfg::kThreads, Cfg::kSmemBytes, stream, Cfg::kCluster, map_a,
+                                      map_b, args);
+  } else {
+    return launch_dependent(kernel, grid, Cfg::kThreads, Cfg::kSmemBytes, stream, map_a, map_b, args);
+  }
+}
+
+// The main kernel with the plan's tile height and clusters (no multicast for 64-row tiles).
+template <int kBlockM, typename OutT>
+gpuError_t launch_main_loop_clusters(const Plan& plan, const CUtensorMap& map_a, const CUtensorMap& map_b,
+                                     const KernelArgs& args, cudaStream_t stream) {
+  if constexpr (kBlockM > 64) {
+    if (plan.cluster_m == 2) return launch_main_loop<kBlockM, OutT, 2, 1>(map_a, map_b, args, plan.grid, stream);
+    if (plan.cluster_n == 2) return launch_main_loop<kBlockM, OutT, 1, 2>(map_a, map_b, args, plan.grid, stream);
+  }
+  if (plan.cluster_m * plan.cluster_n != 1) return gpuErrorInvalidValue;
+  return launch_main_loop<kBlockM, OutT>(map_a, map_b, args, plan.grid, stream);
+}
+
+// 2-CTA clusters of the main kernel the device holds at once, asked once per device (every
+// variant takes a whole multiprocessor, so the answer is the GPCs' and the same for all).
+int resident_pair_clusters(int sms) {
+  static std::atomic<int> cached[kMaxDevices] = {};
+  int device = 0;
+  if (cudaGetDevice(&device) != cudaSuccess || device < 0 || device >= kMaxDevices) {
+    (void)cudaGetLastError();
+    return sms / 2;
+  }
+  if (const int known = cached[device].load(std::memory_order_acquire); known > 0) return known;
+  constexpr int kStages = main_loop_stages(128, 2);
+  using Cfg = Config<128, kStages, bf16_t, 2, 1>;
+  auto* kernel = fp8_gemm_wgmma_kernel<128, kStages, bf16_t, 2, 1>;
+  static OptInFlags opted_in;
+  int clusters = 0;
+  if (opt_in_smem(kernel, Cfg::kSmemBytes, opted_in) == gpuSuccess)
+    clusters = max_resident_clusters(kernel, Cfg::kThreads, Cfg::kSmemBytes, 2);
+  (void)cudaGetLastError();
+  if (clusters <= 0 || clusters > sms / 2) clusters = sms / 2;
+  cached[device].store(clusters, std::memory_order_release);
+  return clusters;
 }
 
 template <int kTokens, bool kWide, typename OutT>
@@ -96,10 +136,10 @@ gpuError_t launch_typed(const Plan& plan, const CUtensorMap& map_a, const CUtens
     case 64: return swap(std::integral_constant<int, 64>{});
     default: return gpuErrorInvalidValue;
   }
-  if (plan.block_m == 64) return launch_main_loop<64, OutT>(map_a, map_b, args, plan.grid, stream);
-  if (plan.block_m == 128) return launch_main_loop<128, OutT>(map_a, map_b, args, plan.grid, stream);
+  if (plan.block_m == 64) return launch_main_loop_clusters<64, OutT>(plan, map_a, map_b, args, stream);
+  if (plan.block_m == 128) return launch_main_loop_clusters<128, OutT>(plan, map_a, map_b, args, stream);
   if constexpr (sizeof(OutT) == 2) {
-    if (plan.block_m == 256) return launch_main_loop<256, OutT>(map_a, map_b, args, plan.grid, stream);
+    if (plan.block_m == 256) return launch_main_loop_clusters<256, OutT>(plan, map_a, map_b, args, stream);
   }
   return gpuErrorInvalidValue;
 }
@@ -134,7 +174,7 @@ bool fp8_gemm_sm90_supports_current_device() {
 size_t fp8_gemm_workspace_bytes_sm90(const Fp8GemmParams& p) {
   DeviceTraits traits;
   if (!current_device_is_sm90(&traits)) return 0;
-  return make_plan(p, traits.multiprocessors).bytes;
+  return make_plan(p, traits.multiprocessors, resident_pair_clusters(traits.multiprocessors)).bytes;
 }
 
 LaunchStatus launch_fp8_gemm_sm90(const Fp8GemmParams& p, StreamHandle stream_handle, Fp8GemmLaunchInfo* info) {
@@ -148,7 +188,7 @@ LaunchStatus launch_fp8_gemm_sm90(const Fp8GemmParams& p, StreamHandle stream_ha
     if (info) info->variant = "unsupported: Hopper computes fp8 as float8_e4m3fn only";
     return {gpuErrorInvalidValue};
   }
-  const Plan plan = make_plan(p, traits.multiprocessors);
+  const Plan plan = make_plan(p, traits.multiprocessors, resident_pair_clusters(traits.multiprocessors));
   if (plan.bytes > 0 && (p.workspace == nullptr || p.workspace_size < plan.bytes)) return {gpuErrorInvalidValue};
   auto stream = static_cast<cudaStream_t>(stream_handle);
   auto* ws = static_cast<uint8_t*>(p.workspace);
@@ -167,9 +207,11 @@ LaunchStatus launch_fp8_gemm_sm90(const Fp8GemmParams& p, StreamHandle stream_ha
   const int64_t a_row = plan.pack_a || p.m == 1 ? p.k : p.a_stride_m;
   const int64_t b_row = plan.pack_b ? p.k : p.b_stride_n;
   CUtensorMap map_a, map_b;
-  if (const gpuError_t e = sm90::encode_tensor_map_2d_u8(&map_a, a, p.m, p.k, a_row, plan.block_m, kBlockK); e)
+  // Boxes: a CTA's part of its tile (half of the shared operand's tile in a cluster).
+  const uint32_t a_box = plan.block_m / plan.cluster_n, b_box = kBlockN / plan.cluster_m;
+  if (const gpuError_t e = sm90::encode_tensor_map_2d_u8(&map_a, a, p.m, p.k, a_row, a_box, kBlockK); e)
     return {e};
-  if (const gpuError_t e = sm90::encode_tensor_map_2d_u8(&map_b, b, p.n, p.k, b_row, kBlockN, kBlockK); e)
+  if (const gpuError_t e = sm90::encode_tensor_map_2d_u8(&map_b, b, p.n, p.k, b_row, b_box, kBlockK); e)
     return {e};
 
   KernelArgs args;
@@ -181,9 +223,9 @@ LaunchStatus launch_fp8_gemm_sm90(const Fp8GemmParams& p, StreamHandle stream_ha
   args.b_scale_stride_kb = p.b_scale_stride_kb;
   args.m = static_cast<int>(p.m);
   args.n = static_cast<int>(p.n);
-  args.scheduler = {plan.tiles_m, plan.tiles_n, plan.k_blocks, plan.split_k};
+  args.scheduler = {plan.sched_tiles_m, plan.sched_tiles_n, plan.k_blocks, plan.split_k};
   if (plan.stream_k) {
-    args.scheduler.stream_k_ctas = plan.grid;
+    args.scheduler.stream_k_ctas = plan.grid / (plan.cluster_m * plan.cluster_n);
     args.scheduler.whole_tiles = plan.whole_tiles;
     args.stream_k_partials = reinterpret_cast<float*>(ws + plan.partials_offset);
     args.stream_k_flags = reinterpret_cast<int*>(ws + plan.flags_offset);
@@ -228,6 +270,8 @@ LaunchStatus launch_fp8_gemm_sm90(const Fp8GemmParams& p, StreamHandle stream_ha
     info->stage_k_blocks = plan.swap_tokens ? swap_blocks(plan.swap_tokens, plan.swap_wide) : 1;
     info->split_k = plan.split_k;
     info->stream_k = plan.stream_k;
+    info->cluster_m = plan.cluster_m;
+    info->cluster_n = plan.cluster_n;
     info->grid = plan.grid;
     info->transposed_a = plan.pack_a;
     info->transposed_b = plan.pack_b;

@@ -70,7 +70,7 @@ float bf16_to_float(uint16_t b) {
 struct Case {
   int m, n, k;
   bool mn_major;  // a and b M/N-contiguous (the AMD challenge's layout)
-  int force_block_m = 0, force_split_k = 0, force_stage_k_blocks = 0, force_stream_k = 0;
+  int force_block_m = 0, force_split_k = 0, force_stage_k_blocks = 0, force_stream_k = 0, force_multicast = 0;
 };
 
 int failures = 0;
@@ -121,6 +121,7 @@ void run_check(const Case& c, std::mt19937& rng) {
   p.force_block_m = c.force_block_m, p.force_split_k = c.force_split_k;
   p.force_stage_k_blocks = c.force_stage_k_blocks;
   p.force_stream_k = c.force_stream_k;
+  p.force_multicast = c.force_multicast;
   const size_t ws_bytes = fp8_gemm_workspace_bytes(p);
   void* ws = nullptr;
   if (ws_bytes) CHECK_CUDA(cudaMalloc(&ws, ws_bytes));
@@ -188,10 +189,10 @@ void run_check(const Case& c, std::mt19937& rng) {
   // says why): at most one per million (and 4), none past twice the bound.
   const bool ok = bad <= std::max<double>(4, 1e-6 * ref.size()) && far == 0 && rel < 1e-2 && same_again;
   if (!ok) ++failures;
-  std::printf("%s m=%5d n=%5d k=%5d %s bm=%d kps=%d split=%d sk=%d grid=%d packed=%d%d rel_err=%.2e outside_bound=%zu%s\n",
+  std::printf("%s m=%5d n=%5d k=%5d %s bm=%d kps=%d split=%d sk=%d cl=%dx%d grid=%d packed=%d%d rel_err=%.2e outside_bound=%zu%s\n",
               ok ? "ok  " : "FAIL", c.m, c.n, c.k, c.mn_major ? "mn-major" : "k-major ", info.block_m,
-              info.stage_k_blocks, info.split_k, info.stream_k, info.grid, info.transposed_a, info.transposed_b, rel,
-              bad, same_again ? "" : " (differs run to run)");
+              info.stage_k_blocks, info.split_k, info.stream_k, info.cluster_m, info.cluster_n, info.grid,
+              info.transposed_a, info.transposed_b, rel, bad, same_again ? "" : " (differs run to run)");
   cudaFree(da), cudaFree(db), cudaFree(dsa), cudaFree(dsb), cudaFree(dout);
   if (ws) cudaFree(ws);
 }
@@ -218,7 +219,7 @@ __global__ void fill_scales(float* p, size_t count, uint64_t seed) {  // p [coun
 
 // Times one shape (K-contiguous unless mn_major) with events over rotating inputs.
 void run_timing(int m, int n, int k, bool mn_major, int stage_k_blocks = 0, int split_k = 0, int block_m = 0,
-                int stream_k = 0) {
+                int stream_k = 0, int multicast = 0) {
   const int kb = k / 128, nb = (n + 127) / 128;
   const size_t bytes = size_t(m) * k + size_t(n) * k;
   const int sets = std::max<int>(1, std::min<size_t>(8, (size_t(256) << 20) / bytes + 1));
@@ -250,6 +251,7 @@ void run_timing(int m, int n, int k, bool mn_major, int stage_k_blocks = 0, int 
   p.force_split_k = split_k;
   p.force_block_m = block_m;
   p.force_stream_k = stream_k;
+  p.force_multicast = multicast;
   void* ws = nullptr;
   const size_t ws_bytes = fp8_gemm_workspace_bytes(p);
   if (ws_bytes) CHECK_CUDA(cudaMalloc(&ws, ws_bytes));
@@ -272,9 +274,9 @@ void run_timing(int m, int n, int k, bool mn_major, int stage_k_blocks = 0, int 
   float ms = 0;
   cudaEventElapsedTime(&ms, e0, e1);
   const double us = ms * 1e3 / iters;
-  std::printf("time m=%5d n=%5d k=%5d %s %9.2f us %7.1f TFLOP/s  weights %.2f TB/s  bm=%d kps=%d split=%d sk=%d grid=%d\n",
+  std::printf("time m=%5d n=%5d k=%5d %s %9.2f us %7.1f TFLOP/s  weights %.2f TB/s  bm=%d kps=%d split=%d sk=%d cl=%dx%d grid=%d\n",
               m, n, k, mn_major ? "mn-major" : "k-major ", us, 2.0 * m * n * k / us * 1e-6, double(n) * k / us * 1e-6,
-              info.block_m, info.stage_k_blocks, info.split_k, info.stream_k, info.grid);
+              info.block_m, info.stage_k_blocks, info.split_k, info.stream_k, info.cluster_m, info.cluster_n, info.grid);
   for (int s = 0; s < sets; ++s) cudaFree(da[s]), cudaFree(db[s]);
   cudaFree(dsa), cudaFree(dsb), cudaFree(dout);
   if (ws) cudaFree(ws);
@@ -283,9 +285,9 @@ void run_timing(int m, int n, int k, bool mn_major, int stage_k_blocks = 0, int 
 int main(int argc, char** argv) {
   std::setvbuf(stdout, nullptr, _IOLBF, 0);  // each line reaches the log at once (a hang shows where)
   std::mt19937 rng(1234);
-  if (argc >= 5 && std::string(argv[1]) == "time") {  // one shape, for a profiler: time M N K [SPLIT_K [BLOCK_M [STREAM_K]]]
+  if (argc >= 5 && std::string(argv[1]) == "time") {  // one shape, for a profiler: time M N K [SPLIT_K [BLOCK_M [STREAM_K [MULTICAST]]]]
     run_timing(std::atoi(argv[2]), std::atoi(argv[3]), std::atoi(argv[4]), false, 0, argc > 5 ? std::atoi(argv[5]) : 0,
-               argc > 6 ? std::atoi(argv[6]) : 0, argc > 7 ? std::atoi(argv[7]) : 0);
+               argc > 6 ? std::atoi(argv[6]) : 0, argc > 7 ? std::atoi(argv[7]) : 0, argc > 8 ? std::atoi(argv[8]) : 0);
     return 0;
   }
   if (argc >= 2 && std::string(argv[1]) == "ring_case")  // for racecheck: ring_case [nosync]
@@ -309,6 +311,16 @@ int main(int argc, char** argv) {
       {129, 192, 640, false, 64, 0, 0, 1},   {1024, 1536, 7168, false, 128, 0, 0, 1},
       {1024, 4608, 7168, false, 128, 0, 0, 1}, {1024, 4608, 7168, false, 256, 0, 0, 1},
       {4000, 4608, 512, false, 0, 0, 0, 1},
+      // 2-CTA clusters forced (B shared by M-neighbours: 1; A by N-neighbours: 2): both tile
+      // heights, odd tile counts (a cluster's second tile past the edge), partial tiles, both
+      // layouts, with split-K and with stream-K.
+      {300, 704, 1152, false, 128, 0, 0, 0, 1}, {300, 704, 1152, false, 128, 0, 0, 0, 2},
+      {513, 1536, 1024, false, 256, 0, 0, 0, 1}, {513, 1536, 1024, false, 256, 0, 0, 0, 2},
+      {257, 448, 2304, true, 0, 0, 0, 0, 1},     {257, 448, 2304, true, 0, 0, 0, 0, 2},
+      {1024, 576, 7168, false, 128, 3, 0, 0, 1}, {1024, 576, 7168, false, 128, 3, 0, 0, 2},
+      {1024, 4608, 7168, false, 256, 0, 0, 1, 1}, {1024, 4608, 7168, false, 256, 0, 0, 1, 2},
+      {300, 704, 1152, false, 128, 0, 0, 1, 1}, {300, 704, 1152, false, 256, 0, 0, 1, 2},
+      {2048, 2048, 2048, false, 0, 0, 0, 0, 1}, {2048, 2048, 2048, false, 0, 0, 0, 0, 2},
   };
   for (const Case& c : cases) run_check(c, rng);
   if (!quick) {
@@ -327,6 +339,12 @@ int main(int argc, char** argv) {
     for (auto& s : shapes)
       if (s[0] > 128)
         for (int bm : {128, 256}) run_timing(s[0], s[1], s[2], false, 0, 0, bm, 1);
+    // 2-CTA clusters forced, each way, over the heuristic's other choices.
+    for (auto& s : shapes)
+      if (s[0] > 128)
+        for (int mc : {1, 2}) run_timing(s[0], s[1], s[2], false, 0, 0, 0, 0, mc);
+    for (int bm : {128, 256})
+      for (int mc : {-1, 1, 2}) run_timing(8192, 8192, 8192, false, 0, 1, bm, -1, mc);
     for (int i = 0; i < 18; i += 5) run_timing(shapes[i][0], shapes[i][1], shapes[i][2], true);
     // The decode kernel's two ring shapes, one K block a stage against several.
     const int decode[][3] = {{1, 7168, 7168}, {16, 7168, 7168}, {32, 7168, 7168}, {64, 7168, 7168},

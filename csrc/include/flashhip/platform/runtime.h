@@ -86,6 +86,54 @@ gpuError_t launch_dependent(void (*kernel)(Params...), dim3 grid, dim3 block, si
 #endif
 }
 
+#if FH_PLATFORM_CUDA
+// launch_dependent in thread-block clusters of `cluster` CTAs along x (sm_90; grid a multiple of
+// it): the CTAs of a cluster run at once, on one GPC, and may share shared-memory copies.
+template <typename... Params, typename... Args>
+gpuError_t launch_dependent_clustered(void (*kernel)(Params...), int grid, int block, size_t smem_bytes,
+                                      gpuStream_t stream, int cluster, Args&&... args) {
+  cudaLaunchConfig_t config = {};
+  config.gridDim = dim3(grid);
+  config.blockDim = dim3(block);
+  config.dynamicSmemBytes = smem_bytes;
+  config.stream = stream;
+  cudaLaunchAttribute attributes[2] = {};
+  attributes[0].id = cudaLaunchAttributeProgrammaticStreamSerialization;
+  attributes[0].val.programmaticStreamSerializationAllowed = 1;
+  attributes[1].id = cudaLaunchAttributeClusterDimension;
+  attributes[1].val.clusterDim.x = cluster;
+  attributes[1].val.clusterDim.y = 1;
+  attributes[1].val.clusterDim.z = 1;
+  config.attrs = attributes;
+  config.numAttrs = 2;
+  return cudaLaunchKernelEx(&config, kernel, static_cast<Params>(args)...);
+}
+
+// Clusters of `cluster` CTAs of `kernel` (block threads, smem_bytes of dynamic shared memory, its
+// limit already raised) that can be resident at once on the whole device, or 0 if the runtime
+// cannot say. GPCs hold whole clusters, so this can be less than multiprocessors / cluster.
+template <typename... Params>
+int max_resident_clusters(void (*kernel)(Params...), int block, size_t smem_bytes, int cluster) {
+  cudaLaunchConfig_t config = {};
+  config.gridDim = dim3(cluster);
+  config.blockDim = dim3(block);
+  config.dynamicSmemBytes = smem_bytes;
+  cudaLaunchAttribute attribute = {};
+  attribute.id = cudaLaunchAttributeClusterDimension;
+  attribute.val.clusterDim.x = cluster;
+  attribute.val.clusterDim.y = 1;
+  attribute.val.clusterDim.z = 1;
+  config.attrs = &attribute;
+  config.numAttrs = 1;
+  int clusters = 0;
+  if (cudaOccupancyMaxActiveClusters(&clusters, kernel, &config) != cudaSuccess) {
+    (void)cudaGetLastError();
+    return 0;
+  }
+  return clusters;
+}
+#endif
+
 }  // namespace flashhip
 
 // Launchers return gpuError_t; this returns early from one on the first failing runtime call.

@@ -7,6 +7,11 @@
 // time (consecutive tiles) then cover a few bands of A rows and a few columns of B, which stay in
 // L2, instead of one long row of tiles that reads all of B.
 //
+// Clusters (cluster_work): the tiles handed out above are then pairs (cluster_m x cluster_n
+// neighbouring output tiles), the parties are clusters of CTAs, and each CTA of a cluster takes
+// its rank's tile of every piece, so the cluster's CTAs walk the same K blocks in lockstep (they
+// share an operand's tile). A pair's second tile may lie past the output's edge.
+//
 // Two ways to give tiles fewer or more than a whole number of waves work for every CTA:
 // - split-K (split_k > 1): every tile's K blocks split into split_k units, each written as an
 //   fp32 partial that a second kernel sums. The split index is the slowest dimension, so the
@@ -107,6 +112,17 @@ struct TileScheduler {
     *c = tile(whole_tiles + t);
     c->kb_begin = start - t * k_blocks;
     c->kb_end = (end < (t + 1) * k_blocks ? end : (t + 1) * k_blocks) - t * k_blocks;
+    return true;
+  }
+
+  // Piece i of CTA `rank` of cluster `cluster` in a grid of `clusters` clusters of
+  // cluster_m x cluster_n CTAs (at most one of them above 1), with tiles_m x tiles_n counting
+  // pairs: the pair's work, at this CTA's tile of it.
+  FH_HOST_DEVICE bool cluster_work(int cluster, int clusters, int rank, int cluster_m, int cluster_n, int i,
+                                   TileCoord* c) const {
+    if (!work(cluster, clusters, i, c)) return false;
+    c->m_tile = c->m_tile * cluster_m + (cluster_m > 1 ? rank : 0);
+    c->n_tile = c->n_tile * cluster_n + (cluster_n > 1 ? rank : 0);
     return true;
   }
 

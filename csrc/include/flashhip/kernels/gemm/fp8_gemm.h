@@ -42,6 +42,9 @@ struct Fp8GemmParams {
   int force_split_k = 0;  // K blocks split among this many CTAs per output tile
   int force_stage_k_blocks = 0;  // decode kernel (M <= 64): K blocks per ring stage, 1 or wide (> 1)
   int force_stream_k = 0;  // 1: stream-K (main kernel, no split-K), -1: never
+  // Main kernel in 2-CTA clusters sharing one operand tile through TMA multicast: 1 pairs
+  // M-neighbours sharing B, 2 pairs N-neighbours sharing A, -1 never.
+  int force_multicast = 0;
 };
 
 // What the launcher chose, for logging and benchmarks.
@@ -52,6 +55,7 @@ struct Fp8GemmLaunchInfo {
   int stage_k_blocks = 1;  // K blocks a ring stage holds
   int split_k = 1;
   bool stream_k = false;  // the tiles' K blocks shared out among the CTAs (tile_scheduler.cuh)
+  int cluster_m = 1, cluster_n = 1;  // 2-CTA clusters: M-neighbours share B / N-neighbours share A
   int grid = 0;
   bool transposed_a = false, transposed_b = false;
 };

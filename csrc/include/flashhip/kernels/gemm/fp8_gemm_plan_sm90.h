@@ -63,8 +63,12 @@ struct Plan {
   int swap_tokens = 0;  // > 0: the decode kernel, tokens per tile (block_m is then the token tile)
   bool swap_wide = false;  // decode kernel with several K blocks a stage
   bool stream_k = false;  // the main kernel with stream-K (tile_scheduler.cuh)
-  int whole_tiles = 0;    // stream-K: tiles done whole first
+  int whole_tiles = 0;    // stream-K: tiles done whole first (scheduled tiles)
+  // 2-CTA clusters sharing a tile of one operand by TMA multicast (at most one of them is 2): the
+  // scheduler then hands out pairs of tiles, sched_tiles_m x sched_tiles_n of them, to clusters.
+  int cluster_m = 1, cluster_n = 1;
   int tiles_m = 0, tiles_n = 0, k_blocks = 0, grid = 0;
+  int sched_tiles_m = 0, sched_tiles_n = 0;
   bool pack_a = false, pack_b = false;
   size_t a_offset = 0, b_offset = 0, partials_offset = 0, flags_offset = 0, bytes = 0;
 };
@@ -111,7 +115,23 @@ inline int stream_k_whole_tiles(int64_t tiles, int sms) { return tiles >= 2 * sm
 inline size_t stream_k_flag_bytes(const Plan& plan) {
   return static_cast<size_t>(plan.grid) * main_loop_consumers(plan.block_m) * sizeof(int);
 }
-inline Plan make_plan(const Fp8GemmParams& p, int sms) {
+// - multicast (main kernel): 2-CTA clusters, chosen by choose_multicast below; a cluster's two
+//   CTAs work on neighbouring tiles in lockstep and each loads half of the tile they share.
+//   cluster_slots: the 2-CTA clusters the device holds at once (GPCs hold whole clusters).
+//   Off unless forced: on the H200 (device check, same run, 18 shapes, heuristic's tiles) no
+//   shape gained more than ~3% (6144x512x7168 67.6 -> 65.4 us, within run-to-run spread) and
+//   most lost: 1024x1536x7168 34.8 -> 44-45, 1024x7168x2048 35.1 -> 39-42, 6144x576x7168
+//   57.8 -> 63.5 (sharing A) / 122 (sharing B, an odd tile count), 6144x4608x7168 387 -> 408-437,
+//   8192^3 1141 -> 1139-1166. The pair's lockstep (each stage waits for both CTAs' consumers)
+//   costs more than the halved L2 reads save: the L2 is not what bounds these tiles.
+inline int choose_multicast(const Fp8GemmParams& p, const Plan& plan) {
+  if (plan.swap_tokens || p.force_multicast < 0) return 0;
+  if (p.force_multicast > 0) return p.force_multicast;
+  return 0;
+}
+
+inline Plan make_plan(const Fp8GemmParams& p, int sms, int cluster_slots = -1) {
+  if (cluster_slots < 0) cluster_slots = sms / 2;
   Plan plan;
   plan.block_m = p.force_block_m ? p.force_block_m : (p.m <= 64 ? 64 : 128);
   if (!p.force_block_m && p.m <= 64) {  // decode: weights as wgmma's M, tokens as its N
@@ -183,13 +203,21 @@ inline Plan make_plan(const Fp8GemmParams& p, int sms) {
     const int out_bytes = plan.split_k > 1 || p.out_dtype == DType::kFloat32 ? 4 : 2;
     plan.stages = main_loop_stages(plan.block_m, out_bytes);
   }
-  plan.grid = std::min(plan.tiles_m * plan.tiles_n * plan.split_k, sms);
-  if (plan.stream_k) {  // every CTA needs at least one shared K block
-    const int tiles = plan.tiles_m * plan.tiles_n;
-    plan.whole_tiles = stream_k_whole_tiles(tiles, sms);
-    plan.grid = static_cast<int>(std::min<int64_t>(sms, int64_t(tiles - plan.whole_tiles) * plan.k_blocks));
-    if (plan.whole_tiles % plan.grid) plan.whole_tiles = 0;  // (grid < sms only when tiles < sms)
+  const int multicast = cluster_slots > 0 ? choose_multicast(p, plan) : 0;
+  plan.cluster_m = multicast == 1 ? 2 : 1;
+  plan.cluster_n = multicast == 2 ? 2 : 1;
+  const int cluster = plan.cluster_m * plan.cluster_n;
+  const int slots = cluster > 1 ? cluster_slots : sms;  // of clusters (of 1 CTA without multicast)
+  plan.sched_tiles_m = (plan.tiles_m + plan.cluster_m - 1) / plan.cluster_m;
+  plan.sched_tiles_n = (plan.tiles_n + plan.cluster_n - 1) / plan.cluster_n;
+  const int sched_tiles = plan.sched_tiles_m * plan.sched_tiles_n;
+  int clusters = std::min(sched_tiles * plan.split_k, slots);
+  if (plan.stream_k) {  // every cluster needs at least one shared K block
+    plan.whole_tiles = stream_k_whole_tiles(sched_tiles, slots);
+    clusters = static_cast<int>(std::min<int64_t>(slots, int64_t(sched_tiles - plan.whole_tiles) * plan.k_blocks));
+    if (plan.whole_tiles % clusters) plan.whole_tiles = 0;  // (fewer clusters than slots only when tiles < slots)
   }
+  plan.grid = clusters * cluster;
   plan.pack_a = !tma_readable(p.a, p.m, p.a_stride_m, p.a_stride_k);
   plan.pack_b = !tma_readable(p.b, p.n, p.b_stride_n, p.b_stride_k);
   size_t bytes = 0;

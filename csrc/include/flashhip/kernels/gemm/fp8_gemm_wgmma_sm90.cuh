@@ -1,7 +1,8 @@
 // Blockwise-scaled fp8 GEMM main loop for Hopper (sm_90a): TMA into a ring of shared-memory
 // stages, a producer warpgroup (one thread issuing the operand copies, one warp gathering each
 // stage's scales with cp.async) and one or two consumer warpgroups, fp8 wgmma, and the scales
-// applied per 128-wide K block by promoting each block's wgmma sum into fp32 registers.
+// applied per 128-wide K block by promoting each block's wgmma sum into fp32 registers; optionally
+// in 2-CTA clusters whose CTAs share one operand's tile through TMA multicast.
 #pragma once
 
 #include <cstdint>
@@ -12,6 +13,7 @@
 #include "flashhip/kernels/gemm/fp8_gemm.h"
 #include "flashhip/kernels/gemm/fp8_gemm_plan_sm90.h"
 #include "flashhip/platform/dtypes.h"
+#include "flashhip/platform/cluster_sm90.h"
 #include "flashhip/platform/grid_dependency.h"
 #include "flashhip/platform/memory/cp_async_sm80.h"
 #include "flashhip/platform/memory/gpu_flag.h"
@@ -66,8 +68,15 @@ struct EpilogueTile {
   }
 };
 
-template <int kBlockM, int kStages, typename OutT>
+// kClusterM (kClusterN) = 2: the kernel runs in 2-CTA clusters of M- (N-) neighbouring tiles,
+// which share their B (A) tile: each CTA copies half of its rows into both CTAs' shared memory.
+template <int kBlockM, int kStages, typename OutT, int kClusterM = 1, int kClusterN = 1>
 struct Config {
+  static constexpr int kCluster = kClusterM * kClusterN;
+  static_assert(kCluster <= 2, "at most one operand is shared, by two CTAs");
+  static constexpr int kABoxRows = kBlockM / kClusterN;  // rows of A (B) each CTA copies a stage
+  static constexpr int kBBoxRows = kBlockN / kClusterM;
+  static_assert(kABoxRows % 8 == 0 && kBBoxRows % 8 == 0, "a copied part is whole 1024-byte swizzle atoms");
   static constexpr int kConsumers = main_loop_consumers(kBlockM);
   static constexpr int kSubtiles = kBlockM / (Mma::kM * kConsumers);  // 64-row subtiles per consumer
   static constexpr int kThreads = kWarpgroup * (1 + kConsumers);
@@ -101,18 +110,25 @@ struct Config {
 // full[s]: the producer's expect_tx arrival plus the stage's bytes (and, in the main kernel, one
 // arrival per scale-loading lane once its copies have landed); empty[s]: one arrival per consumer
 // warp once its wgmmas and scale reads are done with the stage.
+// In a cluster of cluster_ctas, every CTA's consumer warps arrive on empty[s] of each CTA that
+// copies into their stage, and the barriers are initialised cluster-wide before anyone copies.
 FH_DEVICE FH_INLINE void init_ring(uint64_t* full, uint64_t* empty, int stages, int consumer_warpgroups,
-                                   const CUtensorMap* map_a, const CUtensorMap* map_b, int full_arrivals = 1) {
+                                   const CUtensorMap* map_a, const CUtensorMap* map_b, int full_arrivals = 1,
+                                   int cluster_ctas = 1) {
   if (threadIdx.x == 0) {
     sm90::prefetch_tensor_map(map_a);
     sm90::prefetch_tensor_map(map_b);
     for (int s = 0; s < stages; ++s) {
       sm90::mbar_init(&full[s], full_arrivals);
-      sm90::mbar_init(&empty[s], consumer_warpgroups * sm90::kWarpgroupWarps);
+      sm90::mbar_init(&empty[s], consumer_warpgroups * sm90::kWarpgroupWarps * cluster_ctas);
     }
     sm90::fence_barrier_init();
   }
-  __syncthreads();
+  if (cluster_ctas > 1) {
+    sm90::cluster_sync();
+  } else {
+    __syncthreads();
+  }
   // Launched as a dependent: the set-up above overlapped the previous kernel's tail; its outputs
   // (operands packed into the workspace, scales, a quantised A) are complete from here on.
   grid_dependency_wait();
@@ -152,13 +168,14 @@ FH_DEVICE FH_INLINE void store_pair(OutT* p, float x, float y, bool paired, bool
   }
 }
 
-template <int kBlockM, int kStages, typename OutT>
-__global__ void FH_LAUNCH_BOUNDS((Config<kBlockM, kStages, OutT>::kThreads), 1)
-    fp8_gemm_wgmma_kernel(const __grid_constant__ CUtensorMap map_a,  // a [m, k] fp8, K-contiguous
-                          const __grid_constant__ CUtensorMap map_b,  // b [n, k] fp8, K-contiguous
+template <int kBlockM, int kStages, typename OutT, int kClusterM, int kClusterN>
+__global__ void FH_LAUNCH_BOUNDS((Config<kBlockM, kStages, OutT, kClusterM, kClusterN>::kThreads), 1)
+    fp8_gemm_wgmma_kernel(const __grid_constant__ CUtensorMap map_a,  // a [m, k] fp8, K-contiguous; box kABoxRows x 128
+                          const __grid_constant__ CUtensorMap map_b,  // b [n, k] fp8, K-contiguous; box kBBoxRows x 128
                           const KernelArgs args) {
 #if FH_ARCH_SM90A
-  using Cfg = Config<kBlockM, kStages, OutT>;
+  using Cfg = Config<kBlockM, kStages, OutT, kClusterM, kClusterN>;
+  constexpr int kCluster = Cfg::kCluster;
   using Epi = EpilogueTile<OutT>;
   constexpr int kSub = Cfg::kSubtiles;
   extern __shared__ uint8_t smem_raw[];
@@ -174,10 +191,17 @@ __global__ void FH_LAUNCH_BOUNDS((Config<kBlockM, kStages, OutT>::kThreads), 1)
   const int wg_thread = threadIdx.x % kWarpgroup;
   const int lane = wg_thread % sm90::kWarpThreads;
   const auto& sched = args.scheduler;
+  // The scheduler hands out work to clusters (single CTAs without multicast); a cluster's piece
+  // covers kClusterM x kClusterN neighbouring tiles, this CTA's by its rank.
+  const int rank = kCluster > 1 ? static_cast<int>(sm90::cluster_cta_rank()) : 0;
+  const int cluster_id = blockIdx.x / kCluster, clusters = gridDim.x / kCluster;
+  auto next_piece = [&](int i, TileCoord* c) {
+    return sched.cluster_work(cluster_id, clusters, rank, kClusterM, kClusterN, i, c);
+  };
 
-  // full[s] completes on the operands' bytes, the TMA thread's arrival and one arrival per lane
-  // of the scale warp.
-  init_ring(full, empty, kStages, Cfg::kConsumers, &map_a, &map_b, 1 + sm90::kWarpThreads);
+  // full[s] completes on the operands' bytes (the peer's multicast half included), the TMA
+  // thread's arrival and one arrival per lane of the scale warp.
+  init_ring(full, empty, kStages, Cfg::kConsumers, &map_a, &map_b, 1 + sm90::kWarpThreads, kCluster);
 
   if (warpgroup == 0) {
     sm90::release_registers<Cfg::kProducerRegisters>();
@@ -187,12 +211,32 @@ __global__ void FH_LAUNCH_BOUNDS((Config<kBlockM, kStages, OutT>::kThreads), 1)
       int stage = 0;
       uint32_t phase = 0;
       TileCoord c;
-      for (int i = 0; sched.work(blockIdx.x, gridDim.x, i, &c); ++i) {
+      // A shared tile: this CTA copies rows [rank * box, (rank + 1) * box) of it into both CTAs
+      // (empty[stage] counts both CTAs' consumers, so both have freed the stage).
+      constexpr uint16_t kAllCtas = (1u << kCluster) - 1;
+      const int a_part = kClusterN > 1 ? rank : 0, b_part = kClusterM > 1 ? rank : 0;
+      // A box wholly past the edge (a cluster's second tile, or the second half of a 64-column
+      // last tile) is moved back over the last rows: no copy is wholly out of bounds, and what it
+      // brings feeds only outputs that are never stored.
+      auto inside = [](int row, int rows, int box) { return row < rows ? row : max(rows - box, 0); };
+      for (int i = 0; next_piece(i, &c); ++i) {
+        const int a_row = inside(c.m_tile * kBlockM + a_part * Cfg::kABoxRows, args.m, Cfg::kABoxRows);
+        const int b_row = inside(c.n_tile * kBlockN + b_part * Cfg::kBBoxRows, args.n, Cfg::kBBoxRows);
         for (int kb = c.kb_begin; kb < c.kb_end; ++kb) {
           sm90::mbar_wait(&empty[stage], phase ^ 1);
           sm90::mbar_arrive_expect_tx(&full[stage], Cfg::kStageBytes);
-          sm90::tma_load_2d(smem_a + stage * Cfg::kABytes, &map_a, kb * kBlockK, c.m_tile * kBlockM, &full[stage]);
-          sm90::tma_load_2d(smem_b + stage * Cfg::kBBytes, &map_b, kb * kBlockK, c.n_tile * kBlockN, &full[stage]);
+          uint8_t* a_dst = smem_a + stage * Cfg::kABytes + a_part * Cfg::kABoxRows * kBlockK;
+          uint8_t* b_dst = smem_b + stage * Cfg::kBBytes + b_part * Cfg::kBBoxRows * kBlockK;
+          if constexpr (kClusterN > 1) {
+            sm90::tma_load_2d_multicast(a_dst, &map_a, kb * kBlockK, a_row, &full[stage], kAllCtas);
+          } else {
+            sm90::tma_load_2d(a_dst, &map_a, kb * kBlockK, a_row, &full[stage]);
+          }
+          if constexpr (kClusterM > 1) {
+            sm90::tma_load_2d_multicast(b_dst, &map_b, kb * kBlockK, b_row, &full[stage], kAllCtas);
+          } else {
+            sm90::tma_load_2d(b_dst, &map_b, kb * kBlockK, b_row, &full[stage]);
+          }
           if (++stage == kStages) stage = 0, phase ^= 1;
         }
       }
@@ -203,9 +247,10 @@ __global__ void FH_LAUNCH_BOUNDS((Config<kBlockM, kStages, OutT>::kThreads), 1)
       int stage = 0;
       uint32_t phase = 0;
       TileCoord c;
-      for (int i = 0; sched.work(blockIdx.x, gridDim.x, i, &c); ++i) {
+      const int last_n_tile = (args.n - 1) / kBlockN;  // a cluster's second tile may lie past n
+      for (int i = 0; next_piece(i, &c); ++i) {
         const int m0 = c.m_tile * kBlockM;
-        const float* b_col = args.b_scale + static_cast<int64_t>(c.n_tile) * args.b_scale_stride_nb;
+        const float* b_col = args.b_scale + static_cast<int64_t>(min(c.n_tile, last_n_tile)) * args.b_scale_stride_nb;
         for (int kb = c.kb_begin; kb < c.kb_end; ++kb) {
           sm90::mbar_wait(&empty[stage], phase ^ 1);
           const uint32_t slot = sm90::smem_addr(smem_scales + stage * Cfg::kScaleFloats);
@@ -232,7 +277,7 @@ __global__ void FH_LAUNCH_BOUNDS((Config<kBlockM, kStages, OutT>::kThreads), 1)
     int stage = 0;
     uint32_t phase = 0;
     TileCoord c;
-    for (int piece = 0; sched.work(blockIdx.x, gridDim.x, piece, &c); ++piece) {
+    for (int piece = 0; next_piece(piece, &c); ++piece) {
       const int m0 = c.m_tile * kBlockM, n0 = c.n_tile * kBlockN;
 
       float acc[kSub][Mma::kAccumulators];
@@ -271,7 +316,14 @@ __global__ void FH_LAUNCH_BOUNDS((Config<kBlockM, kStages, OutT>::kThreads), 1)
             // Every lane's scale reads are ordered before its warp's one arrival (lane 0's
             // release covers only its own accesses without this).
             __syncwarp();
-            if (lane == 0) sm90::mbar_arrive(&empty[stage]);  // the stage may be refilled
+            if (lane == 0) {  // the stage may be refilled (by both CTAs of a cluster)
+              if constexpr (kCluster > 1) {
+#pragma unroll
+                for (int r = 0; r < kCluster; ++r) sm90::mbar_arrive_cluster(&empty[stage], r);
+              } else {
+                sm90::mbar_arrive(&empty[stage]);
+              }
+            }
             if (++stage == kStages) stage = 0, phase ^= 1;
           }
           // Promotion: the block's sum, scaled, into fp32 (wgmma's own fp8 accumulation is narrower).
@@ -286,8 +338,10 @@ __global__ void FH_LAUNCH_BOUNDS((Config<kBlockM, kStages, OutT>::kThreads), 1)
         return reinterpret_cast<float4*>(args.stream_k_partials) +
                (static_cast<int64_t>(cta) * Cfg::kConsumers + consumer) * (kSub * kQuads * kWarpgroup) + wg_thread;
       };
+      // Stream-K's parties are clusters; CTA `rank` of one adds the partials of the same rank.
+      auto cta_of = [&](int cluster) { return cluster * kCluster + rank; };
       if (sched.is_helper(c)) {
-        float4* slot = stream_k_slot(blockIdx.x);
+        float4* slot = stream_k_slot(cta_of(cluster_id));
         unrolled<kSub>([&](auto sub) {
           constexpr int j = decltype(sub)::value;
 #pragma unroll
@@ -297,14 +351,14 @@ __global__ void FH_LAUNCH_BOUNDS((Config<kBlockM, kStages, OutT>::kThreads), 1)
         });
         __threadfence();
         sm90::warpgroup_sync(epi_barrier);  // the warpgroup's partial is written before the flag rises
-        if (wg_thread == 0) flag_store_release(args.stream_k_flags + blockIdx.x * Cfg::kConsumers + consumer, 1);
+        if (wg_thread == 0) flag_store_release(args.stream_k_flags + cta_of(cluster_id) * Cfg::kConsumers + consumer, 1);
         continue;
       }
       if (sched.waits_for_helpers(c)) {  // in CTA order: the sum is the same every run
-        for (int helper = blockIdx.x + 1, last = sched.last_helper(c); helper <= last; ++helper) {
-          if (wg_thread == 0) flag_wait_equal(args.stream_k_flags + helper * Cfg::kConsumers + consumer, 1);
+        for (int helper = cluster_id + 1, last = sched.last_helper(c); helper <= last; ++helper) {
+          if (wg_thread == 0) flag_wait_equal(args.stream_k_flags + cta_of(helper) * Cfg::kConsumers + consumer, 1);
           sm90::warpgroup_sync(epi_barrier);  // the acquire above orders the whole warpgroup's reads
-          const float4* slot = stream_k_slot(helper);
+          const float4* slot = stream_k_slot(cta_of(helper));
           unrolled<kSub>([&](auto sub) {
             constexpr int j = decltype(sub)::value;
 #pragma unroll
@@ -363,6 +417,8 @@ __global__ void FH_LAUNCH_BOUNDS((Config<kBlockM, kStages, OutT>::kThreads), 1)
       });
     }
   }
+  // A CTA's shared memory must outlive its peer's last arrivals on its empty barriers.
+  if constexpr (kCluster > 1) sm90::cluster_sync();
 #endif  // FH_ARCH_SM90A
 }
 

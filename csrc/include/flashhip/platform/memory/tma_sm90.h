@@ -81,6 +81,20 @@ FH_DEVICE FH_INLINE void tma_load_2d(void* smem_dst, const CUtensorMap* map, int
 #endif
 }
 
+// The same copy, landing at smem_dst's offset in the shared memory of every CTA of the cluster
+// whose bit is set in cta_mask, each completing on the barrier at bar's offset in its own shared
+// memory (which must expect these bytes in its transaction count).
+FH_DEVICE FH_INLINE void tma_load_2d_multicast(void* smem_dst, const CUtensorMap* map, int32_t inner, int32_t outer,
+                                               uint64_t* bar, uint16_t cta_mask) {
+#if FH_ARCH_SM90A
+  asm volatile(
+      "cp.async.bulk.tensor.2d.shared::cluster.global.mbarrier::complete_tx::bytes.multicast::cluster"
+      " [%0], [%1, {%3, %4}], [%2], %5;" ::"r"(smem_addr(smem_dst)),
+      "l"(reinterpret_cast<uint64_t>(map)), "r"(smem_addr(bar)), "r"(inner), "r"(outer), "h"(cta_mask)
+      : "memory");
+#endif
+}
+
 }  // namespace flashhip::sm90
 #endif  // FH_PLATFORM_CUDA
 
