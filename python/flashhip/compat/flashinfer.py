@@ -72,24 +72,50 @@ def layernorm(input, gemma, beta, eps=1e-6) -> torch.Tensor:
     return norm.layernorm(input, gemma, beta, eps)
 
 
+def _scale_tensor(scale, input: torch.Tensor) -> torch.Tensor:
+    """The quantising forms' ``scale``: a tensor as given, or a Python float (FlashInfer still
+    takes one, deprecated) as a one-element fp32 tensor on the input's device (a host-to-device
+    copy: pass a tensor inside CUDA graphs)."""
+    if isinstance(scale, torch.Tensor):
+        return scale
+    return torch.tensor([float(scale)], dtype=torch.float32, device=input.device)
+
+
 def rmsnorm_quant(out, input, weight, scale, eps=1e-6, enable_pdl: Optional[bool] = None) -> None:
-    """FlashInfer's ``flashinfer.norm.rmsnorm_quant``: RMSNorm quantised to fp8 into ``out``."""
-    norm.rmsnorm_quant(input, weight, scale, eps, out=out)
+    """FlashInfer's ``flashinfer.norm.rmsnorm_quant``: RMSNorm quantised to fp8 into ``out``
+    (``float8_e4m3fn``, ``float8_e5m2``, and ``float8_e4m3fnuz`` too), saturating at the flavour's
+    largest finite value. ``scale``: a one-element fp32 tensor or a Python float.
+
+    Differences that remain: flashhip divides by ``scale`` (the IEEE quotient) where FlashInfer
+    multiplies by its rounded reciprocal, so a value on an fp8 rounding boundary may land one fp8
+    step apart; fp32 activations and any leading dimensions (strided heads too) are accepted."""
+    norm.rmsnorm_quant(input, weight, _scale_tensor(scale, input), eps, out=out)
 
 
 def fused_add_rmsnorm_quant(out, input, residual, weight, scale, eps=1e-6, enable_pdl: Optional[bool] = None) -> None:
-    """FlashInfer's ``flashinfer.norm.fused_add_rmsnorm_quant``: ``residual += input``, then
-    RMSNorm of ``residual`` quantised to fp8 into ``out``."""
-    norm.fused_add_rmsnorm_quant(input, residual, weight, scale, eps, out=out)
+    """FlashInfer's ``flashinfer.norm.fused_add_rmsnorm_quant``: ``residual += input`` (rounded to
+    its dtype), then ``rmsnorm(input + residual)`` of the unrounded fp32 sum, as FlashInfer computes
+    it, quantised to fp8 into ``out``; ``input`` is left as it is (flashhip's own op normalises
+    the rounded residual unless asked with ``fp32_sum``). ``scale``: a one-element fp32 tensor or
+    a Python float.
+
+    Differences that remain: those of :func:`rmsnorm_quant` (the IEEE quotient, not a multiply by
+    the reciprocal; e4m3fnuz accepted)."""
+    norm.fused_add_rmsnorm_quant(input, residual, weight, _scale_tensor(scale, input), eps, fp32_sum=True, out=out)
 
 
 def layernorm_quant(out, input, gemma, beta, scale, eps=1e-6) -> None:
     """FlashInfer's ``flashinfer.norm.layernorm_quant``: layernorm with ``gemma``/``beta`` as the
-    scale and shift, quantised to fp8 into ``out``. A Python-float ``scale`` becomes a one-element
-    fp32 tensor on the input's device (a host-to-device copy: pass a tensor inside CUDA graphs)."""
-    if not isinstance(scale, torch.Tensor):
-        scale = torch.tensor([float(scale)], dtype=torch.float32, device=input.device)
-    norm.layernorm_quant(input, gemma, beta, scale, eps, out=out)
+    scale and shift, quantised to fp8 into ``out``. ``scale``: a one-element fp32 tensor or a
+    Python float.
+
+    Differences that remain: FlashInfer takes bf16 input with fp32 ``gemma``/``beta`` only;
+    flashhip takes fp16/bf16/fp32 input with ``gemma``/``beta`` in its dtype or fp32. FlashInfer's
+    CUDA kernel rounds the layernorm value to the input dtype, then multiplies it by the
+    reciprocal of ``scale``; flashhip quantises the fp32 value once, dividing as
+    :func:`rmsnorm_quant` does (results may differ by an fp8 step where the bf16 rounding moves a
+    value across an fp8 rounding boundary)."""
+    norm.layernorm_quant(input, gemma, beta, _scale_tensor(scale, input), eps, out=out)
 
 
 def _heads(x: torch.Tensor, head_size: int, name: str) -> torch.Tensor:
