@@ -1,10 +1,12 @@
 """The compatible surfaces as modules: the old ``flashhip.flashinfer`` alias holds every name of
-``flashhip.compat.flashinfer`` and ``flashhip.compat.sgl_kernel``, and each module's ``__all__``
-lists what it defines."""
+``flashhip.compat.flashinfer`` and ``flashhip.compat.sgl_kernel``, each module's ``__all__`` lists
+what it defines, and the README's compatibility section names every function offered."""
 
 from __future__ import annotations
 
 import inspect
+import re
+from pathlib import Path
 
 import pytest
 
@@ -12,6 +14,8 @@ import flashhip
 import flashhip.flashinfer as alias
 from flashhip.compat import flashinfer as fi
 from flashhip.compat import sgl_kernel as sgl
+
+README = Path(__file__).resolve().parents[2] / "README.md"
 
 
 def _public_functions(module):
@@ -54,3 +58,12 @@ def test_every_function_has_an_upstream_docstring():
             doc = getattr(module, name).__doc__ or ""
             assert doc.startswith(upstream) or "FlashInfer's" in doc, f"{module.__name__}.{name}: {doc[:60]!r}"
 
+
+def test_readme_compatibility_section_names_every_function():
+    text = README.read_text()
+    match = re.search(r"^## Compatibility with FlashInfer and sgl-kernel$(.*?)^## ", text, re.M | re.S)
+    assert match, "README: no '## Compatibility with FlashInfer and sgl-kernel' section"
+    section = match.group(1)
+    for module, prefix in ((fi, "flashinfer"), (sgl, "sgl_kernel")):
+        for name in module.__all__:
+            assert f"`{name}`" in section, f"README compatibility section: {prefix}.{name} missing"

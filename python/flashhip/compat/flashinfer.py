@@ -40,13 +40,20 @@ __all__ = [
 
 def rmsnorm(input, weight, eps=1e-6, out=None, enable_pdl: Optional[bool] = None) -> torch.Tensor:
     """FlashInfer's ``flashinfer.norm.rmsnorm`` (sgl-kernel's ``sgl_kernel.rmsnorm`` has the same
-    signature)."""
+    signature): fp32 arithmetic, the weight multiplied in fp32 and one rounding, as FlashInfer;
+    ``[tokens, hidden]`` or the per-head qk-norm's ``[tokens, heads, head_dim]``, strided heads of
+    a fused qkv buffer too, into ``out`` (in place when ``out`` is ``input``).
+
+    Differences that remain: fp32 activations and any leading dimensions that collapse to one row
+    stride or to ``[tokens, heads]`` are accepted (FlashInfer: fp16/bf16, 2-D or 3-D); a row whose
+    fp32 mean square would overflow or underflow still normalises (README)."""
     return norm.rmsnorm(input, weight, eps, out=out)
 
 
 def gemma_rmsnorm(input, weight, eps=1e-6, out=None, enable_pdl: Optional[bool] = None) -> torch.Tensor:
     """FlashInfer's ``flashinfer.norm.gemma_rmsnorm`` (the same signature as sgl-kernel's
-    ``sgl_kernel.gemma_rmsnorm``): RMSNorm scaled by ``1 + weight``."""
+    ``sgl_kernel.gemma_rmsnorm``): RMSNorm scaled by ``1 + weight``, with :func:`rmsnorm`'s
+    shapes and differences."""
     return norm.rmsnorm(input, weight, eps, gemma=True, out=out)
 
 
@@ -55,20 +62,28 @@ def fused_add_rmsnorm(input, residual, weight, eps=1e-6, enable_pdl: Optional[bo
     ``sgl_kernel.fused_add_rmsnorm``, which runs FlashInfer's kernel): ``residual += input``, then
     ``input = rmsnorm(input + residual)`` with the sum in fp32, as FlashInfer computes it (the
     residual written is the sum rounded to its dtype; flashhip's own op normalises that rounded
-    residual unless asked with ``fp32_sum``)."""
+    residual unless asked with ``fp32_sum``).
+
+    Differences that remain: any leading dimensions (strided heads too; FlashInfer: 2-D) and
+    fp32 activations; any hidden size on a 64 KiB-LDS device (FlashInfer stages the fp32 row in
+    shared memory in its CUDA kernel)."""
     norm.fused_add_rmsnorm(input, residual, weight, eps, fp32_sum=True)
 
 
 def gemma_fused_add_rmsnorm(input, residual, weight, eps=1e-6, enable_pdl: Optional[bool] = None) -> None:
     """FlashInfer's ``flashinfer.norm.gemma_fused_add_rmsnorm`` (the same signature as
     sgl-kernel's ``sgl_kernel.gemma_fused_add_rmsnorm``): as ``fused_add_rmsnorm``, the fp32 sum
-    normalised, scaled by ``1 + weight``."""
+    normalised, scaled by ``1 + weight``, with its differences."""
     norm.fused_add_rmsnorm(input, residual, weight, eps, gemma=True, fp32_sum=True)
 
 
 def layernorm(input, gemma, beta, eps=1e-6) -> torch.Tensor:
     """FlashInfer's ``flashinfer.norm.layernorm``: ``gemma``/``beta`` are the scale and shift
-    (often fp32)."""
+    (often fp32); mean and variance in fp32; returns a new tensor.
+
+    Differences that remain: FlashInfer takes bf16 input with fp32 ``gemma``/``beta`` only;
+    flashhip takes fp16/bf16/fp32 input, ``gemma``/``beta`` in its dtype or fp32, ``beta=None``,
+    and any leading dimensions."""
     return norm.layernorm(input, gemma, beta, eps)
 
 
