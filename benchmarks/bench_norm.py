@@ -1,4 +1,6 @@
-"""Normalisation family against torch.compile, F.rms_norm / F.layer_norm and eager, same run.
+"""Normalisation family against torch.compile, F.rms_norm / F.layer_norm and eager, same run
+(the fp8 quantising forms, layernorm_quant included, against torch.compile of the pure-torch
+norm and quantisation).
 
 Bytes counted: every input element read once and every output written once (the weight row is
 negligible). Every case also has a device copy moving the same bytes at its own size
@@ -40,6 +42,10 @@ def add_rms_quant_eager(x, r, w, scale, eps=1e-6):
     return ref.quantize_fp8(ref.rmsnorm(new_r, w, eps), scale, FP8), new_r
 
 
+def layer_quant_eager(x, w, b, scale, eps=1e-5):
+    return ref.quantize_fp8(ref.layernorm(x, w, b, eps), scale, FP8)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results" / "norm.json")
@@ -59,6 +65,7 @@ def main() -> None:
     rms_c, add_c = compile_(rms_eager), compile_(add_rms_eager)
     quant_c, add_quant_c = compile_(rms_quant_eager), compile_(add_rms_quant_eager)
     ln_c = compile_(lambda x, w, b: F.layer_norm(x, (x.shape[-1],), w, b, 1e-5))
+    ln_quant_c = compile_(layer_quant_eager)
     scale = torch.tensor([0.05], device=device)
 
     for tokens, hidden in big:
@@ -108,6 +115,15 @@ def main() -> None:
                    time_us(lambda: torch.ops.flashhip.layernorm(out, x, w, bias, 1e-5)), b)
         report.add("layernorm", shape, "bf16", "torch.compile", time_us(lambda: ln_c(x, w, bias)), b)
         report.add("layernorm", shape, "bf16", "F.layer_norm", time_us(lambda: F.layer_norm(x, (hidden,), w, bias, 1e-5)), b)
+
+        # layernorm_quant as FlashInfer's callers pass it: bf16 input, fp32 gamma/beta.
+        b = n * 2 + n  # read x (bf16), write fp8
+        gamma, beta = torch.randn(hidden, device=device), torch.randn(hidden, device=device)
+        report.add("layernorm_quant", shape, "bf16>fp8", "copy_same_bytes", time_us(same_bytes_copy(b, device)), b)
+        report.add("layernorm_quant", shape, "bf16>fp8", "flashhip",
+                   time_us(lambda: torch.ops.flashhip.layernorm_quant(q, x, gamma, beta, scale, 1e-5)), b)
+        report.add("layernorm_quant", shape, "bf16>fp8", "torch.compile",
+                   time_us(lambda: ln_quant_c(x, gamma, beta, scale)), b)
         del x, r, out, q, xs, rs
 
     # Decode-sized batches: latency. Several input sets rotate so the timing is not of L2 alone.

@@ -14,9 +14,11 @@ TORCH_LIBRARY(flashhip, m) {
       "bool fp32_sum=False) -> ()");
   m.def("layernorm(Tensor(a!) out, Tensor input, Tensor weight, Tensor? bias, float eps) -> ()");
   m.def("rmsnorm_quant(Tensor(a!) out, Tensor input, Tensor weight, Tensor scale, float eps, bool gemma) -> ()");
+  // fp32_sum as fused_add_rmsnorm's: the row quantised is rmsnorm of the fp32 sum input + residual
+  // (FlashInfer's fused_add_rmsnorm_quant) instead of the rounded residual (the default).
   m.def(
       "fused_add_rmsnorm_quant(Tensor(a!) out, Tensor input, Tensor(b!) residual, Tensor weight, Tensor scale, "
-      "float eps, bool gemma) -> ()");
+      "float eps, bool gemma, bool fp32_sum=False) -> ()");
   // layernorm then rmsnorm_quant's fp8 quantisation: saturate((layernorm(input) * weight + bias) / scale).
   m.def(
       "layernorm_quant(Tensor(a!) out, Tensor input, Tensor weight, Tensor? bias, Tensor scale, float eps) -> ()");

@@ -37,12 +37,12 @@ void rmsnorm_quant(at::Tensor& out, const at::Tensor& input, const at::Tensor& w
 }
 
 void fused_add_rmsnorm_quant(at::Tensor& out, const at::Tensor& input, at::Tensor& residual, const at::Tensor& weight,
-                             const at::Tensor& scale, double eps, bool gemma) {
+                             const at::Tensor& scale, double eps, bool gemma, bool fp32_sum) {
   static const auto op = c10::Dispatcher::singleton()
                              .findSchemaOrThrow("flashhip::fused_add_rmsnorm_quant", "")
                              .typed<void(at::Tensor&, const at::Tensor&, at::Tensor&, const at::Tensor&,
-                                         const at::Tensor&, double, bool)>();
-  op.call(out, input, residual, weight, scale, eps, gemma);
+                                         const at::Tensor&, double, bool, bool)>();
+  op.call(out, input, residual, weight, scale, eps, gemma, fp32_sum);
 }
 
 void layernorm_quant(at::Tensor& out, const at::Tensor& input, const at::Tensor& weight,

@@ -285,7 +285,7 @@ void layernorm_quant(at::Tensor& out, const at::Tensor& input, const at::Tensor&
 }
 
 void fused_add_rmsnorm_quant(at::Tensor& out, const at::Tensor& input, at::Tensor& residual, const at::Tensor& weight,
-                             const at::Tensor& scale, double eps, bool gemma) {
+                             const at::Tensor& scale, double eps, bool gemma, bool fp32_sum) {
   constexpr const char* op = "flashhip.fused_add_rmsnorm_quant";
   const RowView in = check_common(op, out, "out", input, weight, eps);
   check_dtype(op, "out", out, kFp8Dtypes);
@@ -300,6 +300,7 @@ void fused_add_rmsnorm_quant(at::Tensor& out, const at::Tensor& input, at::Tenso
                    {"residual", &residual, &p.residual_row_stride, &p.residual_head_stride}});
   set_quant_output(op, p, out, weight, scale);
   p.residual = residual.data_ptr();
+  p.fp32_sum = fp32_sum;
   run(op, p, input);
 }
 

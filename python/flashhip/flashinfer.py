@@ -1,7 +1,9 @@
 """Backwards-compatible alias: the FlashInfer-named functions now live in
 :mod:`flashhip.compat.flashinfer` and the sgl-kernel-named ones in :mod:`flashhip.compat.sgl_kernel`.
-Every name this module had before the split is re-exported here, so
-``from flashhip import flashinfer as fi`` keeps working."""
+This module re-exports every name in either module's ``__all__`` (built from those lists, so a
+name added there appears here too), so ``from flashhip import flashinfer as fi`` keeps working.
+Where both modules have a name, FlashInfer's function is the one given (today the shared norms
+are one function in both)."""
 
 from __future__ import annotations
 
@@ -10,27 +12,14 @@ from typing import Optional  # noqa: F401  (names the module had before the spli
 import torch  # noqa: F401
 
 from . import moe, norm  # noqa: F401
+from .compat import flashinfer as _flashinfer
+from .compat import sgl_kernel as _sgl_kernel
 from .compat._moe import _route_into  # noqa: F401
-from .compat.flashinfer import (  # noqa: F401
-    _heads,
-    _ops,
-    _rope_flat,
-    apply_rope_with_cos_sin_cache,
-    apply_rope_with_cos_sin_cache_inplace,
-    fused_add_rmsnorm,
-    fused_add_rmsnorm_quant,
-    fused_topk_deepseek,
-    gemma_fused_add_rmsnorm,
-    gemma_rmsnorm,
-    layernorm,
-    layernorm_quant,
-    rmsnorm,
-    rmsnorm_quant,
-)
-from .compat.sgl_kernel import (  # noqa: F401
-    fp8_blockwise_scaled_mm,
-    moe_align_block_size,
-    moe_fused_gate,
-    sgl_per_token_group_quant_fp8,
-    topk_softmax,
-)
+from .compat.flashinfer import _heads, _ops, _rope_flat  # noqa: F401
+
+__all__ = list(dict.fromkeys([*_flashinfer.__all__, *_sgl_kernel.__all__]))
+
+# sgl-kernel's first, then FlashInfer's over them: FlashInfer's win a shared name.
+for _module in (_sgl_kernel, _flashinfer):
+    globals().update({_name: getattr(_module, _name) for _name in _module.__all__})
+del _module

@@ -117,12 +117,16 @@ def fused_add_rmsnorm_quant(
     eps: float = 1e-6,
     *,
     gemma: bool = False,
+    fp32_sum: bool = False,
     out: Optional[torch.Tensor] = None,
     out_dtype: torch.dtype = torch.float8_e4m3fn,
 ) -> torch.Tensor:
-    """``residual <- input + residual``; returns fp8 ``clamp(rmsnorm(residual) / scale)``.
-    ``input`` is left as it is."""
+    """``residual <- input + residual`` (rounded to its dtype); returns fp8
+    ``clamp(rmsnorm(residual) / scale)``, quantised as ``rmsnorm_quant`` does. With ``fp32_sum``
+    the fp32 sum ``input + residual`` is normalised instead of the rounded residual (FlashInfer's
+    ``fused_add_rmsnorm_quant``; the residual written is the rounded sum either way), as
+    :func:`fused_add_rmsnorm`'s ``fp32_sum``. ``input`` is left as it is."""
     if out is None:
         out = torch.empty(input.shape, dtype=out_dtype, device=input.device)
-    _ops.fused_add_rmsnorm_quant(out, input, residual, weight, scale, eps, gemma)
+    _ops.fused_add_rmsnorm_quant(out, input, residual, weight, scale, eps, gemma, fp32_sum)
     return out

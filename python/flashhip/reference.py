@@ -55,8 +55,11 @@ def layernorm_quant(x, weight, bias, scale, out_dtype=torch.float8_e4m3fn, eps=1
     return quantize_fp8(layernorm(x, weight, bias, eps), scale, out_dtype)
 
 
-def fused_add_rmsnorm_quant(x, residual, weight, scale, out_dtype=torch.float8_e4m3fn, eps=1e-6, gemma=False):
-    y, new_residual = fused_add_rmsnorm(x, residual, weight, eps, gemma)
+def fused_add_rmsnorm_quant(x, residual, weight, scale, out_dtype=torch.float8_e4m3fn, eps=1e-6, gemma=False,
+                            fp32_sum=False):
+    """Returns ``(fp8 out, new_residual)``: :func:`fused_add_rmsnorm`'s normalised value (of the
+    rounded residual, or with ``fp32_sum`` of the fp32 sum: FlashInfer's arithmetic) quantised."""
+    y, new_residual = fused_add_rmsnorm(x, residual, weight, eps, gemma, fp32_sum)
     return quantize_fp8(y, scale, out_dtype), new_residual
 
 

@@ -57,6 +57,27 @@ TEST(Norm, FusedAddRmsnormOfTheFp32Sum) {
   }
 }
 
+TEST(Norm, FusedAddRmsnormQuantOfTheFp32Sum) {
+  for (const auto& device : devices()) {
+    const auto opts = at::TensorOptions().device(device);
+    const auto x = at::randn({7, 4096}, opts.dtype(at::kBFloat16));
+    auto r = at::randn({7, 4096}, opts.dtype(at::kBFloat16));
+    const auto w = at::randn({4096}, opts.dtype(at::kBFloat16));
+    const auto scale = at::full({1}, 0.02, opts.dtype(at::kFloat));
+    const auto x_before = x.clone();
+    const auto sum = x.to(at::kFloat) + r.to(at::kFloat);
+    auto out = at::empty({7, 4096}, opts.dtype(at::kFloat8_e4m3fn));
+    flashhip::fused_add_rmsnorm_quant(out, x, r, w, scale, 1e-6, false, /*fp32_sum=*/true);
+    EXPECT_TRUE(at::equal(r, sum.to(at::kBFloat16))) << device;
+    EXPECT_TRUE(at::equal(x, x_before)) << device;
+    const auto want = (rms_reference(sum, w, 1e-6, false) / scale).clamp(-448, 448);
+    const auto values = out.to(at::kFloat);
+    // Within one e4m3 step of the saturated quotient (3 mantissa bits, subnormal quantum 2^-9).
+    const auto step = at::maximum(want.abs(), values.abs()) * 0.125 + 0x1p-9;
+    EXPECT_TRUE((values - want).abs().le(step).all().item<bool>()) << device;
+  }
+}
+
 TEST(Norm, RmsnormPerHeadOfAFusedQkvView) {
   for (const auto& device : devices()) {
     const auto opts = at::TensorOptions().device(device).dtype(at::kBFloat16);

@@ -15,7 +15,7 @@ const std::vector<std::string> kExpectedSchemas = {
     "flashhip::layernorm(Tensor(a!) out, Tensor input, Tensor weight, Tensor? bias, float eps) -> ()",
     "flashhip::rmsnorm_quant(Tensor(a!) out, Tensor input, Tensor weight, Tensor scale, float eps, bool gemma) -> ()",
     "flashhip::fused_add_rmsnorm_quant(Tensor(a!) out, Tensor input, Tensor(b!) residual, Tensor weight, "
-    "Tensor scale, float eps, bool gemma) -> ()",
+    "Tensor scale, float eps, bool gemma, bool fp32_sum=False) -> ()",
     "flashhip::layernorm_quant(Tensor(a!) out, Tensor input, Tensor weight, Tensor? bias, Tensor scale, "
     "float eps) -> ()",
     "flashhip::fp8_gemm(Tensor(a!) out, Tensor a, Tensor b, Tensor a_scale, Tensor b_scale) -> ()",

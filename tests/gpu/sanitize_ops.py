@@ -34,6 +34,7 @@ def norm_cases():
             y, new_r = ref.fused_add_rmsnorm(x, r, w)
             q = torch.empty(3, hidden, device=dev, dtype=torch.float8_e4m3fnuz)
             ops.fused_add_rmsnorm_quant(q, x, r.clone(), w, torch.ones(1, device=dev), 1e-6, False)
+            ops.fused_add_rmsnorm_quant(q, x, r.clone(), w, torch.ones(1, device=dev), 1e-6, False, True)  # fp32 sum
             ops.rmsnorm_quant(q, x, w, torch.ones(1, device=dev), 1e-6, False)
             ops.layernorm_quant(q, x, w, w.float(), torch.ones(1, device=dev), 1e-5)
             x2 = x.clone()

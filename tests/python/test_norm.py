@@ -237,6 +237,138 @@ def test_flashinfer_surface_normalises_the_fp32_sum():
     assert_close(q, want, torch.bfloat16)
 
 
+# ---- fused_add_rmsnorm_quant(..., fp32_sum): FlashInfer's arithmetic for the quantising form ----
+
+def _fp8_code_mismatch(actual, expected):
+    """The fraction of elements whose fp8 value differs (by value: -0 and +0 are one)."""
+    return (actual.float() != expected.float()).float().mean().item()
+
+
+def _rounding_matters(rows, hidden, dtype, device):
+    """x in +-(1, 2) and r of a random sign just under half an ulp of x: x + r rounds back to x in
+    the 16-bit dtype, so the rounded residual (x) and the fp32 sum (x + r) differ by 0.45 ulp in
+    every element (up and down, so the row's rms hardly moves), enough to move an fp8 code across
+    a rounding boundary in 0.2% (fp16) to 3% (bf16) of the elements."""
+    bits = {torch.bfloat16: 7, torch.float16: 10}[dtype]
+    magnitude = 1 + torch.randint(1, 2**bits, (rows, hidden)).double() / 2**bits
+    x = torch.where(torch.rand(rows, hidden) < 0.5, -magnitude, magnitude)
+    r = torch.where(torch.rand(rows, hidden) < 0.5, -1.0, 1.0) * (115 / 256) * 2.0**-bits
+    assert torch.equal((x + r).to(dtype).double(), x)  # the sum rounds back to x
+    return x.to(dtype).to(device), r.to(dtype).to(device)
+
+
+@pytest.mark.parametrize("device", DEVICES)
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("out_dtype", FP8)
+@pytest.mark.parametrize("hidden", [7, 1000, 4096, 40000])
+@pytest.mark.parametrize("gemma", [False, True])
+def test_fused_add_rmsnorm_quant_of_the_fp32_sum(device, dtype, out_dtype, hidden, gemma):
+    # Both modes against their own pure-torch reference (register and streaming kernels: 4096 and
+    # 40000), on strided rows: the residual is the rounded sum either way, input is untouched.
+    x = strided_rows(4, hidden, dtype, device)
+    x_before = x.clone()
+    r = torch.randn(4, hidden, device=device).to(dtype)
+    w = torch.randn(hidden, device=device).to(dtype)
+    scale = torch.tensor([0.05 / (128 if out_dtype == torch.float8_e5m2 else 1)], device=device)
+    for fp32_sum in (True, False):
+        want_q, want_r = ref.fused_add_rmsnorm_quant(x, r, w, scale, out_dtype, 1e-6, gemma, fp32_sum)
+        want_y, _ = ref.fused_add_rmsnorm(x, r, w, 1e-6, gemma, fp32_sum)
+        ri = r.clone()
+        out = poison_like(torch.empty(4, hidden, dtype=out_dtype, device=device))
+        ops.fused_add_rmsnorm_quant(out, x, ri, w, scale, 1e-6, gemma, fp32_sum)
+        assert torch.equal(ri, want_r)
+        assert torch.equal(x, x_before), "input must be left as it is"
+        assert_fp8_close(out, want_y, scale, out_dtype)
+        # The reference's codes but where fp32 reduction order moves a value across a boundary.
+        assert _fp8_code_mismatch(out, want_q) < 1e-2, fp32_sum
+
+
+@pytest.mark.parametrize("device", DEVICES)
+@pytest.mark.parametrize("dtype", [torch.bfloat16, torch.float16])
+@pytest.mark.parametrize("out_dtype", FP8)
+@pytest.mark.parametrize("hidden", [4096, 40000])
+def test_fused_add_rmsnorm_quant_modes_differ_where_rounding_matters(device, dtype, out_dtype, hidden):
+    # Where x + r rounds back to x, the rounded residual and the fp32 sum normalise differently:
+    # each mode gives its own reference's fp8 codes (but for rare reduction-order ties), and the
+    # two modes' codes differ in a share of the elements far above that.
+    rows = 8
+    x, r = _rounding_matters(rows, hidden, dtype, device)
+    w = torch.randn(hidden, device=device).to(dtype)
+    scale = torch.tensor([0.01 / (128 if out_dtype == torch.float8_e5m2 else 1)], device=device)
+    got = {}
+    for fp32_sum in (True, False):
+        out = poison_like(torch.empty(rows, hidden, dtype=out_dtype, device=device))
+        ri = r.clone()
+        ops.fused_add_rmsnorm_quant(out, x, ri, w, scale, 1e-6, False, fp32_sum)
+        assert torch.equal(ri, x), "the residual written is the rounded sum, x itself here"
+        got[fp32_sum] = out
+    want = {s: ref.fused_add_rmsnorm_quant(x, r, w, scale, out_dtype, 1e-6, False, s)[0] for s in (True, False)}
+    between_refs = _fp8_code_mismatch(want[True], want[False])
+    assert between_refs > 1e-3, f"the inputs should make the modes differ ({between_refs:.2%})"
+    for s in (True, False):
+        own, other = _fp8_code_mismatch(got[s], want[s]), _fp8_code_mismatch(got[s], want[not s])
+        assert own < between_refs / 4, (s, own, between_refs)
+        assert other > between_refs / 2, (s, other, between_refs)
+    assert _fp8_code_mismatch(got[True], got[False]) > between_refs / 2
+
+
+@pytest.mark.parametrize("device", DEVICES)
+def test_fused_add_rmsnorm_quant_modes_agree_for_fp32(device):
+    x = torch.randn(6, 4096, device=device)
+    r = torch.randn_like(x)
+    w = torch.randn(4096, device=device)
+    scale = torch.tensor([0.02], device=device)
+    outs = []
+    for fp32_sum in (True, False):
+        out = torch.empty(6, 4096, dtype=torch.float8_e4m3fn, device=device)
+        ops.fused_add_rmsnorm_quant(out, x, r.clone(), w, scale, 1e-6, False, fp32_sum)
+        outs.append(out.float())
+    assert torch.equal(outs[0], outs[1])
+
+
+def test_flashinfer_fused_add_rmsnorm_quant_normalises_the_fp32_sum():
+    # compat.flashinfer's form is FlashInfer's arithmetic (the fp32 sum), a float scale too;
+    # flashhip's functional form keeps the rounded residual unless asked.
+    x, r = _rounding_matters(8, 4096, torch.bfloat16, "cpu")
+    w = torch.randn(4096).to(torch.bfloat16)
+    scale = torch.tensor([0.01])
+    want_fi, want_r = ref.fused_add_rmsnorm_quant(x, r, w, scale, torch.float8_e4m3fn, fp32_sum=True)
+    want_rounded, _ = ref.fused_add_rmsnorm_quant(x, r, w, scale, torch.float8_e4m3fn)
+    assert _fp8_code_mismatch(want_fi, want_rounded) > 5e-3
+    for s in (scale, 0.01):
+        out, ri = poison_like(torch.empty(8, 4096, dtype=torch.float8_e4m3fn)), r.clone()
+        flashhip.compat.flashinfer.fused_add_rmsnorm_quant(out, x, ri, w, s, 1e-6)
+        assert torch.equal(ri, want_r)
+        assert _fp8_code_mismatch(out, want_fi) < 5e-4
+    ri = r.clone()
+    got = flashhip.fused_add_rmsnorm_quant(x, ri, w, scale)
+    assert _fp8_code_mismatch(got, want_rounded) < 5e-4
+    ri = r.clone()
+    got = flashhip.fused_add_rmsnorm_quant(x, ri, w, scale, fp32_sum=True, out_dtype=torch.float8_e5m2)
+    want = ref.fused_add_rmsnorm_quant(x, r, w, scale, torch.float8_e5m2, fp32_sum=True)[0]
+    assert _fp8_code_mismatch(got, want) < 5e-4
+    # A float scale through the other quantising forms of the surface too.
+    q = poison_like(torch.empty(8, 4096, dtype=torch.float8_e4m3fn))
+    flashhip.compat.flashinfer.rmsnorm_quant(q, x, w, 0.01)
+    assert _fp8_code_mismatch(q, ref.rmsnorm_quant(x, w, scale)) < 5e-4
+
+
+@requires_gpu
+def test_gpu_fused_add_rmsnorm_quant_fp32_sum_matches_the_cpu():
+    # Register (4096), wide register (16384) and streaming (40000) kernels, both sums, every flavour.
+    for hidden in (4096, 16384, 40000):
+        x, r = _rounding_matters(16, hidden, torch.bfloat16, "cpu")
+        w = torch.randn(hidden).to(torch.bfloat16)
+        scale = torch.tensor([0.01])
+        for out_dtype in FP8:
+            s = scale / (128 if out_dtype == torch.float8_e5m2 else 1)
+            for fp32_sum in (True, False):
+                cpu = flashhip.fused_add_rmsnorm_quant(x, r.clone(), w, s, fp32_sum=fp32_sum, out_dtype=out_dtype)
+                gpu = flashhip.fused_add_rmsnorm_quant(x.cuda(), r.cuda(), w.cuda(), s.cuda(), fp32_sum=fp32_sum,
+                                                       out_dtype=out_dtype).cpu()
+                assert _fp8_code_mismatch(cpu, gpu) < 1e-3, (hidden, out_dtype, fp32_sum)
+
+
 @pytest.mark.parametrize("device", DEVICES)
 @pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("hidden", [7, 1000, 4096, 16384, 40000])
@@ -520,6 +652,7 @@ def test_zero_tokens(device):
         scale = torch.ones(1, device=device)
         ops.rmsnorm_quant(q, x, w, scale, 1e-6, False)
         ops.fused_add_rmsnorm_quant(q, x, torch.empty_like(x), w, scale, 1e-6, False)
+        ops.fused_add_rmsnorm_quant(q, x, torch.empty_like(x), w, scale, 1e-6, False, True)
         ops.layernorm_quant(q, x, w, w, scale, 1e-5)
 
 
@@ -537,6 +670,7 @@ def _samples(device):
         (ops.layernorm.default, (torch.empty_like(x), x, w, None, 1e-5)),
         (ops.rmsnorm_quant.default, (q, x, w, scale, 1e-6, False)),
         (ops.fused_add_rmsnorm_quant.default, (q.clone(), x, torch.randn_like(x), w, scale, 1e-6, True)),
+        (ops.fused_add_rmsnorm_quant.default, (q.clone(), x, torch.randn_like(x), w, scale, 1e-6, False, True)),
         (ops.layernorm_quant.default, (q.clone(), x, wf, wf.clone(), scale, 1e-5)),
         (ops.layernorm_quant.default, (q.clone(), x, w, None, scale, 1e-5)),
     ]

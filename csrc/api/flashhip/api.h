@@ -18,8 +18,9 @@ void layernorm(at::Tensor& out, const at::Tensor& input, const at::Tensor& weigh
                const std::optional<at::Tensor>& bias, double eps = 1e-5);
 void rmsnorm_quant(at::Tensor& out, const at::Tensor& input, const at::Tensor& weight, const at::Tensor& scale,
                    double eps = 1e-6, bool gemma = false);
+// fp32_sum as fused_add_rmsnorm's: quantise rmsnorm of the fp32 sum (FlashInfer's result).
 void fused_add_rmsnorm_quant(at::Tensor& out, const at::Tensor& input, at::Tensor& residual, const at::Tensor& weight,
-                             const at::Tensor& scale, double eps = 1e-6, bool gemma = false);
+                             const at::Tensor& scale, double eps = 1e-6, bool gemma = false, bool fp32_sum = false);
 void layernorm_quant(at::Tensor& out, const at::Tensor& input, const at::Tensor& weight,
                      const std::optional<at::Tensor>& bias, const at::Tensor& scale, double eps = 1e-5);
 

@@ -10,7 +10,9 @@ static gpuError_t route(const NormParams& p, gpuStream_t stream, NormLaunchInfo*
       return p.fp32_sum ? launch_fused_add_rms_norm_fp32_sum(p, stream, info) : launch_fused_add_rms_norm(p, stream, info);
     case NormKind::kLayer: return launch_layer_norm(p, stream, info);
     case NormKind::kRmsQuant: return launch_rms_norm_quant(p, stream, info);
-    case NormKind::kFusedAddRmsQuant: return launch_fused_add_rms_norm_quant(p, stream, info);
+    case NormKind::kFusedAddRmsQuant:
+      return p.fp32_sum ? launch_fused_add_rms_norm_quant_fp32_sum(p, stream, info)
+                        : launch_fused_add_rms_norm_quant(p, stream, info);
     case NormKind::kLayerQuant: return launch_layer_norm_quant(p, stream, info);
   }
   return gpuErrorNoVariant;

@@ -40,13 +40,20 @@ __all__ = [
 
 def rmsnorm(input, weight, eps=1e-6, out=None, enable_pdl: Optional[bool] = None) -> torch.Tensor:
     """FlashInfer's ``flashinfer.norm.rmsnorm`` (sgl-kernel's ``sgl_kernel.rmsnorm`` has the same
-    signature)."""
+    signature): fp32 arithmetic, the weight multiplied in fp32 and one rounding, as FlashInfer;
+    ``[tokens, hidden]`` or the per-head qk-norm's ``[tokens, heads, head_dim]``, strided heads of
+    a fused qkv buffer too, into ``out`` (in place when ``out`` is ``input``).
+
+    Differences that remain: fp32 activations and any leading dimensions that collapse to one row
+    stride or to ``[tokens, heads]`` are accepted (FlashInfer: fp16/bf16, 2-D or 3-D); a row whose
+    fp32 mean square would overflow or underflow still normalises (README)."""
     return norm.rmsnorm(input, weight, eps, out=out)
 
 
 def gemma_rmsnorm(input, weight, eps=1e-6, out=None, enable_pdl: Optional[bool] = None) -> torch.Tensor:
     """FlashInfer's ``flashinfer.norm.gemma_rmsnorm`` (the same signature as sgl-kernel's
-    ``sgl_kernel.gemma_rmsnorm``): RMSNorm scaled by ``1 + weight``."""
+    ``sgl_kernel.gemma_rmsnorm``): RMSNorm scaled by ``1 + weight``, with :func:`rmsnorm`'s
+    shapes and differences."""
     return norm.rmsnorm(input, weight, eps, gemma=True, out=out)
 
 
@@ -55,41 +62,75 @@ def fused_add_rmsnorm(input, residual, weight, eps=1e-6, enable_pdl: Optional[bo
     ``sgl_kernel.fused_add_rmsnorm``, which runs FlashInfer's kernel): ``residual += input``, then
     ``input = rmsnorm(input + residual)`` with the sum in fp32, as FlashInfer computes it (the
     residual written is the sum rounded to its dtype; flashhip's own op normalises that rounded
-    residual unless asked with ``fp32_sum``)."""
+    residual unless asked with ``fp32_sum``).
+
+    Differences that remain: any leading dimensions (strided heads too; FlashInfer: 2-D) and
+    fp32 activations; any hidden size on a 64 KiB-LDS device (FlashInfer stages the fp32 row in
+    shared memory in its CUDA kernel)."""
     norm.fused_add_rmsnorm(input, residual, weight, eps, fp32_sum=True)
 
 
 def gemma_fused_add_rmsnorm(input, residual, weight, eps=1e-6, enable_pdl: Optional[bool] = None) -> None:
     """FlashInfer's ``flashinfer.norm.gemma_fused_add_rmsnorm`` (the same signature as
     sgl-kernel's ``sgl_kernel.gemma_fused_add_rmsnorm``): as ``fused_add_rmsnorm``, the fp32 sum
-    normalised, scaled by ``1 + weight``."""
+    normalised, scaled by ``1 + weight``, with its differences."""
     norm.fused_add_rmsnorm(input, residual, weight, eps, gemma=True, fp32_sum=True)
 
 
 def layernorm(input, gemma, beta, eps=1e-6) -> torch.Tensor:
     """FlashInfer's ``flashinfer.norm.layernorm``: ``gemma``/``beta`` are the scale and shift
-    (often fp32)."""
+    (often fp32); mean and variance in fp32; returns a new tensor.
+
+    Differences that remain: FlashInfer takes bf16 input with fp32 ``gemma``/``beta`` only;
+    flashhip takes fp16/bf16/fp32 input, ``gemma``/``beta`` in its dtype or fp32, ``beta=None``,
+    and any leading dimensions."""
     return norm.layernorm(input, gemma, beta, eps)
 
 
+def _scale_tensor(scale, input: torch.Tensor) -> torch.Tensor:
+    """The quantising forms' ``scale``: a tensor as given, or a Python float (FlashInfer still
+    takes one, deprecated) as a one-element fp32 tensor on the input's device (a host-to-device
+    copy: pass a tensor inside CUDA graphs)."""
+    if isinstance(scale, torch.Tensor):
+        return scale
+    return torch.tensor([float(scale)], dtype=torch.float32, device=input.device)
+
+
 def rmsnorm_quant(out, input, weight, scale, eps=1e-6, enable_pdl: Optional[bool] = None) -> None:
-    """FlashInfer's ``flashinfer.norm.rmsnorm_quant``: RMSNorm quantised to fp8 into ``out``."""
-    norm.rmsnorm_quant(input, weight, scale, eps, out=out)
+    """FlashInfer's ``flashinfer.norm.rmsnorm_quant``: RMSNorm quantised to fp8 into ``out``
+    (``float8_e4m3fn``, ``float8_e5m2``, and ``float8_e4m3fnuz`` too), saturating at the flavour's
+    largest finite value. ``scale``: a one-element fp32 tensor or a Python float.
+
+    Differences that remain: flashhip divides by ``scale`` (the IEEE quotient) where FlashInfer
+    multiplies by its rounded reciprocal, so a value on an fp8 rounding boundary may land one fp8
+    step apart; fp32 activations and any leading dimensions (strided heads too) are accepted."""
+    norm.rmsnorm_quant(input, weight, _scale_tensor(scale, input), eps, out=out)
 
 
 def fused_add_rmsnorm_quant(out, input, residual, weight, scale, eps=1e-6, enable_pdl: Optional[bool] = None) -> None:
-    """FlashInfer's ``flashinfer.norm.fused_add_rmsnorm_quant``: ``residual += input``, then
-    RMSNorm of ``residual`` quantised to fp8 into ``out``."""
-    norm.fused_add_rmsnorm_quant(input, residual, weight, scale, eps, out=out)
+    """FlashInfer's ``flashinfer.norm.fused_add_rmsnorm_quant``: ``residual += input`` (rounded to
+    its dtype), then ``rmsnorm(input + residual)`` of the unrounded fp32 sum, as FlashInfer computes
+    it, quantised to fp8 into ``out``; ``input`` is left as it is (flashhip's own op normalises
+    the rounded residual unless asked with ``fp32_sum``). ``scale``: a one-element fp32 tensor or
+    a Python float.
+
+    Differences that remain: those of :func:`rmsnorm_quant` (the IEEE quotient, not a multiply by
+    the reciprocal; e4m3fnuz accepted)."""
+    norm.fused_add_rmsnorm_quant(input, residual, weight, _scale_tensor(scale, input), eps, fp32_sum=True, out=out)
 
 
 def layernorm_quant(out, input, gemma, beta, scale, eps=1e-6) -> None:
     """FlashInfer's ``flashinfer.norm.layernorm_quant``: layernorm with ``gemma``/``beta`` as the
-    scale and shift, quantised to fp8 into ``out``. A Python-float ``scale`` becomes a one-element
-    fp32 tensor on the input's device (a host-to-device copy: pass a tensor inside CUDA graphs)."""
-    if not isinstance(scale, torch.Tensor):
-        scale = torch.tensor([float(scale)], dtype=torch.float32, device=input.device)
-    norm.layernorm_quant(input, gemma, beta, scale, eps, out=out)
+    scale and shift, quantised to fp8 into ``out``. ``scale``: a one-element fp32 tensor or a
+    Python float.
+
+    Differences that remain: FlashInfer takes bf16 input with fp32 ``gemma``/``beta`` only;
+    flashhip takes fp16/bf16/fp32 input with ``gemma``/``beta`` in its dtype or fp32. FlashInfer's
+    CUDA kernel rounds the layernorm value to the input dtype, then multiplies it by the
+    reciprocal of ``scale``; flashhip quantises the fp32 value once, dividing as
+    :func:`rmsnorm_quant` does (results may differ by an fp8 step where the bf16 rounding moves a
+    value across an fp8 rounding boundary)."""
+    norm.layernorm_quant(input, gemma, beta, _scale_tensor(scale, input), eps, out=out)
 
 
 def _heads(x: torch.Tensor, head_size: int, name: str) -> torch.Tensor:

@@ -11,10 +11,11 @@ namespace flashhip::kernels {
 
 enum class NormKind : int8_t {
   kRms,               // out = rmsnorm(input)
-  kFusedAddRms,       // residual = input + residual; out = rmsnorm(residual)
+  kFusedAddRms,       // residual = input + residual; out = rmsnorm(residual) (or of the fp32 sum)
   kLayer,             // out = layernorm(input) (* weight + bias)
   kRmsQuant,          // out (fp8) = rmsnorm(input) / scale
-  kFusedAddRmsQuant,  // residual = input + residual; out (fp8) = rmsnorm(residual) / scale
+  kFusedAddRmsQuant,  // residual = input + residual; out (fp8) = rmsnorm(residual) / scale (or of the
+                      // fp32 sum with fp32_sum)
   kLayerQuant,        // out (fp8) = (layernorm(input) (* weight + bias)) / scale
 };
 
@@ -48,8 +49,9 @@ struct NormParams {
   int64_t hidden = 0;
   float eps = 1e-6f;
   bool gemma = false;  // scale by (1 + weight) instead of weight
-  // kFusedAddRms only: normalise the fp32 sum input + residual (FlashInfer's arithmetic) rather
-  // than the residual as rounded to its dtype; the residual written is the rounded sum either way.
+  // The fused kinds (kFusedAddRms, kFusedAddRmsQuant) only: normalise the fp32 sum input + residual
+  // (FlashInfer's arithmetic) rather than the residual as rounded to its dtype; the residual
+  // written is the rounded sum either way.
   bool fp32_sum = false;
   DType act_dtype = DType::kFloat32;
   DType weight_dtype = DType::kFloat32;

@@ -141,5 +141,6 @@ gpuError_t launch_fused_add_rms_norm_fp32_sum(const NormParams& p, gpuStream_t s
 gpuError_t launch_layer_norm(const NormParams& p, gpuStream_t stream, NormLaunchInfo* info);
 gpuError_t launch_rms_norm_quant(const NormParams& p, gpuStream_t stream, NormLaunchInfo* info);
 gpuError_t launch_fused_add_rms_norm_quant(const NormParams& p, gpuStream_t stream, NormLaunchInfo* info);
+gpuError_t launch_fused_add_rms_norm_quant_fp32_sum(const NormParams& p, gpuStream_t stream, NormLaunchInfo* info);
 gpuError_t launch_layer_norm_quant(const NormParams& p, gpuStream_t stream, NormLaunchInfo* info);
 }  // namespace flashhip::kernels
