@@ -11,6 +11,15 @@ Each at 8192 tokens (bandwidth) and 64 tokens (decode-batch latency).
 Bytes counted: q and k read and written once (only the rotated views), positions, and one
 cache row (rotary_dim fp32) per token. `--quick` runs small sizes (on the CPU when there is no
 GPU). Writes JSON to --out and prints the table.
+
+rope_set_kv_buffer (shape llama_kv/<tokens>): the llama shape rotated in place as SGLang calls
+sgl-kernel's apply_rope_with_cos_sin_cache_inplace with a FusedSetKVBufferArg, the rotated k
+and the v view of the same qkv buffer written to rows cache_loc (distinct, random) of a
+[4 * tokens, 8, 128] KV pool. flashhip's fused op against, in the same run, flashhip's rope
+followed by the two cache writes SGLang does otherwise: `k_cache[loc] = k; v_cache[loc] = v`
+("rope+index_put") or `index_copy_` ("rope+index_copy"); `x_<peer>` is peer time / fused time.
+Bytes counted (the fused op's): q and k read and written, v read, a k and a v row written per
+token, positions, cache_loc and one cos|sin row per token.
 """
 
 from __future__ import annotations
@@ -94,6 +103,55 @@ def bench_case(report: Report, name: str, q, k, cache, interleave: bool, device)
     report.add("rope", shape, dtype, "copy_same_bytes", time_us(lambda: dst.copy_(src)), 2 * src.numel() * src.element_size())
 
 
+def bench_kv_case(report: Report, nnz: int, hq: int, hk: int, head_dim: int, device, dtype) -> None:
+    """rope_set_kv_buffer against rope + two cache writes (see the module docstring)."""
+    qkv = torch.randn(nnz, (hq + 2 * hk) * head_dim, device=device, dtype=dtype)
+    q = qkv[:, : hq * head_dim].view(nnz, hq, head_dim)
+    k = qkv[:, hq * head_dim : (hq + hk) * head_dim].view(nnz, hk, head_dim)
+    v = qkv[:, (hq + hk) * head_dim :].view(nnz, hk, head_dim)
+    cache = flashhip.llama3_cos_sin_cache(131072, head_dim, device=device)
+    interleave = False
+    slots = 4 * nnz
+    k_cache = torch.zeros(slots, hk, head_dim, device=device, dtype=dtype)
+    v_cache = torch.zeros_like(k_cache)
+    loc = torch.randperm(slots, device=device)[:nnz]
+    positions = torch.randint(0, cache.shape[0], (nnz,), device=device, dtype=torch.int64)
+    shape = f"llama_kv/{nnz}"
+    dtype_name = str(dtype).replace("torch.", "")
+    elem = q.element_size()
+    nbytes = (2 * (q.numel() + k.numel()) + v.numel() + k.numel() + v.numel()) * elem + nnz * (8 + 8 + cache.shape[1] * 4)
+
+    def fused():
+        ops.rope_set_kv_buffer(q, k, k_cache, v_cache, q, k, v, cache, positions, loc, interleave)
+
+    def rope_then_index_put():
+        ops.rope(q, k, q, k, cache, positions, interleave)
+        k_cache[loc] = k
+        v_cache[loc] = v
+
+    def rope_then_index_copy():
+        ops.rope(q, k, q, k, cache, positions, interleave)
+        k_cache.index_copy_(0, loc, k)
+        v_cache.index_copy_(0, loc, v)
+
+    # The same results from both paths (to the rounding of a rotation), before timing.
+    saved = (qkv.clone(), k_cache.clone(), v_cache.clone())
+    fused()
+    got = (qkv.clone(), k_cache.clone(), v_cache.clone())
+    for t, s in zip((qkv, k_cache, v_cache), saved):
+        t.copy_(s)
+    rope_then_index_put()
+    for a, b in zip(got, (qkv, k_cache, v_cache)):
+        torch.testing.assert_close(a, b, rtol=1.6e-2, atol=1.6e-2)
+
+    report.add("rope_set_kv_buffer", shape, dtype_name, "flashhip", time_us(fused), nbytes,
+               graph_us=_round(graph_time_us(fused)))
+    report.add("rope_set_kv_buffer", shape, dtype_name, "rope+index_put", time_us(rope_then_index_put), nbytes,
+               graph_us=_round(_graph_or_none(rope_then_index_put)))
+    report.add("rope_set_kv_buffer", shape, dtype_name, "rope+index_copy", time_us(rope_then_index_copy), nbytes,
+               graph_us=_round(_graph_or_none(rope_then_index_copy)))
+
+
 def _graph_or_none(fn):
     try:
         return graph_time_us(fn)
@@ -124,6 +182,12 @@ def main() -> None:
         cases += [("deepseek", deepseek_inputs(n, 128, device, dtype)) for n in (8192, 64)]
     for name, (q, k, cache, interleave) in cases:
         bench_case(report, name, q, k, cache, interleave, device)
+    if args.quick:
+        for n in (256, 16):
+            bench_kv_case(report, n, 8, 2, 128, device, dtype)
+    else:
+        for n in (8192, 64):
+            bench_kv_case(report, n, 32, 8, 128, device, dtype)
     report.finish(args.out)
 
 

@@ -57,4 +57,10 @@ TORCH_LIBRARY(flashhip, m) {
       "rope_pos_ids(Tensor(a!) q_out, Tensor(b!) k_out, Tensor q, Tensor k, Tensor pos_ids, int rotary_dim, "
       "bool interleave, float rope_scale=1., float rope_theta=10000., bool llama31=False, float low_freq_factor=1., "
       "float high_freq_factor=4., float old_context_len=8192.) -> ()");
+  // rope, and each token's rotated k heads and its v heads stored into row cache_loc[t] of the
+  // KV cache [cache_slots, num_k_heads, head_dim] (sgl-kernel's apply_rope_with_cos_sin_cache_inplace
+  // with a FusedSetKVBufferArg, SGLang's set_kv_buffer done by the rope kernel).
+  m.def(
+      "rope_set_kv_buffer(Tensor(a!) q_out, Tensor(b!) k_out, Tensor(c!) k_cache, Tensor(d!) v_cache, Tensor q, "
+      "Tensor k, Tensor v, Tensor cos_sin_cache, Tensor positions, Tensor cache_loc, bool interleave) -> ()");
 }

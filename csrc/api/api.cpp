@@ -121,4 +121,15 @@ void rope_pos_ids(at::Tensor& q_out, at::Tensor& k_out, const at::Tensor& q, con
           high_freq_factor, old_context_len);
 }
 
+void rope_set_kv_buffer(at::Tensor& q_out, at::Tensor& k_out, at::Tensor& k_cache, at::Tensor& v_cache,
+                        const at::Tensor& q, const at::Tensor& k, const at::Tensor& v, const at::Tensor& cos_sin_cache,
+                        const at::Tensor& positions, const at::Tensor& cache_loc, bool interleave) {
+  static const auto op = c10::Dispatcher::singleton()
+                             .findSchemaOrThrow("flashhip::rope_set_kv_buffer", "")
+                             .typed<void(at::Tensor&, at::Tensor&, at::Tensor&, at::Tensor&, const at::Tensor&,
+                                         const at::Tensor&, const at::Tensor&, const at::Tensor&, const at::Tensor&,
+                                         const at::Tensor&, bool)>();
+  op.call(q_out, k_out, k_cache, v_cache, q, k, v, cos_sin_cache, positions, cache_loc, interleave);
+}
+
 }  // namespace flashhip

@@ -1,10 +1,12 @@
 // Tokens in parallel (at::parallel_for); each rotary pair is read as two values, rotated in
 // fp32 and rounded once, the same arithmetic as the GPU kernel. Reading both elements of a pair
 // before writing either makes the in-place form safe. Without a cache, each token's cos/sin are
-// computed from its position as the GPU kernel computes them (fp32, rope_frequencies.h).
+// computed from its position as the GPU kernel computes them (fp32, rope_frequencies.h). With
+// the KV-cache write, a token's k_out heads (just written) and v heads are copied into its row.
 #include "rope.h"
 
 #include <cmath>
+#include <cstring>
 #include <vector>
 
 #include "dispatch.h"
@@ -32,6 +34,24 @@ void rotate_head(const T* in, T* out, const float* cos, const float* sin, const 
   }
   if (copy_tail) {
     for (int d = p.rotary_dim; d < p.head_dim; ++d) out[d] = in[d];
+  }
+}
+
+// Token t's rotated k heads (its k_out rows, whole) and its v heads into KV-cache row cache_loc[t].
+template <typename T>
+void store_kv_row(const RopeParams& p, int64_t t) {
+  const auto& kv = p.kv;
+  const int64_t slot = kv.cache_loc[t * kv.cache_loc_stride];
+  const auto* k_out = static_cast<const T*>(p.k_out);  // [nnz, num_k_heads, head_dim]
+  const auto* v = static_cast<const T*>(kv.v);         // [nnz, num_k_heads, head_dim]
+  auto* k_cache = static_cast<T*>(kv.k_cache);         // [cache_slots, num_k_heads, head_dim]
+  auto* v_cache = static_cast<T*>(kv.v_cache);         // [cache_slots, num_k_heads, head_dim]
+  const size_t head_bytes = sizeof(T) * static_cast<size_t>(p.head_dim);
+  for (int h = 0; h < p.num_k_heads; ++h) {
+    std::memcpy(k_cache + slot * kv.k_cache_slot_stride + h * kv.k_cache_head_stride,
+                k_out + t * p.k_out_token_stride + h * p.k_out_head_stride, head_bytes);
+    std::memcpy(v_cache + slot * kv.v_cache_slot_stride + h * kv.v_cache_head_stride,
+                v + t * kv.v_token_stride + h * kv.v_head_stride, head_bytes);
   }
 }
 
@@ -72,6 +92,7 @@ void rope_tokens(const RopeParams& p) {
         rotate_head(k + t * p.k_token_stride + h * p.k_head_stride,
                     k_out + t * p.k_out_token_stride + h * p.k_out_head_stride, cos, sin, p, p.copy_k_tail);
       }
+      if (p.kv.k_cache != nullptr) store_kv_row<T>(p, t);
     }
   });
 }

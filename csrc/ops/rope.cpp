@@ -1,9 +1,13 @@
-// Torch wrappers of the rotary embedding: rope (cos|sin cache) and rope_pos_ids (angles computed
-// from the positions). Argument checks, then the CPU implementation or the GPU launcher on the
-// caller's current stream. One function per op serves both devices.
+// Torch wrappers of the rotary embedding: rope (cos|sin cache), rope_pos_ids (angles computed
+// from the positions) and rope_set_kv_buffer (rope that also writes the KV cache). Argument
+// checks, then the CPU implementation or the GPU launcher on the caller's current stream. One
+// function per op serves both devices.
 #include <ATen/ATen.h>
 
+#include <algorithm>
 #include <cmath>
+#include <vector>
+
 #include <c10/core/DeviceGuard.h>
 #include <torch/library.h>
 
@@ -22,6 +26,7 @@ using kernels::RopeParams;
 
 constexpr const char* kOp = "flashhip.rope";
 constexpr const char* kPosIdsOp = "flashhip.rope_pos_ids";
+constexpr const char* kKvOp = "flashhip.rope_set_kv_buffer";
 
 void check_innermost_contiguous(const char* op, const char* arg, const at::Tensor& t) {
   TORCH_CHECK(t.stride(-1) == 1 || t.size(-1) <= 1, op, ": argument '", arg,
@@ -86,20 +91,46 @@ int64_t stride_of(const at::Tensor& t, int64_t d) { return t.size(d) == 1 ? 0 : 
 
 // Every position must name a row of the cache. Read on the host, so CPU tensors only.
 template <typename TPos>
-void check_positions_on_host(const at::Tensor& positions, int64_t max_positions) {
+void check_positions_on_host(const char* op, const at::Tensor& positions, int64_t max_positions) {
   const TPos* data = positions.data_ptr<TPos>();
   const int64_t stride = positions.stride(0);
   for (int64_t i = 0; i < positions.size(0); ++i) {
     const int64_t value = static_cast<int64_t>(data[i * stride]);
-    TORCH_CHECK(value >= 0 && value < max_positions, kOp, ": argument 'positions' holds ", value, " at index ", i,
+    TORCH_CHECK(value >= 0 && value < max_positions, op, ": argument 'positions' holds ", value, " at index ", i,
                 ", outside the ", max_positions, " rows of 'cos_sin_cache' (positions must be in [0, ",
                 max_positions, "))");
   }
 }
 
-std::string describe(const kernels::RopeLaunchInfo& info, at::ScalarType dtype, bool interleave, bool computed) {
+void check_positions_in_cache(const char* op, const at::Tensor& positions, const at::Tensor& cos_sin_cache) {
+  if (!positions.is_cpu()) return;  // on a GPU the kernel skips such tokens (rope.h)
+  if (positions.scalar_type() == at::kInt) {
+    check_positions_on_host<int32_t>(op, positions, cos_sin_cache.size(0));
+  } else {
+    check_positions_on_host<int64_t>(op, positions, cos_sin_cache.size(0));
+  }
+}
+
+// The fp32 cos|sin cache [max_positions, rotary_dim] on q's device; returns rotary_dim.
+int64_t check_cos_sin_cache(const char* op, const at::Tensor& cos_sin_cache, const at::Tensor& q) {
+  const int64_t head_dim = q.size(2);
+  check_same_device(op, "cos_sin_cache", cos_sin_cache, q);
+  check_dtype(op, "cos_sin_cache", cos_sin_cache, {at::kFloat});
+  TORCH_CHECK(cos_sin_cache.dim() == 2, op, ": argument 'cos_sin_cache' must be 2-D [max_positions, rotary_dim], got shape ",
+              cos_sin_cache.sizes());
+  check_innermost_contiguous(op, "cos_sin_cache", cos_sin_cache);
+  const int64_t rotary_dim = cos_sin_cache.size(1);
+  TORCH_CHECK(rotary_dim > 0 && rotary_dim % 2 == 0, op, ": argument 'cos_sin_cache' has rotary_dim (size(1)) ",
+              rotary_dim, "; it must be a positive even number (cos in the first half, sin in the second)");
+  TORCH_CHECK(rotary_dim <= head_dim, op, ": argument 'cos_sin_cache' has rotary_dim (size(1)) ", rotary_dim,
+              ", larger than the head_dim ", head_dim, " of 'q' and 'k'");
+  return rotary_dim;
+}
+
+std::string describe(const kernels::RopeLaunchInfo& info, at::ScalarType dtype, bool interleave, bool computed,
+                     bool kv_write) {
   return std::string(info.variant) + " (" + c10::toString(dtype) + (interleave ? ", interleaved" : ", neox") +
-         (computed ? ", computed angles" : ", cos|sin cache") +
+         (computed ? ", computed angles" : ", cos|sin cache") + (kv_write ? ", kv cache write" : "") +
          ", vec " + std::to_string(info.vec) + ", " + std::to_string(info.chunks_per_head) + " chunks/head, " +
          std::to_string(info.head_lanes) + " head lanes, <= " + std::to_string(info.heads_per_thread) +
          " heads/thread, wave " + std::to_string(info.wave) + ")";
@@ -140,6 +171,7 @@ void run(const char* op, RopeParams& p, const at::Tensor& q) {
   apply_dev_overrides(p);
   const bool interleave = p.interleave;
   const bool computed = p.cos_sin_cache == nullptr;
+  const bool kv_write = p.kv.k_cache != nullptr;
   kernels::RopeLaunchInfo info;
   run_on_device(
       op, q,
@@ -149,47 +181,134 @@ void run(const char* op, RopeParams& p, const at::Tensor& q) {
       },
       [&](auto stream) {
         return std::make_pair(kernels::launch_rope(p, stream, &info),
-                              [&] { return describe(info, q.scalar_type(), interleave, computed); });
+                              [&] { return describe(info, q.scalar_type(), interleave, computed, kv_write); });
       });
+}
+
+// The cache-reading parameters: rope's, plus the cos|sin source.
+RopeParams cached_params_of(const at::Tensor& q_out, const at::Tensor& k_out, const at::Tensor& q,
+                            const at::Tensor& k, const at::Tensor& cos_sin_cache, const at::Tensor& positions,
+                            bool interleave) {
+  RopeParams p = params_of(q_out, k_out, q, k, positions, static_cast<int>(cos_sin_cache.size(1)), interleave);
+  p.cos_sin_cache = cos_sin_cache.data_ptr<float>();
+  p.cache_row_stride = stride_of(cos_sin_cache, 0);
+  p.max_positions = cos_sin_cache.size(0);
+  return p;
 }
 
 void rope(at::Tensor& q_out, at::Tensor& k_out, const at::Tensor& q, const at::Tensor& k,
           const at::Tensor& cos_sin_cache, const at::Tensor& positions, bool interleave) {
   check_q_and_k(kOp, q, k);
-  const int64_t nnz = q.size(0);
-  const int64_t head_dim = q.size(2);
-
-  check_same_device(kOp, "cos_sin_cache", cos_sin_cache, q);
-  check_dtype(kOp, "cos_sin_cache", cos_sin_cache, {at::kFloat});
-  TORCH_CHECK(cos_sin_cache.dim() == 2, kOp, ": argument 'cos_sin_cache' must be 2-D [max_positions, rotary_dim], got shape ",
-              cos_sin_cache.sizes());
-  check_innermost_contiguous(kOp, "cos_sin_cache", cos_sin_cache);
-  const int64_t rotary_dim = cos_sin_cache.size(1);
-  TORCH_CHECK(rotary_dim > 0 && rotary_dim % 2 == 0, kOp, ": argument 'cos_sin_cache' has rotary_dim (size(1)) ",
-              rotary_dim, "; it must be a positive even number (cos in the first half, sin in the second)");
-  TORCH_CHECK(rotary_dim <= head_dim, kOp, ": argument 'cos_sin_cache' has rotary_dim (size(1)) ", rotary_dim,
-              ", larger than the head_dim ", head_dim, " of 'q' and 'k'");
-
+  check_cos_sin_cache(kOp, cos_sin_cache, q);
   check_positions(kOp, "positions", positions, q);
 
   check_outputs(kOp, q_out, k_out, q, k, "positions", positions);
   check_separate(kOp, "q_out", q_out, "cos_sin_cache", cos_sin_cache);
   check_separate(kOp, "k_out", k_out, "cos_sin_cache", cos_sin_cache);
 
-  if (nnz == 0) return;
-  if (positions.is_cpu()) {
-    if (positions.scalar_type() == at::kInt) {
-      check_positions_on_host<int32_t>(positions, cos_sin_cache.size(0));
-    } else {
-      check_positions_on_host<int64_t>(positions, cos_sin_cache.size(0));
-    }
-  }
+  if (q.size(0) == 0) return;
+  check_positions_in_cache(kOp, positions, cos_sin_cache);
 
-  RopeParams p = params_of(q_out, k_out, q, k, positions, static_cast<int>(rotary_dim), interleave);
-  p.cos_sin_cache = cos_sin_cache.data_ptr<float>();
-  p.cache_row_stride = stride_of(cos_sin_cache, 0);
-  p.max_positions = cos_sin_cache.size(0);
+  RopeParams p = cached_params_of(q_out, k_out, q, k, cos_sin_cache, positions, interleave);
   run(kOp, p, q);
+}
+
+// ---- rope_set_kv_buffer ----
+
+// A KV-cache tensor [cache_slots, num_k_heads, head_dim] of k's dtype on q's device, writable.
+void check_kv_cache(const char* arg, const at::Tensor& cache, const at::Tensor& k) {
+  check_same_device(kKvOp, arg, cache, k);
+  TORCH_CHECK(cache.scalar_type() == k.scalar_type(), kKvOp, ": argument '", arg, "' must have the dtype of 'k' (",
+              k.scalar_type(), "), got ", cache.scalar_type(),
+              "; a cache of another dtype (fp8 with k_scale/v_scale, say) is not supported, as in sgl-kernel");
+  TORCH_CHECK(cache.dim() == 3 && cache.size(1) == k.size(1) && cache.size(2) == k.size(2), kKvOp, ": argument '",
+              arg, "' must be 3-D [cache_slots, num_k_heads = ", k.size(1), ", head_dim = ", k.size(2), "], got shape ",
+              cache.sizes());
+  check_innermost_contiguous(kKvOp, arg, cache);
+  check_writable(kKvOp, arg, cache);
+}
+
+// Every row of cache_loc names a cache row, and no row twice (tokens are written in parallel).
+// Read on the host, so CPU tensors only.
+void check_cache_loc_on_host(const at::Tensor& cache_loc, int64_t cache_slots) {
+  if (!cache_loc.is_cpu()) return;  // on a GPU the kernel skips tokens whose row is outside (rope.h)
+  const int64_t* data = cache_loc.data_ptr<int64_t>();
+  const int64_t stride = cache_loc.stride(0);
+  std::vector<std::pair<int64_t, int64_t>> rows(cache_loc.size(0));  // (row, token)
+  for (int64_t i = 0; i < cache_loc.size(0); ++i) {
+    const int64_t value = data[i * stride];
+    TORCH_CHECK(value >= 0 && value < cache_slots, kKvOp, ": argument 'cache_loc' holds ", value, " at index ", i,
+                ", outside the ", cache_slots, " rows of 'k_cache' and 'v_cache' (rows must be in [0, ", cache_slots,
+                "))");
+    rows[i] = {value, i};
+  }
+  std::sort(rows.begin(), rows.end());
+  for (size_t i = 1; i < rows.size(); ++i) {
+    TORCH_CHECK(rows[i].first != rows[i - 1].first, kKvOp, ": argument 'cache_loc' holds row ", rows[i].first,
+                " at indices ", rows[i - 1].second, " and ", rows[i].second, "; each token needs a row of its own");
+  }
+}
+
+// rope, and token t's rotated k heads and its v heads stored into row cache_loc[t] of k_cache
+// and v_cache (sgl-kernel's apply_rope_with_cos_sin_cache_inplace with a FusedSetKVBufferArg).
+void rope_set_kv_buffer(at::Tensor& q_out, at::Tensor& k_out, at::Tensor& k_cache, at::Tensor& v_cache,
+                        const at::Tensor& q, const at::Tensor& k, const at::Tensor& v, const at::Tensor& cos_sin_cache,
+                        const at::Tensor& positions, const at::Tensor& cache_loc, bool interleave) {
+  check_q_and_k(kKvOp, q, k);
+  check_cos_sin_cache(kKvOp, cos_sin_cache, q);
+  check_positions(kKvOp, "positions", positions, q);
+  check_same_device(kKvOp, "v", v, q);
+  check_same_dtype(kKvOp, "v", v, k, "k");
+  check_same_shape(kKvOp, "v", v, k, "k");
+  check_innermost_contiguous(kKvOp, "v", v);
+  check_kv_cache("k_cache", k_cache, k);
+  check_kv_cache("v_cache", v_cache, k);
+  check_same_shape(kKvOp, "v_cache", v_cache, k_cache, "k_cache");
+  TORCH_CHECK(k_cache.size(0) <= INT32_MAX, kKvOp, ": argument 'k_cache' has ", k_cache.size(0),
+              " rows; at most 2^31 - 1 are supported");
+  check_same_device(kKvOp, "cache_loc", cache_loc, q);
+  check_dtype(kKvOp, "cache_loc", cache_loc, {at::kLong});
+  TORCH_CHECK(cache_loc.dim() == 1 && cache_loc.size(0) == q.size(0), kKvOp, ": argument 'cache_loc' must have shape [",
+              q.size(0), "] (one cache row per token of 'q'), got ", cache_loc.sizes());
+
+  // Aliasing: q_out/k_out may be q/k themselves; the caches are separate from everything.
+  check_outputs(kKvOp, q_out, k_out, q, k, "positions", positions);
+  const std::pair<const char*, const at::Tensor*> inputs[] = {
+      {"q", &q}, {"k", &k}, {"v", &v}, {"cos_sin_cache", &cos_sin_cache}, {"positions", &positions},
+      {"cache_loc", &cache_loc}};
+  for (const auto& [name, t] : inputs) {
+    if (t != &q && t != &k && t != &positions) {  // those checked by check_outputs
+      check_separate(kKvOp, "q_out", q_out, name, *t);
+      check_separate(kKvOp, "k_out", k_out, name, *t);
+    }
+    check_separate(kKvOp, "k_cache", k_cache, name, *t);
+    check_separate(kKvOp, "v_cache", v_cache, name, *t);
+  }
+  check_separate(kKvOp, "k_cache", k_cache, "q_out", q_out);
+  check_separate(kKvOp, "k_cache", k_cache, "k_out", k_out);
+  check_separate(kKvOp, "v_cache", v_cache, "q_out", q_out);
+  check_separate(kKvOp, "v_cache", v_cache, "k_out", k_out);
+  check_separate(kKvOp, "k_cache", k_cache, "v_cache", v_cache);
+
+  if (q.size(0) == 0) return;
+  check_positions_in_cache(kKvOp, positions, cos_sin_cache);
+  check_cache_loc_on_host(cache_loc, k_cache.size(0));
+
+  RopeParams p = cached_params_of(q_out, k_out, q, k, cos_sin_cache, positions, interleave);
+  auto& kv = p.kv;
+  kv.k_cache = k_cache.data_ptr();
+  kv.v_cache = v_cache.data_ptr();
+  kv.v = v.data_ptr();
+  kv.cache_loc = cache_loc.data_ptr<int64_t>();
+  kv.v_token_stride = stride_of(v, 0);
+  kv.v_head_stride = stride_of(v, 1);
+  kv.k_cache_slot_stride = stride_of(k_cache, 0);
+  kv.k_cache_head_stride = stride_of(k_cache, 1);
+  kv.v_cache_slot_stride = stride_of(v_cache, 0);
+  kv.v_cache_head_stride = stride_of(v_cache, 1);
+  kv.cache_loc_stride = stride_of(cache_loc, 0);
+  kv.cache_slots = k_cache.size(0);
+  run(kKvOp, p, q);
 }
 
 // rope_pos_ids: as rope, with pair i of a token at position p turned by p * inv_freq(i) computed
@@ -236,12 +355,14 @@ void rope_pos_ids(at::Tensor& q_out, at::Tensor& k_out, const at::Tensor& q, con
 TORCH_LIBRARY_IMPL(flashhip, CPU, m) {
   m.impl("rope", &rope);
   m.impl("rope_pos_ids", &rope_pos_ids);
+  m.impl("rope_set_kv_buffer", &rope_set_kv_buffer);
 }
 
 #ifdef FLASHHIP_WITH_GPU
 TORCH_LIBRARY_IMPL(flashhip, CUDA, m) {
   m.impl("rope", &rope);
   m.impl("rope_pos_ids", &rope_pos_ids);
+  m.impl("rope_set_kv_buffer", &rope_set_kv_buffer);
 }
 #endif
 

@@ -19,6 +19,7 @@ from .rope import (
     ragged_pos_ids,
     rope,
     rope_pos_ids,
+    rope_set_kv_buffer,
     yarn_cos_sin_cache,
 )
 
@@ -39,6 +40,7 @@ __all__ = [
     "moe_sum",
     "rope",
     "rope_pos_ids",
+    "rope_set_kv_buffer",
     "ragged_pos_ids",
     "cos_sin_cache",
     "linear_scaling_cos_sin_cache",

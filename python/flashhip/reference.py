@@ -179,6 +179,19 @@ def rope(q, k, cos_sin_cache, positions, interleave=False):
             _rotate_pairs(k.float(), cos, sin, rotary_dim, interleave))
 
 
+def rope_set_kv_buffer(q, k, v, cos_sin_cache, positions, k_cache, v_cache, cache_loc, interleave=False):
+    """``(q_rotated, k_rotated, k_cache_after, v_cache_after)``: :func:`rope`'s float32 rotations,
+    and copies of the caches ``[cache_slots, heads, head_dim]`` with row ``cache_loc[t]`` set to
+    token ``t``'s rotated k heads rounded to the cache dtype and to its v heads (rope, then the
+    two index writes an engine does)."""
+    q_rot, k_rot = rope(q, k, cos_sin_cache, positions, interleave)
+    k_after, v_after = k_cache.clone(), v_cache.clone()
+    rows = cache_loc.long()
+    k_after[rows] = k_rot.to(k_cache.dtype)
+    v_after[rows] = v.to(v_cache.dtype)
+    return q_rot, k_rot, k_after, v_after
+
+
 def _rotate_pairs(x, cos, sin, rotary_dim, interleave):
     """x [..., head_dim] with its first rotary_dim turned by (cos, sin) [..., rotary_dim / 2] in
     x's dtype: GPT-J pairs (2i, 2i + 1) when interleave, else NeoX halves (i, i + rotary_dim / 2);

@@ -1,5 +1,6 @@
-"""Rotary position embedding: the functional forms of ``torch.ops.flashhip.rope`` (cos|sin cache)
-and ``torch.ops.flashhip.rope_pos_ids`` (angles computed from the positions), the positions of a
+"""Rotary position embedding: the functional forms of ``torch.ops.flashhip.rope`` (cos|sin cache),
+``torch.ops.flashhip.rope_pos_ids`` (angles computed from the positions) and
+``torch.ops.flashhip.rope_set_kv_buffer`` (rope that also writes the KV cache), the positions of a
 ragged batch, and builders of the fp32 cos|sin cache (plain, linear scaling, Llama-3.1, YaRN).
 
 A cache is ``[max_position, rotary_dim]`` float32: row ``p`` holds ``cos(p * inv_freq)`` in its
@@ -52,6 +53,45 @@ def rope(
     if k_out is None:
         k_out = torch.empty_like(k)
     _ops.rope(q_out, k_out, q, k, cos_sin_cache, positions, interleave)
+    return q_out, k_out
+
+
+def rope_set_kv_buffer(
+    q: torch.Tensor,
+    k: torch.Tensor,
+    v: torch.Tensor,
+    cos_sin_cache: torch.Tensor,
+    positions: torch.Tensor,
+    k_cache: torch.Tensor,
+    v_cache: torch.Tensor,
+    cache_loc: torch.Tensor,
+    interleave: bool = False,
+    q_out: Optional[torch.Tensor] = None,
+    k_out: Optional[torch.Tensor] = None,
+) -> Tuple[torch.Tensor, torch.Tensor]:
+    """:func:`rope`, and in the same kernel the KV-cache write an engine does next (SGLang's
+    ``set_kv_buffer``): row ``cache_loc[t]`` of ``k_cache`` receives token ``t``'s rotated k heads
+    (whole heads, the part past ``rotary_dim`` included, exactly the values written to ``k_out``)
+    and the same row of ``v_cache`` its ``v`` heads unchanged (``torch.ops.flashhip.rope_set_kv_buffer``).
+
+    ``v`` is ``[nnz, Hk, head_dim]`` like ``k`` (a strided view of the fused qkv buffer works);
+    ``k_cache`` and ``v_cache`` are ``[cache_slots, Hk, head_dim]`` of k's dtype (innermost
+    dimension contiguous, other strides free); ``cache_loc`` is int64 ``[nnz]``. Rows no token
+    names are left as they were. Writes ``q_out``/``k_out`` (allocated when None; pass
+    ``q_out=q, k_out=k`` for in place, as SGLang does) and returns them.
+
+    On the CPU, a position outside the cos|sin cache, a ``cache_loc`` outside ``[0, cache_slots)``
+    or two tokens naming one row raise a RuntimeError naming the argument, and nothing is
+    written. On a GPU they are not checked on the host (a sync; it breaks graph capture): a token
+    whose position is outside the cache is skipped entirely (its q/k rows and cache rows left as
+    they were), one whose row is outside the cache is rotated but writes no row, and two tokens
+    naming one row leave it holding elements of either.
+    """
+    if q_out is None:
+        q_out = torch.empty_like(q)
+    if k_out is None:
+        k_out = torch.empty_like(k)
+    _ops.rope_set_kv_buffer(q_out, k_out, k_cache, v_cache, q, k, v, cos_sin_cache, positions, cache_loc, interleave)
     return q_out, k_out
 
 

@@ -120,4 +120,50 @@ TEST(Rope, BadArgumentsAreNamedAndNothingIsWritten) {
   EXPECT_TRUE(k_out.eq(7.0).all().item<bool>());
 }
 
+TEST(RopeSetKvBuffer, WritesRotatedKAndVIntoTheirRowsOnly) {
+  for (const auto& device : devices()) {
+    const auto opts = at::TensorOptions().device(device);
+    const int64_t nnz = 5, hq = 4, hk = 2, d = 64, slots = 12;
+    auto qkv = at::randn({nnz, (hq + 2 * hk) * d}, opts.dtype(at::kBFloat16));
+    auto q = qkv.narrow(1, 0, hq * d).view({nnz, hq, d});
+    auto k = qkv.narrow(1, hq * d, hk * d).view({nnz, hk, d});
+    const auto v = qkv.narrow(1, (hq + hk) * d, hk * d).view({nnz, hk, d});
+    const auto cache = plain_cache(64, 32, opts);  // partial rotary: the cache takes whole heads
+    const auto positions = at::randint(0, 64, {nnz}, opts.dtype(at::kLong));
+    const auto loc = at::tensor({7, 0, 11, 3, 5}, opts.dtype(at::kLong));
+    auto k_cache = at::full({slots, hk, d}, std::nan(""), opts.dtype(at::kBFloat16));
+    auto v_cache = at::full({slots, hk, d}, std::nan(""), opts.dtype(at::kBFloat16));
+    const auto k_expected = rope_reference(k, cache, positions, false);
+    flashhip::rope_set_kv_buffer(q, k, k_cache, v_cache, q, k, v, cache, positions, loc, false);
+    EXPECT_TRUE(at::allclose(k.to(at::kFloat), k_expected, 1.6e-2, 1.6e-2)) << device;
+    EXPECT_TRUE(at::equal(k_cache.index_select(0, loc), k)) << device;
+    EXPECT_TRUE(at::equal(v_cache.index_select(0, loc), v)) << device;
+    const auto others = at::tensor({1, 2, 4, 6, 8, 9, 10}, opts.dtype(at::kLong));
+    EXPECT_TRUE(k_cache.index_select(0, others).isnan().all().item<bool>()) << device;
+    EXPECT_TRUE(v_cache.index_select(0, others).isnan().all().item<bool>()) << device;
+  }
+}
+
+TEST(RopeSetKvBuffer, BadArgumentsAreNamedAndNothingIsWritten) {
+  auto q = at::randn({3, 4, 64});
+  auto k = at::randn({3, 2, 64});
+  const auto v = at::randn({3, 2, 64});
+  const auto cache = plain_cache(16, 64, {});
+  const auto positions = at::zeros({3}, at::kLong);
+  auto k_cache = at::full({4, 2, 64}, 7.0);
+  auto v_cache = at::full({4, 2, 64}, 7.0);
+  const auto q_before = q.clone();
+  const auto repeated = error_of([&] {
+    flashhip::rope_set_kv_buffer(q, k, k_cache, v_cache, q, k, v, cache, positions, at::tensor({1, 3, 1}, at::kLong));
+  });
+  EXPECT_NE(repeated.find("'cache_loc' holds row 1 at indices 0 and 2"), std::string::npos) << repeated;
+  auto fp8_cache = at::zeros({4, 2, 64}, at::kFloat8_e4m3fn);
+  const auto fp8 = error_of([&] {
+    flashhip::rope_set_kv_buffer(q, k, fp8_cache, v_cache, q, k, v, cache, positions, at::tensor({0, 1, 2}, at::kLong));
+  });
+  EXPECT_NE(fp8.find("'k_cache' must have the dtype of 'k'"), std::string::npos) << fp8;
+  EXPECT_TRUE(at::equal(q, q_before));
+  EXPECT_TRUE(k_cache.eq(7.0).all().item<bool>() && v_cache.eq(7.0).all().item<bool>());
+}
+
 }  // namespace

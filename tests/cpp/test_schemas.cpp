@@ -31,6 +31,8 @@ const std::vector<std::string> kExpectedSchemas = {
     "flashhip::rope_pos_ids(Tensor(a!) q_out, Tensor(b!) k_out, Tensor q, Tensor k, Tensor pos_ids, int rotary_dim, "
     "bool interleave, float rope_scale=1., float rope_theta=10000., bool llama31=False, float low_freq_factor=1., "
     "float high_freq_factor=4., float old_context_len=8192.) -> ()",
+    "flashhip::rope_set_kv_buffer(Tensor(a!) q_out, Tensor(b!) k_out, Tensor(c!) k_cache, Tensor(d!) v_cache, "
+    "Tensor q, Tensor k, Tensor v, Tensor cos_sin_cache, Tensor positions, Tensor cache_loc, bool interleave) -> ()",
 };
 
 std::string name_of(const std::string& schema) { return schema.substr(0, schema.find('(')); }

@@ -490,6 +490,63 @@ register(OpSpec("rope", valid_rope, check_rope, in_place=(("q_out", "q"), ("k_ou
                 examples=50))
 
 
+def valid_rope_kv(draw, nonempty):
+    """A rope case plus v (like k), poisoned k/v caches of nnz to nnz + 5 rows (rows padded apart
+    or not) and distinct int64 rows."""
+    case = valid_rope(draw, nonempty)
+    k = case.args["k"]
+    nnz = k.shape[0]
+    v = leading(draw, k.shape, k.dtype, float_values(draw, k.shape, k.dtype, FLOAT_KINDS))
+    slots = nnz + draw(st.integers(0, 5))
+    shape = (slots,) + tuple(k.shape[1:])
+    case.args.update(v=v, k_cache=poison(leading(draw, shape, k.dtype)), v_cache=poison(leading(draw, shape, k.dtype)),
+                     cache_loc=torch.randperm(slots, generator=generator(draw))[:nnz])
+    return case
+
+
+def check_rope_kv(before, after, meta):
+    check_rope(before, after, meta)
+    rows = before["cache_loc"].long()
+    for name, want in (("k_cache", after["k_out"]), ("v_cache", before["v"])):
+        got, was = after[name], before[name]
+        untouched = torch.ones(got.shape[0], dtype=torch.bool)
+        untouched[rows] = False
+        assert_same_bytes(got[untouched], was[untouched], f"rope_set_kv_buffer {name}: a row no token names")
+        assert torch.equal(as_bytes(got[rows]), as_bytes(want)), f"rope_set_kv_buffer {name}: the rows of cache_loc"
+
+
+def rope_kv_row_outside(draw, case):
+    loc = case.args["cache_loc"]
+    if loc.numel() == 0:
+        return False
+    loc = loc.clone()
+    loc[draw(st.integers(0, loc.numel() - 1))] = draw(st.sampled_from([-1, case.args["k_cache"].shape[0], 2**40]))
+    case.args["cache_loc"] = loc
+    return True
+
+
+def rope_kv_row_repeated(draw, case):
+    loc = case.args["cache_loc"]
+    if loc.numel() < 2:
+        return False
+    loc = loc.clone()
+    loc[-1] = loc[0]
+    case.args["cache_loc"] = loc
+    return True
+
+
+register(OpSpec("rope_set_kv_buffer", valid_rope_kv, check_rope_kv, in_place=(("q_out", "q"), ("k_out", "k")),
+                breakers=(apply_fn("position outside the cache", rope_positions_out_of_range, "'positions'"),
+                          apply_fn("row outside the caches", rope_kv_row_outside, "'cache_loc'"),
+                          apply_fn("row named twice", rope_kv_row_repeated, "'cache_loc'"),
+                          wrong_dtype("cache_loc", torch.int32, "'cache_loc'"),
+                          wrong_dtype("k_cache", torch.float64, "'k_cache'"), wrong_dtype("v", torch.float64, "'v'"),
+                          innermost_strided("v_cache"), innermost_strided("v"), resized("v", "'v'", dim=0),
+                          resized("k_cache", "'k_cache'"), resized("v_cache", "'v_cache'", dim=0),
+                          resized("cache_loc", "'cache_loc'", dim=0)),
+                examples=30))
+
+
 # ---- Mixture of experts (OPS.md §5) ----
 
 WEIGHT_TOL = dict(rtol=2e-5, atol=1e-6)

@@ -56,5 +56,10 @@ void rope_pos_ids(at::Tensor& q_out, at::Tensor& k_out, const at::Tensor& q, con
                   const at::Tensor& pos_ids, int64_t rotary_dim, bool interleave = false, double rope_scale = 1.0,
                   double rope_theta = 1e4, bool llama31 = false, double low_freq_factor = 1.0,
                   double high_freq_factor = 4.0, double old_context_len = 8192.0);
+// rope, and token t's rotated k heads and its v heads [nnz, Hk, D] stored into row cache_loc[t]
+// (int64 [nnz]) of k_cache and v_cache [cache_slots, Hk, D].
+void rope_set_kv_buffer(at::Tensor& q_out, at::Tensor& k_out, at::Tensor& k_cache, at::Tensor& v_cache,
+                        const at::Tensor& q, const at::Tensor& k, const at::Tensor& v, const at::Tensor& cos_sin_cache,
+                        const at::Tensor& positions, const at::Tensor& cache_loc, bool interleave = false);
 
 }  // namespace flashhip

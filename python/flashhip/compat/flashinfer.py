@@ -158,8 +158,8 @@ def apply_rope_with_cos_sin_cache_inplace(
     ``[nnz, Hq * head_size]`` and ``key`` ``[nnz, Hk * head_size]`` in place by ``cos_sin_cache``
     (fp32 ``[max_pos, rotary_dim]``, cos | sin) rows ``positions``. ``is_neox=True`` is
     rotate-half, False is GPT-J interleaved. See :func:`flashhip.rope` for out-of-range positions.
-    (sgl-kernel's function of this name adds ``fused_set_kv_buffer_arg`` / ``enable_pdl``, which
-    this one does not take.)"""
+    (sgl-kernel's function of this name adds ``fused_set_kv_buffer_arg`` / ``enable_pdl``: see
+    :func:`flashhip.compat.sgl_kernel.apply_rope_with_cos_sin_cache_inplace`.)"""
     _rope_flat(positions, query, key, head_size, cos_sin_cache, is_neox, query, key)
 
 

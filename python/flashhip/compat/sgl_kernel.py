@@ -2,11 +2,13 @@
 ``enable_pdl`` is accepted and ignored, as in :mod:`flashhip.compat.flashinfer`. The norms
 sgl-kernel copies from FlashInfer with the same signature (``rmsnorm``, ``fused_add_rmsnorm``,
 ``gemma_rmsnorm``, ``gemma_fused_add_rmsnorm``) are FlashInfer's, re-exported here; the fp8 GEMM
-and group quant are defined in :mod:`flashhip.gemm`."""
+and group quant are defined in :mod:`flashhip.gemm`; the rope with the fused KV-cache write
+(``apply_rope_with_cos_sin_cache_inplace``, ``FusedSetKVBufferArg``) is defined here."""
 
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 from typing import Optional
 
 import torch
@@ -14,7 +16,7 @@ import torch
 from .. import moe
 from ..gemm import fp8_blockwise_scaled_mm, sgl_per_token_group_quant_fp8
 from ._moe import _route_into
-from .flashinfer import fused_add_rmsnorm, gemma_fused_add_rmsnorm, gemma_rmsnorm, rmsnorm
+from .flashinfer import _heads, _rope_flat, fused_add_rmsnorm, gemma_fused_add_rmsnorm, gemma_rmsnorm, rmsnorm
 
 _ops = torch.ops.flashhip
 
@@ -29,7 +31,90 @@ __all__ = [
     "moe_sum",
     "fp8_blockwise_scaled_mm",
     "sgl_per_token_group_quant_fp8",
+    "FusedSetKVBufferArg",
+    "apply_rope_with_cos_sin_cache_inplace",
 ]
+
+
+@dataclass
+class FusedSetKVBufferArg:
+    """sgl-kernel's ``sgl_kernel.FusedSetKVBufferArg`` (the same fields in the same order, none
+    with a default): what :func:`apply_rope_with_cos_sin_cache_inplace` writes into the KV cache.
+
+    - ``value``: the v of each token, ``[nnz, num_kv_heads * head_size]`` (or already
+      ``[nnz, num_kv_heads, head_size]``), typically a strided view of the fused qkv buffer.
+    - ``k_buffer``, ``v_buffer``: one layer's KV pool, ``[cache_slots, num_kv_heads * head_size]``
+      (SGLang passes ``get_key_buffer(layer).view(slots, -1)``) or ``[cache_slots, num_kv_heads,
+      head_size]``, of the dtype of ``key``.
+    - ``k_scale``, ``v_scale``: must be None. sgl-kernel asserts so ("not yet supported"): there is
+      no fp8 KV cache on this path, in sgl-kernel or here.
+    - ``cache_loc``: int64 ``[nnz]``, the pool row of each token (SGLang's ``out_cache_loc``).
+    """
+
+    value: torch.Tensor
+    k_buffer: torch.Tensor
+    v_buffer: torch.Tensor
+    k_scale: Optional[float]
+    v_scale: Optional[float]
+    cache_loc: torch.Tensor
+
+
+def _kv_heads(x: torch.Tensor, head_size: int, name: str) -> torch.Tensor:
+    """``[rows, heads * head_size]`` or ``[rows, heads, head_size]`` seen as ``[rows, heads,
+    head_size]`` (no copy), as sgl-kernel's ``x.view(x.shape[0], -1, head_size)``."""
+    width = math.prod(x.shape[1:]) if x.dim() >= 2 else -1
+    if width < 0 or head_size <= 0 or width % head_size:
+        raise ValueError(f"'fused_set_kv_buffer_arg.{name}' must be [rows, heads * head_size] with head_size "
+                         f"{head_size}, got {tuple(x.shape)}")
+    return x.view(x.shape[0], width // head_size, head_size)
+
+
+def apply_rope_with_cos_sin_cache_inplace(
+    positions: torch.Tensor,
+    query: torch.Tensor,
+    key: torch.Tensor,
+    head_size: int,
+    cos_sin_cache: torch.Tensor,
+    is_neox: bool = True,
+    fused_set_kv_buffer_arg: Optional[FusedSetKVBufferArg] = None,
+    enable_pdl: Optional[bool] = None,
+) -> None:
+    """sgl-kernel's ``sgl_kernel.apply_rope_with_cos_sin_cache_inplace``: rotates ``query``
+    ``[nnz, Hq * head_size]`` and ``key`` ``[nnz, Hk * head_size]`` in place by the fp32
+    ``cos_sin_cache`` ``[max_pos, rotary_dim]`` (cos | sin) rows ``positions`` (``is_neox=True``:
+    rotate-half; False: GPT-J interleaved), as FlashInfer's function of this name does.
+
+    With ``fused_set_kv_buffer_arg`` (:class:`FusedSetKVBufferArg`) the same kernel also does
+    SGLang's ``set_kv_buffer``: row ``cache_loc[t]`` of ``k_buffer`` receives token ``t``'s rotated
+    key heads (the whole heads: with partial rotary, the unrotated rest too) and the same row of
+    ``v_buffer`` its ``value`` heads, unchanged; other rows are not touched
+    (``torch.ops.flashhip.rope_set_kv_buffer``, see :func:`flashhip.rope_set_kv_buffer`).
+
+    As sgl-kernel: ``k_scale``/``v_scale`` must be None (a RuntimeError naming the field
+    otherwise), ``cache_loc`` int64, the buffers of the dtype of ``key`` (no fp8 KV cache),
+    ``value`` with ``key``'s heads and head size. ``enable_pdl`` is ignored. Differences: any
+    head size with an even ``rotary_dim <= head_size`` works (sgl-kernel's kernel takes 64, 128,
+    256, 512), fp32 ``query``/``key`` too; int32 ``positions`` are used as they are (sgl-kernel
+    casts them to int64, a copy); a bad argument raises a RuntimeError naming it (sgl-kernel:
+    ValueError for a non-fp32 ``cos_sin_cache``, assertions otherwise), and on the CPU
+    ``positions`` and ``cache_loc`` are range-checked and repeated rows refused. On a GPU, a
+    token whose row is outside the pool writes no row (sgl-kernel writes out of bounds).
+    """
+    if fused_set_kv_buffer_arg is None:
+        _rope_flat(positions, query, key, head_size, cos_sin_cache, is_neox, query, key)
+        return
+    arg = fused_set_kv_buffer_arg
+    for name in ("k_scale", "v_scale"):
+        if getattr(arg, name) is not None:
+            raise RuntimeError(f"apply_rope_with_cos_sin_cache_inplace: argument 'fused_set_kv_buffer_arg.{name}' "
+                               f"must be None, got {getattr(arg, name)!r}: KV-cache scales (an fp8 KV cache) are not "
+                               f"supported, as in sgl-kernel")
+    q = _heads(query, head_size, "query")
+    k = _heads(key, head_size, "key")
+    _ops.rope_set_kv_buffer(q, k, _kv_heads(arg.k_buffer, head_size, "k_buffer"),
+                            _kv_heads(arg.v_buffer, head_size, "v_buffer"), q, k,
+                            _kv_heads(arg.value, head_size, "value"), cos_sin_cache, positions, arg.cache_loc,
+                            not is_neox)
 
 
 def topk_softmax(topk_weights, topk_ids, *args, renormalize: bool = False, moe_softcapping: float = 0.0,

@@ -1,5 +1,6 @@
 // The rotary position embedding launcher: rotates the first rotary_dim elements of every q and
-// k head of each token by the angles of that token's position, read from a cos|sin cache.
+// k head of each token by the angles of that token's position, read from a cos|sin cache, and
+// optionally stores the rotated k and the v of each token into a KV cache in the same pass.
 // Host-only header, no torch.
 #pragma once
 
@@ -12,6 +13,24 @@
 namespace flashhip::kernels {
 
 enum class IndexType : int8_t { kInt32, kInt64 };
+
+// The KV-cache write fused into the rotation (op rope_set_kv_buffer: SGLang's set_kv_buffer
+// done by the rope kernel): token t's rotated k heads (whole heads, the pass-through part past
+// rotary_dim included) are stored into row cache_loc[t] of k_cache, and its v heads, unchanged,
+// into the same row of v_cache. Rows no token names are not touched. Element (s, h, d) of
+// k_cache lives at k_cache + s * k_cache_slot_stride + h * k_cache_head_stride + d (likewise
+// v_cache, and v by token). Only with a cos|sin cache; k_cache null: no write.
+struct RopeKvWrite {
+  void* k_cache = nullptr;             // [cache_slots, num_k_heads, head_dim] dtype
+  void* v_cache = nullptr;             // [cache_slots, num_k_heads, head_dim] dtype
+  const void* v = nullptr;             // [nnz, num_k_heads, head_dim] dtype
+  const int64_t* cache_loc = nullptr;  // [nnz]: the cache row of each token
+  int64_t v_token_stride = 0, v_head_stride = 0;
+  int64_t k_cache_slot_stride = 0, k_cache_head_stride = 0;
+  int64_t v_cache_slot_stride = 0, v_cache_head_stride = 0;
+  int64_t cache_loc_stride = 1;  // elements between consecutive tokens' rows
+  int64_t cache_slots = 0;       // rows of k_cache and v_cache
+};
 
 // Element (t, h, d) of q lives at q + t * q_token_stride + h * q_head_stride + d: the innermost
 // dimension is contiguous, the other two strides are free (views of a fused qkv buffer). The
@@ -44,6 +63,7 @@ struct RopeParams {
   // With no cache, pair i of a token at position p turns by float(p) * rope_inv_freq(frequencies, i)
   // (sincosf in fp32), for any position, negative ones included.
   RopeFrequencies frequencies;
+  RopeKvWrite kv;
   // Tuning (0: the launcher's heuristic); benchmarks and tests force variants here.
   int max_heads_per_thread = 0;  // most heads one thread rotates with the same cos/sin, 1..64
 };
@@ -60,8 +80,11 @@ struct RopeLaunchInfo {
 
 // Enqueues the kernel on `stream`. Argument validation is the caller's. With a cache, positions
 // are not checked on the host (that would need a device-to-host copy): a token whose position is
-// outside [0, max_positions) is skipped on the device, leaving its rows of q_out and k_out as
-// they were. An invalid-value error comes back only for a dtype no kernel was built for.
+// outside [0, max_positions) is skipped on the device, leaving its rows of q_out and k_out (and
+// its KV-cache rows) as they were. Likewise cache_loc: a token whose row is outside
+// [0, cache_slots) is rotated but writes no cache row. Two tokens naming one row race: the row
+// ends up with either token's elements, which one unspecified. An invalid-value error comes
+// back only for a dtype no kernel was built for, or a KV write without a cos|sin cache.
 LaunchStatus launch_rope(const RopeParams& params, StreamHandle stream, RopeLaunchInfo* info = nullptr);
 
 }  // namespace flashhip::kernels

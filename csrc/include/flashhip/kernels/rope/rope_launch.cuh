@@ -1,6 +1,7 @@
 // Picks the rope kernel variant and work split for a call and launches it. Included by the
-// per-style translation units (rope_neox.cu, rope_interleaved.cu, and rope_computed_neox.cu,
-// rope_computed_interleaved.cu for the angles computed without a cache) so they compile in parallel.
+// per-style translation units (rope_neox.cu, rope_interleaved.cu; rope_computed_neox.cu,
+// rope_computed_interleaved.cu for the angles computed without a cache; rope_kv_neox.cu,
+// rope_kv_interleaved.cu for the rotation with the KV-cache write) so they compile in parallel.
 #pragma once
 
 #include <cstdint>
@@ -22,6 +23,20 @@ inline int max_heads_per_thread(const RopeParams& p) {
 // The grid's x dimension limit shared by CUDA and HIP.
 inline constexpr int64_t kMaxGridBlocks = 0x7fffffff;
 
+// The same for the KV-cache write's v and cache rows (true without one).
+template <typename T, int VEC>
+bool kv_vectorisable(const RopeParams& p) {
+  constexpr int bytes = static_cast<int>(sizeof(T)) * VEC;
+  const RopeKvWrite& kv = p.kv;
+  if (kv.k_cache == nullptr) return true;
+  const int64_t strides[] = {kv.v_token_stride,      kv.v_head_stride,       kv.k_cache_slot_stride,
+                             kv.k_cache_head_stride, kv.v_cache_slot_stride, kv.v_cache_head_stride};
+  for (const int64_t s : strides) {
+    if (s % VEC != 0) return false;
+  }
+  return is_aligned(kv.v, bytes) && is_aligned(kv.k_cache, bytes) && is_aligned(kv.v_cache, bytes);
+}
+
 // Whether every access of VEC elements (and the cos/sin loads) can be one 16-byte access.
 template <typename T, int VEC>
 bool vectorisable(const RopeParams& p) {
@@ -35,7 +50,12 @@ bool vectorisable(const RopeParams& p) {
   const bool cache_fits =
       p.cos_sin_cache == nullptr || (is_aligned(p.cos_sin_cache, 16) && p.cache_row_stride % 4 == 0);
   return pairs_fit && p.head_dim % VEC == 0 && is_aligned(p.q, bytes) && is_aligned(p.k, bytes) &&
-         is_aligned(p.q_out, bytes) && is_aligned(p.k_out, bytes) && cache_fits;
+         is_aligned(p.q_out, bytes) && is_aligned(p.k_out, bytes) && cache_fits && kv_vectorisable<T, VEC>(p);
+}
+
+// Heads a token's threads walk: q and k, and the v heads when the KV cache is written.
+inline int walked_heads_of(const RopeParams& p) {
+  return p.num_q_heads + (p.kv.k_cache != nullptr ? 2 : 1) * p.num_k_heads;
 }
 
 // The work split: chunks per head from the vector width, then as many heads per thread as
@@ -43,9 +63,10 @@ bool vectorisable(const RopeParams& p) {
 inline RopeGrid choose_grid(const RopeParams& p, int vec, const DeviceTraits& traits) {
   RopeGrid g;
   g.rotary_chunks = p.rotary_dim / 2 / vec;
-  const bool any_tail_copy = p.copy_q_tail || p.copy_k_tail;
+  // The cache rows take whole k and v heads, so the KV write needs the pass-through chunks too.
+  const bool any_tail_copy = p.copy_q_tail || p.copy_k_tail || p.kv.k_cache != nullptr;
   g.chunks_per_head = g.rotary_chunks + (any_tail_copy ? (p.head_dim - p.rotary_dim) / vec : 0);
-  const int num_heads = p.num_q_heads + p.num_k_heads;
+  const int num_heads = walked_heads_of(p);
   const int64_t thread_heads = p.nnz * num_heads * g.chunks_per_head;
   // Threads the device keeps resident; if the runtime cannot say, what the launch bounds promise.
   const int64_t resident_per_multiprocessor = traits.max_threads_per_multiprocessor > 0
@@ -60,7 +81,7 @@ inline RopeGrid choose_grid(const RopeParams& p, int vec, const DeviceTraits& tr
   return g;
 }
 
-template <bool INTERLEAVE, bool COMPUTE_ANGLES, typename T, typename TPos>
+template <bool INTERLEAVE, bool COMPUTE_ANGLES, bool KV_WRITE, typename T, typename TPos>
 gpuError_t launch_rope_typed(const RopeParams& p, gpuStream_t stream, const DeviceTraits& traits, RopeLaunchInfo* info) {
   constexpr int kVec = kWideVecElems<T>;
   const bool wide = vectorisable<T, kVec>(p);
@@ -72,26 +93,27 @@ gpuError_t launch_rope_typed(const RopeParams& p, gpuStream_t stream, const Devi
   const dim3 grid(static_cast<unsigned>(blocks));
   const dim3 block(kBlockThreads);
   if (info != nullptr) {
-    const int num_heads = p.num_q_heads + p.num_k_heads;
+    const int num_heads = walked_heads_of(p);
     *info = RopeLaunchInfo{wide ? "vector" : "scalar", vec, g.chunks_per_head, g.head_lanes,
                            (num_heads + g.head_lanes - 1) / g.head_lanes, traits.wave_size};
   }
   if (wide) {
-    rope_heads<kVec, INTERLEAVE, COMPUTE_ANGLES, T, TPos><<<grid, block, 0, stream>>>(p, g);
+    rope_heads<kVec, INTERLEAVE, COMPUTE_ANGLES, KV_WRITE, T, TPos><<<grid, block, 0, stream>>>(p, g);
   } else {
-    rope_heads<1, INTERLEAVE, COMPUTE_ANGLES, T, TPos><<<grid, block, 0, stream>>>(p, g);
+    rope_heads<1, INTERLEAVE, COMPUTE_ANGLES, KV_WRITE, T, TPos><<<grid, block, 0, stream>>>(p, g);
   }
   return gpuGetLastError();
 }
 
-// Resolves the element type and the position type of one rotation style and cos/sin source.
-template <bool INTERLEAVE, bool COMPUTE_ANGLES>
+// Resolves the element type and the position type of one rotation style, cos/sin source and
+// KV-cache write (or none).
+template <bool INTERLEAVE, bool COMPUTE_ANGLES, bool KV_WRITE = false>
 gpuError_t launch_rope_style(const RopeParams& p, gpuStream_t stream, RopeLaunchInfo* info) {
   DeviceTraits traits;
   FH_RETURN_IF_ERROR(current_device_traits(&traits));
   auto with_types = [&](auto element, auto position) {
-    return launch_rope_typed<INTERLEAVE, COMPUTE_ANGLES, decltype(element), decltype(position)>(p, stream, traits,
-                                                                                               info);
+    return launch_rope_typed<INTERLEAVE, COMPUTE_ANGLES, KV_WRITE, decltype(element), decltype(position)>(
+        p, stream, traits, info);
   };
   auto with_element = [&](auto element) -> gpuError_t {
     return p.positions_type == IndexType::kInt32 ? with_types(element, int32_t{}) : with_types(element, int64_t{});
@@ -107,4 +129,6 @@ gpuError_t launch_rope_neox(const RopeParams& p, gpuStream_t stream, RopeLaunchI
 gpuError_t launch_rope_interleaved(const RopeParams& p, gpuStream_t stream, RopeLaunchInfo* info);
 gpuError_t launch_rope_computed_neox(const RopeParams& p, gpuStream_t stream, RopeLaunchInfo* info);
 gpuError_t launch_rope_computed_interleaved(const RopeParams& p, gpuStream_t stream, RopeLaunchInfo* info);
+gpuError_t launch_rope_kv_neox(const RopeParams& p, gpuStream_t stream, RopeLaunchInfo* info);
+gpuError_t launch_rope_kv_interleaved(const RopeParams& p, gpuStream_t stream, RopeLaunchInfo* info);
 }  // namespace flashhip::kernels
