@@ -19,10 +19,11 @@ README = Path(__file__).resolve().parents[2] / "README.md"
 
 
 def _public_functions(module):
-    """The public functions a module defines or re-exports from flashhip (not ``torch`` or
-    ``Optional``, which it merely imports)."""
+    """The public functions and argument classes (sgl-kernel's ``FusedSetKVBufferArg``) a module
+    defines or re-exports from flashhip (not ``torch`` or ``Optional``, which it merely imports)."""
     return {name for name, value in vars(module).items()
-            if not name.startswith("_") and inspect.isfunction(value) and value.__module__.startswith("flashhip.")}
+            if not name.startswith("_") and (inspect.isfunction(value) or inspect.isclass(value))
+            and value.__module__.startswith("flashhip.")}
 
 
 @pytest.mark.parametrize("module", [fi, sgl], ids=["flashinfer", "sgl_kernel"])

@@ -372,15 +372,18 @@ def valid_fused_add_quant(draw, nonempty, scales=SCALES):
                      input=norm_tensor(draw, shape, dtype, float_values(draw, shape, dtype)),
                      residual=norm_tensor(draw, shape, dtype, float_values(draw, shape, dtype)),
                      weight=norm_weight(draw, shape[-1], dtype), scale=scale_tensor(draw, draw(scales)),
-                     eps=draw(st.sampled_from(EPS)), gemma=draw(st.booleans())))
+                     eps=draw(st.sampled_from(EPS)), gemma=draw(st.booleans()), fp32_sum=draw(st.booleans())))
 
 
 def check_fused_add_quant(before, after, meta):
     assert_same_bytes(after["input"], before["input"], "'input' (the quant form leaves it as it is)")
     new_r = check_residual_sum(before, after["residual"])
-    w, eps, gemma = before["weight"], before["eps"], before["gemma"]
-    check_quantised(after["out"], new_r, ref.rmsnorm(new_r, w, eps, gemma), rms64(new_r, w, eps, gemma),
-                    before["scale"], "fused_add_rmsnorm_quant", eps)
+    w, eps, gemma, fp32_sum = before["weight"], before["eps"], before["gemma"], before["fp32_sum"]
+    # fp32_sum=True quantises the normalised unrounded fp32 sum (FlashInfer's arithmetic).
+    total = before["input"].float() + before["residual"].float() if fp32_sum else new_r
+    y32, _ = ref.fused_add_rmsnorm(before["input"], before["residual"], w, eps, gemma, fp32_sum)
+    check_quantised(after["out"], total, y32, rms64(total, w, eps, gemma),
+                    before["scale"], f"fused_add_rmsnorm_quant (fp32_sum={fp32_sum})", eps)
 
 
 register(OpSpec("fused_add_rmsnorm_quant", valid_fused_add_quant, check_fused_add_quant,
