@@ -34,6 +34,7 @@ struct Want {
   int block_m, split_k;
   bool stream_k;
   int grid;  // 0: not checked
+  int block_n = plan_sm90::kBlockN;
 };
 
 TEST(Fp8GemmPlanSm90, ChallengeShapesTakeTheMeasuredPlans) {
@@ -41,7 +42,7 @@ TEST(Fp8GemmPlanSm90, ChallengeShapesTakeTheMeasuredPlans) {
       // stream-K where the tiles are just past a whole number of waves
       {1024, 4608, 7168, 256, 1, true, 132},  {6144, 1536, 7168, 256, 1, true, 132},
       {6144, 4608, 7168, 256, 1, true, 132},
-      // data-parallel where stream-K measured slower
+      // data-parallel where stream-K (and 128x192 tiles) measured slower
       {1024, 1536, 7168, 128, 1, false, 96},  {1024, 7168, 2304, 256, 1, false, 132},
       {6144, 576, 7168, 256, 1, false, 120},  {6144, 512, 7168, 256, 1, false, 96},
       {1024, 3072, 1536, 256, 1, false, 96},  {8192, 8192, 8192, 256, 1, false, 132},
@@ -55,6 +56,7 @@ TEST(Fp8GemmPlanSm90, ChallengeShapesTakeTheMeasuredPlans) {
     const auto plan = plan_sm90::make_plan(params(w.m, w.n, w.k), kH200Sms);
     const std::string shape = std::to_string(w.m) + "x" + std::to_string(w.n) + "x" + std::to_string(w.k);
     EXPECT_EQ(plan.block_m, w.block_m) << shape;
+    EXPECT_EQ(plan.block_n, w.block_n) << shape;
     EXPECT_EQ(plan.split_k, w.split_k) << shape;
     EXPECT_EQ(plan.stream_k, w.stream_k) << shape;
     if (w.grid) {
@@ -69,15 +71,17 @@ TEST(Fp8GemmPlanSm90, PlansAreConsistent) {
       for (int k : {128, 1152, 2048, 7168})
         for (DType out : {DType::kBFloat16, DType::kFloat32})
           for (int force_sk : {-1, 0, 1})
-            for (int force_mc : {-1, 0, 1, 2}) {
+            for (int force_mc : {-1, 0, 1, 2})
+              for (int force_bn : {0, 192}) {
               Fp8GemmParams p = params(m, n, k, out);
               p.force_stream_k = force_sk;
               p.force_multicast = force_mc;
+              p.force_block_n = force_bn;
               // 63 resident 2-CTA clusters: fewer than 132 / 2, as when a GPC has an odd SM count
               const auto plan = plan_sm90::make_plan(p, kH200Sms, 63);
               const std::string what = std::to_string(m) + "x" + std::to_string(n) + "x" + std::to_string(k) +
                                        (out == DType::kFloat32 ? " fp32" : " bf16") + " sk " + std::to_string(force_sk) +
-                                       " mc " + std::to_string(force_mc);
+                                       " mc " + std::to_string(force_mc) + " bn " + std::to_string(force_bn);
               const int cluster = plan.cluster_m * plan.cluster_n;
               ASSERT_GE(plan.grid, 1) << what;
               ASSERT_LE(plan.grid, kH200Sms) << what;
@@ -85,11 +89,24 @@ TEST(Fp8GemmPlanSm90, PlansAreConsistent) {
               ASSERT_LE(plan.grid / cluster, cluster > 1 ? 63 : kH200Sms) << what;
               ASSERT_EQ(plan.sched_tiles_m, (plan.tiles_m + plan.cluster_m - 1) / plan.cluster_m) << what;
               ASSERT_EQ(plan.sched_tiles_n, (plan.tiles_n + plan.cluster_n - 1) / plan.cluster_n) << what;
-              if (force_mc <= 0 || plan.swap_tokens) {
+              if (force_mc <= 0 || plan.swap_tokens || plan.block_n != plan_sm90::kBlockN) {
                 ASSERT_EQ(cluster, 1) << what;
               } else {
                 ASSERT_EQ(plan.cluster_m, force_mc == 1 ? 2 : 1) << what;
                 ASSERT_EQ(plan.cluster_n, force_mc == 2 ? 2 : 1) << what;
+              }
+              ASSERT_TRUE(plan.block_n == plan_sm90::kBlockN || plan.block_n == plan_sm90::kWideBlockN) << what;
+              if (plan.block_n == plan_sm90::kWideBlockN) {  // data-parallel, no clusters, 128 rows
+                ASSERT_EQ(plan.swap_tokens, 0) << what;
+                ASSERT_FALSE(plan.stream_k) << what;
+                ASSERT_EQ(plan.split_k, 1) << what;
+                ASSERT_EQ(plan.block_m, 128) << what;
+                ASSERT_EQ(plan.tiles_n, (n + 191) / 192) << what;
+              } else {
+                ASSERT_EQ(plan.tiles_n, (n + 127) / 128) << what;
+              }
+              if (force_bn == 192 && !plan.swap_tokens && force_sk <= 0) {
+                ASSERT_EQ(plan.block_n, plan_sm90::kWideBlockN) << what;
               }
               ASSERT_GE(plan.split_k, 1) << what;
               ASSERT_LE(plan.split_k, plan.k_blocks) << what;
@@ -111,7 +128,7 @@ TEST(Fp8GemmPlanSm90, PlansAreConsistent) {
                 ASSERT_EQ(plan.whole_tiles % clusters, 0) << what;
                 ASSERT_GE(s.shared_blocks(), clusters) << what << ": a cluster with no shared K block";
                 // one fp32 partial tile and a flag per consumer warpgroup of each CTA, inside the workspace
-                const size_t partials = size_t(plan.grid) * plan.block_m * plan_sm90::kBlockN * 4;
+                const size_t partials = size_t(plan.grid) * plan.block_m * plan.block_n * 4;
                 ASSERT_GE(plan.flags_offset, plan.partials_offset + partials) << what;
                 ASSERT_GE(plan.bytes, plan.flags_offset + size_t(plan.grid) * plan_sm90::main_loop_consumers(plan.block_m) * 4)
                     << what;

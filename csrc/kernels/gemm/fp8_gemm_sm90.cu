@@ -58,12 +58,12 @@ gpuError_t opt_in_smem(Kernel kernel, int bytes, OptInFlags& done) {
   return gpuSuccess;
 }
 
-template <int kBlockM, typename OutT, int kClusterM = 1, int kClusterN = 1>
+template <int kBlockM, typename OutT, int kClusterM = 1, int kClusterN = 1, int kTileN = kBlockN>
 gpuError_t launch_main_loop(const CUtensorMap& map_a, const CUtensorMap& map_b, const KernelArgs& args, int grid,
                             cudaStream_t stream) {
-  constexpr int kStages = main_loop_stages(kBlockM, sizeof(OutT));
-  using Cfg = Config<kBlockM, kStages, OutT, kClusterM, kClusterN>;
-  auto* kernel = fp8_gemm_wgmma_kernel<kBlockM, kStages, OutT, kClusterM, kClusterN>;
+  constexpr int kStages = main_loop_stages(kBlockM, sizeof(OutT), kTileN);
+  using Cfg = Config<kBlockM, kStages, OutT, kClusterM, kClusterN, kTileN>;
+  auto* kernel = fp8_gemm_wgmma_kernel<kBlockM, kStages, OutT, kClusterM, kClusterN, kTileN>;
   static OptInFlags opted_in;
   FH_RETURN_IF_ERROR(opt_in_smem(kernel, Cfg::kSmemBytes, opted_in));
   if constexpr (Cfg::kCluster > 1) {
@@ -74,15 +74,22 @@ gpuError_t launch_main_loop(const CUtensorMap& map_a, const CUtensorMap& map_b, 
   }
 }
 
-// The main kernel with the plan's tile height and clusters (no multicast for 64-row tiles).
+// The main kernel with the plan's tile height, width and clusters (no multicast for 64-row or
+// wide tiles; wide tiles are 128 rows).
 template <int kBlockM, typename OutT>
 gpuError_t launch_main_loop_clusters(const Plan& plan, const CUtensorMap& map_a, const CUtensorMap& map_b,
                                      const KernelArgs& args, cudaStream_t stream) {
+  if constexpr (kBlockM == 128) {
+    if (plan.block_n == kWideBlockN) {
+      if (plan.cluster_m * plan.cluster_n != 1) return gpuErrorInvalidValue;
+      return launch_main_loop<kBlockM, OutT, 1, 1, kWideBlockN>(map_a, map_b, args, plan.grid, stream);
+    }
+  }
   if constexpr (kBlockM > 64) {
     if (plan.cluster_m == 2) return launch_main_loop<kBlockM, OutT, 2, 1>(map_a, map_b, args, plan.grid, stream);
     if (plan.cluster_n == 2) return launch_main_loop<kBlockM, OutT, 1, 2>(map_a, map_b, args, plan.grid, stream);
   }
-  if (plan.cluster_m * plan.cluster_n != 1) return gpuErrorInvalidValue;
+  if (plan.cluster_m * plan.cluster_n != 1 || plan.block_n != kBlockN) return gpuErrorInvalidValue;
   return launch_main_loop<kBlockM, OutT>(map_a, map_b, args, plan.grid, stream);
 }
 
@@ -98,7 +105,7 @@ int resident_pair_clusters(int sms) {
   if (const int known = cached[device].load(std::memory_order_acquire); known > 0) return known;
   constexpr int kStages = main_loop_stages(128, 2);
   using Cfg = Config<128, kStages, bf16_t, 2, 1>;
-  auto* kernel = fp8_gemm_wgmma_kernel<128, kStages, bf16_t, 2, 1>;
+  auto* kernel = fp8_gemm_wgmma_kernel<128, kStages, bf16_t, 2, 1, kBlockN>;
   static OptInFlags opted_in;
   int clusters = 0;
   if (opt_in_smem(kernel, Cfg::kSmemBytes, opted_in) == gpuSuccess)
@@ -208,7 +215,7 @@ LaunchStatus launch_fp8_gemm_sm90(const Fp8GemmParams& p, StreamHandle stream_ha
   const int64_t b_row = plan.pack_b ? p.k : p.b_stride_n;
   CUtensorMap map_a, map_b;
   // Boxes: a CTA's part of its tile (half of the shared operand's tile in a cluster).
-  const uint32_t a_box = plan.block_m / plan.cluster_n, b_box = kBlockN / plan.cluster_m;
+  const uint32_t a_box = plan.block_m / plan.cluster_n, b_box = plan.block_n / plan.cluster_m;
   if (const gpuError_t e = sm90::encode_tensor_map_2d_u8(&map_a, a, p.m, p.k, a_row, a_box, kBlockK); e)
     return {e};
   if (const gpuError_t e = sm90::encode_tensor_map_2d_u8(&map_b, b, p.n, p.k, b_row, b_box, kBlockK); e)
@@ -264,7 +271,7 @@ LaunchStatus launch_fp8_gemm_sm90(const Fp8GemmParams& p, StreamHandle stream_ha
   if (info) {
     info->variant = plan.swap_tokens ? "wgmma_sm90_decode" : "wgmma_sm90";
     info->block_m = plan.block_m;
-    info->block_n = kBlockN;
+    info->block_n = plan.swap_tokens ? kBlockN : plan.block_n;
     info->block_k = kBlockK;
     info->stages = plan.stages;
     info->stage_k_blocks = plan.swap_tokens ? swap_blocks(plan.swap_tokens, plan.swap_wide) : 1;

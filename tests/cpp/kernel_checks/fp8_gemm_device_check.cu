@@ -71,6 +71,7 @@ struct Case {
   int m, n, k;
   bool mn_major;  // a and b M/N-contiguous (the AMD challenge's layout)
   int force_block_m = 0, force_split_k = 0, force_stage_k_blocks = 0, force_stream_k = 0, force_multicast = 0;
+  int force_block_n = 0;
 };
 
 int failures = 0;
@@ -122,6 +123,7 @@ void run_check(const Case& c, std::mt19937& rng) {
   p.force_stage_k_blocks = c.force_stage_k_blocks;
   p.force_stream_k = c.force_stream_k;
   p.force_multicast = c.force_multicast;
+  p.force_block_n = c.force_block_n;
   const size_t ws_bytes = fp8_gemm_workspace_bytes(p);
   void* ws = nullptr;
   if (ws_bytes) CHECK_CUDA(cudaMalloc(&ws, ws_bytes));
@@ -189,9 +191,9 @@ void run_check(const Case& c, std::mt19937& rng) {
   // says why): at most one per million (and 4), none past twice the bound.
   const bool ok = bad <= std::max<double>(4, 1e-6 * ref.size()) && far == 0 && rel < 1e-2 && same_again;
   if (!ok) ++failures;
-  std::printf("%s m=%5d n=%5d k=%5d %s bm=%d kps=%d split=%d sk=%d cl=%dx%d grid=%d packed=%d%d rel_err=%.2e outside_bound=%zu%s\n",
+  std::printf("%s m=%5d n=%5d k=%5d %s bm=%d bn=%d kps=%d split=%d sk=%d cl=%dx%d grid=%d packed=%d%d rel_err=%.2e outside_bound=%zu%s\n",
               ok ? "ok  " : "FAIL", c.m, c.n, c.k, c.mn_major ? "mn-major" : "k-major ", info.block_m,
-              info.stage_k_blocks, info.split_k, info.stream_k, info.cluster_m, info.cluster_n, info.grid,
+              info.block_n, info.stage_k_blocks, info.split_k, info.stream_k, info.cluster_m, info.cluster_n, info.grid,
               info.transposed_a, info.transposed_b, rel, bad, same_again ? "" : " (differs run to run)");
   cudaFree(da), cudaFree(db), cudaFree(dsa), cudaFree(dsb), cudaFree(dout);
   if (ws) cudaFree(ws);
@@ -219,7 +221,7 @@ __global__ void fill_scales(float* p, size_t count, uint64_t seed) {  // p [coun
 
 // Times one shape (K-contiguous unless mn_major) with events over rotating inputs.
 void run_timing(int m, int n, int k, bool mn_major, int stage_k_blocks = 0, int split_k = 0, int block_m = 0,
-                int stream_k = 0, int multicast = 0) {
+                int stream_k = 0, int multicast = 0, int block_n = 0) {
   const int kb = k / 128, nb = (n + 127) / 128;
   const size_t bytes = size_t(m) * k + size_t(n) * k;
   const int sets = std::max<int>(1, std::min<size_t>(8, (size_t(256) << 20) / bytes + 1));
@@ -252,6 +254,7 @@ void run_timing(int m, int n, int k, bool mn_major, int stage_k_blocks = 0, int 
   p.force_block_m = block_m;
   p.force_stream_k = stream_k;
   p.force_multicast = multicast;
+  p.force_block_n = block_n;
   void* ws = nullptr;
   const size_t ws_bytes = fp8_gemm_workspace_bytes(p);
   if (ws_bytes) CHECK_CUDA(cudaMalloc(&ws, ws_bytes));
@@ -274,9 +277,10 @@ void run_timing(int m, int n, int k, bool mn_major, int stage_k_blocks = 0, int 
   float ms = 0;
   cudaEventElapsedTime(&ms, e0, e1);
   const double us = ms * 1e3 / iters;
-  std::printf("time m=%5d n=%5d k=%5d %s %9.2f us %7.1f TFLOP/s  weights %.2f TB/s  bm=%d kps=%d split=%d sk=%d cl=%dx%d grid=%d\n",
+  std::printf("time m=%5d n=%5d k=%5d %s %9.2f us %7.1f TFLOP/s  weights %.2f TB/s  bm=%d bn=%d kps=%d split=%d sk=%d cl=%dx%d grid=%d\n",
               m, n, k, mn_major ? "mn-major" : "k-major ", us, 2.0 * m * n * k / us * 1e-6, double(n) * k / us * 1e-6,
-              info.block_m, info.stage_k_blocks, info.split_k, info.stream_k, info.cluster_m, info.cluster_n, info.grid);
+              info.block_m, info.block_n, info.stage_k_blocks, info.split_k, info.stream_k, info.cluster_m, info.cluster_n,
+              info.grid);
   for (int s = 0; s < sets; ++s) cudaFree(da[s]), cudaFree(db[s]);
   cudaFree(dsa), cudaFree(dsb), cudaFree(dout);
   if (ws) cudaFree(ws);
@@ -285,9 +289,9 @@ void run_timing(int m, int n, int k, bool mn_major, int stage_k_blocks = 0, int 
 int main(int argc, char** argv) {
   std::setvbuf(stdout, nullptr, _IOLBF, 0);  // each line reaches the log at once (a hang shows where)
   std::mt19937 rng(1234);
-  if (argc >= 5 && std::string(argv[1]) == "time") {  // one shape, for a profiler: time M N K [SPLIT_K [BLOCK_M [STREAM_K [MULTICAST]]]]
-    run_timing(std::atoi(argv[2]), std::atoi(argv[3]), std::atoi(argv[4]), false, 0, argc > 5 ? std::atoi(argv[5]) : 0,
-               argc > 6 ? std::atoi(argv[6]) : 0, argc > 7 ? std::atoi(argv[7]) : 0, argc > 8 ? std::atoi(argv[8]) : 0);
+  if (argc >= 5 && std::string(argv[1]) == "time") {  // one shape, for a profiler: time M N K [SPLIT_K [BLOCK_M [STREAM_K [MULTICAST [BLOCK_N]]]]]
+    auto arg = [&](int i) { return argc > i ? std::atoi(argv[i]) : 0; };
+    run_timing(arg(2), arg(3), arg(4), false, 0, arg(5), arg(6), arg(7), arg(8), arg(9));
     return 0;
   }
   if (argc >= 2 && std::string(argv[1]) == "ring_case")  // for racecheck: ring_case [nosync]
@@ -321,6 +325,12 @@ int main(int argc, char** argv) {
       {1024, 4608, 7168, false, 256, 0, 0, 1, 1}, {1024, 4608, 7168, false, 256, 0, 0, 1, 2},
       {300, 704, 1152, false, 128, 0, 0, 1, 1}, {300, 704, 1152, false, 256, 0, 0, 1, 2},
       {2048, 2048, 2048, false, 0, 0, 0, 0, 1}, {2048, 2048, 2048, false, 0, 0, 0, 0, 2},
+      // Wide (192-column) tiles forced: every tile straddling two b_scale blocks (n0 % 128 of 0
+      // and 64), a last tile partly or mostly past n (704, 448, 64, 7168), both layouts, odd M.
+      {1024, 1536, 7168, false, 0, 0, 0, 0, 0, 192},  {1024, 7168, 2304, false, 0, 0, 0, 0, 0, 192},
+      {300, 704, 1152, false, 0, 0, 0, 0, 0, 192},    {513, 448, 1024, false, 0, 0, 0, 0, 0, 192},
+      {257, 448, 2304, true, 0, 0, 0, 0, 0, 192},     {129, 64, 640, false, 0, 0, 0, 0, 0, 192},
+      {6144, 576, 7168, false, 0, 0, 0, 0, 0, 192},
   };
   for (const Case& c : cases) run_check(c, rng);
   if (!quick) {
@@ -339,12 +349,11 @@ int main(int argc, char** argv) {
     for (auto& s : shapes)
       if (s[0] > 128)
         for (int bm : {128, 256}) run_timing(s[0], s[1], s[2], false, 0, 0, bm, 1);
-    // 2-CTA clusters forced, each way, over the heuristic's other choices.
+    // Wide (128 x 192) tiles forced.
     for (auto& s : shapes)
-      if (s[0] > 128)
-        for (int mc : {1, 2}) run_timing(s[0], s[1], s[2], false, 0, 0, 0, 0, mc);
-    for (int bm : {128, 256})
-      for (int mc : {-1, 1, 2}) run_timing(8192, 8192, 8192, false, 0, 1, bm, -1, mc);
+      if (s[0] > 128) run_timing(s[0], s[1], s[2], false, 0, 1, 128, -1, 0, 192);
+    // 2-CTA clusters forced, each way, on two shapes (the whole table: docs/perf/fp8_gemm_notes.md).
+    for (int mc : {1, 2}) run_timing(1024, 1536, 7168, false, 0, 0, 0, 0, mc), run_timing(8192, 8192, 8192, false, 0, 1, 256, -1, mc);
     for (int i = 0; i < 18; i += 5) run_timing(shapes[i][0], shapes[i][1], shapes[i][2], true);
     // The decode kernel's two ring shapes, one K block a stage against several.
     const int decode[][3] = {{1, 7168, 7168}, {16, 7168, 7168}, {32, 7168, 7168}, {64, 7168, 7168},

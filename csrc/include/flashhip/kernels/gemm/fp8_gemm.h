@@ -42,6 +42,7 @@ struct Fp8GemmParams {
   int force_split_k = 0;  // K blocks split among this many CTAs per output tile
   int force_stage_k_blocks = 0;  // decode kernel (M <= 64): K blocks per ring stage, 1 or wide (> 1)
   int force_stream_k = 0;  // 1: stream-K (main kernel, no split-K), -1: never
+  int force_block_n = 0;  // main kernel: 128, or 192 (128-row tiles, data-parallel only)
   // Main kernel in 2-CTA clusters sharing one operand tile through TMA multicast: 1 pairs
   // M-neighbours sharing B, 2 pairs N-neighbours sharing A, -1 never.
   int force_multicast = 0;

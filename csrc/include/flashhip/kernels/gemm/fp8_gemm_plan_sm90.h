@@ -13,11 +13,18 @@
 namespace flashhip::kernels::sm90_gemm {
 
 inline constexpr int kBlockN = 128;  // = the b_scale block: one weight scale per tile and K block
+// Wide tiles, forced only (Fp8GemmParams::force_block_n): 128 rows by 192 columns (m64n192
+// wgmmas), the widest whose wgmma sum and fp32 accumulator (96 + 96 registers) fit a consumer.
+// A 192-column tile straddles two b_scale blocks: the scale warp loads both and the consumers
+// pick one per 8-column chunk. Measured no faster than the 128-column plans (below).
+inline constexpr int kWideBlockN = 192;
 inline constexpr int kBlockK = 128;  // = the scale block along K; one 128-byte swizzled row
 inline constexpr int kSubtileRows = 64;  // one wgmma's M: a consumer warpgroup's subtile
 inline constexpr int kGroupM = 8;  // rasterisation band (tile_scheduler.cuh)
 inline constexpr int kMaxSmemBytes = 227 * 1024;  // sm_90's opt-in limit per block
-static_assert(kBlockK == kFp8ScaleBlock && kBlockN == kFp8ScaleBlock, "a tile spans exactly one scale block");
+static_assert(kBlockK == kFp8ScaleBlock && kBlockN == kFp8ScaleBlock, "a wide tile spans exactly one scale block");
+// Tiles start at multiples of 64 columns into a scale block, so a 192-column tile ends in the next.
+static_assert(kWideBlockN % 64 == 0 && kWideBlockN <= 2 * kBlockN - 64, "a wide tile touches at most two scale blocks");
 
 // Consumer warpgroups of a tile: one for 64 rows, else two. A 256-row tile gives each of them two
 // 64-row subtiles, one after the other on the same B stage: B is loaded and read from shared
@@ -25,14 +32,16 @@ static_assert(kBlockK == kFp8ScaleBlock && kBlockN == kFp8ScaleBlock, "a tile sp
 // took 0.84-0.92 of the 128-row tile's time: H200, random inputs).
 constexpr int main_loop_consumers(int block_m) { return block_m == 64 ? 1 : 2; }
 
-// A stage's scales: a_scale of its block_m rows, then b_scale, padded to 16 bytes.
+// A stage's scales: a_scale of its block_m rows, then b_scale (two for a wide tile: the blocks of
+// its first and last columns), padded to 16 bytes.
 constexpr int scale_slot_floats(int block_m) { return block_m + 4; }
 
 // Stages of the ring (operands and their scales): as many as fit beside the epilogue tiles (one
-// per consumer), the barriers and the alignment slack, at most 8.
-constexpr int main_loop_stages(int block_m, int out_bytes) {
-  const int stage = (block_m + kBlockN) * kBlockK + scale_slot_floats(block_m) * 4 + 2 * 8;
-  const int epilogue = main_loop_consumers(block_m) * kSubtileRows * (kBlockN / 2) * out_bytes;
+// per consumer; wide tiles store from the registers and have none), the barriers and the
+// alignment slack, at most 8.
+constexpr int main_loop_stages(int block_m, int out_bytes, int block_n = kBlockN) {
+  const int stage = (block_m + block_n) * kBlockK + scale_slot_floats(block_m) * 4 + 2 * 8;
+  const int epilogue = block_n == kBlockN ? main_loop_consumers(block_m) * kSubtileRows * (kBlockN / 2) * out_bytes : 0;
   const int fit = (kMaxSmemBytes - 1024 - epilogue) / stage;
   return fit < 8 ? fit : 8;
 }
@@ -59,7 +68,7 @@ constexpr int swap_stages(int tokens, bool wide) {
 }
 
 struct Plan {
-  int block_m = 128, stages = 6, split_k = 1;
+  int block_m = 128, block_n = kBlockN, stages = 6, split_k = 1;
   int swap_tokens = 0;  // > 0: the decode kernel, tokens per tile (block_m is then the token tile)
   bool swap_wide = false;  // decode kernel with several K blocks a stage
   bool stream_k = false;  // the main kernel with stream-K (tile_scheduler.cuh)
@@ -91,6 +100,13 @@ struct Plan {
 // 0.88 of two 128-row blocks: 256- against 128-row tiles forced on the full-wave benchmark shapes
 // took 0.84-0.92 of the time (H200, device check, random inputs).
 inline constexpr double kTile256BlockUs = 1.05;
+// - tile width: 128 columns. Forced on the 18 benchmark shapes (H200, device check), 128x192
+//   tiles took 1.41x a 128x128 tile's K block for 1.5x its work (8192^3: 0.89 against 0.63 us),
+//   still more per flop than a 256x128 tile (1.13 us for 2x), and with their waves no shape
+//   beat its plan here (6144x1536x7168: 144-145 against stream-K's 141-146 us; 1024x3072x1536:
+//   17.4 against 15.1; 6144x7168x2048: 230 against 183). 96-column tiles (tried, removed): a K
+//   block took as long as a 128-column one, so the fuller waves they give (1024x1536x7168: 128
+//   tiles instead of 96) made nothing faster (43-46 against 34.8 us).
 // - stream-K (main kernel, no split-K, tile_scheduler.cuh), when its estimate is below
 //   kStreamKMargin of the best above: with t tiles on s SMs, (t / s - 1) whole waves of whole
 //   tiles (none when t < 2s), then the remaining 1-2 waves' K blocks cut evenly among the s CTAs.
@@ -125,7 +141,7 @@ inline size_t stream_k_flag_bytes(const Plan& plan) {
 //   8192^3 1141 -> 1139-1166. The pair's lockstep (each stage waits for both CTAs' consumers)
 //   costs more than the halved L2 reads save: the L2 is not what bounds these tiles.
 inline int choose_multicast(const Fp8GemmParams& p, const Plan& plan) {
-  if (plan.swap_tokens || p.force_multicast < 0) return 0;
+  if (plan.swap_tokens || plan.block_n != kBlockN || p.force_multicast < 0) return 0;
   if (p.force_multicast > 0) return p.force_multicast;
   return 0;
 }
@@ -173,6 +189,13 @@ inline Plan make_plan(const Fp8GemmParams& p, int sms, int cluster_slots = -1) {
       plan.tiles_m = static_cast<int>((p.m + 255) / 256);
     }
   }
+  // Wide tiles (128 x 192, data-parallel), when forced.
+  if (p.force_block_n == kWideBlockN && !plan.swap_tokens && p.force_split_k <= 1 && p.force_stream_k <= 0 &&
+      (!p.force_block_m || p.force_block_m == 128)) {
+    plan.block_m = 128, plan.block_n = kWideBlockN, plan.split_k = 1;
+    plan.tiles_m = static_cast<int>((p.m + 127) / 128);
+    plan.tiles_n = static_cast<int>((p.n + kWideBlockN - 1) / kWideBlockN);
+  }
   // Stream-K, for the tile shapes allowed here (the 128/256 choice is made again with it);
   // 1e300 where the rules above leave it out.
   const auto stream_k_us = [&](int64_t tile_count, int block_m, double block_us) {
@@ -183,25 +206,27 @@ inline Plan make_plan(const Fp8GemmParams& p, int sms, int cluster_slots = -1) {
     return (whole / sms) * (plan.k_blocks + 1) * block_us +
            (static_cast<double>(share) + 1 + kStreamKFixupBlocks) * block_us + kStreamKExtraUs;
   };
-  if (!plan.swap_tokens && p.force_split_k <= 1 && p.force_stream_k >= 0) {
+  if (!plan.swap_tokens && p.force_split_k <= 1 && p.force_stream_k >= 0 && p.force_block_n != kWideBlockN) {
     const int bm_now = plan.block_m;
     const double block_us = bm_now == 256 ? kTile256BlockUs : bm_now == 64 ? 0.5 : 0.6;
-    double sk_best = stream_k_us(int64_t(plan.tiles_m) * plan.tiles_n, bm_now, block_us);
+    const int64_t wide_tiles_n = (p.n + kBlockN - 1) / kBlockN;
+    double sk_best = stream_k_us(((p.m + bm_now - 1) / bm_now) * wide_tiles_n, bm_now, block_us);
     int sk_block_m = bm_now;
     if (may_256 || (bm_now == 256 && !p.force_block_m)) {  // either tile height, by the estimate
-      const int64_t tiles128 = ((p.m + 127) / 128) * int64_t(plan.tiles_n);
+      const int64_t tiles128 = ((p.m + 127) / 128) * wide_tiles_n;
       const double us128 = stream_k_us(tiles128, 128, 0.6), us256 = stream_k_us(tiles256, 256, kTile256BlockUs);
       sk_best = std::min(us128, us256), sk_block_m = us256 < us128 ? 256 : 128;
     }
     if (p.force_stream_k > 0 || sk_best < kStreamKMargin * best_us) {
-      plan.stream_k = true, plan.split_k = 1, plan.block_m = sk_block_m;
+      plan.stream_k = true, plan.split_k = 1, plan.block_m = sk_block_m, plan.block_n = kBlockN;
       plan.tiles_m = static_cast<int>((p.m + sk_block_m - 1) / sk_block_m);
+      plan.tiles_n = static_cast<int>(wide_tiles_n);
     }
   }
   plan.split_k = std::max(1, std::min(plan.split_k, plan.k_blocks));
   if (!plan.swap_tokens) {  // the main kernel's ring shares shared memory with its epilogue tiles
     const int out_bytes = plan.split_k > 1 || p.out_dtype == DType::kFloat32 ? 4 : 2;
-    plan.stages = main_loop_stages(plan.block_m, out_bytes);
+    plan.stages = main_loop_stages(plan.block_m, out_bytes, plan.block_n);
   }
   const int multicast = cluster_slots > 0 ? choose_multicast(p, plan) : 0;
   plan.cluster_m = multicast == 1 ? 2 : 1;
@@ -229,7 +254,7 @@ inline Plan make_plan(const Fp8GemmParams& p, int sms, int cluster_slots = -1) {
   }
   if (plan.stream_k) {  // one partial tile and one flag per consumer warpgroup of each CTA
     plan.partials_offset = bytes;
-    bytes = align_up(bytes + static_cast<size_t>(plan.grid) * plan.block_m * kBlockN * sizeof(float));
+    bytes = align_up(bytes + static_cast<size_t>(plan.grid) * plan.block_m * plan.block_n * sizeof(float));
     plan.flags_offset = bytes;
     bytes = align_up(bytes + stream_k_flag_bytes(plan));
   }

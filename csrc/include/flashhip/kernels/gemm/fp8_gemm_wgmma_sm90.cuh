@@ -70,27 +70,32 @@ struct EpilogueTile {
 
 // kClusterM (kClusterN) = 2: the kernel runs in 2-CTA clusters of M- (N-) neighbouring tiles,
 // which share their B (A) tile: each CTA copies half of its rows into both CTAs' shared memory.
-template <int kBlockM, int kStages, typename OutT, int kClusterM = 1, int kClusterN = 1>
+// kTileN: kBlockN, or kWideBlockN (128 rows, no clusters; the epilogue stores from the registers).
+template <int kBlockM, int kStages, typename OutT, int kClusterM = 1, int kClusterN = 1, int kTileN = kBlockN>
 struct Config {
+  using Mma = sm90::WgmmaF32E4M3M64K32<kTileN>;
+  static constexpr bool kOneScaleBlock = kTileN == kBlockN;  // else two b_scale blocks, no staged epilogue
+  static_assert(kOneScaleBlock || (kTileN == kWideBlockN && kBlockM == 128 && kClusterM * kClusterN == 1),
+                "wide tiles are 128 rows, without clusters");
   static constexpr int kCluster = kClusterM * kClusterN;
   static_assert(kCluster <= 2, "at most one operand is shared, by two CTAs");
   static constexpr int kABoxRows = kBlockM / kClusterN;  // rows of A (B) each CTA copies a stage
-  static constexpr int kBBoxRows = kBlockN / kClusterM;
+  static constexpr int kBBoxRows = kTileN / kClusterM;
   static_assert(kABoxRows % 8 == 0 && kBBoxRows % 8 == 0, "a copied part is whole 1024-byte swizzle atoms");
   static constexpr int kConsumers = main_loop_consumers(kBlockM);
   static constexpr int kSubtiles = kBlockM / (Mma::kM * kConsumers);  // 64-row subtiles per consumer
   static constexpr int kThreads = kWarpgroup * (1 + kConsumers);
   static constexpr int kABytes = kBlockM * kBlockK;  // fp8: one byte an element
-  static constexpr int kBBytes = kBlockN * kBlockK;
+  static constexpr int kBBytes = kTileN * kBlockK;
   static constexpr int kStageBytes = kABytes + kBBytes;
   static constexpr int kScaleFloats = scale_slot_floats(kBlockM);
-  static constexpr int kEpilogueBytes = kConsumers * EpilogueTile<OutT>::kBytes;
+  static constexpr int kEpilogueBytes = kOneScaleBlock ? kConsumers * EpilogueTile<OutT>::kBytes : 0;
   // Operand stages, scale slots, the epilogue tiles, then the full/empty barriers; 1 KB slack to
   // align the ring to the swizzle atom.
   static constexpr int kSmemBytes =
       kStages * (kStageBytes + kScaleFloats * 4) + kEpilogueBytes + 2 * kStages * 8 + 1024;
-  // Producers keep a few registers; consumers hold one 64-register wgmma sum and a 64-register
-  // fp32 accumulator per subtile.
+  // Producers keep a few registers; consumers hold one wgmma sum (64 registers for 128 columns)
+  // and an fp32 accumulator of the same size per subtile.
   static constexpr int kProducerRegisters = 40;
   static constexpr int kConsumerRegisters = kConsumers == 2 ? 232 : 240;
   static_assert(kBlockM == 64 || kBlockM == 128 || kBlockM == 256, "64, 128 or 256 rows a tile");
@@ -168,22 +173,23 @@ FH_DEVICE FH_INLINE void store_pair(OutT* p, float x, float y, bool paired, bool
   }
 }
 
-template <int kBlockM, int kStages, typename OutT, int kClusterM, int kClusterN>
-__global__ void FH_LAUNCH_BOUNDS((Config<kBlockM, kStages, OutT, kClusterM, kClusterN>::kThreads), 1)
+template <int kBlockM, int kStages, typename OutT, int kClusterM, int kClusterN, int kTileN>
+__global__ void FH_LAUNCH_BOUNDS((Config<kBlockM, kStages, OutT, kClusterM, kClusterN, kTileN>::kThreads), 1)
     fp8_gemm_wgmma_kernel(const __grid_constant__ CUtensorMap map_a,  // a [m, k] fp8, K-contiguous; box kABoxRows x 128
                           const __grid_constant__ CUtensorMap map_b,  // b [n, k] fp8, K-contiguous; box kBBoxRows x 128
                           const KernelArgs args) {
 #if FH_ARCH_SM90A
-  using Cfg = Config<kBlockM, kStages, OutT, kClusterM, kClusterN>;
+  using Cfg = Config<kBlockM, kStages, OutT, kClusterM, kClusterN, kTileN>;
+  using Mma = typename Cfg::Mma;
   constexpr int kCluster = Cfg::kCluster;
   using Epi = EpilogueTile<OutT>;
   constexpr int kSub = Cfg::kSubtiles;
   extern __shared__ uint8_t smem_raw[];
   uint8_t* smem = reinterpret_cast<uint8_t*>((reinterpret_cast<uintptr_t>(smem_raw) + 1023) & ~uintptr_t(1023));
   uint8_t* smem_a = smem;                           // [kStages][kBlockM][128] fp8, swizzled
-  uint8_t* smem_b = smem + kStages * Cfg::kABytes;  // [kStages][128][128] fp8, swizzled
+  uint8_t* smem_b = smem + kStages * Cfg::kABytes;  // [kStages][kTileN][128] fp8, swizzled
   float* smem_scales = reinterpret_cast<float*>(smem + kStages * Cfg::kStageBytes);  // [kStages][kScaleFloats]
-  uint8_t* smem_epi = reinterpret_cast<uint8_t*>(smem_scales + kStages * Cfg::kScaleFloats);  // [kConsumers][64][64] OutT
+  uint8_t* smem_epi = reinterpret_cast<uint8_t*>(smem_scales + kStages * Cfg::kScaleFloats);  // [kConsumers][64][64] OutT (wide tiles)
   uint64_t* full = reinterpret_cast<uint64_t*>(smem_epi + Cfg::kEpilogueBytes);  // [kStages]
   uint64_t* empty = full + kStages;                                              // [kStages]
 
@@ -221,7 +227,7 @@ __global__ void FH_LAUNCH_BOUNDS((Config<kBlockM, kStages, OutT, kClusterM, kClu
       auto inside = [](int row, int rows, int box) { return row < rows ? row : max(rows - box, 0); };
       for (int i = 0; next_piece(i, &c); ++i) {
         const int a_row = inside(c.m_tile * kBlockM + a_part * Cfg::kABoxRows, args.m, Cfg::kABoxRows);
-        const int b_row = inside(c.n_tile * kBlockN + b_part * Cfg::kBBoxRows, args.n, Cfg::kBBoxRows);
+        const int b_row = inside(c.n_tile * kTileN + b_part * Cfg::kBBoxRows, args.n, Cfg::kBBoxRows);
         for (int kb = c.kb_begin; kb < c.kb_end; ++kb) {
           sm90::mbar_wait(&empty[stage], phase ^ 1);
           sm90::mbar_arrive_expect_tx(&full[stage], Cfg::kStageBytes);
@@ -247,10 +253,15 @@ __global__ void FH_LAUNCH_BOUNDS((Config<kBlockM, kStages, OutT, kClusterM, kClu
       int stage = 0;
       uint32_t phase = 0;
       TileCoord c;
-      const int last_n_tile = (args.n - 1) / kBlockN;  // a cluster's second tile may lie past n
+      // b_scale blocks of the tile's first and (wide tiles) last column; a cluster's second
+      // tile may lie past n.
+      const int last_n_block = (args.n - 1) / kBlockN;
+      auto b_scale_column = [&](int col) {
+        return args.b_scale + static_cast<int64_t>(min(col / kBlockN, last_n_block)) * args.b_scale_stride_nb;
+      };
       for (int i = 0; next_piece(i, &c); ++i) {
         const int m0 = c.m_tile * kBlockM;
-        const float* b_col = args.b_scale + static_cast<int64_t>(min(c.n_tile, last_n_tile)) * args.b_scale_stride_nb;
+        const float* b_col = b_scale_column(c.n_tile * kTileN + (Cfg::kOneScaleBlock || lane == 0 ? 0 : kTileN - 1));
         for (int kb = c.kb_begin; kb < c.kb_end; ++kb) {
           sm90::mbar_wait(&empty[stage], phase ^ 1);
           const uint32_t slot = sm90::smem_addr(smem_scales + stage * Cfg::kScaleFloats);
@@ -259,7 +270,7 @@ __global__ void FH_LAUNCH_BOUNDS((Config<kBlockM, kStages, OutT, kClusterM, kClu
             const int64_t row = min(m0 + r, args.m - 1);
             sm80::cp_async_4(slot + 4 * r, args.a_scale + row * args.a_scale_stride_m + kb * args.a_scale_stride_kb);
           }
-          if (lane == 0) sm80::cp_async_4(slot + 4 * kBlockM, b_col + kb * args.b_scale_stride_kb);
+          if (lane < (Cfg::kOneScaleBlock ? 1 : 2)) sm80::cp_async_4(slot + 4 * (kBlockM + lane), b_col + kb * args.b_scale_stride_kb);
           sm80::cp_async_arrive_on(sm90::smem_addr(&full[stage]));
           if (++stage == kStages) stage = 0, phase ^= 1;
         }
@@ -278,7 +289,10 @@ __global__ void FH_LAUNCH_BOUNDS((Config<kBlockM, kStages, OutT, kClusterM, kClu
     uint32_t phase = 0;
     TileCoord c;
     for (int piece = 0; next_piece(piece, &c); ++piece) {
-      const int m0 = c.m_tile * kBlockM, n0 = c.n_tile * kBlockN;
+      const int m0 = c.m_tile * kBlockM, n0 = c.n_tile * kTileN;
+      // Columns of the tile in its first b_scale block (a wide tile's 8-column chunks past them
+      // take the second block's scale; n0 % 64 == 0, so no chunk straddles).
+      const int first_block_cols = Cfg::kOneScaleBlock ? kTileN : kBlockN - n0 % kBlockN;
 
       float acc[kSub][Mma::kAccumulators];
 #pragma unroll
@@ -307,9 +321,10 @@ __global__ void FH_LAUNCH_BOUNDS((Config<kBlockM, kStages, OutT, kClusterM, kClu
                      sm90::smem_desc_k_major_sw128(b_addr + kk * Mma::kK), kk > 0);
           }
           sm90::wgmma_commit();
-          const float sb = slot[kBlockM];
-          const float s0 = slot[subtile_row0(j) + acc_row0] * sb;
-          const float s1 = slot[subtile_row0(j) + acc_row0 + 8] * sb;
+          const float sb = slot[kBlockM], sb_next = Cfg::kOneScaleBlock ? sb : slot[kBlockM + 1];
+          const float a0 = slot[subtile_row0(j) + acc_row0], a1 = slot[subtile_row0(j) + acc_row0 + 8];
+          const float s0 = a0 * sb, s1 = a1 * sb;
+          const float s0_next = a0 * sb_next, s1_next = a1 * sb_next;
           sm90::wgmma_wait<0>();
           sm90::fence_registers(part);
           if (j == kSub - 1) {
@@ -328,7 +343,11 @@ __global__ void FH_LAUNCH_BOUNDS((Config<kBlockM, kStages, OutT, kClusterM, kClu
           }
           // Promotion: the block's sum, scaled, into fp32 (wgmma's own fp8 accumulation is narrower).
 #pragma unroll
-          for (int i = 0; i < Mma::kAccumulators; ++i) acc[j][i] = fmaf(part[i], (i & 2) ? s1 : s0, acc[j][i]);
+          for (int i = 0; i < Mma::kAccumulators; ++i) {
+            const bool first_block = Cfg::kOneScaleBlock || 8 * (i / 4) < first_block_cols;
+            const float s = (i & 2) ? (first_block ? s1 : s1_next) : (first_block ? s0 : s0_next);
+            acc[j][i] = fmaf(part[i], s, acc[j][i]);
+          }
         });
       }
 
@@ -375,35 +394,37 @@ __global__ void FH_LAUNCH_BOUNDS((Config<kBlockM, kStages, OutT, kClusterM, kClu
       unrolled<kSub>([&](auto sub) {
         constexpr int j = decltype(sub)::value;
         const int tile_row0 = m0 + subtile_row0(j);
-        if (args.vector_stores) {
-          unrolled<2>([&](auto half_index) {
-            constexpr int half = decltype(half_index)::value;
-            sm90::warpgroup_sync(epi_barrier);  // every thread has read the previous half out of epi
-            // Registers i with 8 * (i / 4) in this half's 64 columns.
+        if (Cfg::kOneScaleBlock && args.vector_stores) {
+          if constexpr (Cfg::kOneScaleBlock) {  // (wide tiles have no staging tile)
+            unrolled<2>([&](auto half_index) {
+              constexpr int half = decltype(half_index)::value;
+              sm90::warpgroup_sync(epi_barrier);  // every thread has read the previous half out of epi
+              // Registers i with 8 * (i / 4) in this half's 64 columns.
 #pragma unroll
-            for (int i = half * Mma::kAccumulators / 2; i < (half + 1) * Mma::kAccumulators / 2; i += 2) {
-              const int r = Mma::acc_row(wg_thread, i), col = Mma::acc_col(wg_thread, i) - half * Epi::kCols;
-              uint8_t* p = epi + Epi::offset(r, col * static_cast<int>(sizeof(OutT)));
-              if constexpr (sizeof(OutT) == 4) {
-                *reinterpret_cast<float2*>(p) = make_float2(acc[j][i], acc[j][i + 1]);
-              } else {
-                const OutT lo = from_float<OutT>(acc[j][i]), hi = from_float<OutT>(acc[j][i + 1]);
-                *reinterpret_cast<uint32_t*>(p) = static_cast<uint32_t>(lo.bits) | (static_cast<uint32_t>(hi.bits) << 16);
+              for (int i = half * Mma::kAccumulators / 2; i < (half + 1) * Mma::kAccumulators / 2; i += 2) {
+                const int r = Mma::acc_row(wg_thread, i), col = Mma::acc_col(wg_thread, i) - half * Epi::kCols;
+                uint8_t* p = epi + Epi::offset(r, col * static_cast<int>(sizeof(OutT)));
+                if constexpr (sizeof(OutT) == 4) {
+                  *reinterpret_cast<float2*>(p) = make_float2(acc[j][i], acc[j][i + 1]);
+                } else {
+                  const OutT lo = from_float<OutT>(acc[j][i]), hi = from_float<OutT>(acc[j][i + 1]);
+                  *reinterpret_cast<uint32_t*>(p) = static_cast<uint32_t>(lo.bits) | (static_cast<uint32_t>(hi.bits) << 16);
+                }
               }
-            }
-            sm90::warpgroup_sync(epi_barrier);  // the half is whole in epi
-            constexpr int kChunkElems = 16 / static_cast<int>(sizeof(OutT));
+              sm90::warpgroup_sync(epi_barrier);  // the half is whole in epi
+              constexpr int kChunkElems = 16 / static_cast<int>(sizeof(OutT));
 #pragma unroll
-            for (int idx = wg_thread; idx < Mma::kM * Epi::kChunksPerRow; idx += kWarpgroup) {
-              const int r = idx / Epi::kChunksPerRow, q = idx % Epi::kChunksPerRow;
-              const int row = tile_row0 + r, col = n0 + half * Epi::kCols + q * kChunkElems;
-              if (row < args.m && col < args.n) {
-                const uint4 v = *reinterpret_cast<const uint4*>(epi + Epi::offset(r, q * 16));
-                *reinterpret_cast<uint4*>(out + static_cast<int64_t>(row) * args.out_stride_m + col) = v;
+              for (int idx = wg_thread; idx < Mma::kM * Epi::kChunksPerRow; idx += kWarpgroup) {
+                const int r = idx / Epi::kChunksPerRow, q = idx % Epi::kChunksPerRow;
+                const int row = tile_row0 + r, col = n0 + half * Epi::kCols + q * kChunkElems;
+                if (row < args.m && col < args.n) {
+                  const uint4 v = *reinterpret_cast<const uint4*>(epi + Epi::offset(r, q * 16));
+                  *reinterpret_cast<uint4*>(out + static_cast<int64_t>(row) * args.out_stride_m + col) = v;
+                }
               }
-            }
-          });
-        } else {  // rows not 16-byte aligned: straight from the accumulators
+            });
+          }
+        } else {  // wide tiles, or rows not 16-byte aligned: straight from the accumulators
 #pragma unroll
           for (int i = 0; i < Mma::kAccumulators; i += 2) {
             const int row = tile_row0 + Mma::acc_row(wg_thread, i);
