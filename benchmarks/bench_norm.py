@@ -55,7 +55,7 @@ def main() -> None:
 
     device = "cuda" if torch.cuda.is_available() else "cpu"
     dtype = torch.bfloat16
-    big = [(64, 1024)] if args.quick else [(8192, 4096), (16384, 8192)]
+    big = [(64, 1024)] if args.quick else [(8192, 4096), (16384, 8192), (4096, 7168)]
     small_tokens = [1, 16] if args.quick else [1, 8, 32, 64, 128]
     report = Report("norm")
     if args.only_ours:  # every peer record is dropped as it is made
@@ -125,6 +125,20 @@ def main() -> None:
         report.add("layernorm_quant", shape, "bf16>fp8", "torch.compile",
                    time_us(lambda: ln_quant_c(x, gamma, beta, scale)), b)
         del x, r, out, q, xs, rs
+
+    # Per-head qk-norm (Qwen3, Gemma-3): q as [tokens, heads, head_dim] strided out of a fused qkv
+    # buffer (32 q + 8 k + 8 v heads of 128), normalised over head_dim into a dense output.
+    tokens, q_heads, kv_heads, head_dim = (64, 4, 1, 64) if args.quick else (16384, 32, 8, 128)
+    qkv = torch.randn(tokens, (q_heads + 2 * kv_heads) * head_dim, device=device, dtype=dtype)
+    q_view = qkv[:, : q_heads * head_dim].view(tokens, q_heads, head_dim)
+    w = torch.randn(head_dim, device=device, dtype=dtype)
+    out = torch.empty(tokens, q_heads, head_dim, device=device, dtype=dtype)
+    shape = f"qk_norm/{tokens}x{q_heads}x{head_dim}"
+    b = 2 * q_view.numel() * 2  # read the strided q, write out
+    report.add("rmsnorm", shape, "bf16", "copy_same_bytes", time_us(lambda: out.copy_(q_view)), b)
+    report.add("rmsnorm", shape, "bf16", "flashhip", time_us(lambda: torch.ops.flashhip.rmsnorm(out, q_view, w, 1e-6, False)), b)
+    report.add("rmsnorm", shape, "bf16", "torch.compile", time_us(lambda: rms_c(q_view, w)), b)
+    del qkv, q_view, out
 
     # Decode-sized batches: latency. Several input sets rotate so the timing is not of L2 alone.
     hidden = 1024 if args.quick else 4096
