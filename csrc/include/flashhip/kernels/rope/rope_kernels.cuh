@@ -28,6 +28,8 @@
 namespace flashhip::kernels::rope_detail {
 
 inline constexpr int kBlockThreads = 256;
+// The grid's x dimension limit shared by CUDA and HIP.
+inline constexpr int64_t kMaxGridBlocks = 0x7fffffff;
 // Heads whose loads a thread issues before it computes on the first of them.
 inline constexpr int kHeadsInFlight = 2;
 // Blocks a multiprocessor must hold at once: caps registers at 64 per thread, so that 32 warps

@@ -60,9 +60,10 @@ __global__ void FH_LAUNCH_BOUNDS(kBlockThreads, kMinResidentBlocks)
                             g.num_heads, token, head, chunk);
   if (token >= p.nnz) return;
 
-  // Device-side guard (no host sync): an out-of-range position leaves the token's rows untouched.
   const int64_t position = static_cast<int64_t>(static_cast<const TPos*>(p.positions)[token * p.positions_stride]);
-  if (position < 0 || position >= p.max_positions) return;
+  // Device-side guard (no host sync): an out-of-range position leaves the token's rows untouched.
+  // Tested after the thread's data loads are issued, so they do not wait for the position's.
+  const bool in_cache = position >= 0 && position < p.max_positions;
   const float scale = head < p.num_q_heads ? p.quant_scale_q : p.quant_scale_kv;
 
   if (chunk >= g.rotary_chunks) {  // VEC nope elements: scaled and quantised only
@@ -71,6 +72,7 @@ __global__ void FH_LAUNCH_BOUNDS(kBlockThreads, kMinResidentBlocks)
     TOut* out;
     part_rows(p, p.nope, token, head, in, out);
     const TVec x = TVec::load(in + offset);
+    if (!in_cache) return;
     float values[VEC];
 #pragma unroll
     for (int i = 0; i < VEC; ++i) values[i] = to_float(x[i]);
@@ -87,6 +89,7 @@ __global__ void FH_LAUNCH_BOUNDS(kBlockThreads, kMinResidentBlocks)
   part_rows(p, p.rope, token, head, in, out);
   TVec a = TVec::load(in + first);
   TVec b = TVec::load(in + second);
+  if (!in_cache) return;
   const float* cache_row = p.cos_sin_cache + position * p.cache_row_stride;  // [rope_dim]
   float pair_cos[VEC], pair_sin[VEC];
   rope_detail::load_floats<VEC>(cache_row + chunk * VEC, pair_cos);

@@ -10,9 +10,6 @@
 
 namespace flashhip::kernels::rope_quant_detail {
 
-// The grid's x dimension limit shared by CUDA and HIP.
-inline constexpr int64_t kMaxGridBlocks = 0x7fffffff;
-
 // Whether every input access of VEC elements can be one 16-byte load, every output access of
 // VEC fp8 values one VEC-byte store, and the cos/sin loads 16-byte ones.
 template <typename T, int VEC>
@@ -49,7 +46,7 @@ gpuError_t launch_typed(const RopeQuantParams& p, gpuStream_t stream, RopeQuantL
   g.num_heads = p.num_q_heads + p.num_k_heads;
   const int64_t threads = p.nnz * g.num_heads * g.chunks_per_head;
   const int64_t blocks = (threads + kBlockThreads - 1) / kBlockThreads;
-  if (blocks > kMaxGridBlocks) return gpuErrorInvalidValue;
+  if (blocks > rope_detail::kMaxGridBlocks) return gpuErrorInvalidValue;
   if (info != nullptr) *info = RopeQuantLaunchInfo{wide ? "vector" : "scalar", vec, g.chunks_per_head};
   const dim3 grid(static_cast<unsigned>(blocks));
   const dim3 block(kBlockThreads);
