@@ -336,8 +336,9 @@ def test_gpu_skips_tokens_whose_position_is_outside_the_cache():
     expected = ref.rope_quantize_fp8(q_rope.cpu()[good], k_rope.cpu()[good], q_nope.cpu()[good], k_nope.cpu()[good],
                                      cache.cpu(), pos.cpu()[good])
     for got, want in zip(outs, expected):
+        got = got.cpu()  # indexed as bytes: fp8 has no index kernels everywhere
         assert got[1:3].float().isnan().all(), "a token outside the cache must be left as it was"
-        assert_quantised_equal(got[good.cuda()], want, exact=False)
+        assert_quantised_equal(got.view(torch.uint8)[good].view(got.dtype), want, exact=False)
 
 
 @requires_gpu
