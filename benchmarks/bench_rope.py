@@ -20,6 +20,14 @@ followed by the two cache writes SGLang does otherwise: `k_cache[loc] = k; v_cac
 ("rope+index_put") or `index_copy_` ("rope+index_copy"); `x_<peer>` is peer time / fused time.
 Bytes counted (the fused op's): q and k read and written, v read, a k and a v row written per
 token, positions, cache_loc and one cos|sin row per token.
+
+rope_quantize_fp8 (shape deepseek_quant/<tokens>): DeepSeek-V3 MLA as FlashInfer's
+mla_rope_quantize_fp8 is called: q_nope/q_rope the 512/64 split of each of 128 q heads of 576
+(views of [nnz, 128, 576]), k_nope/k_rope the 512/64 split of the [nnz, 576] latent row, NeoX,
+YaRN cache, e4m3fn outputs as views of fused [nnz, 128, 576] / [nnz, 576] fp8 buffers (what an
+fp8 MLA attention reads). flashhip against torch.compile of the reference (rotate, scale, clamp,
+cast) and a copy of the same bytes. Bytes counted: the bf16 inputs read, the fp8 outputs
+written, positions and one cos|sin row per token.
 """
 
 from __future__ import annotations
@@ -152,6 +160,50 @@ def bench_kv_case(report: Report, nnz: int, hq: int, hk: int, head_dim: int, dev
                graph_us=_round(_graph_or_none(rope_then_index_copy)))
 
 
+def bench_quant_case(report: Report, nnz: int, heads: int, device, dtype) -> None:
+    """rope_quantize_fp8 on DeepSeek MLA shapes against torch.compile of the reference (see the
+    module docstring)."""
+    nope, rope_dim = 512, 64
+    q = torch.randn(nnz, heads, nope + rope_dim, device=device, dtype=dtype)
+    latent = torch.randn(nnz, nope + rope_dim, device=device, dtype=dtype)
+    q_nope, q_rope, k_nope, k_rope = q[..., :nope], q[..., nope:], latent[:, :nope], latent[:, nope:]
+    cache = flashhip.yarn_cos_sin_cache(163840, rope_dim, 10000.0, 40.0, 4096, mscale=1.0, mscale_all_dim=1.0,
+                                        device=device)
+    positions = torch.randint(0, cache.shape[0], (nnz,), device=device, dtype=torch.int64)
+    fp8 = torch.float8_e4m3fn
+    q_fp8 = torch.empty(q.shape, device=device, dtype=fp8)
+    kv_fp8 = torch.empty(latent.shape, device=device, dtype=fp8)
+    outs = (q_fp8[..., nope:], kv_fp8[:, nope:], q_fp8[..., :nope], kv_fp8[:, :nope])
+    scale_q, scale_kv = 0.5, 0.25
+    shape = f"deepseek_quant/{nnz}"
+    dtype_name = str(dtype).replace("torch.", "")
+    elements = q.numel() + latent.numel()
+    nbytes = elements * (q.element_size() + 1) + nnz * (8 + rope_dim * 4)
+
+    def ours():
+        ops.rope_quantize_fp8(*outs, q_rope, k_rope, q_nope, k_nope, cache, positions, False, scale_q, scale_kv)
+
+    def torch_quant(q_rope, k_rope, q_nope, k_nope, cache, positions):
+        return ref.rope_quantize_fp8(q_rope, k_rope, q_nope, k_nope, cache, positions, False, scale_q, scale_kv, fp8)
+
+    compiled = torch.compile(torch_quant, fullgraph=True, dynamic=False)
+    ours()
+    expected = compiled(q_rope, k_rope, q_nope, k_nope, cache, positions)
+    for got, want in zip(outs, expected):  # one fp8 step apart at most (fp32 rotation rounding)
+        torch.testing.assert_close(got.float(), want.float(), rtol=0.13, atol=2**-9)
+
+    report.add("rope_quantize_fp8", shape, dtype_name, "flashhip", time_us(ours), nbytes,
+               graph_us=_round(graph_time_us(ours)))
+    peer = lambda: compiled(q_rope, k_rope, q_nope, k_nope, cache, positions)  # noqa: E731
+    report.add("rope_quantize_fp8", shape, dtype_name, "torch.compile", time_us(peer), nbytes,
+               graph_us=_round(_graph_or_none(peer)))
+    # The ceiling: a copy of as many bytes as the op reads plus writes, with the same launch tail.
+    src = torch.randn(nbytes // 4, device=device)
+    dst = torch.empty_like(src)
+    report.add("rope_quantize_fp8", shape, dtype_name, "copy_same_bytes", time_us(lambda: dst.copy_(src)),
+               2 * src.numel() * src.element_size())
+
+
 def _graph_or_none(fn):
     try:
         return graph_time_us(fn)
@@ -185,9 +237,11 @@ def main() -> None:
     if args.quick:
         for n in (256, 16):
             bench_kv_case(report, n, 8, 2, 128, device, dtype)
+            bench_quant_case(report, n, 16, device, dtype)
     else:
         for n in (8192, 64):
             bench_kv_case(report, n, 32, 8, 128, device, dtype)
+            bench_quant_case(report, n, 128, device, dtype)
     report.finish(args.out)
 
 

@@ -63,4 +63,13 @@ TORCH_LIBRARY(flashhip, m) {
   m.def(
       "rope_set_kv_buffer(Tensor(a!) q_out, Tensor(b!) k_out, Tensor(c!) k_cache, Tensor(d!) v_cache, Tensor q, "
       "Tensor k, Tensor v, Tensor cos_sin_cache, Tensor positions, Tensor cache_loc, bool interleave) -> ()");
+  // RoPE then fp8 quantisation, the producer side of an fp8 KV cache (FlashInfer's
+  // rope_quantize_fp8 / mla_rope_quantize_fp8): q_rope [nnz, Hq, rope_dim] and k_rope (MLA:
+  // [nnz, rope_dim]; GQA/MHA: [nnz, Hk, rope_dim]) turned by cos_sin_cache[pos_ids], then every
+  // element of the rope and nope parts multiplied by quant_scale_q (q) or quant_scale_kv (k) and
+  // stored as saturated fp8 (the outputs' dtype: e4m3fn, e4m3fnuz or e5m2).
+  m.def(
+      "rope_quantize_fp8(Tensor(a!) q_rope_out, Tensor(b!) k_rope_out, Tensor(c!) q_nope_out, "
+      "Tensor(d!) k_nope_out, Tensor q_rope, Tensor k_rope, Tensor q_nope, Tensor k_nope, Tensor cos_sin_cache, "
+      "Tensor pos_ids, bool interleave, float quant_scale_q=1., float quant_scale_kv=1.) -> ()");
 }

@@ -132,4 +132,17 @@ void rope_set_kv_buffer(at::Tensor& q_out, at::Tensor& k_out, at::Tensor& k_cach
   op.call(q_out, k_out, k_cache, v_cache, q, k, v, cos_sin_cache, positions, cache_loc, interleave);
 }
 
+void rope_quantize_fp8(at::Tensor& q_rope_out, at::Tensor& k_rope_out, at::Tensor& q_nope_out, at::Tensor& k_nope_out,
+                       const at::Tensor& q_rope, const at::Tensor& k_rope, const at::Tensor& q_nope,
+                       const at::Tensor& k_nope, const at::Tensor& cos_sin_cache, const at::Tensor& pos_ids,
+                       bool interleave, double quant_scale_q, double quant_scale_kv) {
+  static const auto op = c10::Dispatcher::singleton()
+                             .findSchemaOrThrow("flashhip::rope_quantize_fp8", "")
+                             .typed<void(at::Tensor&, at::Tensor&, at::Tensor&, at::Tensor&, const at::Tensor&,
+                                         const at::Tensor&, const at::Tensor&, const at::Tensor&, const at::Tensor&,
+                                         const at::Tensor&, bool, double, double)>();
+  op.call(q_rope_out, k_rope_out, q_nope_out, k_nope_out, q_rope, k_rope, q_nope, k_nope, cos_sin_cache, pos_ids,
+          interleave, quant_scale_q, quant_scale_kv);
+}
+
 }  // namespace flashhip

@@ -81,8 +81,19 @@ ByteRuns byte_runs(const at::Tensor& t) {
   r.run_bytes = elem;
   size_t d = 0;
   while (d < dims.size() && dims[d].first == r.run_bytes) r.run_bytes *= dims[d++].second;
-  if (d + 1 < dims.size()) return r;
-  if (d + 1 == dims.size()) r.stride_bytes = dims[d].first, r.count = dims[d].second;
+  // Outer dimensions that continue one another (a [tokens, heads] grid of rows out of a fused
+  // buffer) step as one stride.
+  c10::SmallVector<std::pair<int64_t, int64_t>, 8> outer(dims.begin() + d, dims.end());
+  for (size_t i = 1; i < outer.size();) {
+    if (outer[i].first == outer[i - 1].first * outer[i - 1].second) {
+      outer[i - 1].second *= outer[i].second;
+      outer.erase(outer.begin() + i);
+    } else {
+      ++i;
+    }
+  }
+  if (outer.size() > 1) return r;
+  if (outer.size() == 1) r.stride_bytes = outer[0].first, r.count = outer[0].second;
   r.exact = true;
   return r;
 }
@@ -163,6 +174,11 @@ RowView row_view(const char* op, const char* arg, const at::Tensor& t) {
 
 void check_contiguous(const char* op, const char* arg, const at::Tensor& t) {
   TORCH_CHECK(t.is_contiguous(), op, ": argument '", arg, "' must be contiguous");
+}
+
+void check_apart(const char* op, NamedTensors outputs, NamedTensors others) {
+  for (const auto& [out_name, out] : outputs)
+    for (const auto& [other_name, other] : others) check_separate(op, out_name, *out, other_name, *other);
 }
 
 }  // namespace flashhip::ops

@@ -3,6 +3,7 @@
 #pragma once
 
 #include <initializer_list>
+#include <utility>
 
 #include <ATen/ATen.h>
 
@@ -16,6 +17,10 @@ struct RowView {
   int64_t hidden = 0;
   int64_t row_stride = 0;  // elements between consecutive rows
 };
+
+// The fp8 dtypes the quantising ops (norm quant, rope_quantize_fp8) write, saturating.
+inline constexpr std::initializer_list<at::ScalarType> kFp8Dtypes = {at::kFloat8_e4m3fn, at::kFloat8_e4m3fnuz,
+                                                                     at::kFloat8_e5m2};
 
 // CPU or GPU (the CUDA key, which ROCm torch uses too).
 void check_device(const char* op, const char* arg, const at::Tensor& t);
@@ -39,6 +44,10 @@ void check_separate(const char* op, const char* arg, const at::Tensor& out, cons
 // An output and the input it may replace: that input itself (in place) or separate memory.
 void check_in_place_or_separate(const char* op, const char* arg, const at::Tensor& out, const char* in_arg,
                                 const at::Tensor& in);
+// Every output against every argument it may not alias (check_separate; in-place pairs are
+// checked where allowed).
+using NamedTensors = std::initializer_list<std::pair<const char*, const at::Tensor*>>;
+void check_apart(const char* op, NamedTensors outputs, NamedTensors others);
 
 void check_contiguous(const char* op, const char* arg, const at::Tensor& t);
 

@@ -23,8 +23,6 @@ using kernels::NormKind;
 using kernels::NormParams;
 
 constexpr std::initializer_list<at::ScalarType> kActivationDtypes = {at::kHalf, at::kBFloat16, at::kFloat};
-constexpr std::initializer_list<at::ScalarType> kFp8Dtypes = {at::kFloat8_e4m3fn, at::kFloat8_e4m3fnuz,
-                                                              at::kFloat8_e5m2};
 
 // Dimensions [begin, end) of t as one dimension of `*size` elements `*stride` apart: each
 // dimension (but those of size 1) must step over whole blocks of the ones inside it.
@@ -168,13 +166,6 @@ void check_residual(const char* op, const at::Tensor& residual, const at::Tensor
   check_writable(op, "residual", residual);
   rows_and_hidden(op, "residual", residual);
   check_separate(op, "residual", residual, "input", input);
-}
-
-// Every output against every argument it may not alias (in-place pairs are checked where allowed).
-void check_apart(const char* op, std::initializer_list<std::pair<const char*, const at::Tensor*>> outputs,
-                 std::initializer_list<std::pair<const char*, const at::Tensor*>> others) {
-  for (const auto& [out_name, out] : outputs)
-    for (const auto& [other_name, other] : others) check_separate(op, out_name, *out, other_name, *other);
 }
 
 // The quantising forms' fp8 output, weight and scale.

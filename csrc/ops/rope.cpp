@@ -16,6 +16,7 @@
 #include "flashhip/kernels/rope/rope.h"
 #include "dev_overrides.h"
 #include "kernel_log.h"
+#include "rope_checks.h"
 #include "run_on_device.h"
 
 namespace flashhip::ops {
@@ -27,11 +28,6 @@ using kernels::RopeParams;
 constexpr const char* kOp = "flashhip.rope";
 constexpr const char* kPosIdsOp = "flashhip.rope_pos_ids";
 constexpr const char* kKvOp = "flashhip.rope_set_kv_buffer";
-
-void check_innermost_contiguous(const char* op, const char* arg, const at::Tensor& t) {
-  TORCH_CHECK(t.stride(-1) == 1 || t.size(-1) <= 1, op, ": argument '", arg,
-              "' must be contiguous in its innermost dimension (stride 1), got stride ", t.stride(-1));
-}
 
 // [nnz, heads, head_dim] in a q/k dtype, innermost contiguous.
 void check_heads(const char* op, const char* arg, const at::Tensor& t, const char* heads_name) {
@@ -65,14 +61,6 @@ void check_q_and_k(const char* op, const at::Tensor& q, const at::Tensor& k) {
               ": head counts and head_dim must fit in 32 bits");
 }
 
-// int32/int64 [nnz] on q's device.
-void check_positions(const char* op, const char* arg, const at::Tensor& positions, const at::Tensor& q) {
-  check_same_device(op, arg, positions, q);
-  check_dtype(op, arg, positions, {at::kInt, at::kLong});
-  TORCH_CHECK(positions.dim() == 1 && positions.size(0) == q.size(0), op, ": argument '", arg, "' must have shape [",
-              q.size(0), "] (one per token of 'q'), got ", positions.sizes());
-}
-
 // Outputs shaped like their inputs, each its own input or separate from every other argument.
 void check_outputs(const char* op, const at::Tensor& q_out, const at::Tensor& k_out, const at::Tensor& q,
                    const at::Tensor& k, const char* positions_arg, const at::Tensor& positions) {
@@ -85,46 +73,12 @@ void check_outputs(const char* op, const at::Tensor& q_out, const at::Tensor& k_
   check_separate(op, "k_out", k_out, positions_arg, positions);
 }
 
-// The element stride of dimension d, or 0 where the dimension has one element (any stride is
-// valid there, and 0 keeps it from defeating the vector path).
-int64_t stride_of(const at::Tensor& t, int64_t d) { return t.size(d) == 1 ? 0 : t.stride(d); }
-
-// Every position must name a row of the cache. Read on the host, so CPU tensors only.
-template <typename TPos>
-void check_positions_on_host(const char* op, const at::Tensor& positions, int64_t max_positions) {
-  const TPos* data = positions.data_ptr<TPos>();
-  const int64_t stride = positions.stride(0);
-  for (int64_t i = 0; i < positions.size(0); ++i) {
-    const int64_t value = static_cast<int64_t>(data[i * stride]);
-    TORCH_CHECK(value >= 0 && value < max_positions, op, ": argument 'positions' holds ", value, " at index ", i,
-                ", outside the ", max_positions, " rows of 'cos_sin_cache' (positions must be in [0, ",
-                max_positions, "))");
-  }
-}
-
-void check_positions_in_cache(const char* op, const at::Tensor& positions, const at::Tensor& cos_sin_cache) {
-  if (!positions.is_cpu()) return;  // on a GPU the kernel skips such tokens (rope.h)
-  if (positions.scalar_type() == at::kInt) {
-    check_positions_on_host<int32_t>(op, positions, cos_sin_cache.size(0));
-  } else {
-    check_positions_on_host<int64_t>(op, positions, cos_sin_cache.size(0));
-  }
-}
-
-// The fp32 cos|sin cache [max_positions, rotary_dim] on q's device; returns rotary_dim.
-int64_t check_cos_sin_cache(const char* op, const at::Tensor& cos_sin_cache, const at::Tensor& q) {
+// The cos|sin cache (rope_checks.h) with rotary_dim no larger than q's head_dim.
+void check_cache_for_heads(const char* op, const at::Tensor& cos_sin_cache, const at::Tensor& q) {
   const int64_t head_dim = q.size(2);
-  check_same_device(op, "cos_sin_cache", cos_sin_cache, q);
-  check_dtype(op, "cos_sin_cache", cos_sin_cache, {at::kFloat});
-  TORCH_CHECK(cos_sin_cache.dim() == 2, op, ": argument 'cos_sin_cache' must be 2-D [max_positions, rotary_dim], got shape ",
-              cos_sin_cache.sizes());
-  check_innermost_contiguous(op, "cos_sin_cache", cos_sin_cache);
-  const int64_t rotary_dim = cos_sin_cache.size(1);
-  TORCH_CHECK(rotary_dim > 0 && rotary_dim % 2 == 0, op, ": argument 'cos_sin_cache' has rotary_dim (size(1)) ",
-              rotary_dim, "; it must be a positive even number (cos in the first half, sin in the second)");
+  const int64_t rotary_dim = check_cos_sin_cache(op, cos_sin_cache, q);
   TORCH_CHECK(rotary_dim <= head_dim, op, ": argument 'cos_sin_cache' has rotary_dim (size(1)) ", rotary_dim,
               ", larger than the head_dim ", head_dim, " of 'q' and 'k'");
-  return rotary_dim;
 }
 
 std::string describe(const kernels::RopeLaunchInfo& info, at::ScalarType dtype, bool interleave, bool computed,
@@ -199,15 +153,15 @@ RopeParams cached_params_of(const at::Tensor& q_out, const at::Tensor& k_out, co
 void rope(at::Tensor& q_out, at::Tensor& k_out, const at::Tensor& q, const at::Tensor& k,
           const at::Tensor& cos_sin_cache, const at::Tensor& positions, bool interleave) {
   check_q_and_k(kOp, q, k);
-  check_cos_sin_cache(kOp, cos_sin_cache, q);
-  check_positions(kOp, "positions", positions, q);
+  check_cache_for_heads(kOp, cos_sin_cache, q);
+  check_positions(kOp, "positions", positions, "q", q);
 
   check_outputs(kOp, q_out, k_out, q, k, "positions", positions);
   check_separate(kOp, "q_out", q_out, "cos_sin_cache", cos_sin_cache);
   check_separate(kOp, "k_out", k_out, "cos_sin_cache", cos_sin_cache);
 
   if (q.size(0) == 0) return;
-  check_positions_in_cache(kOp, positions, cos_sin_cache);
+  check_positions_in_cache(kOp, "positions", positions, cos_sin_cache);
 
   RopeParams p = cached_params_of(q_out, k_out, q, k, cos_sin_cache, positions, interleave);
   run(kOp, p, q);
@@ -255,8 +209,8 @@ void rope_set_kv_buffer(at::Tensor& q_out, at::Tensor& k_out, at::Tensor& k_cach
                         const at::Tensor& q, const at::Tensor& k, const at::Tensor& v, const at::Tensor& cos_sin_cache,
                         const at::Tensor& positions, const at::Tensor& cache_loc, bool interleave) {
   check_q_and_k(kKvOp, q, k);
-  check_cos_sin_cache(kKvOp, cos_sin_cache, q);
-  check_positions(kKvOp, "positions", positions, q);
+  check_cache_for_heads(kKvOp, cos_sin_cache, q);
+  check_positions(kKvOp, "positions", positions, "q", q);
   check_same_device(kKvOp, "v", v, q);
   check_same_dtype(kKvOp, "v", v, k, "k");
   check_same_shape(kKvOp, "v", v, k, "k");
@@ -291,7 +245,7 @@ void rope_set_kv_buffer(at::Tensor& q_out, at::Tensor& k_out, at::Tensor& k_cach
   check_separate(kKvOp, "k_cache", k_cache, "v_cache", v_cache);
 
   if (q.size(0) == 0) return;
-  check_positions_in_cache(kKvOp, positions, cos_sin_cache);
+  check_positions_in_cache(kKvOp, "positions", positions, cos_sin_cache);
   check_cache_loc_on_host(cache_loc, k_cache.size(0));
 
   RopeParams p = cached_params_of(q_out, k_out, q, k, cos_sin_cache, positions, interleave);
@@ -334,7 +288,7 @@ void rope_pos_ids(at::Tensor& q_out, at::Tensor& k_out, const at::Tensor& q, con
     TORCH_CHECK(std::isfinite(old_context_len) && old_context_len > 0, kPosIdsOp,
                 ": argument 'old_context_len' must be finite and positive, got ", old_context_len);
   }
-  check_positions(kPosIdsOp, "pos_ids", pos_ids, q);
+  check_positions(kPosIdsOp, "pos_ids", pos_ids, "q", q);
   check_outputs(kPosIdsOp, q_out, k_out, q, k, "pos_ids", pos_ids);
   if (q.size(0) == 0) return;
 

@@ -19,6 +19,7 @@ from .rope import (
     ragged_pos_ids,
     rope,
     rope_pos_ids,
+    rope_quantize_fp8,
     rope_set_kv_buffer,
     yarn_cos_sin_cache,
 )
@@ -41,6 +42,7 @@ __all__ = [
     "rope",
     "rope_pos_ids",
     "rope_set_kv_buffer",
+    "rope_quantize_fp8",
     "ragged_pos_ids",
     "cos_sin_cache",
     "linear_scaling_cos_sin_cache",

@@ -91,8 +91,8 @@ def _cases(device: str, tokens: int, hidden: int):
 
 
 def _more_cases(device: str, tokens: int):
-    """rope (Llama-3.1: 32 q + 8 kv heads x 128, views of a fused qkv buffer), DeepSeek-V3
-    routing with its token alignment and the experts' combine (moe_sum), each as (name, run,
+    """rope (Llama-3.1: 32 q + 8 kv heads x 128, views of a fused qkv buffer), rope_quantize_fp8
+    (DeepSeek-V3 MLA into e4m3fn), DeepSeek-V3 routing with its token alignment and the experts' combine (moe_sum), each as (name, run,
     check, bytes, limit)."""
     bf16 = torch.bfloat16
     qkv = torch.randn(tokens, 48 * 128, device=device, dtype=bf16)
@@ -140,9 +140,32 @@ def _more_cases(device: str, tokens: int):
         got = moe.moe_sum(combine_in)
         return _max_rel_err(got, combine_in.float().sum(1))
 
+    # rope_quantize_fp8 on DeepSeek-V3 MLA (128 q heads of 512 + 64, one k head), views of the
+    # fused buffers in and out, as FlashInfer's mla_rope_quantize_fp8 is called.
+    q_mla = torch.randn(tokens, 128, 576, device=device, dtype=bf16)
+    kv_mla = torch.randn(tokens, 576, device=device, dtype=bf16)
+    mla_in = (q_mla[..., 512:], kv_mla[:, 512:], q_mla[..., :512], kv_mla[:, :512])
+    mla_cache = llama3_cos_sin_cache(8192, 64, device=device)
+    q_fp8 = torch.empty(q_mla.shape, device=device, dtype=torch.float8_e4m3fn)
+    kv_fp8 = torch.empty(kv_mla.shape, device=device, dtype=torch.float8_e4m3fn)
+    mla_out = (q_fp8[..., 512:], kv_fp8[:, 512:], q_fp8[..., :512], kv_fp8[:, :512])
+
+    def run_rope_quant():
+        ops.rope_quantize_fp8(*mla_out, *mla_in, mla_cache, positions, False, 0.5, 2.0)
+
+    def check_rope_quant():
+        # The share of fp8 codes that differ from the reference (an FMA may move a rotation
+        # across a rounding boundary on a GPU).
+        run_rope_quant()
+        want = ref.rope_quantize_fp8(*mla_in, mla_cache, positions, False, 0.5, 2.0)
+        differ = sum((got.float() != w.float()).sum().item() for got, w in zip(mla_out, want))
+        return differ / (q_mla.numel() + kv_mla.numel())
+
     rope_bytes = 2 * (q.numel() + k.numel()) * 2 + tokens * 128 * 4
+    rope_quant_bytes = (q_mla.numel() + kv_mla.numel()) * 3 + tokens * 64 * 4
     return [
         ("rope", lambda: torch.ops.flashhip.rope(q_out, k_out, q, k, cache, positions, False), check_rope, rope_bytes, 1e-2),
+        ("rope_quantize_fp8 (MLA)", run_rope_quant, check_rope_quant, rope_quant_bytes, 1e-2),
         ("moe_topk (DeepSeek-V3)", lambda: ops.moe_topk(weights, ids, logits, bias, "sigmoid", 8, 4, True, 2.5),
          check_routing, logits.numel() * 4, 1e-2),
         ("moe_align_block_size", lambda: ops.moe_align_block_size(ids, experts, block, sorted_ids, expert_ids, total),

@@ -192,6 +192,24 @@ def rope_set_kv_buffer(q, k, v, cos_sin_cache, positions, k_cache, v_cache, cach
     return q_rot, k_rot, k_after, v_after
 
 
+def rope_quantize_fp8(q_rope, k_rope, q_nope, k_nope, cos_sin_cache, positions, interleave=False, quant_scale_q=1.0,
+                      quant_scale_kv=1.0, out_dtype=torch.float8_e4m3fn):
+    """``(q_rope_out, k_rope_out, q_nope_out, k_nope_out)`` in ``out_dtype``: the rope parts turned
+    by :func:`rope`'s float32 rotation (k_rope 2-D for MLA, one head), then every part multiplied
+    by its scale in float32 (``quant_scale_q`` for q, ``quant_scale_kv`` for k), clamped to the
+    flavour's largest finite value and rounded to ``out_dtype`` (no rounding to the input dtype
+    between)."""
+    limit = FP8_MAX[out_dtype]
+
+    def quantised(x, scale):
+        return (x.float() * torch.tensor(scale, dtype=torch.float32)).clamp(-limit, limit).to(out_dtype)
+
+    k_heads = k_rope if k_rope.dim() == 3 else k_rope.unsqueeze(1)
+    q_rot, k_rot = rope(q_rope, k_heads, cos_sin_cache, positions, interleave)
+    return (quantised(q_rot, quant_scale_q), quantised(k_rot.reshape(k_rope.shape), quant_scale_kv),
+            quantised(q_nope, quant_scale_q), quantised(k_nope, quant_scale_kv))
+
+
 def _rotate_pairs(x, cos, sin, rotary_dim, interleave):
     """x [..., head_dim] with its first rotary_dim turned by (cos, sin) [..., rotary_dim / 2] in
     x's dtype: GPT-J pairs (2i, 2i + 1) when interleave, else NeoX halves (i, i + rotary_dim / 2);

@@ -1,6 +1,7 @@
 """Rotary position embedding: the functional forms of ``torch.ops.flashhip.rope`` (cos|sin cache),
 ``torch.ops.flashhip.rope_pos_ids`` (angles computed from the positions) and
-``torch.ops.flashhip.rope_set_kv_buffer`` (rope that also writes the KV cache), the positions of a
+``torch.ops.flashhip.rope_set_kv_buffer`` (rope that also writes the KV cache),
+``torch.ops.flashhip.rope_quantize_fp8`` (rope then fp8 quantisation), the positions of a
 ragged batch, and builders of the fp32 cos|sin cache (plain, linear scaling, Llama-3.1, YaRN).
 
 A cache is ``[max_position, rotary_dim]`` float32: row ``p`` holds ``cos(p * inv_freq)`` in its
@@ -93,6 +94,62 @@ def rope_set_kv_buffer(
         k_out = torch.empty_like(k)
     _ops.rope_set_kv_buffer(q_out, k_out, k_cache, v_cache, q, k, v, cos_sin_cache, positions, cache_loc, interleave)
     return q_out, k_out
+
+
+def rope_quantize_fp8(
+    q_rope: torch.Tensor,
+    k_rope: torch.Tensor,
+    q_nope: Optional[torch.Tensor],
+    k_nope: Optional[torch.Tensor],
+    cos_sin_cache: torch.Tensor,
+    pos_ids: torch.Tensor,
+    interleave: bool = False,
+    quant_scale_q: float = 1.0,
+    quant_scale_kv: float = 1.0,
+    *,
+    out_dtype: Optional[torch.dtype] = None,
+    q_rope_out: Optional[torch.Tensor] = None,
+    k_rope_out: Optional[torch.Tensor] = None,
+    q_nope_out: Optional[torch.Tensor] = None,
+    k_nope_out: Optional[torch.Tensor] = None,
+) -> Tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+    """RoPE then fp8 quantisation, the producer side of an fp8 KV cache
+    (``torch.ops.flashhip.rope_quantize_fp8``): the rotary parts ``q_rope`` ``[nnz, Hq, rope_dim]``
+    and ``k_rope`` (MLA: ``[nnz, rope_dim]``, one k head shared by every q head; GQA/MHA:
+    ``[nnz, Hk, rope_dim]``) are turned by ``cos_sin_cache[pos_ids]`` (``[max_positions,
+    rope_dim]`` fp32, as :func:`rope`'s, NeoX pairs or with ``interleave`` GPT-J pairs); then each
+    element of the rotated parts and of the pass-through parts ``q_nope`` ``[nnz, Hq, nope_dim]`` /
+    ``k_nope`` (shaped like ``k_rope``) is multiplied by ``quant_scale_q`` (q) or
+    ``quant_scale_kv`` (k) in fp32 and stored in the outputs' fp8 dtype (``float8_e4m3fn``,
+    ``float8_e4m3fnuz`` or ``float8_e5m2``), rounded to nearest even and saturated to the
+    flavour's largest finite value. The rotation is not rounded to the input dtype first.
+
+    Inputs are fp16 or bf16 and may be strided views of a fused buffer (innermost dimension
+    contiguous); ``pos_ids`` is int32/int64 ``[nnz]``. ``q_nope``/``k_nope`` None mean a zero-size
+    nope part. Outputs are allocated when None, in ``out_dtype`` (when None: the dtype of the
+    first output given, else ``float8_e4m3fn``); all four must be of one fp8 dtype. Returns
+    ``(q_rope_out, k_rope_out, q_nope_out, k_nope_out)``.
+
+    Positions outside the cache: on the CPU a RuntimeError naming ``'pos_ids'``, nothing written;
+    on a GPU (no host check: a sync, and it breaks graph capture) the token is skipped, its output
+    rows left as they were."""
+    nnz, q_heads = q_rope.shape[0], q_rope.shape[1]
+    if q_nope is None:
+        q_nope = q_rope.new_empty((nnz, q_heads, 0))
+    if k_nope is None:
+        k_nope = k_rope.new_empty((*k_rope.shape[:-1], 0))
+    if out_dtype is None:
+        given = [t for t in (q_rope_out, k_rope_out, q_nope_out, k_nope_out) if t is not None]
+        out_dtype = given[0].dtype if given else torch.float8_e4m3fn
+
+    def allocated(out, like):
+        return out if out is not None else torch.empty(like.shape, dtype=out_dtype, device=like.device)
+
+    q_rope_out, k_rope_out = allocated(q_rope_out, q_rope), allocated(k_rope_out, k_rope)
+    q_nope_out, k_nope_out = allocated(q_nope_out, q_nope), allocated(k_nope_out, k_nope)
+    _ops.rope_quantize_fp8(q_rope_out, k_rope_out, q_nope_out, k_nope_out, q_rope, k_rope, q_nope, k_nope,
+                           cos_sin_cache, pos_ids, interleave, quant_scale_q, quant_scale_kv)
+    return q_rope_out, k_rope_out, q_nope_out, k_nope_out
 
 
 def rope_pos_ids(

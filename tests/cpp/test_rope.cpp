@@ -166,4 +166,59 @@ TEST(RopeSetKvBuffer, BadArgumentsAreNamedAndNothingIsWritten) {
   EXPECT_TRUE(k_cache.eq(7.0).all().item<bool>() && v_cache.eq(7.0).all().item<bool>());
 }
 
+// MLA shapes through the front-end: the rope parts rotated then scaled, the nope parts scaled,
+// all saturated to e4m3fn (ATen's clamp-then-cast as the reference).
+TEST(RopeQuantizeFp8, MlaPartsMatchAtenAndSaturate) {
+  for (const auto& device : devices()) {
+    const auto opts = at::TensorOptions().device(device);
+    const int64_t nnz = 5, heads = 8, rope = 64, nope = 128;
+    const auto q_rope = (at::randn({nnz, heads, rope}, opts) * 4).to(at::kBFloat16);
+    const auto k_rope = (at::randn({nnz, rope}, opts) * 4).to(at::kBFloat16);
+    const auto q_nope = (at::randn({nnz, heads, nope}, opts) * 4).to(at::kBFloat16);
+    const auto k_nope = (at::randn({nnz, nope}, opts) * 4).to(at::kBFloat16);
+    const auto cache = plain_cache(32, rope, opts);
+    const auto positions = at::randint(0, 32, {nnz}, opts.dtype(at::kLong));
+    const auto fp8 = opts.dtype(at::kFloat8_e4m3fn);
+    auto q_rope_out = at::empty({nnz, heads, rope}, fp8), k_rope_out = at::empty({nnz, rope}, fp8);
+    auto q_nope_out = at::empty({nnz, heads, nope}, fp8), k_nope_out = at::empty({nnz, nope}, fp8);
+    flashhip::rope_quantize_fp8(q_rope_out, k_rope_out, q_nope_out, k_nope_out, q_rope, k_rope, q_nope, k_nope, cache,
+                                positions, false, 100.0, 0.5);
+    const auto quantised = [](const at::Tensor& x, double scale) {
+      return (x.to(at::kFloat) * scale).clamp(-448, 448).to(at::kFloat8_e4m3fn).to(at::kFloat);
+    };
+    const auto q_expected = quantised(rope_reference(q_rope, cache, positions, false), 100.0);
+    const auto k_expected = quantised(rope_reference(k_rope.unsqueeze(1), cache, positions, false).squeeze(1), 0.5);
+    // One fp8 step at most (a GPU's FMA may move an fp32 rotation across a rounding boundary).
+    EXPECT_TRUE(at::allclose(q_rope_out.to(at::kFloat), q_expected, 0.13, 1e-3)) << device;
+    EXPECT_TRUE(at::allclose(k_rope_out.to(at::kFloat), k_expected, 0.13, 1e-3)) << device;
+    EXPECT_TRUE(at::equal(q_nope_out.to(at::kFloat), quantised(q_nope, 100.0))) << device;
+    EXPECT_TRUE(at::equal(k_nope_out.to(at::kFloat), quantised(k_nope, 0.5))) << device;
+    EXPECT_EQ(q_nope_out.to(at::kFloat).abs().max().item<float>(), 448.0f) << device;
+  }
+}
+
+TEST(RopeQuantizeFp8, BadArgumentsAreNamedAndNothingIsWritten) {
+  const auto q_rope = at::randn({3, 4, 64}).to(at::kHalf);
+  const auto k_rope = at::randn({3, 2, 64}).to(at::kHalf);
+  const auto q_nope = at::randn({3, 4, 16}).to(at::kHalf);
+  const auto k_nope = at::randn({3, 2, 16}).to(at::kHalf);
+  const auto cache = plain_cache(16, 64, {});
+  auto q_rope_out = at::zeros({3, 4, 64}, at::kFloat8_e4m3fn), k_rope_out = at::zeros({3, 2, 64}, at::kFloat8_e4m3fn);
+  auto q_nope_out = at::zeros({3, 4, 16}, at::kFloat8_e4m3fn), k_nope_out = at::zeros({3, 2, 16}, at::kFloat8_e4m3fn);
+  const auto outside = error_of([&] {
+    flashhip::rope_quantize_fp8(q_rope_out, k_rope_out, q_nope_out, k_nope_out, q_rope, k_rope, q_nope, k_nope, cache,
+                                at::tensor({0, 16, 1}, at::kLong));
+  });
+  EXPECT_NE(outside.find("'pos_ids' holds 16 at index 1"), std::string::npos) << outside;
+  auto bf16_out = at::zeros({3, 2, 64}, at::kBFloat16);
+  const auto not_fp8 = error_of([&] {
+    flashhip::rope_quantize_fp8(q_rope_out, bf16_out, q_nope_out, k_nope_out, q_rope, k_rope, q_nope, k_nope, cache,
+                                at::tensor({0, 1, 2}, at::kLong));
+  });
+  EXPECT_NE(not_fp8.find("'k_rope_out' must have dtype Float8_e4m3fn"), std::string::npos) << not_fp8;
+  for (const auto* out : {&q_rope_out, &k_rope_out, &q_nope_out, &k_nope_out}) {
+    EXPECT_TRUE(out->to(at::kFloat).eq(0).all().item<bool>());
+  }
+}
+
 }  // namespace

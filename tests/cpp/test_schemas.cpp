@@ -33,6 +33,9 @@ const std::vector<std::string> kExpectedSchemas = {
     "float high_freq_factor=4., float old_context_len=8192.) -> ()",
     "flashhip::rope_set_kv_buffer(Tensor(a!) q_out, Tensor(b!) k_out, Tensor(c!) k_cache, Tensor(d!) v_cache, "
     "Tensor q, Tensor k, Tensor v, Tensor cos_sin_cache, Tensor positions, Tensor cache_loc, bool interleave) -> ()",
+    "flashhip::rope_quantize_fp8(Tensor(a!) q_rope_out, Tensor(b!) k_rope_out, Tensor(c!) q_nope_out, "
+    "Tensor(d!) k_nope_out, Tensor q_rope, Tensor k_rope, Tensor q_nope, Tensor k_nope, Tensor cos_sin_cache, "
+    "Tensor pos_ids, bool interleave, float quant_scale_q=1., float quant_scale_kv=1.) -> ()",
 };
 
 std::string name_of(const std::string& schema) { return schema.substr(0, schema.find('(')); }

@@ -62,6 +62,27 @@ def rope_cases():
                 close(k_out, k_ref, tol)
                 flashhip.rope(q, k, cache, positions.int(), interleave, q_out=q, k_out=k)  # in place
                 close(q, q_ref, tol)
+    # rope_quantize_fp8: MLA views of fused buffers (the vector path; offset 1: the scalar path)
+    # and GQA, each rotation style and fp8 flavour, against the CPU reference (one fp8 step).
+    for offset in (0, 1):
+        for interleave in (False, True):
+            for f8 in (torch.float8_e4m3fn, torch.float8_e4m3fnuz, torch.float8_e5m2):
+                nnz, heads = 37, 8
+                q = torch.randn(nnz * heads * 576 + offset, device=dev).to(torch.bfloat16)[offset:].view(nnz, heads, 576)
+                kv = torch.randn(nnz * 576 + offset, device=dev).to(torch.bfloat16)[offset:].view(nnz, 576)
+                ins = (q[..., 512:], kv[:, 512:], q[..., :512], kv[:, :512])
+                gqa = (torch.randn(nnz, heads, 64, device=dev, dtype=torch.half),
+                       torch.randn(nnz, 2, 64, device=dev, dtype=torch.half),
+                       torch.randn(nnz, heads, 24, device=dev, dtype=torch.half),
+                       torch.randn(nnz, 2, 24, device=dev, dtype=torch.half))
+                cache = flashhip.cos_sin_cache(4096, 64, device=dev)
+                positions = torch.randint(0, 4096, (nnz,), device=dev)
+                for parts in (ins, gqa):
+                    got = flashhip.rope_quantize_fp8(*parts, cache, positions, interleave, 0.5, 2.0, out_dtype=f8)
+                    want = ref.rope_quantize_fp8(*(t.cpu() for t in parts), cache.cpu(), positions.cpu(), interleave,
+                                                 0.5, 2.0, f8)
+                    for g, w in zip(got, want):
+                        torch.testing.assert_close(g.cpu().float(), w.float(), rtol=0.26, atol=2**-9)
     torch.cuda.synchronize()
     print("rope: ok")
 

@@ -10,7 +10,7 @@ def test_check_on_cpu_passes_and_writes_json(tmp_path, capsys):
     assert cli.main(["check", "--device", "cpu", "--json", str(out)]) == 0
     results = json.loads(out.read_text())["results"]
     ops = {r["op"] for r in results}
-    assert {"rmsnorm", "fused_add_rmsnorm", "layernorm", "rmsnorm_quant", "fused_add_rmsnorm_quant", "layernorm_quant", "rope",
+    assert {"rmsnorm", "fused_add_rmsnorm", "layernorm", "rmsnorm_quant", "fused_add_rmsnorm_quant", "layernorm_quant", "rope", "rope_quantize_fp8 (MLA)",
             "moe_topk (DeepSeek-V3)", "moe_align_block_size", "moe_sum", "fp8_gemm K-contig.", "fp8_gemm M/N-contig.",
             "per_token_group_quant_fp8"} <= ops
     assert all(r["ok"] and r["rel_err"] <= r["limit"] for r in results)

@@ -550,6 +550,71 @@ register(OpSpec("rope_set_kv_buffer", valid_rope_kv, check_rope_kv, in_place=(("
                 examples=30))
 
 
+FP8_OUT = [torch.float8_e4m3fn, torch.float8_e4m3fnuz, torch.float8_e5m2]
+QUANT_SCALES = [1.0, 0.5, 3.0, 1e-3, 1e3, 448.0]
+
+
+def valid_rope_quant(draw, nonempty):
+    """rope_quantize_fp8: fp16/bf16 q/k parts (MLA's 2-D k or 3-D), rope_dim = the cache's, a nope
+    part of any size (0 included), padded or offset views, poisoned fp8 outputs of one flavour."""
+    dtype = draw(st.sampled_from([torch.float16, torch.bfloat16]))
+    nnz = token_count(draw, nonempty, 9)
+    hq = draw(st.integers(1, 5))
+    k_heads = () if draw(st.booleans()) else (draw(st.integers(1, 3)),)  # () : MLA
+    rope_dim, nope_dim = 2 * draw(st.integers(1, 20)), draw(st.integers(0, 40))
+    max_pos = draw(st.integers(1, 40))
+    if draw(st.booleans()):
+        cache = flashhip.cos_sin_cache(max_pos, rope_dim, draw(st.sampled_from([10000.0, 1e6, 2.0])))
+    else:
+        cache = float_values(draw, (max_pos, rope_dim), torch.float32, ("normal", "wide", "zeros", "tiny"), limit=1e18)
+    cache = leading(draw, cache.shape, torch.float32, cache)
+    positions = torch.randint(0, max_pos, (nnz,), generator=generator(draw),
+                              dtype=draw(st.sampled_from([torch.int32, torch.int64])))
+    shapes = dict(q_rope=(nnz, hq, rope_dim), k_rope=(nnz, *k_heads, rope_dim), q_nope=(nnz, hq, nope_dim),
+                  k_nope=(nnz, *k_heads, nope_dim))
+    args = {name: leading(draw, shape, dtype, float_values(draw, shape, dtype, FLOAT_KINDS))
+            for name, shape in shapes.items()}
+    out_dtype = draw(st.sampled_from(FP8_OUT))
+    outs = {f"{name}_out": poison(leading(draw, shape, out_dtype)) for name, shape in shapes.items()}
+    return Case(dict(**outs, **args, cos_sin_cache=cache, pos_ids=positions, interleave=draw(st.booleans()),
+                     quant_scale_q=draw(st.sampled_from(QUANT_SCALES)),
+                     quant_scale_kv=draw(st.sampled_from(QUANT_SCALES))))
+
+
+def check_rope_quant(before, after, meta):
+    """Each fp8 value equal to the reference's (NaN where it is NaN): the same fp32 rotation,
+    product and saturating round to nearest even on the CPU."""
+    want = ref.rope_quantize_fp8(before["q_rope"], before["k_rope"], before["q_nope"], before["k_nope"],
+                                 before["cos_sin_cache"], before["pos_ids"], before["interleave"],
+                                 before["quant_scale_q"], before["quant_scale_kv"], after["q_rope_out"].dtype)
+    for name, expected in zip(("q_rope_out", "k_rope_out", "q_nope_out", "k_nope_out"), want):
+        torch.testing.assert_close(after[name].float(), expected.float(), rtol=0, atol=0, equal_nan=True,
+                                   msg=lambda m, name=name: f"rope_quantize_fp8 {name}: {m}")
+
+
+def rope_quant_position_outside(draw, case):
+    pos = case.args["pos_ids"]
+    if pos.numel() == 0:
+        return False
+    pos = pos.clone()
+    pos[draw(st.integers(0, pos.numel() - 1))] = draw(st.sampled_from([-1, case.args["cos_sin_cache"].shape[0]]))
+    case.args["pos_ids"] = pos
+    return True
+
+
+register(OpSpec("rope_quantize_fp8", valid_rope_quant, check_rope_quant,
+                breakers=(apply_fn("position outside the cache", rope_quant_position_outside, "'pos_ids'"),
+                          wrong_dtype("q_rope", torch.float32, "'q_rope'"), wrong_dtype("k_nope", torch.float32, "'k_nope'"),
+                          wrong_dtype("cos_sin_cache", torch.float16, "'cos_sin_cache'"),
+                          wrong_dtype("pos_ids", torch.float32, "'pos_ids'"),
+                          wrong_dtype("k_rope_out", torch.bfloat16, "'k_rope_out'"),
+                          innermost_strided("q_rope"), innermost_strided("k_nope_out"),
+                          resized("k_rope", "'k_rope'", dim=0), resized("q_nope", "'q_nope'"),
+                          resized("pos_ids", "'pos_ids'", dim=0), resized("cos_sin_cache", "'cos_sin_cache'"),
+                          set_scalar("quant_scale_q", [0.0, -1.0, float("nan"), float("inf")], "'quant_scale_q'")),
+                examples=40))
+
+
 # ---- Mixture of experts (OPS.md §5) ----
 
 WEIGHT_TOL = dict(rtol=2e-5, atol=1e-6)

@@ -61,5 +61,12 @@ void rope_pos_ids(at::Tensor& q_out, at::Tensor& k_out, const at::Tensor& q, con
 void rope_set_kv_buffer(at::Tensor& q_out, at::Tensor& k_out, at::Tensor& k_cache, at::Tensor& v_cache,
                         const at::Tensor& q, const at::Tensor& k, const at::Tensor& v, const at::Tensor& cos_sin_cache,
                         const at::Tensor& positions, const at::Tensor& cache_loc, bool interleave = false);
+// q_rope [nnz, Hq, R] and k_rope ([nnz, R] for MLA, [nnz, Hk, R]) rotated by cos_sin_cache[pos_ids],
+// then the rope and nope parts times quant_scale_q (q) / quant_scale_kv (k), saturated to the
+// outputs' fp8 dtype.
+void rope_quantize_fp8(at::Tensor& q_rope_out, at::Tensor& k_rope_out, at::Tensor& q_nope_out, at::Tensor& k_nope_out,
+                       const at::Tensor& q_rope, const at::Tensor& k_rope, const at::Tensor& q_nope,
+                       const at::Tensor& k_nope, const at::Tensor& cos_sin_cache, const at::Tensor& pos_ids,
+                       bool interleave = false, double quant_scale_q = 1.0, double quant_scale_kv = 1.0);
 
 }  // namespace flashhip

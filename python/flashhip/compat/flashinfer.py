@@ -34,6 +34,8 @@ __all__ = [
     "apply_llama31_rope_inplace",
     "apply_llama31_rope_pos_ids",
     "apply_llama31_rope_pos_ids_inplace",
+    "rope_quantize_fp8",
+    "mla_rope_quantize_fp8",
     "fused_topk_deepseek",
 ]
 
@@ -253,6 +255,40 @@ def apply_llama31_rope_inplace(q, k, indptr, offsets, rotary_dim=None, interleav
     pos_ids = rope.ragged_pos_ids(indptr, offsets, q.shape[0])
     _rope_computed(q, k, pos_ids, rotary_dim, interleave, rope_scale, rope_theta, q, k, True, low_freq_factor,
                    high_freq_factor, old_context_len)
+
+
+def rope_quantize_fp8(q_rope, k_rope, q_nope, k_nope, cos_sin_cache, pos_ids, is_neox=True,
+                      quantize_dtype: Optional[torch.dtype] = None, quant_scale_q=1.0, quant_scale_kv=1.0,
+                      q_rope_out=None, k_rope_out=None, q_nope_out=None, k_nope_out=None, enable_pdl=False):
+    """FlashInfer's ``flashinfer.rope.rope_quantize_fp8``: ``q_rope`` ``[nnz, Hq, rope_dim]`` and
+    ``k_rope`` (MLA ``[nnz, rope_dim]``, GQA/MHA ``[nnz, Hk, rope_dim]``) rotated by
+    ``cos_sin_cache[pos_ids]`` (``is_neox``: rotate-half, else GPT-J interleaved), then the rotated
+    parts and ``q_nope`` / ``k_nope`` (None: zero-size) multiplied by ``quant_scale_q`` (q) or
+    ``quant_scale_kv`` (k) and stored as saturated fp8. ``quantize_dtype`` None: the dtype of the
+    first output given, else ``float8_e4m3fn``; outputs left None are allocated. Returns
+    ``(q_rope_out, k_rope_out, q_nope_out, k_nope_out)``; see :func:`flashhip.rope.rope_quantize_fp8`.
+
+    Differences that remain: ``float8_e4m3fnuz`` outputs are accepted too (FlashInfer: e4m3fn and
+    e5m2); every bad argument is a RuntimeError naming it (FlashInfer raises ValueError for a
+    non-fp32 cache and fails its C++ checks otherwise), including ``cos_sin_cache.size(1) !=
+    rope_dim``, outputs overlapping inputs or each other, and scales that are not finite and
+    positive, which FlashInfer does not check; positions outside the cache raise on the CPU and
+    skip the token on a GPU (FlashInfer reads past the cache); allocated outputs are contiguous
+    (FlashInfer's ``empty_like`` keeps a dense input's strides)."""
+    return rope.rope_quantize_fp8(q_rope, k_rope, q_nope, k_nope, cos_sin_cache, pos_ids, not is_neox, quant_scale_q,
+                                  quant_scale_kv, out_dtype=quantize_dtype, q_rope_out=q_rope_out,
+                                  k_rope_out=k_rope_out, q_nope_out=q_nope_out, k_nope_out=k_nope_out)
+
+
+def mla_rope_quantize_fp8(q_rope, k_rope, q_nope, k_nope, cos_sin_cache, pos_ids, is_neox=True,
+                          quantize_dtype: Optional[torch.dtype] = None, quant_scale_q=1.0, quant_scale_kv=1.0,
+                          q_rope_out=None, k_rope_out=None, q_nope_out=None, k_nope_out=None, enable_pdl=False):
+    """FlashInfer's ``flashinfer.rope.mla_rope_quantize_fp8``: the same function as
+    :func:`rope_quantize_fp8` under its MLA name (DeepSeek: ``q_rope`` ``[nnz, 128, 64]``,
+    ``q_nope`` ``[nnz, 128, 512]``, ``k_rope`` ``[nnz, 64]``, ``k_nope`` ``[nnz, 512]``), with its
+    differences."""
+    return rope_quantize_fp8(q_rope, k_rope, q_nope, k_nope, cos_sin_cache, pos_ids, is_neox, quantize_dtype,
+                             quant_scale_q, quant_scale_kv, q_rope_out, k_rope_out, q_nope_out, k_nope_out, enable_pdl)
 
 
 def fused_topk_deepseek(scores, bias, n_group: int, topk_group: int, topk: int, routed_scaling_factor: float,

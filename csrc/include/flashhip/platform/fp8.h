@@ -141,6 +141,19 @@ struct FromFloat<fp8_e5m2_t> {
   }
 };
 
+// Calls f(T{}) with the storage type of an fp8 dtype (e4m3fn, e4m3fnuz, e5m2); returns
+// `unsupported` for any other dtype. The quantising launchers and CPU paths instantiate per
+// output flavour with it.
+template <typename R, typename F>
+R dispatch_fp8_dtype(DType dtype, R unsupported, F&& f) {
+  switch (dtype) {
+    case DType::kFloat8E4M3FN: return f(fp8_e4m3fn_t{});
+    case DType::kFloat8E4M3FNUZ: return f(fp8_e4m3fnuz_t{});
+    case DType::kFloat8E5M2: return f(fp8_e5m2_t{});
+    default: return unsupported;
+  }
+}
+
 #if FH_PLATFORM_HIP || FH_PLATFORM_CUDA
 // Converts N floats to T, two at a time where the target has a paired conversion instruction
 // (bf16x2 / half2 on NVIDIA sm_80+, e4m3x2 on sm_89+): half the conversions of one at a time.

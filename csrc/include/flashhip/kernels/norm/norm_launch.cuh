@@ -123,12 +123,7 @@ gpuError_t dispatch_activation(DType dtype, F&& f) {
 // Calls f(TOut{}) for the quantising forms' fp8 output dtype; gpuErrorNoVariant for others.
 template <typename F>
 gpuError_t dispatch_fp8_output(DType dtype, F&& f) {
-  switch (dtype) {
-    case DType::kFloat8E4M3FN: return f(fp8_e4m3fn_t{});
-    case DType::kFloat8E4M3FNUZ: return f(fp8_e4m3fnuz_t{});
-    case DType::kFloat8E5M2: return f(fp8_e5m2_t{});
-    default: return gpuErrorNoVariant;
-  }
+  return dispatch_fp8_dtype(dtype, gpuErrorNoVariant, std::forward<F>(f));
 }
 
 }  // namespace flashhip::kernels::norm_detail

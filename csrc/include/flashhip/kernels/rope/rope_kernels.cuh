@@ -28,6 +28,8 @@
 namespace flashhip::kernels::rope_detail {
 
 inline constexpr int kBlockThreads = 256;
+// The grid's x dimension limit shared by CUDA and HIP.
+inline constexpr int64_t kMaxGridBlocks = 0x7fffffff;
 // Heads whose loads a thread issues before it computes on the first of them.
 inline constexpr int kHeadsInFlight = 2;
 // Blocks a multiprocessor must hold at once: caps registers at 64 per thread, so that 32 warps
@@ -146,13 +148,13 @@ FH_DEVICE FH_INLINE T& element(Vec<T, VEC>& a, Vec<T, VEC>& b, int i) {
   return i < VEC ? a[i] : b[i - VEC];
 }
 
-// Rotates VEC pairs held in two vectors, in place: NeoX pairs are (a[i], b[i]); GPT-J pairs are
-// adjacent elements of a then b. Pair i turns by the angle whose cos/sin are pair_cos[i], pair_sin[i];
-// the arithmetic is fp32 with one rounding to T, two elements per conversion where the target
-// has a paired instruction.
+// The VEC pairs held in two vectors, rotated in fp32 into rotated_a / rotated_b (a's and b's
+// positions): NeoX pairs are (a[i], b[i]); GPT-J pairs are adjacent elements of a then b. Pair
+// i turns by the angle whose cos/sin are pair_cos[i], pair_sin[i].
 template <bool INTERLEAVE, int VEC, typename T>
-FH_DEVICE FH_INLINE void rotate_pairs(Vec<T, VEC>& a, Vec<T, VEC>& b, const float (&pair_cos)[VEC],
-                                    const float (&pair_sin)[VEC]) {
+FH_DEVICE FH_INLINE void rotated_pairs(Vec<T, VEC>& a, Vec<T, VEC>& b, const float (&pair_cos)[VEC],
+                                       const float (&pair_sin)[VEC], float (&rotated_a)[VEC],
+                                       float (&rotated_b)[VEC]) {
   float rotated[2 * VEC];  // a's elements, then b's
 #pragma unroll
   for (int i = 0; i < VEC; ++i) {
@@ -163,12 +165,20 @@ FH_DEVICE FH_INLINE void rotate_pairs(Vec<T, VEC>& a, Vec<T, VEC>& b, const floa
     rotated[first] = x1 * pair_cos[i] - x2 * pair_sin[i];
     rotated[second] = x2 * pair_cos[i] + x1 * pair_sin[i];
   }
-  float rotated_a[VEC], rotated_b[VEC];
 #pragma unroll
   for (int i = 0; i < VEC; ++i) {
     rotated_a[i] = rotated[i];
     rotated_b[i] = rotated[VEC + i];
   }
+}
+
+// Rotates VEC pairs held in two vectors, in place (rotated_pairs), with one rounding to T, two
+// elements per conversion where the target has a paired instruction.
+template <bool INTERLEAVE, int VEC, typename T>
+FH_DEVICE FH_INLINE void rotate_pairs(Vec<T, VEC>& a, Vec<T, VEC>& b, const float (&pair_cos)[VEC],
+                                    const float (&pair_sin)[VEC]) {
+  float rotated_a[VEC], rotated_b[VEC];
+  rotated_pairs<INTERLEAVE>(a, b, pair_cos, pair_sin, rotated_a, rotated_b);
   convert_floats(rotated_a, a.data);
   convert_floats(rotated_b, b.data);
 }
@@ -185,6 +195,25 @@ FH_DEVICE FH_INLINE void compute_cos_sin(const RopeParams& p, int64_t position, 
   }
 }
 
+// Thread `thread`'s (token, lane, chunk) in a grid of `lanes` groups of `chunks` threads per
+// token: 32-bit divisions (a few instructions) while the index fits, rather than 64-bit ones (a
+// long sequence), which would delay the thread's first load.
+FH_DEVICE FH_INLINE void split_thread(int64_t thread, int chunks, int lanes, int64_t& token, int& lane, int& chunk) {
+  if ((thread >> 32) == 0) {
+    const auto t = static_cast<uint32_t>(thread);
+    const uint32_t token_lane = t / static_cast<uint32_t>(chunks);
+    chunk = static_cast<int>(t - token_lane * static_cast<uint32_t>(chunks));
+    const uint32_t token32 = token_lane / static_cast<uint32_t>(lanes);
+    lane = static_cast<int>(token_lane - token32 * static_cast<uint32_t>(lanes));
+    token = token32;
+  } else {
+    const int64_t token_lane = thread / chunks;
+    chunk = static_cast<int>(thread - token_lane * chunks);
+    token = token_lane / lanes;
+    lane = static_cast<int>(token_lane - token * lanes);
+  }
+}
+
 // One thread per (token, head lane, chunk); see the file comment. The kernel needs no
 // cross-lane operations, so it is not instantiated per wave width.
 template <int VEC, bool INTERLEAVE, bool COMPUTE_ANGLES, bool KV_WRITE, typename T, typename TPos>
@@ -192,24 +221,10 @@ __global__ void FH_LAUNCH_BOUNDS(kBlockThreads, kMinResidentBlocks) rope_heads(c
   static_assert(!(KV_WRITE && COMPUTE_ANGLES), "the KV-cache write is built with a cos|sin cache only");
   using TVec = Vec<T, VEC>;
 
-  const int64_t thread = static_cast<int64_t>(blockIdx.x) * kBlockThreads + threadIdx.x;
   int chunk, head_lane;
   int64_t token;
-  if ((thread >> 32) == 0) {
-    // 32-bit divisions (a few instructions) rather than 64-bit ones (a long sequence), which
-    // would delay this thread's first load.
-    const auto t = static_cast<uint32_t>(thread);
-    const uint32_t token_lane = t / static_cast<uint32_t>(g.chunks_per_head);
-    chunk = static_cast<int>(t - token_lane * static_cast<uint32_t>(g.chunks_per_head));
-    const uint32_t token32 = token_lane / static_cast<uint32_t>(g.head_lanes);
-    head_lane = static_cast<int>(token_lane - token32 * static_cast<uint32_t>(g.head_lanes));
-    token = token32;
-  } else {
-    const int64_t token_lane = thread / g.chunks_per_head;
-    chunk = static_cast<int>(thread - token_lane * g.chunks_per_head);
-    token = token_lane / g.head_lanes;
-    head_lane = static_cast<int>(token_lane - token * g.head_lanes);
-  }
+  split_thread(static_cast<int64_t>(blockIdx.x) * kBlockThreads + threadIdx.x, g.chunks_per_head, g.head_lanes,
+               token, head_lane, chunk);
   if (token >= p.nnz) return;
 
   const int64_t position = static_cast<int64_t>(static_cast<const TPos*>(p.positions)[token * p.positions_stride]);

@@ -20,8 +20,6 @@ inline constexpr int kMaxHeadsPerThread = 2;
 inline int max_heads_per_thread(const RopeParams& p) {
   return p.max_heads_per_thread >= 1 && p.max_heads_per_thread <= 64 ? p.max_heads_per_thread : kMaxHeadsPerThread;
 }
-// The grid's x dimension limit shared by CUDA and HIP.
-inline constexpr int64_t kMaxGridBlocks = 0x7fffffff;
 
 // The same for the KV-cache write's v and cache rows (true without one).
 template <typename T, int VEC>
