@@ -46,9 +46,26 @@ inline void choose_block(int64_t threads_needed, int target_threads, int wave, i
   }
 }
 
+// Rows per launch with strided heads: the kernels split a row index into token and head with a
+// 32-bit division (row_offset), so larger calls go in chunks of whole tokens.
+inline constexpr int64_t kMaxStridedHeadRows = 0x7fffffff;
+
 template <NormKind KIND, int WAVE, typename TAct, typename TW, typename TOut, bool FP32_SUM>
 gpuError_t launch_norm_typed(const NormParams& p, gpuStream_t stream, const DeviceTraits& traits,
                              NormLaunchInfo* info) {
+  if (p.heads > 1 && p.rows > kMaxStridedHeadRows) {
+    const int64_t tokens = p.rows / p.heads, chunk_tokens = kMaxStridedHeadRows / p.heads;
+    for (int64_t t = 0; t < tokens; t += chunk_tokens) {
+      NormParams chunk = p;
+      chunk.rows = std::min(chunk_tokens, tokens - t) * p.heads;
+      chunk.input = static_cast<const TAct*>(p.input) + t * p.input_row_stride;
+      chunk.out = static_cast<TOut*>(p.out) + t * p.out_row_stride;
+      if (p.residual != nullptr) chunk.residual = static_cast<TAct*>(p.residual) + t * p.residual_row_stride;
+      const gpuError_t err = launch_norm_typed<KIND, WAVE, TAct, TW, TOut, FP32_SUM>(chunk, stream, traits, info);
+      if (err != gpuSuccess) return err;
+    }
+    return gpuSuccess;
+  }
   constexpr int kVec = kWideVecElems<TAct>;
   const bool vectorisable = p.hidden % kVec == 0 && p.input_row_stride % kVec == 0 &&
                             p.out_row_stride % kVec == 0 && p.residual_row_stride % kVec == 0 &&
