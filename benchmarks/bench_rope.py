@@ -197,8 +197,9 @@ def bench_quant_case(report: Report, nnz: int, heads: int, device, dtype) -> Non
     peer = lambda: compiled(q_rope, k_rope, q_nope, k_nope, cache, positions)  # noqa: E731
     report.add("rope_quantize_fp8", shape, dtype_name, "torch.compile", time_us(peer), nbytes,
                graph_us=_round(_graph_or_none(peer)))
-    # The ceiling: a copy of as many bytes as the op reads plus writes, with the same launch tail.
-    src = torch.randn(nbytes // 4, device=device)
+    # The ceiling: a copy of as many bytes as the op reads plus writes (half read, half written),
+    # with the same launch tail.
+    src = torch.randn(nbytes // 8, device=device)
     dst = torch.empty_like(src)
     report.add("rope_quantize_fp8", shape, dtype_name, "copy_same_bytes", time_us(lambda: dst.copy_(src)),
                2 * src.numel() * src.element_size())

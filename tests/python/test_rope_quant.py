@@ -60,7 +60,8 @@ def assert_quantised_equal(actual, expected, exact):
     af, ef = actual.cpu().float(), expected.cpu().float()
     assert not af.isnan().any(), "an output element was left unwritten"
     torch.testing.assert_close(af, ef, rtol=0.26, atol=2**-9)
-    assert (a != e).float().mean() < 1e-2
+    # A part of zero width (no nope dims) has nothing to compare: a mean over it would be NaN.
+    assert (a != e).sum().item() <= 1e-2 * a.numel()
 
 
 def run_and_check(q_rope, k_rope, q_nope, k_nope, cache, pos, interleave, scale_q, scale_kv, out_dtype, outs=None):

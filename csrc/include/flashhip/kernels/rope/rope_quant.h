@@ -56,7 +56,7 @@ struct RopeQuantParams {
 struct RopeQuantLaunchInfo {
   const char* variant = "";  // "vector" (16-byte loads) or "scalar" (any alignment)
   int vec = 0;               // input elements per load (rotary: VEC pairs as two loads)
-  int chunks_per_head = 0;   // threads sharing one head: rotary chunks + nope chunks
+  int chunks_per_head = 0;   // threads sharing one head: rotary chunks + nope threads
 };
 
 // Enqueues the kernel on `stream`. Argument validation is the caller's. Positions are not checked

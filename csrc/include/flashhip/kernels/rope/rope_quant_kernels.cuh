@@ -3,9 +3,12 @@
 // cross-lane operations and is not instantiated per wave width.
 //
 // Work split: each head of a token (q heads, then k heads) is cut into chunks: rotary chunks of
-// VEC pairs of its rope row (two loads of VEC elements, as the rope kernel's), then chunks of VEC
-// elements of its nope row. One thread per (token, head, chunk); consecutive threads take
-// consecutive chunks of one head, so a warp reads a nope row as whole 16-byte pieces. The
+// VEC pairs of its rope row (two loads of VEC elements, as the rope kernel's), then the nope row's
+// VEC-element pieces, nope_unroll of them a thread (piece n, n + T, ..., for T nope threads a
+// head). One thread per (token, head, chunk); consecutive threads take consecutive pieces of one
+// head, so a warp reads a nope row as whole 16-byte pieces. With one piece a thread (24 bytes of
+// traffic) the kernel ran at 0.47 of a copy on the H200 (DeepSeek MLA, 8192 tokens): too little
+// work per thread; four pieces a thread keep four loads in flight each. The
 // rotation is the rope kernel's fp32 arithmetic (rotated_pairs); the rotated value is scaled and
 // converted to fp8 directly, with no rounding to the input dtype between.
 #pragma once
@@ -22,9 +25,13 @@ using rope_detail::kMinResidentBlocks;
 // The launcher's split of one head's work over threads.
 struct RopeQuantGrid {
   int rotary_chunks = 0;    // chunks of VEC rotary pairs
-  int chunks_per_head = 0;  // rotary_chunks + chunks of VEC nope elements
+  int nope_threads = 0;     // threads a head's nope row is split over
+  int nope_unroll = 1;      // VEC-element pieces each nope thread converts, 1..kMaxNopeUnroll
+  int chunks_per_head = 0;  // rotary_chunks + nope_threads
   int num_heads = 0;        // q heads + k heads
 };
+
+inline constexpr int kMaxNopeUnroll = 4;
 
 // The input and output rows [dim] of head `head` (q heads first, then k heads) in one part.
 template <typename T, typename TOut>
@@ -66,17 +73,25 @@ __global__ void FH_LAUNCH_BOUNDS(kBlockThreads, kMinResidentBlocks)
   const bool in_cache = position >= 0 && position < p.max_positions;
   const float scale = head < p.num_q_heads ? p.quant_scale_q : p.quant_scale_kv;
 
-  if (chunk >= g.rotary_chunks) {  // VEC nope elements: scaled and quantised only
-    const int offset = (chunk - g.rotary_chunks) * VEC;
+  if (chunk >= g.rotary_chunks) {  // nope pieces of VEC elements: scaled and quantised only
+    const int first_piece = chunk - g.rotary_chunks;
     const T* in;
     TOut* out;
     part_rows(p, p.nope, token, head, in, out);
-    const TVec x = TVec::load(in + offset);
-    if (!in_cache) return;
-    float values[VEC];
+    TVec x[kMaxNopeUnroll];
 #pragma unroll
-    for (int i = 0; i < VEC; ++i) values[i] = to_float(x[i]);
-    store_scaled(values, scale, out + offset);
+    for (int u = 0; u < kMaxNopeUnroll; ++u) {  // every load issued before any is used
+      if (u < g.nope_unroll) x[u] = TVec::load(in + (first_piece + u * g.nope_threads) * VEC);
+    }
+    if (!in_cache) return;
+#pragma unroll
+    for (int u = 0; u < kMaxNopeUnroll; ++u) {
+      if (u >= g.nope_unroll) break;
+      float values[VEC];
+#pragma unroll
+      for (int i = 0; i < VEC; ++i) values[i] = to_float(x[u][i]);
+      store_scaled(values, scale, out + (first_piece + u * g.nope_threads) * VEC);
+    }
     return;
   }
 

@@ -42,7 +42,11 @@ gpuError_t launch_typed(const RopeQuantParams& p, gpuStream_t stream, RopeQuantL
   const int vec = wide ? kVec : 1;
   RopeQuantGrid g;
   g.rotary_chunks = p.rope_dim / 2 / vec;
-  g.chunks_per_head = g.rotary_chunks + p.nope_dim / vec;
+  const int nope_pieces = p.nope_dim / vec;
+  g.nope_unroll = kMaxNopeUnroll;  // the largest unroll that divides the pieces
+  while (nope_pieces % g.nope_unroll != 0) g.nope_unroll /= 2;
+  g.nope_threads = nope_pieces / g.nope_unroll;
+  g.chunks_per_head = g.rotary_chunks + g.nope_threads;
   g.num_heads = p.num_q_heads + p.num_k_heads;
   const int64_t threads = p.nnz * g.num_heads * g.chunks_per_head;
   const int64_t blocks = (threads + kBlockThreads - 1) / kBlockThreads;
