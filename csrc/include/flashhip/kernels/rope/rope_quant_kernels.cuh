@@ -86,11 +86,12 @@ __global__ void FH_LAUNCH_BOUNDS(kBlockThreads, kMinResidentBlocks)
     if (!in_cache) return;
 #pragma unroll
     for (int u = 0; u < kMaxNopeUnroll; ++u) {
-      if (u >= g.nope_unroll) break;
-      float values[VEC];
+      if (u < g.nope_unroll) {
+        float values[VEC];
 #pragma unroll
-      for (int i = 0; i < VEC; ++i) values[i] = to_float(x[u][i]);
-      store_scaled(values, scale, out + (first_piece + u * g.nope_threads) * VEC);
+        for (int i = 0; i < VEC; ++i) values[i] = to_float(x[u][i]);
+        store_scaled(values, scale, out + (first_piece + u * g.nope_threads) * VEC);
+      }
     }
     return;
   }
