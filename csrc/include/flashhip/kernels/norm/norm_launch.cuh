@@ -55,6 +55,7 @@ gpuError_t launch_norm_typed(const NormParams& p, gpuStream_t stream, const Devi
                              NormLaunchInfo* info) {
   if (p.heads > 1 && p.rows > kMaxStridedHeadRows) {
     const int64_t tokens = p.rows / p.heads, chunk_tokens = kMaxStridedHeadRows / p.heads;
+    if (chunk_tokens == 0) return gpuErrorInvalidValue;  // one token's heads past 32 bits
     for (int64_t t = 0; t < tokens; t += chunk_tokens) {
       NormParams chunk = p;
       chunk.rows = std::min(chunk_tokens, tokens - t) * p.heads;
