@@ -7,7 +7,8 @@ default settings, the libraries taking turns, so that two commits compare within
 
 Cases (--cases, default rope,moe): rope llama/8192 (bench_rope's inputs, out of place),
 DeepSeek-V3 moe_topk at T = 1, 64, 4096 and 16384 (bench_moe's call), and norm: the bf16 norms
-at 8192x4096 (torch.compile's rmsnorm and a same-size copy beside them) and rmsnorm 16384x8192.
+(rmsnorm, fused_add_rmsnorm and their fp8 forms) at 8192x4096, 16384x8192 and 4096x7168, a
+same-size copy beside each and torch.compile's rmsnorm at 8192x4096.
 """
 
 from __future__ import annotations
@@ -53,22 +54,24 @@ def norm_cases(results: dict) -> None:
     from common import time_us  # noqa: E402
 
     ops = torch.ops.flashhip
-    for tokens, hidden in ((8192, 4096), (16384, 8192)):
+    for tokens, hidden in ((8192, 4096), (16384, 8192), (4096, 7168)):
         shape = f"{tokens}x{hidden}"
         x = torch.randn(tokens, hidden, device="cuda", dtype=torch.bfloat16)
         w = torch.randn(hidden, device="cuda", dtype=torch.bfloat16)
         out = torch.empty_like(x)
-        results[f"rmsnorm {shape}"] = time_us(lambda: ops.rmsnorm(out, x, w, 1e-6, False))
-        if hidden != 4096:
-            continue
         results[f"copy {shape}"] = time_us(lambda: out.copy_(x))
-        rms_compiled = torch.compile(rms_eager)
-        results[f"compile rmsnorm {shape}"] = time_us(lambda: rms_compiled(x, w))
+        results[f"rmsnorm {shape}"] = time_us(lambda: ops.rmsnorm(out, x, w, 1e-6, False))
+        if hidden == 4096:
+            rms_compiled = torch.compile(rms_eager)
+            results[f"compile rmsnorm {shape}"] = time_us(lambda: rms_compiled(x, w))
         r = torch.randn_like(x)
         results[f"fused_add_rmsnorm {shape}"] = time_us(lambda: ops.fused_add_rmsnorm(x, r, w, 1e-6, False))
         q = torch.empty(tokens, hidden, device="cuda", dtype=torch.float8_e4m3fn)
         scale = torch.tensor([0.05], device="cuda")
         results[f"rmsnorm_quant {shape}"] = time_us(lambda: ops.rmsnorm_quant(q, x, w, scale, 1e-6, False))
+        results[f"fused_add_rmsnorm_quant {shape}"] = time_us(
+            lambda: ops.fused_add_rmsnorm_quant(q, x, r, w, scale, 1e-6, False)
+        )
 
 
 def rope_cases(results: dict) -> None:

@@ -6,12 +6,13 @@
 
 #include <cmath>
 #include <cstdint>
+#include <cstring>
 #include <vector>
 
 #include "flashhip/kernels/common/wave_algorithms.cuh"
 #include "flashhip/platform/arch.h"
+#include "flashhip/platform/fp8_quotient.h"
 #include "flashhip/platform/runtime.h"
-#include "flashhip/platform/scale_divider.h"
 #include "flashhip/platform/wave.h"
 
 namespace flashhip {
@@ -132,37 +133,65 @@ TEST(Platform, WaveReductions) {
   });
 }
 
-// ScaleDivider's device spelling (reciprocal, multiply and fma intrinsics) against the hardware's
-// correctly rounded division, pair by pair.
-__global__ void scale_divider_mismatches(const float* x, const float* d, int n, int* mismatches) {
-  for (int i = blockIdx.x * blockDim.x + threadIdx.x; i < n; i += gridDim.x * blockDim.x) {
-    const float got = ScaleDivider(d[i])(x[i]);
-    const float want = x[i] / d[i];
-    if (!(got == want || (got != got && want != want))) atomicAdd(mismatches, 1);
+// Fp8Quotient's device spelling (the bracket's multiplies, the paired conversions, the corrected
+// quotient) against the device's division and conversion, four elements (one word) at a time,
+// with the divisor's mode taken as the kernels take it.
+template <typename T>
+__global__ void fp8_quotient_mismatches(const float* y /* [n] */, const float* d /* [n / 4] */, int n,
+                                        int* mismatches) {
+  for (int w = blockIdx.x * blockDim.x + threadIdx.x; w < n / 4; w += gridDim.x * blockDim.x) {
+    const Fp8Quotient quotient(d[w]);
+    auto value = [&](int j) { return y[4 * w + j]; };
+    uint32_t got[1];
+    if (quotient.by_bracket()) {
+      quotient.codes<T, true, 4>(value, got);
+    } else {
+      quotient.codes<T, false, 4>(value, got);
+    }
+    float q[4];
+    for (int j = 0; j < 4; ++j) q[j] = y[4 * w + j] / d[w];
+    uint32_t want[1];
+    convert_floats_to_words<T, 4>(q, want);
+    if (got[0] != want[0]) atomicAdd(mismatches, 1);
   }
 }
 
-TEST(Platform, ScaleDividerMatchesTheDivisionOnTheDevice) {
+template <typename T>
+void expect_fp8_quotients_match() {
   constexpr int n = 1 << 22;
-  std::vector<float> x(n), d(n);
+  std::vector<float> y(n), d(n / 4);
   uint64_t state = 88172645463325252ull;
   auto next = [&] { state ^= state << 13, state ^= state >> 7, state ^= state << 17; return state; };
-  for (int i = 0; i < n; ++i) {
+  for (int w = 0; w < n / 4; ++w) {
     const uint64_t r = next();
-    const int ex = int(r >> 46 & 63) - 32, ed = int(r >> 52 & 63) - 32;
-    x[i] = std::ldexp(1.0f + float(r & 0x7fffff) * 0x1p-23f, ex);
-    d[i] = std::ldexp(1.0f + float(r >> 23 & 0x7fffff) * 0x1p-23f, ed) * ((r >> 63) ? -1.0f : 1.0f);
+    d[w] = std::ldexp(1.0f + float(r & 0x7fffff) * 0x1p-23f, int(r >> 52 & 127) - 64) * ((r >> 63) ? -1.0f : 1.0f);
+    for (int j = 0; j < 4; ++j) {
+      const uint64_t s = next();
+      // Every other word: dividends whose quotient sits within a few ulps of an fp8 value or
+      // midpoint (the bracket's undecided cases); otherwise spread over the code range.
+      const float v = std::ldexp(1.0f + float(s >> 40 & 15) * 0x1p-4f, int(s >> 44 & 31) - 14);
+      const float spread = std::ldexp(1.0f + float(s & 0x7fffff) * 0x1p-23f, int(s >> 23 & 31) - 20);
+      float near = v * d[w];
+      uint32_t bits;
+      memcpy(&bits, &near, sizeof bits);
+      bits += static_cast<uint32_t>(int(s >> 56 & 7) - 3);
+      memcpy(&near, &bits, sizeof bits);
+      y[4 * w + j] = (w % 2 ? spread * d[w] : near) * ((s >> 63) ? -1.0f : 1.0f);
+    }
   }
-  d[0] = 0.0f, d[1] = 1e-40f, d[2] = 0x1p126f;  // outside the reciprocal's range: the division
-  DeviceBuffer<float> dx(n), dd(n);
+  d[0] = 0.0f, d[1] = 1e-40f, d[2] = 0x1p126f;  // outside the bracket's range: the division
+  DeviceBuffer<float> dy(n), dd(n / 4);
   DeviceBuffer<int> bad(1);
-  ASSERT_EQ(gpuMemcpyToDevice(dx.ptr, x.data(), n * sizeof(float)), gpuSuccess);
-  ASSERT_EQ(gpuMemcpyToDevice(dd.ptr, d.data(), n * sizeof(float)), gpuSuccess);
+  ASSERT_EQ(gpuMemcpyToDevice(dy.ptr, y.data(), n * sizeof(float)), gpuSuccess);
+  ASSERT_EQ(gpuMemcpyToDevice(dd.ptr, d.data(), n / 4 * sizeof(float)), gpuSuccess);
   const int zero = 0;
   ASSERT_EQ(gpuMemcpyToDevice(bad.ptr, &zero, sizeof(int)), gpuSuccess);
-  scale_divider_mismatches<<<256, 256>>>(dx.ptr, dd.ptr, n, bad.ptr);
+  fp8_quotient_mismatches<T><<<256, 256>>>(dy.ptr, dd.ptr, n, bad.ptr);
   EXPECT_EQ(bad.host()[0], 0);
 }
+
+TEST(Platform, Fp8QuotientMatchesTheDivisionOnTheDeviceE4m3fn) { expect_fp8_quotients_match<fp8_e4m3fn_t>(); }
+TEST(Platform, Fp8QuotientMatchesTheDivisionOnTheDeviceE5m2) { expect_fp8_quotients_match<fp8_e5m2_t>(); }
 
 TEST(Platform, DeviceTraitsAreFilled) {
   DeviceTraits t;

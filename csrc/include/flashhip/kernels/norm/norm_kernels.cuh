@@ -12,7 +12,7 @@
 #include "flashhip/kernels/norm/norm.h"
 #include "flashhip/platform/dtypes.h"
 #include "flashhip/platform/fp8.h"
-#include "flashhip/platform/scale_divider.h"
+#include "flashhip/platform/fp8_quotient.h"
 #include "flashhip/platform/vec.h"
 #include "flashhip/platform/wave.h"
 
@@ -111,70 +111,58 @@ FH_DEVICE FH_INLINE RmsFactor rms_factor(float square_sum, float inv_hidden, flo
 }
 
 // The per-element epilogue shared by both variants: x is the (residual-added) input value,
-// w the weight, b the bias (layernorm kinds only). The quantising forms, RMS and layer alike,
-// divide y by the fp8 scale (OPS.md §1: saturate(y / scale), exactly) through SaturatingDivider;
-// PRESCALED and BY_RECIPROCAL are decided once per row and per kernel, outside the element loops.
-template <NormKind KIND, typename TOut>
+// w the weight, b the bias (layernorm kinds only); y as OPS.md §1 writes it. The quantising forms,
+// RMS and layer alike, then store saturate(y / scale) exactly, through Fp8Quotient (write_outputs);
+// PRESCALED and BY_BRACKET are decided once per row and per kernel, outside the element loops.
+template <NormKind KIND>
 struct Epilogue {
   float mean;           // layernorm kinds only
   float row_scale;      // 1 / sqrt(mean square or variance + eps) (or its rescaled part)
   float pre_scale;      // rescaled RMS rows only
   float weight_offset;  // 1 for gemma's (1 + w), else 0
-  SaturatingDivider divide;
+  Fp8Quotient quotient;
 
-  template <bool PRESCALED, bool BY_RECIPROCAL>
+  template <bool PRESCALED>
   FH_DEVICE FH_INLINE float apply(float x, float w, float b) const {
-    float y;
     if constexpr (KindTraits<KIND>::kLayer) {
-      y = (x - mean) * row_scale * w + b;
+      return (x - mean) * row_scale * w + b;
     } else {
-      y = (PRESCALED ? x * pre_scale : x) * row_scale * (w + weight_offset);
+      return (PRESCALED ? x * pre_scale : x) * row_scale * (w + weight_offset);
     }
-    if constexpr (!KindTraits<KIND>::kQuant) return y;
-    return BY_RECIPROCAL ? divide.quotient_by_reciprocal(y) : divide.quotient_by_division(y);
   }
 };
 
-// The fp8 output's largest finite value (the divider's saturation limit); 0 for other outputs.
-template <typename TOut>
-FH_DEVICE FH_INLINE constexpr float saturation_limit() {
-  if constexpr (std::is_same_v<TOut, fp8_e4m3fn_t> || std::is_same_v<TOut, fp8_e4m3fnuz_t> ||
-                std::is_same_v<TOut, fp8_e5m2_t>) {
-    return Fp8Traits<TOut>::kMaxFinite;
+// The fp8 scale's quotient, built once per kernel (a 1 for the other kinds).
+template <NormKind KIND>
+FH_DEVICE FH_INLINE Fp8Quotient quant_quotient(const NormParams& p) {
+  return Fp8Quotient(KindTraits<KIND>::kQuant ? *p.scale : 1.0f);
+}
+
+// Call f with the mode as a compile-time constant (std::bool_constant), so that each element loop
+// is instantiated without a branch inside; kinds that cannot take a mode get one instantiation.
+// The quotient's mode is kernel-uniform: the prefetching kernels take it outside their row loop,
+// so that the division's instantiation (a call, with saved registers) is not in the loop the
+// bracket runs. The row's prescale is decided per row.
+template <NormKind KIND, typename F>
+FH_DEVICE FH_INLINE void with_quotient_mode(bool by_bracket, F&& f) {
+  if constexpr (KindTraits<KIND>::kQuant) {
+    if (by_bracket) {
+      f(std::true_type{});
+    } else {
+      f(std::false_type{});
+    }
   } else {
-    return 0.0f;
+    f(std::true_type{});
   }
 }
-
-// The fp8 scale's divider, built once per kernel (a 1 for the other kinds).
-template <NormKind KIND, typename TOut>
-FH_DEVICE FH_INLINE SaturatingDivider quant_divider(const NormParams& p) {
-  return SaturatingDivider(KindTraits<KIND>::kQuant ? *p.scale : 1.0f, saturation_limit<TOut>());
-}
-
-// Calls f(prescaled, by_reciprocal) with both as compile-time constants (std::bool_constant), so
-// that each element loop is instantiated without a branch inside; kinds that cannot take a mode
-// get one instantiation.
 template <NormKind KIND, typename F>
-FH_DEVICE FH_INLINE void with_write_mode(bool prescaled, bool by_reciprocal, F&& f) {
-  using Kind = KindTraits<KIND>;
-  auto by_divisor = [&](auto pre) {
-    if constexpr (Kind::kQuant) {
-      if (by_reciprocal) {
-        f(pre, std::true_type{});
-      } else {
-        f(pre, std::false_type{});
-      }
-    } else {
-      f(pre, std::true_type{});
-    }
-  };
-  if constexpr (Kind::kLayer) {
-    by_divisor(std::false_type{});
+FH_DEVICE FH_INLINE void with_row_mode(bool prescaled, F&& f) {
+  if constexpr (KindTraits<KIND>::kLayer) {
+    f(std::false_type{});
   } else if (prescaled) {
-    by_divisor(std::true_type{});
+    f(std::true_type{});
   } else {
-    by_divisor(std::false_type{});
+    f(std::false_type{});
   }
 }
 
@@ -204,17 +192,22 @@ struct Affine {
 };
 
 // Writes VEC outputs from x (values already in registers) and their weight/bias.
-template <NormKind KIND, int VEC, bool PRESCALED, bool BY_RECIPROCAL, typename TOut, typename TW, typename XVec>
-FH_DEVICE FH_INLINE void write_outputs(const Epilogue<KIND, TOut>& epilogue, const XVec& x,
-                                       const Affine<KIND, TW, VEC>& a, TOut* out /* [VEC] */) {
-  float y[VEC];
-#pragma unroll
-  for (int j = 0; j < VEC; ++j) {
+template <NormKind KIND, int VEC, bool PRESCALED, bool BY_BRACKET, typename TOut, typename TW, typename XVec>
+FH_DEVICE FH_INLINE void write_outputs(const Epilogue<KIND>& epilogue, const XVec& x, const Affine<KIND, TW, VEC>& a,
+                                       TOut* out /* [VEC] */) {
+  auto value = [&](int j) {
     const float bj = KindTraits<KIND>::kLayer ? to_float(a.b[j]) : 0.0f;
-    y[j] = epilogue.template apply<PRESCALED, BY_RECIPROCAL>(to_float(x[j]), to_float(a.w[j]), bj);
-  }
+    return epilogue.template apply<PRESCALED>(to_float(x[j]), to_float(a.w[j]), bj);
+  };
   Vec<TOut, VEC> converted;
-  convert_floats(y, converted.data);
+  if constexpr (KindTraits<KIND>::kQuant) {
+    epilogue.quotient.template codes<TOut, BY_BRACKET, VEC>(value, converted.data);
+  } else {
+    float y[VEC];
+#pragma unroll
+    for (int j = 0; j < VEC; ++j) y[j] = value(j);
+    convert_floats(y, converted.data);
+  }
   converted.store_global(out);
 }
 
@@ -227,7 +220,9 @@ FH_HOST_DEVICE constexpr bool prefetches_next_row(NormKind kind, int vecs_per_th
 
 // Blocks of kMaxRegisterThreads that must fit on a multiprocessor, which caps registers per
 // thread: prefetching kernels with few vectors per thread hold two rows in up to 64 registers;
-// the others take what they need (up to 128), as a cap below that was seen to spill.
+// the others take what they need (up to 128), as a cap below that was seen to spill. The fused
+// forms at two vectors a thread spill under their 40 (three blocks), yet run faster so than with
+// 64 and two blocks (H200, 16384x8192: fused_add_rmsnorm 282 us at 40, 326 at 64).
 FH_HOST_DEVICE constexpr int min_resident_blocks(NormKind kind, int vecs_per_thread) {
   return vecs_per_thread > 2 ? 1 : prefetches_next_row(kind, vecs_per_thread) ? 2 : 3;
 }
@@ -260,149 +255,150 @@ __global__ void FH_LAUNCH_BOUNDS(kMaxRegisterThreads, min_resident_blocks(KIND, 
   const TW* weight = static_cast<const TW*>(p.weight);               // [hidden]
   const TW* bias = static_cast<const TW*>(p.bias);                   // [hidden] or null
   const float inv_hidden = 1.0f / static_cast<float>(p.hidden);
-  const SaturatingDivider divide = quant_divider<KIND, TOut>(p);
-
-  auto vector_index = [&](int i) { return static_cast<int64_t>(i) * blockDim.x + threadIdx.x; };
-  auto row_of = [&](int64_t group) { return group * blockDim.y + threadIdx.y; };
-  auto load_row = [&](int64_t row, Row& r) {
-    const TAct* in_row = static_cast<const TAct*>(p.input) + row_offset(p, row, p.input_row_stride, p.input_head_stride);
+  const Fp8Quotient quotient = quant_quotient<KIND>(p);
+  with_quotient_mode<KIND>(quotient.by_bracket(), [&](auto by_bracket) {
+    auto vector_index = [&](int i) { return static_cast<int64_t>(i) * blockDim.x + threadIdx.x; };
+    auto row_of = [&](int64_t group) { return group * blockDim.y + threadIdx.y; };
+    auto load_row = [&](int64_t row, Row& r) {
+      const TAct* in_row = static_cast<const TAct*>(p.input) + row_offset(p, row, p.input_row_stride, p.input_head_stride);
 #pragma unroll
-    for (int i = 0; i < VECS_PER_THREAD; ++i) {
-      if (row < p.rows && vector_index(i) < n_vec) {
-        r.x[i] = ActVec::template load<CachePolicy::kStreaming>(in_row + vector_index(i) * VEC);
-        if constexpr (Kind::kFusedAdd) {
-          const TAct* res_row =
-              static_cast<const TAct*>(p.residual) + row_offset(p, row, p.residual_row_stride, p.residual_head_stride);
-          const ActVec res = ActVec::template load<CachePolicy::kStreaming>(res_row + vector_index(i) * VEC);
-          if constexpr (kAddOnLoad) {
-            add_rounded(r.x[i], res);
-          } else {
-            r.residual[i] = res;
+      for (int i = 0; i < VECS_PER_THREAD; ++i) {
+        if (row < p.rows && vector_index(i) < n_vec) {
+          r.x[i] = ActVec::template load<CachePolicy::kStreaming>(in_row + vector_index(i) * VEC);
+          if constexpr (Kind::kFusedAdd) {
+            const TAct* res_row =
+                static_cast<const TAct*>(p.residual) + row_offset(p, row, p.residual_row_stride, p.residual_head_stride);
+            const ActVec res = ActVec::template load<CachePolicy::kStreaming>(res_row + vector_index(i) * VEC);
+            if constexpr (kAddOnLoad) {
+              add_rounded(r.x[i], res);
+            } else {
+              r.residual[i] = res;
+            }
           }
         }
       }
-    }
-  };
-
-  // A grid smaller than the row count walks the rows. Where registers allow, the next row's
-  // loads are issued before the current row's reductions, so memory stays busy while a row is
-  // reduced and written; wide rows (many vectors per thread) load each row in turn instead of
-  // spilling.
-  // Walking threads keep their columns' weights in registers rather than reload them per row;
-  // not layernorm's weight and bias, whose extra registers cost more than the reloads.
-  using RowAffine = Affine<KIND, TW, VEC>;
-  constexpr bool kKeepAffine = kPrefetch && !Kind::kLayer;
-  RowAffine kept_affine[kKeepAffine ? VECS_PER_THREAD : 1];
-  if constexpr (kKeepAffine) {
-#pragma unroll
-    for (int i = 0; i < VECS_PER_THREAD; ++i) {
-      if (vector_index(i) < n_vec) kept_affine[i] = RowAffine::load(weight, bias, vector_index(i) * VEC);
-    }
-  }
-  int64_t group = blockIdx.x;
-  Row current;
-  if constexpr (kPrefetch) load_row(row_of(group), current);
-  for (; group < n_groups; group += gridDim.x) {
-    Row next;
-    if constexpr (kPrefetch) {
-      if (group + gridDim.x < n_groups) load_row(row_of(group + gridDim.x), next);
-    } else {
-      load_row(row_of(group), current);
-    }
-
-    const int64_t row = row_of(group);
-    bool valid[VECS_PER_THREAD];
-#pragma unroll
-    for (int i = 0; i < VECS_PER_THREAD; ++i) valid[i] = row < p.rows && vector_index(i) < n_vec;
-    TAct* res_row = Kind::kFusedAdd ? static_cast<TAct*>(p.residual) +
-                                          row_offset(p, row, p.residual_row_stride, p.residual_head_stride)
-                                    : nullptr;
-    TOut* out_row = static_cast<TOut*>(p.out) + row_offset(p, row, p.out_row_stride, p.out_head_stride);
-
-    // The values normalised: x (the rounded residual for the fused forms), or the fp32 sums.
-    auto values = [&](int i) {
-      Vec<float, VEC> v;
-#pragma unroll
-      for (int j = 0; j < VEC; ++j) {
-        if constexpr (FP32_SUM) {
-          v[j] = to_float(current.x[i][j]) + to_float(current.residual[i][j]);
-        } else {
-          v[j] = to_float(current.x[i][j]);
-        }
-      }
-      return v;
     };
-    float acc = 0.0f;
-#pragma unroll
-    for (int i = 0; i < VECS_PER_THREAD; ++i) {
-      if (!valid[i]) continue;
-      if constexpr (FP32_SUM) {
-        ActVec rounded = current.x[i];
-        add_rounded(rounded, current.residual[i]);
-        rounded.store_global(res_row + vector_index(i) * VEC);
-      } else if constexpr (Kind::kFusedAdd) {
-        if constexpr (!kAddOnLoad) add_rounded(current.x[i], current.residual[i]);
-        current.x[i].store_global(res_row + vector_index(i) * VEC);
-      }
-      const Vec<float, VEC> v = values(i);
-#pragma unroll
-      for (int j = 0; j < VEC; ++j) acc += Kind::kLayer ? v[j] : v[j] * v[j];
-    }
 
-    float mean = 0.0f;
-    if constexpr (Kind::kLayer) {
-      mean = row_sum<WAVE>(acc, scratch) * inv_hidden;
-      // The squares are summed divided by hidden (each deviation times 1/sqrt(hidden)): a row
-      // whose variance fp32 holds cannot overflow the sum (the CPU sums in double).
-      const float root_inv_hidden = sqrtf(inv_hidden);
-      acc = 0.0f;
+    // A grid smaller than the row count walks the rows. Where registers allow, the next row's
+    // loads are issued before the current row's reductions, so memory stays busy while a row is
+    // reduced and written; wide rows (many vectors per thread) load each row in turn instead of
+    // spilling.
+    // Walking threads keep their columns' weights in registers rather than reload them per row;
+    // not layernorm's weight and bias, whose extra registers cost more than the reloads.
+    using RowAffine = Affine<KIND, TW, VEC>;
+    constexpr bool kKeepAffine = kPrefetch && !Kind::kLayer;
+    [[maybe_unused]] RowAffine kept_affine[kKeepAffine ? VECS_PER_THREAD : 1];
+    if constexpr (kKeepAffine) {
+#pragma unroll
+      for (int i = 0; i < VECS_PER_THREAD; ++i) {
+        if (vector_index(i) < n_vec) kept_affine[i] = RowAffine::load(weight, bias, vector_index(i) * VEC);
+      }
+    }
+    int64_t group = blockIdx.x;
+    Row current;
+    if constexpr (kPrefetch) load_row(row_of(group), current);
+    for (; group < n_groups; group += gridDim.x) {
+      [[maybe_unused]] Row next;
+      if constexpr (kPrefetch) {
+        if (group + gridDim.x < n_groups) load_row(row_of(group + gridDim.x), next);
+      } else {
+        load_row(row_of(group), current);
+      }
+
+      const int64_t row = row_of(group);
+      bool valid[VECS_PER_THREAD];
+#pragma unroll
+      for (int i = 0; i < VECS_PER_THREAD; ++i) valid[i] = row < p.rows && vector_index(i) < n_vec;
+      [[maybe_unused]] TAct* res_row = Kind::kFusedAdd ? static_cast<TAct*>(p.residual) +
+                                            row_offset(p, row, p.residual_row_stride, p.residual_head_stride)
+                                      : nullptr;
+      TOut* out_row = static_cast<TOut*>(p.out) + row_offset(p, row, p.out_row_stride, p.out_head_stride);
+
+      // The values normalised: x (the rounded residual for the fused forms), or the fp32 sums.
+      auto values = [&](int i) {
+        Vec<float, VEC> v;
+#pragma unroll
+        for (int j = 0; j < VEC; ++j) {
+          if constexpr (FP32_SUM) {
+            v[j] = to_float(current.x[i][j]) + to_float(current.residual[i][j]);
+          } else {
+            v[j] = to_float(current.x[i][j]);
+          }
+        }
+        return v;
+      };
+      float acc = 0.0f;
 #pragma unroll
       for (int i = 0; i < VECS_PER_THREAD; ++i) {
         if (!valid[i]) continue;
-#pragma unroll
-        for (int j = 0; j < VEC; ++j) {
-          const float d = (to_float(current.x[i][j]) - mean) * root_inv_hidden;
-          acc += d * d;
+        if constexpr (FP32_SUM) {
+          ActVec rounded = current.x[i];
+          add_rounded(rounded, current.residual[i]);
+          rounded.store_global(res_row + vector_index(i) * VEC);
+        } else if constexpr (Kind::kFusedAdd) {
+          if constexpr (!kAddOnLoad) add_rounded(current.x[i], current.residual[i]);
+          current.x[i].store_global(res_row + vector_index(i) * VEC);
         }
+        const Vec<float, VEC> v = values(i);
+#pragma unroll
+        for (int j = 0; j < VEC; ++j) acc += Kind::kLayer ? v[j] : v[j] * v[j];
       }
-    }
-    RmsFactor factor{0.0f, 1.0f, false};
-    const float square_sum = row_sum<WAVE>(acc, scratch);
-    if constexpr (Kind::kLayer) {
-      factor.row_scale = rsqrtf(square_sum + p.eps);  // square_sum is the variance
-    } else {
-      factor = rms_factor<WAVE>(square_sum, inv_hidden, p.eps, scratch, [&](auto&& f) {
+
+      float mean = 0.0f;
+      if constexpr (Kind::kLayer) {
+        mean = row_sum<WAVE>(acc, scratch) * inv_hidden;
+        // The squares are summed divided by hidden (each deviation times 1/sqrt(hidden)): a row
+        // whose variance fp32 holds cannot overflow the sum (the CPU sums in double).
+        const float root_inv_hidden = sqrtf(inv_hidden);
+        acc = 0.0f;
 #pragma unroll
         for (int i = 0; i < VECS_PER_THREAD; ++i) {
           if (!valid[i]) continue;
-          const Vec<float, VEC> v = values(i);
 #pragma unroll
-          for (int j = 0; j < VEC; ++j) f(v[j]);
-        }
-      });
-    }
-    const Epilogue<KIND, TOut> epilogue{mean, factor.row_scale, factor.pre_scale, p.gemma ? 1.0f : 0.0f, divide};
-    with_write_mode<KIND>(factor.rescaled, divide.by_reciprocal(), [&](auto prescaled, auto by_reciprocal) {
-#pragma unroll
-      for (int i = 0; i < VECS_PER_THREAD; ++i) {
-        if (!valid[i]) continue;
-        RowAffine a;
-        if constexpr (kKeepAffine) {
-          a = kept_affine[i];
-        } else {
-          a = RowAffine::load(weight, bias, vector_index(i) * VEC);
-        }
-        if constexpr (FP32_SUM) {
-          write_outputs<KIND, VEC, decltype(prescaled)::value, decltype(by_reciprocal)::value>(
-              epilogue, values(i), a, out_row + vector_index(i) * VEC);
-        } else {
-          write_outputs<KIND, VEC, decltype(prescaled)::value, decltype(by_reciprocal)::value>(
-              epilogue, current.x[i], a, out_row + vector_index(i) * VEC);
+          for (int j = 0; j < VEC; ++j) {
+            const float d = (to_float(current.x[i][j]) - mean) * root_inv_hidden;
+            acc += d * d;
+          }
         }
       }
-    });
-    if constexpr (kPrefetch) current = next;
-  }
+      RmsFactor factor{0.0f, 1.0f, false};
+      const float square_sum = row_sum<WAVE>(acc, scratch);
+      if constexpr (Kind::kLayer) {
+        factor.row_scale = rsqrtf(square_sum + p.eps);  // square_sum is the variance
+      } else {
+        factor = rms_factor<WAVE>(square_sum, inv_hidden, p.eps, scratch, [&](auto&& f) {
+#pragma unroll
+          for (int i = 0; i < VECS_PER_THREAD; ++i) {
+            if (!valid[i]) continue;
+            const Vec<float, VEC> v = values(i);
+#pragma unroll
+            for (int j = 0; j < VEC; ++j) f(v[j]);
+          }
+        });
+      }
+      const Epilogue<KIND> epilogue{mean, factor.row_scale, factor.pre_scale, p.gemma ? 1.0f : 0.0f, quotient};
+      with_row_mode<KIND>(factor.rescaled, [&](auto prescaled) {
+#pragma unroll
+        for (int i = 0; i < VECS_PER_THREAD; ++i) {
+          if (!valid[i]) continue;
+          RowAffine a;
+          if constexpr (kKeepAffine) {
+            a = kept_affine[i];
+          } else {
+            a = RowAffine::load(weight, bias, vector_index(i) * VEC);
+          }
+          if constexpr (FP32_SUM) {
+            write_outputs<KIND, VEC, decltype(prescaled)::value, decltype(by_bracket)::value>(
+                epilogue, values(i), a, out_row + vector_index(i) * VEC);
+          } else {
+            write_outputs<KIND, VEC, decltype(prescaled)::value, decltype(by_bracket)::value>(
+                epilogue, current.x[i], a, out_row + vector_index(i) * VEC);
+          }
+        }
+      });
+      if constexpr (kPrefetch) current = next;
+    }
+  });
 }
 
 // FP32_SUM as norm_rows_in_registers: every pass reads input and residual and forms their fp32
@@ -491,26 +487,28 @@ __global__ void FH_LAUNCH_BOUNDS(kMaxThreadsPerBlock) norm_rows_streaming(const 
       }
     });
   }
-  const SaturatingDivider divide = quant_divider<KIND, TOut>(p);
-  const Epilogue<KIND, TOut> epilogue{mean, factor.row_scale, factor.pre_scale, p.gemma ? 1.0f : 0.0f, divide};
-  with_write_mode<KIND>(factor.rescaled, divide.by_reciprocal(), [&](auto prescaled, auto by_reciprocal) {
-    for (int64_t v = threadIdx.x; v < n_vec; v += blockDim.x) {
-      if constexpr (FP32_SUM) {
-        const ActVec in = ActVec::load(in_row + v * VEC);
-        ActVec rounded = ActVec::load(res_row + v * VEC);
-        Vec<float, VEC> s;
+  const Fp8Quotient quotient = quant_quotient<KIND>(p);
+  const Epilogue<KIND> epilogue{mean, factor.row_scale, factor.pre_scale, p.gemma ? 1.0f : 0.0f, quotient};
+  with_quotient_mode<KIND>(quotient.by_bracket(), [&](auto by_bracket) {
+    with_row_mode<KIND>(factor.rescaled, [&](auto prescaled) {
+      for (int64_t v = threadIdx.x; v < n_vec; v += blockDim.x) {
+        if constexpr (FP32_SUM) {
+          const ActVec in = ActVec::load(in_row + v * VEC);
+          ActVec rounded = ActVec::load(res_row + v * VEC);
+          Vec<float, VEC> s;
 #pragma unroll
-        for (int j = 0; j < VEC; ++j) s[j] = to_float(in[j]) + to_float(rounded[j]);
-        add_rounded(rounded, in);
-        rounded.store_global(res_row + v * VEC);
-        write_outputs<KIND, VEC, decltype(prescaled)::value, decltype(by_reciprocal)::value>(
-            epilogue, s, Affine<KIND, TW, VEC>::load(weight, bias, v * VEC), out_row + v * VEC);
-      } else {
-        const ActVec x = ActVec::load(x_row + v * VEC);
-        write_outputs<KIND, VEC, decltype(prescaled)::value, decltype(by_reciprocal)::value>(
-            epilogue, x, Affine<KIND, TW, VEC>::load(weight, bias, v * VEC), out_row + v * VEC);
+          for (int j = 0; j < VEC; ++j) s[j] = to_float(in[j]) + to_float(rounded[j]);
+          add_rounded(rounded, in);
+          rounded.store_global(res_row + v * VEC);
+          write_outputs<KIND, VEC, decltype(prescaled)::value, decltype(by_bracket)::value>(
+              epilogue, s, Affine<KIND, TW, VEC>::load(weight, bias, v * VEC), out_row + v * VEC);
+        } else {
+          const ActVec x = ActVec::load(x_row + v * VEC);
+          write_outputs<KIND, VEC, decltype(prescaled)::value, decltype(by_bracket)::value>(
+              epilogue, x, Affine<KIND, TW, VEC>::load(weight, bias, v * VEC), out_row + v * VEC);
+        }
       }
-    }
+    });
   });
 }
 
