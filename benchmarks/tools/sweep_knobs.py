@@ -8,7 +8,9 @@ default settings, the libraries taking turns, so that two commits compare within
 Cases (--cases, default rope,moe): rope llama/8192 (bench_rope's inputs, out of place),
 DeepSeek-V3 moe_topk at T = 1, 64, 4096 and 16384 (bench_moe's call), and norm: the bf16 norms
 (rmsnorm, fused_add_rmsnorm and their fp8 forms) at 8192x4096, 16384x8192 and 4096x7168, a
-same-size copy beside each and torch.compile's rmsnorm at 8192x4096.
+same-size copy beside each and torch.compile's rmsnorm at 8192x4096, and quant:
+per_token_group_quant_fp8 (bf16, group 128, bench_gemm's call) at 8192x7168 with row-major and
+M-major scales and at 1024x7168, a copy of the same bytes beside each.
 """
 
 from __future__ import annotations
@@ -29,6 +31,8 @@ SETTINGS = [
     {"FLASHHIP_DEV_NORM_THREADS_PER_ROW": "128"},
     {"FLASHHIP_DEV_NORM_THREADS_PER_ROW": "128", "FLASHHIP_DEV_NORM_GRID": "rows"},
     {"FLASHHIP_DEV_NORM_THREADS_PER_ROW": "512"},
+    {"FLASHHIP_DEV_QUANT_GROUPS_IN_FLIGHT": "4"},
+    {"FLASHHIP_DEV_QUANT_GROUPS_IN_FLIGHT": "8"},
 ]
 
 
@@ -44,6 +48,8 @@ def child() -> None:
         rope_cases(results)
     if "moe" in cases:
         moe_cases(results)
+    if "quant" in cases:
+        quant_cases(results)
     print(json.dumps(results))
 
 
@@ -103,12 +109,34 @@ def moe_cases(results: dict) -> None:
         results[f"moe_topk T={tokens} graph"] = graph_time_us(call)
 
 
+def quant_cases(results: dict) -> None:
+    import torch
+
+    from common import same_bytes_copy, time_us  # noqa: E402
+
+    ops = torch.ops.flashhip
+    for m, k in ((8192, 7168), (1024, 7168)):
+        shape = f"{m}x{k}"
+        x = torch.randn(m, k, device="cuda", dtype=torch.bfloat16)
+        q = torch.empty(m, k, device="cuda", dtype=torch.float8_e4m3fn)
+        s_row = torch.empty(m, k // 128, device="cuda")
+        results[f"group_quant {shape}"] = time_us(lambda: ops.per_token_group_quant_fp8(q, s_row, x, 128, 1e-10, False))
+        if m == 8192:
+            s_mm = torch.empty(k // 128, m, device="cuda").t()
+            results[f"group_quant M-major {shape}"] = time_us(
+                lambda: ops.per_token_group_quant_fp8(q, s_mm, x, 128, 1e-10, True)
+            )
+        results[f"copy of group_quant's bytes {shape}"] = time_us(
+            same_bytes_copy(m * k * 2 + m * k + m * (k // 128) * 4, "cuda")
+        )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--child", action="store_true")
     parser.add_argument("--out", type=Path)
     parser.add_argument("--repeat", type=int, default=2, help="runs of each setting (spread = noise)")
-    parser.add_argument("--cases", default="rope,moe", help="comma-separated: rope, moe, norm")
+    parser.add_argument("--cases", default="rope,moe", help="comma-separated: rope, moe, norm, quant")
     parser.add_argument("--library", action="append", default=[], metavar="LABEL=PATH",
                         help="compare these builds (default settings) instead of the settings")
     args = parser.parse_args()

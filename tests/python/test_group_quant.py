@@ -83,6 +83,22 @@ def test_odd_group_sizes_and_eps(device):
 
 
 @pytest.mark.parametrize("device", DEVICES)
+@pytest.mark.parametrize("eps", [1e-10, 1e-30])  # 1e-30: scales too small for the bracket, divided
+def test_tiny_eps_and_infinite_input(device, eps):
+    x = torch.randn(4, 512, device=device, dtype=torch.bfloat16)
+    x[1, :128] = 0  # scale eps / fp8_max
+    x[2, 130] = float("inf")  # scale inf: the group's codes 0, the inf's NaN
+    x[3, 300] = -float("inf")
+    q = poisoned_fp8(4, 512, device, torch.float8_e4m3fn)
+    s = scale_buffer(4, 4, device, False)
+    ops.per_token_group_quant_fp8(q, s, x, 128, eps, False)
+    want_q, want_s = ref.group_quant_fp8(x, 128, eps, torch.float8_e4m3fn)
+    assert s[2, 1].isinf() and q.float()[2, 130].isnan() and (q.float()[2, 131:256] == 0).all()
+    torch.testing.assert_close(s.cpu(), want_s.cpu(), rtol=1e-6, atol=0)
+    torch.testing.assert_close(q.float().cpu(), want_q.float().cpu(), rtol=0, atol=0, equal_nan=True)
+
+
+@pytest.mark.parametrize("device", DEVICES)
 def test_saturates_and_keeps_nan(device):
     x = torch.randn(2, 256, device=device)
     x[0, 5] = float("nan")

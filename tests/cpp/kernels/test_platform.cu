@@ -7,6 +7,7 @@
 #include <cmath>
 #include <cstdint>
 #include <cstring>
+#include <limits>
 #include <vector>
 
 #include "flashhip/kernels/common/wave_algorithms.cuh"
@@ -180,6 +181,8 @@ void expect_fp8_quotients_match() {
     }
   }
   d[0] = 0.0f, d[1] = 1e-40f, d[2] = 0x1p126f;  // outside the bracket's range: the division
+  d[3] = std::numeric_limits<float>::infinity(), d[4] = -d[3];  // the bracket, whose ends are y * 0
+  y[12] = d[3], y[13] = std::numeric_limits<float>::quiet_NaN(), y[17] = -d[3];
   DeviceBuffer<float> dy(n), dd(n / 4);
   DeviceBuffer<int> bad(1);
   ASSERT_EQ(gpuMemcpyToDevice(dy.ptr, y.data(), n * sizeof(float)), gpuSuccess);

@@ -22,8 +22,11 @@
 // exact for 2^-126 < |d| < 2^126 and |y| >= 2^-103 with a normal quotient (checked against the
 // division over every 11-bit dividend significand against every fp32 divisor significand, and
 // 2e10 random pairs of significands); |d| >= 2^-80 keeps |y| = |q d| >= 2^-97.
-// A divisor outside 2^-80..2^124 (0, inf, NaN, a tiny or huge scale) has every element divided:
-// by_bracket() is false, asked once per kernel so that the loops have no branch on it.
+// An infinite divisor takes the bracket too: r, r_lo and r_hi are 0 (signed as d), so both ends
+// are y * 0, which is the quotient itself (a signed zero for finite y, NaN for inf and NaN).
+// A divisor outside 2^-80..2^124 and not infinite (0, NaN, a tiny or huge scale) has every
+// element divided: by_bracket() is false, asked once per kernel so that the loops have no branch
+// on it.
 #pragma once
 
 #include <cmath>
@@ -39,7 +42,7 @@ class Fp8Quotient {
  public:
   FH_HOST_DEVICE explicit Fp8Quotient(float divisor) : d_(divisor) {
     const float m = fabsf(divisor);
-    by_bracket_ = m >= 0x1p-80f && m <= 0x1p124f;  // false for 0, inf and NaN too
+    by_bracket_ = (m >= 0x1p-80f && m <= 0x1p124f) || m == INFINITY;  // false for 0 and NaN
     if (by_bracket_) {
       r_ = reciprocal_rn(divisor);
       r_lo_ = mul_rn(r_, 1.0f - 0x1p-21f);

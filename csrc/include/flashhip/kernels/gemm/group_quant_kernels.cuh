@@ -7,7 +7,12 @@
 // quantised and stored, so GROUPS loads stay in flight while the thread computes. A scalar
 // kernel (one thread per group) covers group sizes and alignments the vector kernel does not take.
 //
-//   scale = max(amax, eps) / fp8_max,  out = rne(saturate(x / scale))  (a true division)
+//   scale = max(amax, eps) / fp8_max,  out = rne(saturate(x / scale))
+// The codes are those of the IEEE quotient, found by Fp8Quotient (platform/fp8_quotient.h) from
+// two multiplies an element. With eps / fp8_max >= 2^-80 every scale is in its range (a finite
+// amax gives at most 2^121, an infinite one an infinite scale, which it takes too), so the vector
+// kernel decides once; with a smaller eps (0, denormal) a group's scale may not be, and that
+// launch divides.
 #pragma once
 
 #include <cstdint>
@@ -17,6 +22,7 @@
 #include "flashhip/kernels/gemm/fp8_gemm.h"
 #include "flashhip/platform/dtypes.h"
 #include "flashhip/platform/fp8.h"
+#include "flashhip/platform/fp8_quotient.h"
 #include "flashhip/platform/vec.h"
 #include "flashhip/platform/wave.h"
 
@@ -133,41 +139,50 @@ __global__ void FH_LAUNCH_BOUNDS(kThreads, vector_min_blocks(GROUPS))
 #pragma unroll
   for (int u = 0; u < GROUPS; ++u) load(block_first + local_group + u * step, slot[u]);
 
-  // The loop bound is the block's first group, the same for every thread: all lanes of a wave
-  // take every iteration and join every shuffle; groups past the end are only masked.
-  for (uint32_t block_base = block_first; block_base < total_groups; block_base += sweep) {
-    const uint32_t base = block_base + local_group;
+  // Two copies of the loop, by the bracket or by the division: the division's slow path is a call
+  // whose saved registers the loads in flight cannot spare.
+  const bool by_bracket = p.eps / fp8_max<TOut>() >= 0x1p-80f;  // false for a NaN eps too
+  auto run = [&](auto bracket_mode) {
+    constexpr bool kByBracket = decltype(bracket_mode)::value;
+    // The loop bound is the block's first group, the same for every thread: all lanes of a wave
+    // take every iteration and join every shuffle; groups past the end are only masked.
+    for (uint32_t block_base = block_first; block_base < total_groups; block_base += sweep) {
+      const uint32_t base = block_base + local_group;
 #pragma unroll
-    for (int u = 0; u < GROUPS; ++u) {
-      const uint32_t gidx = base + u * step;
-      float x[kVec];
-      widen<TIn>(slot[u], x);
-      // The slot is free again: its next load goes out before this group's reduction, division
-      // and stores, and is waited for only GROUPS - 1 groups later.
-      load(gidx + sweep, slot[u]);
-      float amax = 0.0f;
+      for (int u = 0; u < GROUPS; ++u) {
+        const uint32_t gidx = base + u * step;
+        float x[kVec];
+        widen<TIn>(slot[u], x);
+        // The slot is free again: its next load goes out before this group's reduction, quantisation
+        // and stores, and is waited for only GROUPS - 1 groups later.
+        load(gidx + sweep, slot[u]);
+        float amax = 0.0f;
 #pragma unroll
-      for (int i = 0; i < kVec; ++i) amax = fmaxf(amax, fabsf(x[i]));
-      // A group's lanes share gidx, so each aligned segment of the reduction is all live or all
-      // dead; dead lanes still join the shuffles.
-      amax = group_reduce_max<WAVE>(amax, lanes);
-      if (gidx >= total_groups) continue;
-      const float scale = fmaxf(amax, p.eps) / fp8_max<TOut>();
-      float y[kVec];
-#pragma unroll
-      for (int i = 0; i < kVec; ++i) y[i] = x[i] / scale;
-      uint32_t codes[kVec / 4];
-      convert_floats_to_words<TOut, kVec>(y, codes);
-      OutWord word;
-      memcpy(&word, codes, sizeof word);
-      uint32_t row, col;
-      locate(gidx, row, col);
-      TOut* dst = out + static_cast<int64_t>(row) * p.out_stride_m + static_cast<int64_t>(col) * p.group_size + sub * kVec;
-      store_word<CachePolicy::kStreaming>(reinterpret_cast<OutWord*>(dst), word);
-      if (sub == 0) {
-        p.scale[static_cast<int64_t>(row) * p.scale_stride_m + static_cast<int64_t>(col) * p.scale_stride_g] = scale;
+        for (int i = 0; i < kVec; ++i) amax = fmaxf(amax, fabsf(x[i]));
+        // A group's lanes share gidx, so each aligned segment of the reduction is all live or all
+        // dead; dead lanes still join the shuffles.
+        amax = group_reduce_max<WAVE>(amax, lanes);
+        if (gidx >= total_groups) continue;
+        const float scale = fmaxf(amax, p.eps) / fp8_max<TOut>();
+        const Fp8Quotient quotient(scale);
+        uint32_t codes[kVec / 4];
+        quotient.codes<TOut, kByBracket, kVec>([&](int i) { return x[i]; }, codes);
+        OutWord word;
+        memcpy(&word, codes, sizeof word);
+        uint32_t row, col;
+        locate(gidx, row, col);
+        TOut* dst = out + static_cast<int64_t>(row) * p.out_stride_m + static_cast<int64_t>(col) * p.group_size + sub * kVec;
+        store_word<CachePolicy::kStreaming>(reinterpret_cast<OutWord*>(dst), word);
+        if (sub == 0) {
+          p.scale[static_cast<int64_t>(row) * p.scale_stride_m + static_cast<int64_t>(col) * p.scale_stride_g] = scale;
+        }
       }
     }
+  };
+  if (by_bracket) {
+    run(std::true_type{});
+  } else {
+    run(std::false_type{});
   }
 }
 
@@ -185,7 +200,8 @@ __global__ void FH_LAUNCH_BOUNDS(kThreads) group_quant_scalar(const GroupQuantPa
     float amax = 0.0f;
     for (int j = 0; j < p.group_size; ++j) amax = fmaxf(amax, fabsf(to_float(src[j])));
     const float scale = fmaxf(amax, p.eps) / fp8_max<TOut>();
-    for (int j = 0; j < p.group_size; ++j) dst[j] = from_float<TOut>(to_float(src[j]) / scale);
+    const Fp8Quotient quotient(scale);
+    for (int j = 0; j < p.group_size; ++j) dst[j] = quotient.code<TOut>(to_float(src[j]));
     p.scale[row * p.scale_stride_m + col * p.scale_stride_g] = scale;
   }
 }
