@@ -57,11 +57,13 @@ auto vector_kernel(int64_t lanes) {
 // 4-slot grid already covers the problem: there the problem, not the kernel, bounds what is in
 // flight, and 8 would only leave multiprocessors idle. Unknown bandwidth (0): 4.
 //   H200 (132 SMs; the runtime reads 3201 MHz x 6016 bits = 4.81e12; a copy reaches 4.25e12),
-//     bf16 in: 4.81e12 * 0.66 / 132 * 2 us = 47.8 KB needed; G=4 at 5 blocks (1280 threads, 48
-//     registers) holds 1280 * 64 B = 81.9 KB: 4. (fp32 in: 0.80, 58 KB needed: 4.) Counting all
-//     bytes as reads (72.9 KB) would still pick 4. There the 4-slot kernel is bound by its
-//     instructions (above all the true division, ~10 a value on NVIDIA), not by bytes in
-//     flight, so more slots only cost registers.
+//     bf16 in: 4.81e12 * 0.66 / 132 * 2 us = 47.8 KB needed; G=4 at 4 blocks (1024 threads, 59
+//     registers with Fp8Quotient's bracket) holds 1024 * 64 B = 65.5 KB: 4. (fp32 in: 0.80, 58
+//     KB needed: 4.) Counting all bytes as reads (72.9 KB) would still pick 4. Measured (H200,
+//     8192x7168 bf16, groups of 128, one run): 4 slots 60.8 us, 8 slots 62.7; the 4-slot kernel
+//     capped to 5 blocks (48 registers, 36 bytes spilled) 61.2 against 58.5. The kernel is
+//     bound by its instructions more than by bytes in flight (the true division, ~10 a value,
+//     took it from 58.8 to 63.6 us), so more slots only cost registers.
 //   H100 SXM (132 SMs, 3.35e12): 3.35e12 * 0.66 / 132 * 2 us = 33 KB: 4.
 //   MI300X (304 CUs, wave64, datasheet 5.3e12): 5.3e12 * 0.66 / 304 * 2 us = 22.9 KB needed
 //     (11.5 KB from the 2.66e12 ROCm's clock would give, see arch.h); G=4 for gfx940 takes 59

@@ -34,11 +34,11 @@ inline constexpr int kThreads = 256;
 inline constexpr int kGroupsInFlightFew = 4;
 inline constexpr int kGroupsInFlightMany = 8;
 // Resident blocks per SM/CU each variant is compiled for. 4 x 256 = 1024 threads caps registers at
-// 64 a thread on NVIDIA (65536 per SM): the 4-slot kernel needs 40-51 (5 blocks fit at 48). The
-// 8-slot one holds 32
-// registers of loads alone: at a cap of 64 nvcc spilled loaded slots to local memory in the loop
-// (waiting on the loads it meant to overlap), at 3 blocks' cap it needs ~58 for bf16 and still
-// fits 4 blocks. On AMD this asks for 3-4 waves per SIMD, no cap below what the kernel uses.
+// 64 a thread on NVIDIA (65536 per SM): the 4-slot kernel needs 46-64 with Fp8Quotient's
+// bracket (a cap of 5 blocks' 51 made the bf16 kernel spill and run 5% slower on the H200). The
+// 8-slot one holds 32 registers of loads alone: at a cap of 64 nvcc spilled loaded slots to local
+// memory in the loop (waiting on the loads it meant to overlap); at 3 blocks' cap of 80 the bf16
+// kernels spill 8-56 bytes (the H200 and H100 take 4 slots). On AMD this asks for 3-4 waves per SIMD, no cap below what the kernel uses.
 constexpr int vector_min_blocks(int groups) { return groups > kGroupsInFlightFew ? 3 : 4; }
 
 template <typename TOut>
