@@ -4,8 +4,8 @@
 # writes the log and JSON results into OUTDIR. Needs no network; keeps going after a failed
 # step and exits non-zero if any failed.
 #   scripts/gpu_run.sh OUTDIR [steps...]    steps: build cpp kernels pytest memcheck racecheck check bench
-#   (also: gemm_profile [GEMM_PROFILE="M,N,K,SPLIT,BLOCK_M ..."], profile [PROFILE_CASES="case ...", see benchmarks/tools/profile_cases.py],
-#    ab [AB_CASES=rope,moe,norm] [AB_BASE_TAR=git archive of the other commit])
+#   (also: gemm_profile [GEMM_PROFILE="M,N,K,SPLIT,BLOCK_M[,STREAM_K] ..."], profile [PROFILE_CASES="case ...", see benchmarks/tools/profile_cases.py],
+#    ab [AB_CASES=rope,moe,norm,quant] [AB_BASE_TAR=git archive of the other commit])
 #   PYTEST_PATHS and BENCHES narrow the pytest and bench steps (default: all of tests/python, every bench).
 set -uo pipefail
 OUTDIR=$(realpath -m "${1:?usage: scripts/gpu_run.sh OUTDIR [steps...]}"); shift
@@ -88,10 +88,11 @@ if want profile; then  # one launch of each case under Nsight Compute: duration,
   grep -E "^  [a-z_].*\(|^case |Duration|Memory Throughput|Compute \(SM\)|Registers Per|Achieved Occupancy|Executed Instructions  |Issue Slots Busy" "$OUTDIR/ncu.txt" | head -n 120
 fi
 if want gemm_profile; then  # fp8_gemm's main kernel under Nsight Compute: GEMM_PROFILE="M,N,K,SPLIT,BLOCK_M ..."
-  for shape in ${GEMM_PROFILE:-8192,8192,8192,1,128 8192,8192,8192,1,256}; do
+  # (SourceCounters: the SASS lines where the warps stall most, to see where a K block's cycles go)
+  for shape in ${GEMM_PROFILE:-8192,8192,8192,1,128,-1 8192,8192,8192,1,256,-1}; do  # -1: stream-K off, as the plan runs 8192^3
     step "gemm_profile_$shape" timeout 120 ncu --clock-control none -k regex:fp8_gemm_wgmma_kernel --launch-skip 10 --launch-count 1 \
       --section SpeedOfLight --section ComputeWorkloadAnalysis --section MemoryWorkloadAnalysis --section WarpStateStats \
-      --section SchedulerStats --section LaunchStats $BUILD_DIR/flashhip_kernel_checks time ${shape//,/ }
+      --section SchedulerStats --section LaunchStats --section SourceCounters $BUILD_DIR/flashhip_kernel_checks time ${shape//,/ }
     step "gemm_metrics_$shape" timeout 120 ncu --clock-control none -k regex:fp8_gemm_wgmma_kernel --launch-skip 10 --launch-count 1 \
       --metrics sm__pipe_tensor_op_gmma_cycles_active.avg.pct_of_peak_sustained_active,sm__cycles_elapsed.avg.per_second,l1tex__data_pipe_lsu_wavefronts_mem_shared.avg.pct_of_peak_sustained_elapsed,l1tex__throughput.avg.pct_of_peak_sustained_active,smsp__average_warp_latency_issue_stalled_barrier.ratio \
       $BUILD_DIR/flashhip_kernel_checks time ${shape//,/ }

@@ -51,7 +51,6 @@ class Fp8Quotient {
   }
 
   FH_HOST_DEVICE bool by_bracket() const { return by_bracket_; }
-  FH_HOST_DEVICE float divisor() const { return d_; }
 
   // The bracket's ends for y (only where by_bracket()).
   FH_HOST_DEVICE float lower(float y) const { return mul_rn(y, r_lo_); }
