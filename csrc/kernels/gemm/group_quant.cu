@@ -66,9 +66,12 @@ auto vector_kernel(int64_t lanes) {
 //     took it from 58.8 to 63.6 us), so more slots only cost registers.
 //   H100 SXM (132 SMs, 3.35e12): 3.35e12 * 0.66 / 132 * 2 us = 33 KB: 4.
 //   MI300X (304 CUs, wave64, datasheet 5.3e12): 5.3e12 * 0.66 / 304 * 2 us = 22.9 KB needed
-//     (11.5 KB from the 2.66e12 ROCm's clock would give, see arch.h); G=4 for gfx940 takes 59
-//     VGPRs, 8 waves per SIMD: 8 blocks of 4 wave64s (2048 threads) hold 2048 * 64 B = 131 KB:
-//     4 either way (the 8-slot kernel: 91 VGPRs, 5 blocks, 164 KB).
+//     (11.5 KB from the 2.66e12 ROCm's clock would give, see arch.h); G=4 for gfx940 (bf16 in,
+//     FNUZ out) takes 92 VGPRs with Fp8Quotient's two copies of the loop (the bracket's alone 73,
+//     the division's 59, as before it), 5 waves per SIMD: 5 blocks of 4 wave64s (1280 threads)
+//     hold 1280 * 64 B = 82 KB: 4 either way (the 8-slot kernel: 140 VGPRs, 3 blocks, 98 KB).
+//     Compiled only (hipcc, ROCm 5.2); the mode as a kernel template parameter, chosen here,
+//     would give the bracket's kernel its 73 (6 waves).
 // (KB: 1000 bytes.)
 template <int WAVE, typename TIn, typename TOut>
 int choose_groups_in_flight(const GroupQuantParams& p, const DeviceTraits& traits, int64_t total_groups,
