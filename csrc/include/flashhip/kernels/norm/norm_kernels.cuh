@@ -110,6 +110,20 @@ FH_DEVICE FH_INLINE RmsFactor rms_factor(float square_sum, float inv_hidden, flo
   return f;
 }
 
+// The row's factor from this thread's part of the sum of squares (reduced here): for layernorm
+// kinds the sum is the variance; RMS kinds go through rms_factor, which may replay the row's
+// values (for_each) when its mean square leaves fp32's range.
+template <NormKind KIND, int WAVE, typename ForEach>
+FH_DEVICE FH_INLINE RmsFactor row_factor(float partial_square_sum, float inv_hidden, float eps, float* scratch,
+                                         ForEach&& for_each) {
+  const float square_sum = row_sum<WAVE>(partial_square_sum, scratch);
+  if constexpr (KindTraits<KIND>::kLayer) {
+    return RmsFactor{rsqrtf(square_sum + eps), 1.0f, false};
+  } else {
+    return rms_factor<WAVE>(square_sum, inv_hidden, eps, scratch, for_each);
+  }
+}
+
 // The per-element epilogue shared by both variants: x is the (residual-added) input value,
 // w the weight, b the bias (layernorm kinds only); y as OPS.md §1 writes it. The quantising forms,
 // RMS and layer alike, then store saturate(y / scale) exactly, through Fp8Quotient (write_outputs);
@@ -361,21 +375,15 @@ __global__ void FH_LAUNCH_BOUNDS(kMaxRegisterThreads, min_resident_blocks(KIND, 
           }
         }
       }
-      RmsFactor factor{0.0f, 1.0f, false};
-      const float square_sum = row_sum<WAVE>(acc, scratch);
-      if constexpr (Kind::kLayer) {
-        factor.row_scale = rsqrtf(square_sum + p.eps);  // square_sum is the variance
-      } else {
-        factor = rms_factor<WAVE>(square_sum, inv_hidden, p.eps, scratch, [&](auto&& f) {
+      const RmsFactor factor = row_factor<KIND, WAVE>(acc, inv_hidden, p.eps, scratch, [&](auto&& f) {
 #pragma unroll
-          for (int i = 0; i < VECS_PER_THREAD; ++i) {
-            if (!valid[i]) continue;
-            const Vec<float, VEC> v = values(i);
+        for (int i = 0; i < VECS_PER_THREAD; ++i) {
+          if (!valid[i]) continue;
+          const Vec<float, VEC> v = values(i);
 #pragma unroll
-            for (int j = 0; j < VEC; ++j) f(v[j]);
-          }
-        });
-      }
+          for (int j = 0; j < VEC; ++j) f(v[j]);
+        }
+      });
       const Epilogue<KIND> epilogue{mean, factor.row_scale, factor.pre_scale, p.gemma ? 1.0f : 0.0f, quotient};
       with_row_mode<KIND>(factor.rescaled, [&](auto prescaled) {
 #pragma unroll
@@ -468,25 +476,19 @@ __global__ void FH_LAUNCH_BOUNDS(kMaxThreadsPerBlock) norm_rows_streaming(const 
       }
     }
   }
-  RmsFactor factor{0.0f, 1.0f, false};
-  const float square_sum = row_sum<WAVE>(acc, scratch);
-  if constexpr (Kind::kLayer) {
-    factor.row_scale = rsqrtf(square_sum + p.eps);  // square_sum is the variance
-  } else {
-    factor = rms_factor<WAVE>(square_sum, inv_hidden, p.eps, scratch, [&](auto&& f) {
-      for (int64_t v = threadIdx.x; v < n_vec; v += blockDim.x) {
-        if constexpr (FP32_SUM) {
-          const Vec<float, VEC> s = sums(v);
+  const RmsFactor factor = row_factor<KIND, WAVE>(acc, inv_hidden, p.eps, scratch, [&](auto&& f) {
+    for (int64_t v = threadIdx.x; v < n_vec; v += blockDim.x) {
+      if constexpr (FP32_SUM) {
+        const Vec<float, VEC> s = sums(v);
 #pragma unroll
-          for (int j = 0; j < VEC; ++j) f(s[j]);
-        } else {
-          const ActVec x = ActVec::load(x_row + v * VEC);
+        for (int j = 0; j < VEC; ++j) f(s[j]);
+      } else {
+        const ActVec x = ActVec::load(x_row + v * VEC);
 #pragma unroll
-          for (int j = 0; j < VEC; ++j) f(to_float(x[j]));
-        }
+        for (int j = 0; j < VEC; ++j) f(to_float(x[j]));
       }
-    });
-  }
+    }
+  });
   const Fp8Quotient quotient = quant_quotient<KIND>(p);
   const Epilogue<KIND> epilogue{mean, factor.row_scale, factor.pre_scale, p.gemma ? 1.0f : 0.0f, quotient};
   with_quotient_mode<KIND>(quotient.by_bracket(), [&](auto by_bracket) {
