@@ -92,7 +92,11 @@ if want gemm_profile; then  # fp8_gemm's main kernel under Nsight Compute: GEMM_
   for shape in ${GEMM_PROFILE:-8192,8192,8192,1,128,-1 8192,8192,8192,1,256,-1}; do  # -1: stream-K off, as the plan runs 8192^3
     step "gemm_profile_$shape" timeout 120 ncu --clock-control none -k regex:fp8_gemm_wgmma_kernel --launch-skip 10 --launch-count 1 \
       --section SpeedOfLight --section ComputeWorkloadAnalysis --section MemoryWorkloadAnalysis --section WarpStateStats \
-      --section SchedulerStats --section LaunchStats --section SourceCounters $BUILD_DIR/flashhip_kernel_checks time ${shape//,/ }
+      --section SchedulerStats --section LaunchStats --section SourceCounters -f -o "$OUTDIR/gemm_${shape//,/_}" \
+      $BUILD_DIR/flashhip_kernel_checks time ${shape//,/ }
+    # The report's details into the log, and every SASS line's counters (stall samples by reason) as CSV.
+    ncu -i "$OUTDIR/gemm_${shape//,/_}.ncu-rep" --page details >>"$LOG" 2>&1
+    ncu -i "$OUTDIR/gemm_${shape//,/_}.ncu-rep" --page source --csv --print-source sass >"$OUTDIR/gemm_sass_${shape//,/_}.csv" 2>>"$LOG"
     step "gemm_metrics_$shape" timeout 120 ncu --clock-control none -k regex:fp8_gemm_wgmma_kernel --launch-skip 10 --launch-count 1 \
       --metrics sm__pipe_tensor_op_gmma_cycles_active.avg.pct_of_peak_sustained_active,sm__cycles_elapsed.avg.per_second,l1tex__data_pipe_lsu_wavefronts_mem_shared.avg.pct_of_peak_sustained_elapsed,l1tex__throughput.avg.pct_of_peak_sustained_active,smsp__average_warp_latency_issue_stalled_barrier.ratio \
       $BUILD_DIR/flashhip_kernel_checks time ${shape//,/ }
