@@ -34,13 +34,17 @@ inline bool is_power_of_two(int64_t x) { return x > 0 && (x & (x - 1)) == 0; }
 // two takes the variant reading it at run time): 128, what DeepSeek-style fp8 GEMMs quantise by.
 inline constexpr int kCommonGroupSize = 128;
 
+// The vector kernel for these lanes and this quotient mode (codes_by_bracket).
 template <int WAVE, int GROUPS, typename TIn, typename TOut>
-auto vector_kernel(int64_t lanes) {
+auto vector_kernel(int64_t lanes, bool by_bracket) {
   constexpr int kCommonLanes = kCommonGroupSize / kWideVecElems<TIn>;
   if constexpr (kCommonLanes <= WAVE) {
-    if (lanes == kCommonLanes) return group_quant_vector<WAVE, GROUPS, kCommonLanes, TIn, TOut>;
+    if (lanes == kCommonLanes) {
+      return by_bracket ? group_quant_vector<WAVE, GROUPS, kCommonLanes, true, TIn, TOut>
+                        : group_quant_vector<WAVE, GROUPS, kCommonLanes, false, TIn, TOut>;
+    }
   }
-  return group_quant_vector<WAVE, GROUPS, 0, TIn, TOut>;
+  return by_bracket ? group_quant_vector<WAVE, GROUPS, 0, true, TIn, TOut> : group_quant_vector<WAVE, GROUPS, 0, false, TIn, TOut>;
 }
 
 // Groups each thread of the vector kernel keeps loading (its slots). By Little's law a
@@ -57,30 +61,30 @@ auto vector_kernel(int64_t lanes) {
 // 4-slot grid already covers the problem: there the problem, not the kernel, bounds what is in
 // flight, and 8 would only leave multiprocessors idle. Unknown bandwidth (0): 4.
 //   H200 (132 SMs; the runtime reads 3201 MHz x 6016 bits = 4.81e12; a copy reaches 4.25e12),
-//     bf16 in: 4.81e12 * 0.66 / 132 * 2 us = 47.8 KB needed; G=4 at 4 blocks (1024 threads, 59
-//     registers with Fp8Quotient's bracket) holds 1024 * 64 B = 65.5 KB: 4. (fp32 in: 0.80, 58
-//     KB needed: 4.) Counting all bytes as reads (72.9 KB) would still pick 4. Measured (H200,
-//     8192x7168 bf16, groups of 128, one run): 4 slots 60.8 us, 8 slots 62.7; the 4-slot kernel
-//     capped to 5 blocks (48 registers, 36 bytes spilled) 61.2 against 58.5. The kernel is
-//     bound by its instructions more than by bytes in flight (the true division, ~10 a value,
-//     took it from 58.8 to 63.6 us), so more slots only cost registers.
+//     bf16 in: 4.81e12 * 0.66 / 132 * 2 us = 47.8 KB needed; G=4 at 4 blocks (1024 threads, 50
+//     registers for the bracket's kernel, 59 before the mode became a template parameter) holds
+//     1024 * 64 B = 65.5 KB: 4. (fp32 in: 0.80, 58 KB needed: 4.) Counting all bytes as reads
+//     (72.9 KB) would still pick 4. Measured (H200, 8192x7168 bf16, groups of 128, one run): 4
+//     slots 60.8 us, 8 slots 62.7; the 4-slot kernel capped to 5 blocks (48 registers, 36 bytes
+//     spilled) 61.2 against 58.5. The kernel is bound by its instructions more than by bytes in
+//     flight (the true division, ~10 a value, took it from 58.8 to 63.6 us), so more slots only
+//     cost registers. One kernel per mode (the launcher picks it) against both modes' loops in one:
+//     56.2 against 58.5 us (same run; M-major 59.4 against 59.3, 1024x7168 12.4 against 13.4).
 //   H100 SXM (132 SMs, 3.35e12): 3.35e12 * 0.66 / 132 * 2 us = 33 KB: 4.
 //   MI300X (304 CUs, wave64, datasheet 5.3e12): 5.3e12 * 0.66 / 304 * 2 us = 22.9 KB needed
 //     (11.5 KB from the 2.66e12 ROCm's clock would give, see arch.h); G=4 for gfx940 (bf16 in,
-//     FNUZ out) takes 92 VGPRs with Fp8Quotient's two copies of the loop (the bracket's alone 73,
-//     the division's 59, as before it), 5 waves per SIMD: 5 blocks of 4 wave64s (1280 threads)
-//     hold 1280 * 64 B = 82 KB: 4 either way (the 8-slot kernel: 140 VGPRs, 3 blocks, 98 KB).
-//     Compiled only (hipcc, ROCm 5.2); the mode as a kernel template parameter, chosen here,
-//     would give the bracket's kernel its 73 (6 waves).
+//     FNUZ out): the bracket's kernel takes 73 VGPRs (the division's 59; both loops in one kernel
+//     took 92), 6 waves per SIMD: 6 blocks of 4 wave64s (1536 threads) hold 1536 * 64 B = 98 KB:
+//     4 either way (the 8-slot kernel: 140 VGPRs, 3 blocks, 98 KB). Compiled only (hipcc, ROCm 5.2).
 // (KB: 1000 bytes.)
 template <int WAVE, typename TIn, typename TOut>
 int choose_groups_in_flight(const GroupQuantParams& p, const DeviceTraits& traits, int64_t total_groups,
-                            int64_t lanes) {
+                            int64_t lanes, bool by_bracket) {
   if (p.force_groups_in_flight == kGroupsInFlightFew || p.force_groups_in_flight == kGroupsInFlightMany) {
     return p.force_groups_in_flight;
   }
   if (!(traits.dram_bytes_per_s > 0.0) || traits.multiprocessors <= 0) return kGroupsInFlightFew;
-  const int blocks_few = resident_blocks(vector_kernel<WAVE, kGroupsInFlightFew, TIn, TOut>(lanes));
+  const int blocks_few = resident_blocks(vector_kernel<WAVE, kGroupsInFlightFew, TIn, TOut>(lanes, by_bracket));
   const int64_t one_iteration_few =
       static_cast<int64_t>(traits.multiprocessors) * blocks_few * (kThreads / lanes) * kGroupsInFlightFew;
   if (total_groups <= one_iteration_few) return kGroupsInFlightFew;
@@ -91,14 +95,14 @@ int choose_groups_in_flight(const GroupQuantParams& p, const DeviceTraits& trait
   auto held = [](int blocks, int groups) { return static_cast<double>(blocks) * kThreads * groups * kMaxVectorBytes; };
   const double held_few = held(blocks_few, kGroupsInFlightFew);
   if (held_few >= needed) return kGroupsInFlightFew;
-  const int blocks_many = resident_blocks(vector_kernel<WAVE, kGroupsInFlightMany, TIn, TOut>(lanes));
+  const int blocks_many = resident_blocks(vector_kernel<WAVE, kGroupsInFlightMany, TIn, TOut>(lanes, by_bracket));
   return held(blocks_many, kGroupsInFlightMany) > held_few ? kGroupsInFlightMany : kGroupsInFlightFew;
 }
 
 template <int WAVE, int GROUPS, typename TIn, typename TOut>
 gpuError_t launch_vector(const GroupQuantParams& p, gpuStream_t stream, const DeviceTraits& traits,
-                         int64_t groups_per_row, int64_t total_groups, int64_t lanes) {
-  const auto kernel = vector_kernel<WAVE, GROUPS, TIn, TOut>(lanes);
+                         int64_t groups_per_row, int64_t total_groups, int64_t lanes, bool by_bracket) {
+  const auto kernel = vector_kernel<WAVE, GROUPS, TIn, TOut>(lanes, by_bracket);
   const int64_t groups_per_step = kThreads / lanes;
   const int64_t needed = (total_groups + groups_per_step * GROUPS - 1) / (groups_per_step * GROUPS);
   const int64_t max_blocks = resident_grid(kernel, traits);
@@ -124,12 +128,15 @@ gpuError_t launch_typed(const GroupQuantParams& p, gpuStream_t stream, const Dev
                       is_aligned(p.input, kMaxVectorBytes) && (p.input_stride_m * sizeof(TIn)) % kMaxVectorBytes == 0 &&
                       is_aligned(p.out, kVec) && p.out_stride_m % kVec == 0 && total_groups <= INT32_MAX;
   if (vector) {
-    const int groups = choose_groups_in_flight<WAVE, TIn, TOut>(p, traits, total_groups, lanes);
+    const bool by_bracket = codes_by_bracket<TOut>(p.eps);
+    const int groups = choose_groups_in_flight<WAVE, TIn, TOut>(p, traits, total_groups, lanes, by_bracket);
     info->variant = "vector";
     info->groups_in_flight = groups;
     return groups == kGroupsInFlightMany
-               ? launch_vector<WAVE, kGroupsInFlightMany, TIn, TOut>(p, stream, traits, groups_per_row, total_groups, lanes)
-               : launch_vector<WAVE, kGroupsInFlightFew, TIn, TOut>(p, stream, traits, groups_per_row, total_groups, lanes);
+               ? launch_vector<WAVE, kGroupsInFlightMany, TIn, TOut>(p, stream, traits, groups_per_row, total_groups, lanes,
+                                                                    by_bracket)
+               : launch_vector<WAVE, kGroupsInFlightFew, TIn, TOut>(p, stream, traits, groups_per_row, total_groups, lanes,
+                                                                   by_bracket);
   }
   info->variant = "scalar";
   info->groups_in_flight = 0;

@@ -42,8 +42,16 @@ inline constexpr int kGroupsInFlightMany = 8;
 constexpr int vector_min_blocks(int groups) { return groups > kGroupsInFlightFew ? 3 : 4; }
 
 template <typename TOut>
-FH_DEVICE FH_INLINE constexpr float fp8_max() {
+FH_HOST_DEVICE FH_INLINE constexpr float fp8_max() {
   return Fp8Traits<TOut>::kMaxFinite;
+}
+
+// Whether every group's scale max(amax, eps) / fp8_max is in Fp8Quotient's bracket range: it is
+// at least eps / fp8_max, a finite amax gives at most 2^121 and an infinite one an infinite scale,
+// which the bracket takes too. False for a NaN eps.
+template <typename TOut>
+FH_HOST_DEVICE FH_INLINE bool codes_by_bracket(float eps) {
+  return eps / fp8_max<TOut>() >= 0x1p-80f;
 }
 
 // n / d for n < 2^31 by a divisor fixed for the launch, without a division instruction:
@@ -97,7 +105,7 @@ FH_DEVICE FH_INLINE void widen(const uint4& w, float (&x)[kWideVecElems<TIn>]) {
 // (`by_column`, rows innermost) for an M-major one; `inner` divides by the groups of that
 // innermost run. Either way each group's input is one contiguous run. total_groups < 2^31; the
 // launcher also guarantees total_groups + 2 * (groups per iteration of the grid) < 2^32.
-template <int WAVE, int GROUPS, int LANES, typename TIn, typename TOut>
+template <int WAVE, int GROUPS, int LANES, bool BY_BRACKET, typename TIn, typename TOut>
 __global__ void FH_LAUNCH_BOUNDS(kThreads, vector_min_blocks(GROUPS))
     group_quant_vector(const GroupQuantParams p, int runtime_lanes, UintDivider inner, uint32_t total_groups,
                        bool by_column) {
@@ -139,11 +147,10 @@ __global__ void FH_LAUNCH_BOUNDS(kThreads, vector_min_blocks(GROUPS))
 #pragma unroll
   for (int u = 0; u < GROUPS; ++u) load(block_first + local_group + u * step, slot[u]);
 
-  // Two copies of the loop, by the bracket or by the division: the division's slow path is a call
-  // whose saved registers the loads in flight cannot spare.
-  const bool by_bracket = p.eps / fp8_max<TOut>() >= 0x1p-80f;  // false for a NaN eps too
-  auto run = [&](auto bracket_mode) {
-    constexpr bool kByBracket = decltype(bracket_mode)::value;
+  // BY_BRACKET (codes_by_bracket(eps), chosen by the launcher): the bracket or the division, as
+  // separate kernels, so that each gets its own registers.
+  {
+    constexpr bool kByBracket = BY_BRACKET;
     // The loop bound is the block's first group, the same for every thread: all lanes of a wave
     // take every iteration and join every shuffle; groups past the end are only masked.
     for (uint32_t block_base = block_first; block_base < total_groups; block_base += sweep) {
@@ -178,11 +185,6 @@ __global__ void FH_LAUNCH_BOUNDS(kThreads, vector_min_blocks(GROUPS))
         }
       }
     }
-  };
-  if (by_bracket) {
-    run(std::true_type{});
-  } else {
-    run(std::false_type{});
   }
 }
 
