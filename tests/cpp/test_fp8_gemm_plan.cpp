@@ -119,6 +119,15 @@ TEST(Fp8GemmPlanSm90, PlansAreConsistent) {
               if (!plan.swap_tokens) {
                 ASSERT_GE(plan.stages, 3) << what;
               }
+              // params() gives [m, k_blocks] scales: the main kernel gets an M-major copy in the workspace.
+              ASSERT_EQ(plan.pack_a_scale, plan.swap_tokens == 0) << what;
+              if (plan.pack_a_scale) {
+                ASSERT_GE(plan.a_scale_rows, m) << what;
+                ASSERT_EQ(plan.a_scale_rows % 4, 0) << what;
+                ASSERT_EQ(plan.a_scale_offset % plan_sm90::kWorkspaceAlign, 0u) << what;
+                ASSERT_GE(plan.bytes, plan.a_scale_offset + size_t(plan.a_scale_rows) * plan.k_blocks * 4) << what;
+              }
+              const size_t scale_bytes = plan.pack_a_scale ? plan_sm90::align_up(size_t(plan.a_scale_rows) * plan.k_blocks * 4) : 0;
               if (plan.stream_k) {
                 ASSERT_EQ(plan.split_k, 1) << what;
                 ASSERT_EQ(plan.swap_tokens, 0) << what;
@@ -136,9 +145,30 @@ TEST(Fp8GemmPlanSm90, PlansAreConsistent) {
               } else if (plan.split_k > 1) {
                 ASSERT_GE(plan.bytes, plan.partials_offset + size_t(plan.split_k) * m * n * 4) << what;
               } else {
-                ASSERT_EQ(plan.bytes, 0u) << what << ": K-contiguous, unsplit: no workspace";
+                ASSERT_EQ(plan.bytes, scale_bytes) << what << ": K-contiguous, unsplit: only the scales' copy";
               }
             }
+}
+
+TEST(Fp8GemmPlanSm90, ScalesAreCopiedMMajorUnlessTheyAlreadyAre) {
+  Fp8GemmParams p = params(1024, 1536, 7168);  // a_scale [1024, 56], K blocks contiguous
+  auto plan = plan_sm90::make_plan(p, kH200Sms);
+  EXPECT_TRUE(plan.pack_a_scale);
+  EXPECT_EQ(plan.a_scale_rows, 1024);
+  EXPECT_EQ(plan.bytes, size_t(1024) * 56 * 4);
+  p.a_scale_stride_m = 1, p.a_scale_stride_kb = 1024;  // M-major (DeepGEMM's layout): read as it is
+  plan = plan_sm90::make_plan(p, kH200Sms);
+  EXPECT_FALSE(plan.pack_a_scale);
+  EXPECT_EQ(plan.bytes, 0u);
+  p.a_scale_stride_kb = 1026;  // M-major, but K-block columns not 16-byte aligned
+  EXPECT_TRUE(plan_sm90::make_plan(p, kH200Sms).pack_a_scale);
+  p.a_scale_stride_kb = 1024;
+  p.a_scale = reinterpret_cast<const float*>(uintptr_t{1} << 12) + 1;  // base not 16-byte aligned
+  EXPECT_TRUE(plan_sm90::make_plan(p, kH200Sms).pack_a_scale);
+  p = params(1001, 1536, 7168);
+  plan = plan_sm90::make_plan(p, kH200Sms);
+  EXPECT_EQ(plan.a_scale_rows, 1004);  // rounded up to whole 16-byte vectors
+  EXPECT_FALSE(plan_sm90::make_plan(params(1, 7168, 7168), kH200Sms).pack_a_scale);  // decode reads them itself
 }
 
 TEST(Fp8GemmPlanSm90, MnContiguousOperandsArePackedIntoTheWorkspace) {

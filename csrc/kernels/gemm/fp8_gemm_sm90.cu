@@ -211,6 +211,13 @@ LaunchStatus launch_fp8_gemm_sm90(const Fp8GemmParams& p, StreamHandle stream_ha
       jobs[count++] = {ws + plan.b_offset, static_cast<const uint8_t*>(p.b), p.n, p.k, p.b_stride_n, p.b_stride_k};
     if (const LaunchStatus s = launch_pack_fp8_operands(jobs, count, stream); !s.ok()) return s;
   }
+  if (plan.pack_a_scale) {
+    auto* scales = reinterpret_cast<float*>(ws + plan.a_scale_offset);
+    if (const LaunchStatus s = launch_pack_row_scales(scales, p.a_scale, p.m, plan.k_blocks, p.a_scale_stride_m,
+                                                      p.a_scale_stride_kb, plan.a_scale_rows, stream);
+        !s.ok())
+      return s;
+  }
   const int64_t a_row = plan.pack_a || p.m == 1 ? p.k : p.a_stride_m;
   const int64_t b_row = plan.pack_b ? p.k : p.b_stride_n;
   CUtensorMap map_a, map_b;
@@ -222,9 +229,15 @@ LaunchStatus launch_fp8_gemm_sm90(const Fp8GemmParams& p, StreamHandle stream_ha
     return {e};
 
   KernelArgs args;
-  args.a_scale = p.a_scale;
-  args.a_scale_stride_m = p.a_scale_stride_m;
-  args.a_scale_stride_kb = p.a_scale_stride_kb;
+  if (plan.pack_a_scale) {
+    args.a_scale = reinterpret_cast<const float*>(ws + plan.a_scale_offset);
+    args.a_scale_stride_m = 1;
+    args.a_scale_stride_kb = plan.a_scale_rows;
+  } else {
+    args.a_scale = p.a_scale;
+    args.a_scale_stride_m = p.a_scale_stride_m;
+    args.a_scale_stride_kb = p.a_scale_stride_kb;
+  }
   args.b_scale = p.b_scale;
   args.b_scale_stride_nb = p.b_scale_stride_nb;
   args.b_scale_stride_kb = p.b_scale_stride_kb;

@@ -1,6 +1,6 @@
 // launch_pack_fp8_operands: one launch for both GEMM operands, a 1-D grid of one block per
 // 128 x 128 tile (job 0's tiles first), each job on the vector transpose when its layout allows
-// it and on the scalar path otherwise.
+// it and on the scalar path otherwise. launch_pack_row_scales: a 2-D grid of 32 x 32 tiles.
 #include <climits>
 
 #include "flashhip/kernels/gemm/operand_pack.h"
@@ -39,6 +39,21 @@ LaunchStatus launch_pack_fp8_operands(const Fp8PackJob* jobs, int count, StreamH
   // 1-D: gridDim.x takes 2^31 - 1 blocks (gridDim.y only 65535); past that the blocks loop.
   const unsigned grid = static_cast<unsigned>(total < static_cast<uint64_t>(INT_MAX) ? total : INT_MAX);
   pack_fp8_operands_kernel<<<grid, kThreads, 0, static_cast<gpuStream_t>(handle)>>>(batch);
+  return {static_cast<int>(gpuGetLastError())};
+}
+
+LaunchStatus launch_pack_row_scales(float* dst, const float* src, int64_t m, int64_t k_blocks, int64_t stride_m,
+                                    int64_t stride_kb, int64_t m_padded, StreamHandle handle) {
+  using namespace operand_pack_detail;
+  if (m < 0 || k_blocks < 0 || m_padded < m) return {static_cast<int>(gpuErrorInvalidValue)};
+  if (m == 0 || k_blocks == 0) return {};
+  const int64_t tiles_rows = (m_padded + kScaleTile - 1) / kScaleTile;
+  const int64_t tiles_kb = (k_blocks + kScaleTile - 1) / kScaleTile;
+  if (tiles_rows > INT_MAX || tiles_kb > 65535) return {static_cast<int>(gpuErrorInvalidValue)};  // grid limits
+  const dim3 grid(static_cast<unsigned>(tiles_rows), static_cast<unsigned>(tiles_kb));
+  const dim3 block(kScaleTile, kScaleTileThreadsY);
+  pack_row_scales_kernel<<<grid, block, 0, static_cast<gpuStream_t>(handle)>>>(dst, src, m, k_blocks, stride_m,
+                                                                             stride_kb, m_padded);
   return {static_cast<int>(gpuGetLastError())};
 }
 

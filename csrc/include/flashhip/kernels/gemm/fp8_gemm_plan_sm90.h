@@ -79,7 +79,12 @@ struct Plan {
   int tiles_m = 0, tiles_n = 0, k_blocks = 0, grid = 0;
   int sched_tiles_m = 0, sched_tiles_n = 0;
   bool pack_a = false, pack_b = false;
-  size_t a_offset = 0, b_offset = 0, partials_offset = 0, flags_offset = 0, bytes = 0;
+  // The main kernel reads a_scale M-major, each K block's column 16-byte aligned; another layout
+  // is first copied so into the workspace at a_scale_offset ([k_blocks, a_scale_rows], M rounded
+  // up to 4 rows).
+  bool pack_a_scale = false;
+  int64_t a_scale_rows = 0;
+  size_t a_offset = 0, b_offset = 0, a_scale_offset = 0, partials_offset = 0, flags_offset = 0, bytes = 0;
 };
 
 // The heuristic, by shape class:
@@ -248,6 +253,18 @@ inline Plan make_plan(const Fp8GemmParams& p, int sms, int cluster_slots = -1) {
   size_t bytes = 0;
   if (plan.pack_a) plan.a_offset = bytes, bytes = align_up(bytes + static_cast<size_t>(p.m * p.k));
   if (plan.pack_b) plan.b_offset = bytes, bytes = align_up(bytes + static_cast<size_t>(p.n * p.k));
+  // The scale warp copies a stage's a_scale column: with rows k_blocks apart that is one 32-byte
+  // sector a row (256 for a 256-row tile), which made the ring alone (no wgmma) take 827 us at
+  // 8192^3 on the H200 against 627 without the scales; M-major, it is 16-byte copies of one
+  // contiguous run. The decode kernel reads each token's scales itself.
+  const bool scales_m_major = p.a_scale_stride_m == 1 && p.a_scale_stride_kb % 4 == 0 &&
+                              reinterpret_cast<uintptr_t>(p.a_scale) % 16 == 0;
+  plan.pack_a_scale = !plan.swap_tokens && !scales_m_major;
+  if (plan.pack_a_scale) {
+    plan.a_scale_rows = (p.m + 3) / 4 * 4;
+    plan.a_scale_offset = bytes;
+    bytes = align_up(bytes + static_cast<size_t>(plan.a_scale_rows) * plan.k_blocks * sizeof(float));
+  }
   if (plan.split_k > 1) {
     plan.partials_offset = bytes;
     bytes = align_up(bytes + static_cast<size_t>(plan.split_k) * p.m * p.n * sizeof(float));

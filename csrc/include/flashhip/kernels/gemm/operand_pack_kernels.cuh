@@ -179,5 +179,32 @@ __global__ void FH_LAUNCH_BOUNDS(kThreads) pack_fp8_operands_kernel(const PackBa
   }
 }
 
+// ---- per-row scales, [m, k_blocks] at any strides -> M-major [k_blocks, m_padded] ----
+// A block moves a kScaleTile x kScaleTile tile through shared memory: it reads along K blocks
+// (contiguous in the usual [m, k_blocks] layout) and writes along rows. The extra column keeps
+// the transposed reads of the tile off a single bank.
+inline constexpr int kScaleTile = 32;         // rows and K blocks of a tile
+inline constexpr int kScaleTileThreadsY = 8;  // blockDim (kScaleTile, kScaleTileThreadsY)
+
+__global__ void FH_LAUNCH_BOUNDS(kScaleTile * kScaleTileThreadsY)
+    pack_row_scales_kernel(float* __restrict__ dst,        // [k_blocks, m_padded] dense
+                           const float* __restrict__ src,  // [m, k_blocks] at (stride_m, stride_kb)
+                           int64_t m, int64_t k_blocks, int64_t stride_m, int64_t stride_kb, int64_t m_padded) {
+  __shared__ float tile[kScaleTile][kScaleTile + 1];
+  const int64_t row0 = static_cast<int64_t>(blockIdx.x) * kScaleTile;
+  const int64_t kb0 = static_cast<int64_t>(blockIdx.y) * kScaleTile;
+  const int tx = static_cast<int>(threadIdx.x), ty = static_cast<int>(threadIdx.y);
+  for (int i = ty; i < kScaleTile; i += kScaleTileThreadsY) {
+    const int64_t row = row0 + i < m ? row0 + i : m - 1;  // padding rows repeat the last
+    const int64_t kb = kb0 + tx;
+    if (kb < k_blocks) tile[i][tx] = src[row * stride_m + kb * stride_kb];
+  }
+  __syncthreads();
+  for (int i = ty; i < kScaleTile; i += kScaleTileThreadsY) {
+    const int64_t kb = kb0 + i, row = row0 + tx;
+    if (kb < k_blocks && row < m_padded) dst[kb * m_padded + row] = tile[tx][i];
+  }
+}
+
 }  // namespace operand_pack_detail
 }  // namespace flashhip::kernels

@@ -17,6 +17,13 @@ FH_DEVICE FH_INLINE void cp_async_4(uint32_t smem_dst, const void* global_src) {
 #endif
 }
 
+// Copies 16 bytes, bypassing L1 (.cg); both addresses must be 16-byte aligned.
+FH_DEVICE FH_INLINE void cp_async_16(uint32_t smem_dst, const void* global_src) {
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 800
+  asm volatile("cp.async.cg.shared.global [%0], [%1], 16;" ::"r"(smem_dst), "l"(global_src) : "memory");
+#endif
+}
+
 // One arrival on the barrier once every cp.async this thread issued before has landed. The
 // arrival is not added to the barrier's expected count (.noinc): it was counted at init.
 FH_DEVICE FH_INLINE void cp_async_arrive_on(uint32_t smem_barrier) {
