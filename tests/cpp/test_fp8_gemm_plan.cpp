@@ -119,8 +119,11 @@ TEST(Fp8GemmPlanSm90, PlansAreConsistent) {
               if (!plan.swap_tokens) {
                 ASSERT_GE(plan.stages, 3) << what;
               }
-              // params() gives [m, k_blocks] scales: the main kernel gets an M-major copy in the workspace.
-              ASSERT_EQ(plan.pack_a_scale, plan.swap_tokens == 0) << what;
+              // params() gives [m, k_blocks] scales: the main kernel with a long K loop gets an M-major
+              // copy in the workspace.
+              ASSERT_EQ(plan.pack_a_scale, plan.swap_tokens == 0 && plan_sm90::busiest_cta_k_blocks(plan) >=
+                                                                        plan_sm90::kPackScalesMinBlocks)
+                  << what;
               if (plan.pack_a_scale) {
                 ASSERT_GE(plan.a_scale_rows, m) << what;
                 ASSERT_EQ(plan.a_scale_rows % 4, 0) << what;
@@ -169,6 +172,12 @@ TEST(Fp8GemmPlanSm90, ScalesAreCopiedMMajorUnlessTheyAlreadyAre) {
   plan = plan_sm90::make_plan(p, kH200Sms);
   EXPECT_EQ(plan.a_scale_rows, 1004);  // rounded up to whole 16-byte vectors
   EXPECT_FALSE(plan_sm90::make_plan(params(1, 7168, 7168), kH200Sms).pack_a_scale);  // decode reads them itself
+  // A short K loop (4 blocks a CTA) would not win back the copy's launch.
+  plan = plan_sm90::make_plan(params(1024, 4096, 512), kH200Sms);
+  EXPECT_LT(plan_sm90::busiest_cta_k_blocks(plan), plan_sm90::kPackScalesMinBlocks);
+  EXPECT_FALSE(plan.pack_a_scale);
+  EXPECT_EQ(plan.bytes, 0u);
+  EXPECT_EQ(plan_sm90::busiest_cta_k_blocks(plan_sm90::make_plan(params(8192, 8192, 8192), kH200Sms)), 16 * 64);
 }
 
 TEST(Fp8GemmPlanSm90, MnContiguousOperandsArePackedIntoTheWorkspace) {

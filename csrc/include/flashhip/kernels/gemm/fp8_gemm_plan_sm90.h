@@ -79,13 +79,26 @@ struct Plan {
   int tiles_m = 0, tiles_n = 0, k_blocks = 0, grid = 0;
   int sched_tiles_m = 0, sched_tiles_n = 0;
   bool pack_a = false, pack_b = false;
-  // The main kernel reads a_scale M-major, each K block's column 16-byte aligned; another layout
-  // is first copied so into the workspace at a_scale_offset ([k_blocks, a_scale_rows], M rounded
-  // up to 4 rows).
+  // The main kernel reads a_scale best M-major, each K block's column 16-byte aligned; for long
+  // K loops another layout is first copied so into the workspace at a_scale_offset ([k_blocks,
+  // a_scale_rows], M rounded up to 4 rows).
   bool pack_a_scale = false;
   int64_t a_scale_rows = 0;
   size_t a_offset = 0, b_offset = 0, a_scale_offset = 0, partials_offset = 0, flags_offset = 0, bytes = 0;
 };
+
+// K blocks of the CTA with the most of them: whole waves of units (tiles, or split-K's parts of
+// them) at their K blocks each; with stream-K, an even share of all K blocks.
+inline int64_t busiest_cta_k_blocks(const Plan& plan) {
+  const int parties = std::max(1, plan.grid / (plan.cluster_m * plan.cluster_n));
+  const int64_t units = static_cast<int64_t>(plan.sched_tiles_m) * plan.sched_tiles_n * plan.split_k;
+  if (plan.stream_k) return (units * plan.k_blocks + parties - 1) / parties;
+  const int64_t blocks_per_unit = (plan.k_blocks + plan.split_k - 1) / plan.split_k;
+  return (units + parties - 1) / parties * blocks_per_unit;
+}
+
+// Below this many K blocks on the busiest CTA, [m, k_blocks] scales are read as they are (make_plan).
+inline constexpr int64_t kPackScalesMinBlocks = 32;
 
 // The heuristic, by shape class:
 // - block_m: 64 rows when M <= 64 (decode: the tile's zero rows cost tensor time we have spare,
@@ -256,10 +269,15 @@ inline Plan make_plan(const Fp8GemmParams& p, int sms, int cluster_slots = -1) {
   // The scale warp copies a stage's a_scale column: with rows k_blocks apart that is one 32-byte
   // sector a row (256 for a 256-row tile), which made the ring alone (no wgmma) take 827 us at
   // 8192^3 on the H200 against 627 without the scales; M-major, it is 16-byte copies of one
-  // contiguous run. The decode kernel reads each token's scales itself.
+  // contiguous run. The copy is one more launch, ~2-3 us on the benchmark's shapes: it is made
+  // only when the busiest CTA has at least kPackScalesMinBlocks K blocks to run (H200, same run,
+  // with the copy against without: 1024x1536x7168 (56 blocks) 35.2 against 38.7 us, 6144x3072x1536
+  // (48) 70.5 against 71.7, 1024x7168x2048 (32) 38.9 against 39.2; 6144x4096x512 (24) 43.4
+  // against 41.6, 6144x7168x256 (20) 54.2 against 51.7, 1024x4096x512 (4) 15.0 against 11.8).
+  // The decode kernel reads each token's scales itself.
   const bool scales_m_major = p.a_scale_stride_m == 1 && p.a_scale_stride_kb % 4 == 0 &&
                               reinterpret_cast<uintptr_t>(p.a_scale) % 16 == 0;
-  plan.pack_a_scale = !plan.swap_tokens && !scales_m_major;
+  plan.pack_a_scale = !plan.swap_tokens && !scales_m_major && busiest_cta_k_blocks(plan) >= kPackScalesMinBlocks;
   if (plan.pack_a_scale) {
     plan.a_scale_rows = (p.m + 3) / 4 * 4;
     plan.a_scale_offset = bytes;

@@ -33,13 +33,14 @@ struct KernelArgs {
   void* out = nullptr;  // [m, n] OutT; with split-K, [split_k, m, n] fp32 partials
   int64_t out_stride_m = 0;
   int64_t out_stride_split = 0;
-  const float* a_scale = nullptr;  // [m, k_blocks] at the strides below (main kernel: stride_m 1, stride_kb % 4 == 0, 16-byte aligned)
+  const float* a_scale = nullptr;  // [m, k_blocks] at the strides below (M-major for long K loops)
   int64_t a_scale_stride_m = 0, a_scale_stride_kb = 0;
   const float* b_scale = nullptr;  // [ceil(n / 128), k_blocks]
   int64_t b_scale_stride_nb = 0, b_scale_stride_kb = 0;
   int m = 0, n = 0;
   bool paired_stores = true;  // out rows are 2-element aligned: store column pairs at once
   bool vector_stores = true;  // out and its rows are 16-byte aligned: the staged epilogue
+  bool a_scale_columns_aligned = false;  // a_scale M-major, every K block's column 16-byte aligned
   TileScheduler<kGroupM> scheduler;
   // Stream-K (scheduler.stream_k_ctas > 0): each CTA's helper piece, as its consumer threads hold
   // it ([ctas][consumers][subtiles][accumulators / 4][128 threads] float4), and its ready flags
@@ -251,9 +252,10 @@ __global__ void FH_LAUNCH_BOUNDS((Config<kBlockM, kStages, OutT, kClusterM, kClu
       int stage = 0;
       uint32_t phase = 0;
       TileCoord c;
-      // a_scale is M-major with 16-byte aligned K-block columns (the launcher sees to it), so a
-      // lane copies 4 rows at once: one contiguous run a stage (slots and m0 are 16-byte aligned).
-      // Rows past m read row m - 1: finite, and their products are never stored.
+      // M-major a_scale with 16-byte aligned K-block columns (what the launcher passes unless the
+      // K loop is short): a lane copies 4 rows at once, one contiguous run a stage (slots and m0
+      // are 16-byte aligned; a_scale_columns_aligned); otherwise one row a lane. Rows past m read row m - 1: finite, and
+      // their products are never stored.
       // b_scale blocks of the tile's first and (wide tiles) last column; a cluster's second
       // tile may lie past n.
       const int last_n_block = (args.n - 1) / kBlockN;
@@ -266,13 +268,21 @@ __global__ void FH_LAUNCH_BOUNDS((Config<kBlockM, kStages, OutT, kClusterM, kClu
         for (int kb = c.kb_begin; kb < c.kb_end; ++kb) {
           sm90::mbar_wait(&empty[stage], phase ^ 1);
           const uint32_t slot = sm90::smem_addr(smem_scales + stage * Cfg::kScaleFloats);
-          const float* column = args.a_scale + kb * args.a_scale_stride_kb;
+          if (args.a_scale_columns_aligned) {
+            const float* column = args.a_scale + kb * args.a_scale_stride_kb;
 #pragma unroll 1
-          for (int r = 4 * lane; r < kBlockM; r += 4 * sm90::kWarpThreads) {  // a loop: the producer has 40 registers
-            if (m0 + r + 4 <= args.m) {
-              sm80::cp_async_16(slot + 4 * r, column + m0 + r);
-            } else {
-              for (int e = 0; e < 4; ++e) sm80::cp_async_4(slot + 4 * (r + e), column + min(m0 + r + e, args.m - 1));
+            for (int r = 4 * lane; r < kBlockM; r += 4 * sm90::kWarpThreads) {  // a loop: the producer has 40 registers
+              if (m0 + r + 4 <= args.m) {
+                sm80::cp_async_16(slot + 4 * r, column + m0 + r);
+              } else {
+                for (int e = 0; e < 4; ++e) sm80::cp_async_4(slot + 4 * (r + e), column + min(m0 + r + e, args.m - 1));
+              }
+            }
+          } else {
+#pragma unroll 1
+            for (int r = lane; r < kBlockM; r += sm90::kWarpThreads) {
+              const int64_t row = min(m0 + r, args.m - 1);
+              sm80::cp_async_4(slot + 4 * r, args.a_scale + row * args.a_scale_stride_m + kb * args.a_scale_stride_kb);
             }
           }
           if (lane < (Cfg::kOneScaleBlock ? 1 : 2)) sm80::cp_async_4(slot + 4 * (kBlockM + lane), b_col + kb * args.b_scale_stride_kb);
