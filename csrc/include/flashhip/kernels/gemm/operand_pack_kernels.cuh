@@ -14,7 +14,6 @@
 
 #include <cstdint>
 
-#include "flashhip/platform/grid_dependency.h"
 #include "flashhip/platform/macros.h"
 #include "flashhip/platform/vec.h"
 
@@ -192,10 +191,6 @@ __global__ void FH_LAUNCH_BOUNDS(kScaleTile * kScaleTileThreadsY)
                            const float* __restrict__ src,  // [m, k_blocks] at (stride_m, stride_kb)
                            int64_t m, int64_t k_blocks, int64_t stride_m, int64_t stride_kb, int64_t m_padded) {
   __shared__ float tile[kScaleTile][kScaleTile + 1];
-  // Launched as a dependent: the scales may come from the kernel before (a quantisation); the
-  // GEMM after this one may start its set-up now (it waits for these writes itself).
-  grid_dependency_wait();
-  grid_dependents_launch();
   const int64_t row0 = static_cast<int64_t>(blockIdx.x) * kScaleTile;
   const int64_t kb0 = static_cast<int64_t>(blockIdx.y) * kScaleTile;
   const int tx = static_cast<int>(threadIdx.x), ty = static_cast<int>(threadIdx.y);
