@@ -238,8 +238,7 @@ LaunchStatus launch_fp8_gemm_sm90(const Fp8GemmParams& p, StreamHandle stream_ha
     args.a_scale_stride_m = p.a_scale_stride_m;
     args.a_scale_stride_kb = p.a_scale_stride_kb;
   }
-  args.a_scale_columns_aligned = args.a_scale_stride_m == 1 && args.a_scale_stride_kb % 4 == 0 &&
-                                 reinterpret_cast<uintptr_t>(args.a_scale) % 16 == 0;
+  args.a_scale_columns_aligned = scale_columns_aligned(args.a_scale, args.a_scale_stride_m, args.a_scale_stride_kb);
   args.b_scale = p.b_scale;
   args.b_scale_stride_nb = p.b_scale_stride_nb;
   args.b_scale_stride_kb = p.b_scale_stride_kb;

@@ -60,6 +60,12 @@ inline bool tma_readable(const void* base, int64_t rows, int64_t stride_row, int
   return row_stride % 16 == 0 && reinterpret_cast<uintptr_t>(base) % 16 == 0;
 }
 
+// The main kernel's scale warp copies a K block's a_scale column 16 bytes a lane when a_scale is
+// M-major and every column starts 16-byte aligned; otherwise one row a lane.
+inline bool scale_columns_aligned(const float* base, int64_t stride_m, int64_t stride_kb) {
+  return stride_m == 1 && stride_kb % 4 == 0 && reinterpret_cast<uintptr_t>(base) % 16 == 0;
+}
+
 // Decode ring: one K block a stage, as many stages as fit in 227 KB (up to 12); or "wide" stages
 // of several K blocks, so that each weight row is requested 256-512 contiguous bytes at a time.
 constexpr int swap_blocks(int tokens, bool wide) { return !wide ? 1 : tokens <= 16 ? 4 : 2; }
@@ -275,9 +281,8 @@ inline Plan make_plan(const Fp8GemmParams& p, int sms, int cluster_slots = -1) {
   // (48) 70.5 against 71.7, 1024x7168x2048 (32) 38.9 against 39.2; 6144x4096x512 (24) 43.4
   // against 41.6, 6144x7168x256 (20) 54.2 against 51.7, 1024x4096x512 (4) 15.0 against 11.8).
   // The decode kernel reads each token's scales itself.
-  const bool scales_m_major = p.a_scale_stride_m == 1 && p.a_scale_stride_kb % 4 == 0 &&
-                              reinterpret_cast<uintptr_t>(p.a_scale) % 16 == 0;
-  plan.pack_a_scale = !plan.swap_tokens && !scales_m_major && busiest_cta_k_blocks(plan) >= kPackScalesMinBlocks;
+  plan.pack_a_scale = !plan.swap_tokens && !scale_columns_aligned(p.a_scale, p.a_scale_stride_m, p.a_scale_stride_kb) &&
+                      busiest_cta_k_blocks(plan) >= kPackScalesMinBlocks;
   if (plan.pack_a_scale) {
     plan.a_scale_rows = (p.m + 3) / 4 * 4;
     plan.a_scale_offset = bytes;

@@ -252,10 +252,10 @@ __global__ void FH_LAUNCH_BOUNDS((Config<kBlockM, kStages, OutT, kClusterM, kClu
       int stage = 0;
       uint32_t phase = 0;
       TileCoord c;
-      // M-major a_scale with 16-byte aligned K-block columns (what the launcher passes unless the
-      // K loop is short): a lane copies 4 rows at once, one contiguous run a stage (slots and m0
-      // are 16-byte aligned; a_scale_columns_aligned); otherwise one row a lane. Rows past m read row m - 1: finite, and
-      // their products are never stored.
+      // a_scale_columns_aligned (M-major, 16-byte aligned K-block columns: what the launcher
+      // passes unless the K loop is short): a lane copies 4 rows at once, one contiguous run a
+      // stage (slots and m0 are 16-byte aligned); otherwise one row a lane. Rows past m read row
+      // m - 1: finite, and their products are never stored.
       // b_scale blocks of the tile's first and (wide tiles) last column; a cluster's second
       // tile may lie past n.
       const int last_n_block = (args.n - 1) / kBlockN;

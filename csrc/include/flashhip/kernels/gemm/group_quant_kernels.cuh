@@ -149,40 +149,37 @@ __global__ void FH_LAUNCH_BOUNDS(kThreads, vector_min_blocks(GROUPS))
 
   // BY_BRACKET (codes_by_bracket(eps), chosen by the launcher): the bracket or the division, as
   // separate kernels, so that each gets its own registers.
-  {
-    constexpr bool kByBracket = BY_BRACKET;
-    // The loop bound is the block's first group, the same for every thread: all lanes of a wave
-    // take every iteration and join every shuffle; groups past the end are only masked.
-    for (uint32_t block_base = block_first; block_base < total_groups; block_base += sweep) {
-      const uint32_t base = block_base + local_group;
+  // The loop bound is the block's first group, the same for every thread: all lanes of a wave
+  // take every iteration and join every shuffle; groups past the end are only masked.
+  for (uint32_t block_base = block_first; block_base < total_groups; block_base += sweep) {
+    const uint32_t base = block_base + local_group;
 #pragma unroll
-      for (int u = 0; u < GROUPS; ++u) {
-        const uint32_t gidx = base + u * step;
-        float x[kVec];
-        widen<TIn>(slot[u], x);
-        // The slot is free again: its next load goes out before this group's reduction, quantisation
-        // and stores, and is waited for only GROUPS - 1 groups later.
-        load(gidx + sweep, slot[u]);
-        float amax = 0.0f;
+    for (int u = 0; u < GROUPS; ++u) {
+      const uint32_t gidx = base + u * step;
+      float x[kVec];
+      widen<TIn>(slot[u], x);
+      // The slot is free again: its next load goes out before this group's reduction, quantisation
+      // and stores, and is waited for only GROUPS - 1 groups later.
+      load(gidx + sweep, slot[u]);
+      float amax = 0.0f;
 #pragma unroll
-        for (int i = 0; i < kVec; ++i) amax = fmaxf(amax, fabsf(x[i]));
-        // A group's lanes share gidx, so each aligned segment of the reduction is all live or all
-        // dead; dead lanes still join the shuffles.
-        amax = group_reduce_max<WAVE>(amax, lanes);
-        if (gidx >= total_groups) continue;
-        const float scale = fmaxf(amax, p.eps) / fp8_max<TOut>();
-        const Fp8Quotient quotient(scale);
-        uint32_t codes[kVec / 4];
-        quotient.codes<TOut, kByBracket, kVec>([&](int i) { return x[i]; }, codes);
-        OutWord word;
-        memcpy(&word, codes, sizeof word);
-        uint32_t row, col;
-        locate(gidx, row, col);
-        TOut* dst = out + static_cast<int64_t>(row) * p.out_stride_m + static_cast<int64_t>(col) * p.group_size + sub * kVec;
-        store_word<CachePolicy::kStreaming>(reinterpret_cast<OutWord*>(dst), word);
-        if (sub == 0) {
-          p.scale[static_cast<int64_t>(row) * p.scale_stride_m + static_cast<int64_t>(col) * p.scale_stride_g] = scale;
-        }
+      for (int i = 0; i < kVec; ++i) amax = fmaxf(amax, fabsf(x[i]));
+      // A group's lanes share gidx, so each aligned segment of the reduction is all live or all
+      // dead; dead lanes still join the shuffles.
+      amax = group_reduce_max<WAVE>(amax, lanes);
+      if (gidx >= total_groups) continue;
+      const float scale = fmaxf(amax, p.eps) / fp8_max<TOut>();
+      const Fp8Quotient quotient(scale);
+      uint32_t codes[kVec / 4];
+      quotient.codes<TOut, BY_BRACKET, kVec>([&](int i) { return x[i]; }, codes);
+      OutWord word;
+      memcpy(&word, codes, sizeof word);
+      uint32_t row, col;
+      locate(gidx, row, col);
+      TOut* dst = out + static_cast<int64_t>(row) * p.out_stride_m + static_cast<int64_t>(col) * p.group_size + sub * kVec;
+      store_word<CachePolicy::kStreaming>(reinterpret_cast<OutWord*>(dst), word);
+      if (sub == 0) {
+        p.scale[static_cast<int64_t>(row) * p.scale_stride_m + static_cast<int64_t>(col) * p.scale_stride_g] = scale;
       }
     }
   }
