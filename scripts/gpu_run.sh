@@ -82,9 +82,13 @@ if want racecheck; then
   step racecheck sanitize racecheck
 fi
 if want profile; then  # one launch of each case under Nsight Compute: duration, throughput, stalls
+  # (SourceCounters too: the report is kept and its SASS page written as CSV, stall samples per line)
   step profile ncu --profile-from-start off --section SpeedOfLight --section LaunchStats --section Occupancy \
-    --section WarpStateStats --section ComputeWorkloadAnalysis --section InstructionStats --section MemoryWorkloadAnalysis "$PY" benchmarks/tools/profile_cases.py ${PROFILE_CASES:-}
-  awk '/===== profile:/,/===== profile rc/' "$LOG" >"$OUTDIR/ncu.txt"
+    --section WarpStateStats --section ComputeWorkloadAnalysis --section InstructionStats --section MemoryWorkloadAnalysis \
+    --section SourceCounters -f -o "$OUTDIR/profile" "$PY" benchmarks/tools/profile_cases.py ${PROFILE_CASES:-}
+  ncu -i "$OUTDIR/profile.ncu-rep" --page details >>"$LOG" 2>&1
+  ncu -i "$OUTDIR/profile.ncu-rep" --page source --csv --print-source sass >"$OUTDIR/profile_sass.csv" 2>>"$LOG"
+  awk '/===== profile:/,0' "$LOG" >"$OUTDIR/ncu.txt"
   grep -E "^  [a-z_].*\(|^case |Duration|Memory Throughput|Compute \(SM\)|Registers Per|Achieved Occupancy|Executed Instructions  |Issue Slots Busy" "$OUTDIR/ncu.txt" | head -n 120
 fi
 if want gemm_profile; then  # fp8_gemm's main kernel under Nsight Compute: GEMM_PROFILE="M,N,K,SPLIT,BLOCK_M ..."

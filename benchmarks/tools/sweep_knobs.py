@@ -38,7 +38,14 @@ SETTINGS = [
 
 def child() -> None:
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # benchmarks/
-    import flashhip  # noqa: F401,E402  (loads the library FLASHHIP_LIBRARY names)
+    if os.environ.get("FLASHHIP_SWEEP_RAW_LIBRARY"):
+        # An older commit's library beside this tree's Python package, which may wrap ops that
+        # library lacks: only its torch.ops (the norm and quant cases need nothing else).
+        import torch
+
+        torch.ops.load_library(os.environ["FLASHHIP_LIBRARY"])
+    else:
+        import flashhip  # noqa: F401,E402  (loads the library FLASHHIP_LIBRARY names)
 
     results = {}
     cases = os.environ.get("FLASHHIP_SWEEP_CASES", "rope,moe").split(",")
