@@ -10,7 +10,8 @@ DeepSeek-V3 moe_topk at T = 1, 64, 4096 and 16384 (bench_moe's call), and norm: 
 (rmsnorm, fused_add_rmsnorm and their fp8 forms) at 8192x4096, 16384x8192 and 4096x7168, a
 same-size copy beside each and torch.compile's rmsnorm at 8192x4096, and quant:
 per_token_group_quant_fp8 (bf16, group 128, bench_gemm's call) at 8192x7168 with row-major and
-M-major scales and at 1024x7168, a copy of the same bytes beside each.
+M-major scales and at 1024x7168, a copy of the same bytes beside each; gemm: fp8_gemm at six
+challenge-sized shapes (8192^3 in both layouts), a bf16 matmul beside it.
 """
 
 from __future__ import annotations
@@ -57,6 +58,8 @@ def child() -> None:
         moe_cases(results)
     if "quant" in cases:
         quant_cases(results)
+    if "gemm" in cases:
+        gemm_cases(results)
     print(json.dumps(results))
 
 
@@ -116,6 +119,31 @@ def moe_cases(results: dict) -> None:
         results[f"moe_topk T={tokens} graph"] = graph_time_us(call)
 
 
+def gemm_cases(results: dict) -> None:
+    """fp8_gemm on inputs drawn as the challenge's (N(0,1) fp8 operands and scales, bench_gemm's),
+    built here with torch alone (the Python package may be newer than the library): K-contiguous,
+    and at 8192^3 also the challenge's M/N-contiguous views."""
+    import torch
+
+    from common import time_us  # noqa: E402
+
+    ops = torch.ops.flashhip
+    shapes = ((8192, 8192, 8192), (6144, 4608, 7168), (6144, 7168, 2048), (1024, 1536, 7168), (1024, 4096, 512), (6144, 7168, 256))
+    for m, n, k in shapes:
+        gen = torch.Generator(device="cuda")
+        gen.manual_seed(m + n + k)
+        a_mn = torch.randn((k, m), dtype=torch.bfloat16, device="cuda", generator=gen).to(torch.float8_e4m3fn).T
+        b_mn = torch.randn((k, n), dtype=torch.bfloat16, device="cuda", generator=gen).to(torch.float8_e4m3fn).T
+        sa_mn = torch.randn((k // 128, m), device="cuda", generator=gen).T
+        sb_mn = torch.randn((k // 128, (n + 127) // 128), device="cuda", generator=gen).T
+        a, b, sa, sb = a_mn.contiguous(), b_mn.contiguous(), sa_mn.contiguous(), sb_mn.contiguous()
+        out = torch.empty(m, n, device="cuda", dtype=torch.bfloat16)
+        results[f"fp8_gemm {m}x{n}x{k}"] = time_us(lambda: ops.fp8_gemm(out, a, b, sa, sb))
+        if m == n == k:
+            results[f"fp8_gemm M/N-contig. {m}x{n}x{k}"] = time_us(lambda: ops.fp8_gemm(out, a_mn, b_mn, sa_mn, sb_mn))
+            results[f"bf16 matmul {m}x{n}x{k}"] = time_us(lambda: a.to(torch.bfloat16) @ b.to(torch.bfloat16).t())
+
+
 def quant_cases(results: dict) -> None:
     import torch
 
@@ -143,7 +171,7 @@ def main() -> None:
     parser.add_argument("--child", action="store_true")
     parser.add_argument("--out", type=Path)
     parser.add_argument("--repeat", type=int, default=2, help="runs of each setting (spread = noise)")
-    parser.add_argument("--cases", default="rope,moe", help="comma-separated: rope, moe, norm, quant")
+    parser.add_argument("--cases", default="rope,moe", help="comma-separated: rope, moe, norm, quant, gemm")
     parser.add_argument("--library", action="append", default=[], metavar="LABEL=PATH",
                         help="compare these builds (default settings) instead of the settings")
     args = parser.parse_args()
