@@ -63,15 +63,18 @@ gpuError_t launch_main_loop(const CUtensorMap& map_a, const CUtensorMap& map_b, 
                             cudaStream_t stream) {
   constexpr int kStages = main_loop_stages(kBlockM, sizeof(OutT), kTileN);
   using Cfg = Config<kBlockM, kStages, OutT, kClusterM, kClusterN, kTileN>;
-  auto* kernel = fp8_gemm_wgmma_kernel<kBlockM, kStages, OutT, kClusterM, kClusterN, kTileN>;
-  static OptInFlags opted_in;
-  FH_RETURN_IF_ERROR(opt_in_smem(kernel, Cfg::kSmemBytes, opted_in));
-  if constexpr (Cfg::kCluster > 1) {
-    return launch_dependent_clustered(kernel, grid, Cfg::kThreads, Cfg::kSmemBytes, stream, Cfg::kCluster, map_a,
-                                      map_b, args);
-  } else {
-    return launch_dependent(kernel, grid, Cfg::kThreads, Cfg::kSmemBytes, stream, map_a, map_b, args);
-  }
+  const auto launch = [&](auto aligned, OptInFlags& opted_in) -> gpuError_t {
+    auto* kernel = fp8_gemm_wgmma_kernel<kBlockM, kStages, OutT, kClusterM, kClusterN, kTileN, decltype(aligned)::value>;
+    FH_RETURN_IF_ERROR(opt_in_smem(kernel, Cfg::kSmemBytes, opted_in));
+    if constexpr (Cfg::kCluster > 1) {
+      return launch_dependent_clustered(kernel, grid, Cfg::kThreads, Cfg::kSmemBytes, stream, Cfg::kCluster, map_a,
+                                        map_b, args);
+    } else {
+      return launch_dependent(kernel, grid, Cfg::kThreads, Cfg::kSmemBytes, stream, map_a, map_b, args);
+    }
+  };
+  static OptInFlags opted_in_aligned, opted_in_rows;
+  return args.a_scale_columns_aligned ? launch(std::true_type{}, opted_in_aligned) : launch(std::false_type{}, opted_in_rows);
 }
 
 // The main kernel with the plan's tile height, width and clusters (no multicast for 64-row or
@@ -105,7 +108,7 @@ int resident_pair_clusters(int sms) {
   if (const int known = cached[device].load(std::memory_order_acquire); known > 0) return known;
   constexpr int kStages = main_loop_stages(128, 2);
   using Cfg = Config<128, kStages, bf16_t, 2, 1>;
-  auto* kernel = fp8_gemm_wgmma_kernel<128, kStages, bf16_t, 2, 1, kBlockN>;
+  auto* kernel = fp8_gemm_wgmma_kernel<128, kStages, bf16_t, 2, 1, kBlockN, true>;
   static OptInFlags opted_in;
   int clusters = 0;
   if (opt_in_smem(kernel, Cfg::kSmemBytes, opted_in) == gpuSuccess)
