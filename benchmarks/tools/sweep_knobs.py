@@ -10,8 +10,8 @@ DeepSeek-V3 moe_topk at T = 1, 64, 4096 and 16384 (bench_moe's call), and norm: 
 (rmsnorm, fused_add_rmsnorm and their fp8 forms) at 8192x4096, 16384x8192 and 4096x7168, a
 same-size copy beside each and torch.compile's rmsnorm at 8192x4096, and quant:
 per_token_group_quant_fp8 (bf16, group 128, bench_gemm's call) at 8192x7168 with row-major and
-M-major scales and at 1024x7168, a copy of the same bytes beside each; gemm: fp8_gemm at six
-challenge-sized shapes (8192^3 in both layouts), a bf16 matmul beside it.
+M-major scales and at 1024x7168, a copy of the same bytes beside each; gemm: fp8_gemm at the
+challenge's 18 benchmark shapes and 8192^3 (that also M/N-contiguous, and a bf16 matmul beside it).
 """
 
 from __future__ import annotations
@@ -34,6 +34,8 @@ SETTINGS = [
     {"FLASHHIP_DEV_NORM_THREADS_PER_ROW": "512"},
     {"FLASHHIP_DEV_QUANT_GROUPS_IN_FLIGHT": "4"},
     {"FLASHHIP_DEV_QUANT_GROUPS_IN_FLIGHT": "8"},
+    {"FLASHHIP_DEV_GEMM_STREAM_K": "on"},
+    {"FLASHHIP_DEV_GEMM_STREAM_K": "off"},
 ]
 
 
@@ -128,8 +130,10 @@ def gemm_cases(results: dict) -> None:
     from common import time_us  # noqa: E402
 
     ops = torch.ops.flashhip
-    shapes = ((8192, 8192, 8192), (6144, 4608, 7168), (6144, 7168, 2048), (1024, 1536, 7168), (1024, 4096, 512), (6144, 7168, 256))
-    for m, n, k in shapes:
+    # The challenge's 18 benchmark shapes (FP8_CHALLENGE_BENCH_SHAPES), then 8192^3.
+    shapes = [(m, n, k) for m in (1024, 6144) for n, k in ((1536, 7168), (3072, 1536), (576, 7168), (7168, 256), (7168, 2048),
+                                                           (4608, 7168), (7168, 2304), (512, 7168), (4096, 512))]
+    for m, n, k in shapes + [(8192, 8192, 8192)]:
         gen = torch.Generator(device="cuda")
         gen.manual_seed(m + n + k)
         a_mn = torch.randn((k, m), dtype=torch.bfloat16, device="cuda", generator=gen).to(torch.float8_e4m3fn).T

@@ -13,6 +13,7 @@ struct DevOverrides {
   int rope_heads_per_thread = 0;
   kernels::MoeTopkLayout moe_topk_layout = kernels::MoeTopkLayout::kAuto;
   int quant_groups_in_flight = 0;
+  int gemm_stream_k = 0, gemm_split_k = 0, gemm_block_m = 0;
 };
 
 int env_int(const char* name) {
@@ -37,6 +38,11 @@ const DevOverrides& dev_overrides() {
     if (layout == "strided") d.moe_topk_layout = kernels::MoeTopkLayout::kStrided;
     if (layout == "contiguous") d.moe_topk_layout = kernels::MoeTopkLayout::kContiguousRuntimeShape;
     d.quant_groups_in_flight = env_int("FLASHHIP_DEV_QUANT_GROUPS_IN_FLIGHT");
+    const std::string_view stream_k = env_str("FLASHHIP_DEV_GEMM_STREAM_K");
+    if (stream_k == "on") d.gemm_stream_k = 1;
+    if (stream_k == "off") d.gemm_stream_k = -1;
+    d.gemm_split_k = env_int("FLASHHIP_DEV_GEMM_SPLIT_K");
+    d.gemm_block_m = env_int("FLASHHIP_DEV_GEMM_BLOCK_M");
     return d;
   }();
   return o;
@@ -46,6 +52,13 @@ const DevOverrides& dev_overrides() {
 
 void apply_dev_overrides(kernels::GroupQuantParams& p) {
   if (dev_overrides().quant_groups_in_flight != 0) p.force_groups_in_flight = dev_overrides().quant_groups_in_flight;
+}
+
+void apply_dev_overrides(kernels::Fp8GemmParams& p) {
+  const DevOverrides& o = dev_overrides();
+  if (o.gemm_stream_k != 0) p.force_stream_k = o.gemm_stream_k;
+  if (o.gemm_split_k != 0) p.force_split_k = o.gemm_split_k;
+  if (o.gemm_block_m != 0) p.force_block_m = o.gemm_block_m;
 }
 
 void apply_dev_overrides(kernels::NormParams& p) {

@@ -7,6 +7,9 @@
 //   FLASHHIP_DEV_ROPE_HEADS_PER_THREAD=N         RopeParams::max_heads_per_thread
 //   FLASHHIP_DEV_MOE_TOPK_LAYOUT=strided|contiguous   MoeTopkParams::layout
 //   FLASHHIP_DEV_QUANT_GROUPS_IN_FLIGHT=4|8      GroupQuantParams::force_groups_in_flight
+//   FLASHHIP_DEV_GEMM_STREAM_K=on|off            Fp8GemmParams::force_stream_k (1 | -1)
+//   FLASHHIP_DEV_GEMM_SPLIT_K=N                  Fp8GemmParams::force_split_k
+//   FLASHHIP_DEV_GEMM_BLOCK_M=64|128|256         Fp8GemmParams::force_block_m
 #pragma once
 
 #include "flashhip/kernels/gemm/fp8_gemm.h"
@@ -20,5 +23,6 @@ void apply_dev_overrides(kernels::NormParams& p);
 void apply_dev_overrides(kernels::RopeParams& p);
 void apply_dev_overrides(kernels::MoeTopkParams& p);
 void apply_dev_overrides(kernels::GroupQuantParams& p);
+void apply_dev_overrides(kernels::Fp8GemmParams& p);
 
 }  // namespace flashhip::ops

@@ -6,6 +6,7 @@
 #include <torch/library.h>
 
 #include "checks.h"
+#include "dev_overrides.h"
 #include "cpu/fp8_gemm.h"
 #include "flashhip/kernels/gemm/fp8_gemm.h"
 #include "flashhip/kernels/gemm/fp8_gemm_arch.h"
@@ -110,6 +111,7 @@ void fp8_gemm(at::Tensor& out, const at::Tensor& a, const at::Tensor& b, const a
   p.b_scale_stride_kb = b_scale.stride(1);
   p.fp8_dtype = kernel_dtype(a.scalar_type());
   p.out_dtype = kernel_dtype(out.scalar_type());
+  apply_dev_overrides(p);
 
   run_on_device(
       op, a,
