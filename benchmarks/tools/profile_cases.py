@@ -78,6 +78,32 @@ def rope_llama_case(tokens: int) -> Callable[[], None]:
     return lambda: torch.ops.flashhip.rope(q_out, k_out, q, k, cache, positions, False)
 
 
+def gemm_case(m: int, n: int, k: int, impl: str = "flashhip") -> Callable[[], None]:
+    """fp8_gemm on the challenge's inputs (K-contiguous), or cuBLASLt's blockwise _scaled_mm on them."""
+    from flashhip import reference as ref
+    from bench_gemm import cublas_blockwise
+
+    a, b, sa, sb, _ = ref.fp8_challenge_inputs(m, n, k, 1000 + m, device="cuda", fp8_dtype=torch.float8_e4m3fn,
+                                               k_contiguous=True)
+    if impl == "cuBLASLt":
+        return cublas_blockwise(a, b, sa, sb)
+    out = torch.empty(m, n, device="cuda", dtype=torch.bfloat16)
+    return lambda: torch.ops.flashhip.fp8_gemm(out, a, b, sa, sb)
+
+
+def group_quant_case(rows: int, hidden: int, m_major: bool) -> Callable[[], None]:
+    x = torch.randn(rows, hidden, device="cuda", dtype=torch.bfloat16)
+    q = torch.empty(rows, hidden, device="cuda", dtype=torch.float8_e4m3fn)
+    s = torch.empty(hidden // 128, rows, device="cuda").t() if m_major else torch.empty(rows, hidden // 128, device="cuda")
+    return lambda: torch.ops.flashhip.per_token_group_quant_fp8(q, s, x, 128, 1e-10, m_major)
+
+
+def copy_bytes_case(nbytes: int) -> Callable[[], None]:
+    src = torch.empty(nbytes // 2, dtype=torch.uint8, device="cuda")
+    dst = torch.empty_like(src)
+    return lambda: dst.copy_(src)
+
+
 CASES: Dict[str, Callable[[], Callable[[], None]]] = {
     "moe_topk_T1": lambda: moe_topk_case(1),
     "moe_topk_T64": lambda: moe_topk_case(64),
@@ -91,7 +117,15 @@ CASES: Dict[str, Callable[[], Callable[[], None]]] = {
     "compile_rmsnorm_quant_8192x4096": lambda: peer_norm_case("compile_quant", 8192, 4096),
     "copy_8192x4096": lambda: peer_norm_case("copy", 8192, 4096),
     "rope_llama_8192": lambda: rope_llama_case(8192),
+    "group_quant_8192x7168": lambda: group_quant_case(8192, 7168, False),
+    "group_quant_mmajor_8192x7168": lambda: group_quant_case(8192, 7168, True),
+    "copy_group_quant_8192x7168": lambda: copy_bytes_case(8192 * 7168 * 3 + 8192 * 56 * 4),
 }
+# fp8_gemm's decode shapes, ours and cuBLASLt's: gemm_MxNxK, cublas_MxNxK.
+for _shape in ("1x512x7168", "1x4608x7168", "16x7168x2048", "64x4608x7168", "128x7168x2048"):
+    _m, _n, _k = (int(x) for x in _shape.split("x"))
+    CASES["gemm_" + _shape] = lambda m=_m, n=_n, k=_k: gemm_case(m, n, k)
+    CASES["cublas_" + _shape] = lambda m=_m, n=_n, k=_k: gemm_case(m, n, k, "cuBLASLt")
 
 
 def main() -> None:
