@@ -477,7 +477,10 @@ struct SwapConfig {
   static constexpr int kWBytes = kBlocks * kWBlockBytes;
   static constexpr int kTBytes = kBlocks * kTBlockBytes;
   static constexpr int kStageBytes = kWBytes + kTBytes;
-  static constexpr int kSmemBytes = kStages * kStageBytes + 2 * kStages * 8 + 1024;
+  // A stage's scales: for each of its K blocks the kTokens a_scale values, then the b_scale, padded.
+  static constexpr int kBlockScaleFloats = kTokens + 4;
+  static constexpr int kScaleFloats = kBlocks * kBlockScaleFloats;
+  static constexpr int kSmemBytes = kStages * (kStageBytes + kScaleFloats * 4) + 2 * kStages * 8 + 1024;
   static_assert(kTokens % 8 == 0 && kTokens <= 64, "tokens come in whole 8-row core matrices");
   static_assert(kTBytes % 1024 == 0 && kWBytes % 1024 == 0, "every tile starts on a 1024-byte swizzle atom");
   static_assert(kSmemBytes <= kMaxSmemBytes, "the ring fits in a block's 227 KB of shared memory");
@@ -496,18 +499,48 @@ __global__ void FH_LAUNCH_BOUNDS((SwapConfig<kTokens, kStages, kBlocks>::kThread
   uint8_t* smem = reinterpret_cast<uint8_t*>((reinterpret_cast<uintptr_t>(smem_raw) + 1023) & ~uintptr_t(1023));
   uint8_t* smem_w = smem;                          // [kStages][kBlocks][128][128] fp8, swizzled
   uint8_t* smem_t = smem + kStages * Cfg::kWBytes;  // [kStages][kBlocks][kTokens][128] fp8, swizzled
-  uint64_t* full = reinterpret_cast<uint64_t*>(smem + kStages * Cfg::kStageBytes);  // [kStages]
-  uint64_t* empty = full + kStages;                                                  // [kStages]
+  float* smem_scales = reinterpret_cast<float*>(smem + kStages * Cfg::kStageBytes);  // [kStages][kBlocks][kTokens + 4]
+  uint64_t* full = reinterpret_cast<uint64_t*>(smem_scales + kStages * Cfg::kScaleFloats);  // [kStages]
+  uint64_t* empty = full + kStages;                                                          // [kStages]
 
   const int warpgroup = threadIdx.x / kWarpgroup;
   const int wg_thread = threadIdx.x % kWarpgroup;
+  const int lane = wg_thread % sm90::kWarpThreads;
   const auto& sched = args.scheduler;  // tiles_m counts token tiles, tiles_n weight tiles
 
-  init_ring(full, empty, kStages, Cfg::kConsumers, &map_a, &map_b);
+  // full[s]: the operands' bytes, the TMA thread's arrival and one per lane of the scale warp.
+  init_ring(full, empty, kStages, Cfg::kConsumers, &map_a, &map_b, 1 + sm90::kWarpThreads);
 
   if (warpgroup == 0) {
-    // ---- producer ----
-    if (wg_thread == 0) {
+    // ---- producer: one thread copies the operands, warp 1 the scales ----
+    const int warp = wg_thread / sm90::kWarpThreads;
+    if (warp == 1) {
+      // Each stage's scales land in its slot with the operands: the consumers read them from
+      // shared memory instead of loading them from global memory one K block ahead, a round
+      // trip per K block that bounded the kernel (H200: 1x4608x7168 streamed 2.4 TB/s).
+      // Tokens past m read token m - 1: finite, and their products are never stored.
+      int stage = 0;
+      uint32_t phase = 0;
+      TileCoord c;
+      for (int i = 0; sched.work(blockIdx.x, gridDim.x, i, &c); ++i) {
+        const float* b_row = args.b_scale + static_cast<int64_t>(c.n_tile) * args.b_scale_stride_nb;
+        for (int kb = c.kb_begin; kb < c.kb_end; kb += kBlocks) {
+          const int blocks = min(kBlocks, c.kb_end - kb);
+          sm90::mbar_wait(&empty[stage], phase ^ 1);
+          const uint32_t slot = sm90::smem_addr(smem_scales + stage * Cfg::kScaleFloats);
+#pragma unroll 1
+          for (int e = lane; e < blocks * (kTokens + 1); e += sm90::kWarpThreads) {
+            const int j = e / (kTokens + 1), t = e % (kTokens + 1);
+            const float* src = t < kTokens ? args.a_scale + static_cast<int64_t>(min(c.m_tile * kTokens + t, args.m - 1)) *
+                                                                args.a_scale_stride_m + (kb + j) * args.a_scale_stride_kb
+                                           : b_row + (kb + j) * args.b_scale_stride_kb;
+            sm80::cp_async_4(slot + 4 * (j * Cfg::kBlockScaleFloats + t), src);
+          }
+          sm80::cp_async_arrive_on(sm90::smem_addr(&full[stage]));
+          if (++stage == kStages) stage = 0, phase ^= 1;
+        }
+      }
+    } else if (wg_thread == 0) {
       int stage = 0;
       uint32_t phase = 0;
       TileCoord c;
@@ -529,38 +562,25 @@ __global__ void FH_LAUNCH_BOUNDS((SwapConfig<kTokens, kStages, kBlocks>::kThread
   } else {
     // ---- consumers: warpgroup w owns weight rows 64*(w-1).. of each tile ----
     const int consumer = warpgroup - 1;
-    const int lane = wg_thread % sm90::kWarpThreads;
+    // Token j of this thread's pairs: column 8*(j/2) + 2*(t%4) + j%2 of the wgmma's D.
+    int tok_of_pair[kPairs];
+#pragma unroll
+    for (int j = 0; j < kPairs; ++j) tok_of_pair[j] = SwapMma::acc_col(wg_thread, 4 * (j / 2) + j % 2);
     int stage = 0;
     uint32_t phase = 0;
     TileCoord c;
     for (int i = 0; sched.work(blockIdx.x, gridDim.x, i, &c); ++i) {  // split-K units only (no stream-K)
       const int m0 = c.m_tile * kTokens, n0 = c.n_tile * kBlockN;
-      // Token j of this thread's pairs: column 8*(j/2) + 2*(t%4) + j%2 of the wgmma's D.
-      const float* sa_tok[kPairs];
-#pragma unroll
-      for (int j = 0; j < kPairs; ++j) {
-        const int64_t tok = min(m0 + SwapMma::acc_col(wg_thread, 4 * (j / 2) + j % 2), args.m - 1);
-        sa_tok[j] = args.a_scale + tok * args.a_scale_stride_m;
-      }
-      const float* sb_row = args.b_scale + static_cast<int64_t>(c.n_tile) * args.b_scale_stride_nb;
-
       float acc[SwapMma::kAccumulators];
 #pragma unroll
       for (int i = 0; i < SwapMma::kAccumulators; ++i) acc[i] = 0.f;
-      float scale[kPairs];  // a_scale * b_scale of each of the thread's tokens, for the next block
-      auto load_scales = [&](int kb) {
-        const float sb = __ldg(sb_row + kb * args.b_scale_stride_kb);
-#pragma unroll
-        for (int j = 0; j < kPairs; ++j) scale[j] = __ldg(sa_tok[j] + kb * args.a_scale_stride_kb) * sb;
-      };
-      load_scales(c.kb_begin);
       for (int kb0 = c.kb_begin; kb0 < c.kb_end; kb0 += kBlocks) {
         const int blocks = min(kBlocks, c.kb_end - kb0);
         sm90::mbar_wait(&full[stage], phase);
+        const float* slot = smem_scales + stage * Cfg::kScaleFloats;
 #pragma unroll
         for (int j = 0; j < kBlocks; ++j) {
           if (j < blocks) {
-            const int kb = kb0 + j;
             const uint32_t w_addr = sm90::smem_addr(smem_w + stage * Cfg::kWBytes + j * Cfg::kWBlockBytes +
                                                     consumer * SwapMma::kM * kBlockK);
             const uint32_t t_addr = sm90::smem_addr(smem_t + stage * Cfg::kTBytes + j * Cfg::kTBlockBytes);
@@ -572,12 +592,14 @@ __global__ void FH_LAUNCH_BOUNDS((SwapConfig<kTokens, kStages, kBlocks>::kThread
                            sm90::smem_desc_k_major_sw128(t_addr + kk * SwapMma::kK), kk > 0);
             }
             sm90::wgmma_commit();
-            sm90::wgmma_wait<0>();
-            sm90::fence_registers(part);
+            // a_scale * b_scale of each of the thread's tokens, read while the wgmmas run.
+            const float* block_slot = slot + j * Cfg::kBlockScaleFloats;
+            const float sb = block_slot[kTokens];
             float block_scale[kPairs];
 #pragma unroll
-            for (int q = 0; q < kPairs; ++q) block_scale[q] = scale[q];
-            if (kb + 1 < c.kb_end) load_scales(kb + 1);
+            for (int q = 0; q < kPairs; ++q) block_scale[q] = block_slot[tok_of_pair[q]] * sb;
+            sm90::wgmma_wait<0>();
+            sm90::fence_registers(part);
 #pragma unroll
             for (int i = 0; i < SwapMma::kAccumulators; ++i)
               acc[i] = fmaf(part[i], block_scale[2 * (i / 4) + i % 2], acc[i]);
