@@ -70,6 +70,7 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--shapes", default=DEFAULT_SHAPES)
     parser.add_argument("--json", type=Path)
+    parser.add_argument("--impls", default="flashhip,cuBLASLt", help="comma-separated: flashhip, cuBLASLt")
     args = parser.parse_args()
     results = []
     for shape in args.shapes.split(","):
@@ -79,7 +80,7 @@ def main() -> None:
         out = torch.empty(m, n, device="cuda", dtype=torch.bfloat16)
         impls = {"flashhip": lambda: torch.ops.flashhip.fp8_gemm(out, a, b, sa, sb),
                  "cuBLASLt": cublas_blockwise(a, b, sa, sb)}
-        for impl, fn in impls.items():
+        for impl, fn in ((i, impls[i]) for i in args.impls.split(",")):
             t = timeline(fn)
             t.update(shape=shape, impl=impl, weight_MB=round(n * k / 1e6, 2))
             results.append(t)

@@ -13,7 +13,7 @@ struct DevOverrides {
   int rope_heads_per_thread = 0;
   kernels::MoeTopkLayout moe_topk_layout = kernels::MoeTopkLayout::kAuto;
   int quant_groups_in_flight = 0;
-  int gemm_stream_k = 0, gemm_split_k = 0, gemm_block_m = 0;
+  int gemm_stream_k = 0, gemm_split_k = 0, gemm_block_m = 0, gemm_decode_weight_copy = 0;
 };
 
 int env_int(const char* name) {
@@ -43,6 +43,9 @@ const DevOverrides& dev_overrides() {
     if (stream_k == "off") d.gemm_stream_k = -1;
     d.gemm_split_k = env_int("FLASHHIP_DEV_GEMM_SPLIT_K");
     d.gemm_block_m = env_int("FLASHHIP_DEV_GEMM_BLOCK_M");
+    const std::string_view weight_copy = env_str("FLASHHIP_DEV_GEMM_DECODE_COPY");
+    if (weight_copy == "tma") d.gemm_decode_weight_copy = 1;
+    if (weight_copy == "rows") d.gemm_decode_weight_copy = 2;
     return d;
   }();
   return o;
@@ -59,6 +62,7 @@ void apply_dev_overrides(kernels::Fp8GemmParams& p) {
   if (o.gemm_stream_k != 0) p.force_stream_k = o.gemm_stream_k;
   if (o.gemm_split_k != 0) p.force_split_k = o.gemm_split_k;
   if (o.gemm_block_m != 0) p.force_block_m = o.gemm_block_m;
+  if (o.gemm_decode_weight_copy != 0) p.force_decode_weight_copy = o.gemm_decode_weight_copy;
 }
 
 void apply_dev_overrides(kernels::NormParams& p) {

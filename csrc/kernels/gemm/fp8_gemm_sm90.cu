@@ -121,13 +121,16 @@ int resident_pair_clusters(int sms) {
 
 template <int kTokens, bool kWide, typename OutT>
 gpuError_t launch_swap(const CUtensorMap& map_a, const CUtensorMap& map_b, const KernelArgs& args, int grid,
-                       cudaStream_t stream) {
+                       bool row_copy, cudaStream_t stream) {
   constexpr int kStages = swap_stages(kTokens, kWide), kBlocks = swap_blocks(kTokens, kWide);
   using Cfg = SwapConfig<kTokens, kStages, kBlocks>;
-  auto* kernel = fp8_gemm_wgmma_swap_kernel<kTokens, kStages, kBlocks, OutT>;
-  static OptInFlags opted_in;
-  FH_RETURN_IF_ERROR(opt_in_smem(kernel, Cfg::kSmemBytes, opted_in));
-  return launch_dependent(kernel, grid, Cfg::kThreads, Cfg::kSmemBytes, stream, map_a, map_b, args);
+  const auto launch = [&](auto rows, OptInFlags& opted_in) -> gpuError_t {
+    auto* kernel = fp8_gemm_wgmma_swap_kernel<kTokens, kStages, kBlocks, OutT, decltype(rows)::value>;
+    FH_RETURN_IF_ERROR(opt_in_smem(kernel, Cfg::kSmemBytes, opted_in));
+    return launch_dependent(kernel, grid, Cfg::kThreads, Cfg::kSmemBytes, stream, map_a, map_b, args);
+  };
+  static OptInFlags opted_in_tma, opted_in_rows;
+  return row_copy ? launch(std::true_type{}, opted_in_rows) : launch(std::false_type{}, opted_in_tma);
 }
 
 template <typename OutT>
@@ -135,8 +138,8 @@ gpuError_t launch_typed(const Plan& plan, const CUtensorMap& map_a, const CUtens
                         cudaStream_t stream) {
   const auto swap = [&](auto tokens) {
     constexpr int kTokens = decltype(tokens)::value;
-    return plan.swap_wide ? launch_swap<kTokens, true, OutT>(map_a, map_b, args, plan.grid, stream)
-                          : launch_swap<kTokens, false, OutT>(map_a, map_b, args, plan.grid, stream);
+    return plan.swap_wide ? launch_swap<kTokens, true, OutT>(map_a, map_b, args, plan.grid, plan.swap_row_copy, stream)
+                          : launch_swap<kTokens, false, OutT>(map_a, map_b, args, plan.grid, plan.swap_row_copy, stream);
   };
   switch (plan.swap_tokens) {
     case 0: break;
@@ -247,6 +250,8 @@ LaunchStatus launch_fp8_gemm_sm90(const Fp8GemmParams& p, StreamHandle stream_ha
   args.b_scale_stride_kb = p.b_scale_stride_kb;
   args.m = static_cast<int>(p.m);
   args.n = static_cast<int>(p.n);
+  args.b_rows = static_cast<const uint8_t*>(b);
+  args.b_row_stride = b_row;
   args.scheduler = {plan.sched_tiles_m, plan.sched_tiles_n, plan.k_blocks, plan.split_k};
   if (plan.stream_k) {
     args.scheduler.stream_k_ctas = plan.grid / (plan.cluster_m * plan.cluster_n);

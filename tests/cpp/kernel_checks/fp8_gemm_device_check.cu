@@ -72,6 +72,7 @@ struct Case {
   bool mn_major;  // a and b M/N-contiguous (the AMD challenge's layout)
   int force_block_m = 0, force_split_k = 0, force_stage_k_blocks = 0, force_stream_k = 0, force_multicast = 0;
   int force_block_n = 0;
+  int force_decode_weight_copy = 0;  // decode kernel: 1 TMA boxes, 2 cp.async row runs
 };
 
 int failures = 0;
@@ -124,6 +125,7 @@ void run_check(const Case& c, std::mt19937& rng) {
   p.force_stream_k = c.force_stream_k;
   p.force_multicast = c.force_multicast;
   p.force_block_n = c.force_block_n;
+  p.force_decode_weight_copy = c.force_decode_weight_copy;
   const size_t ws_bytes = fp8_gemm_workspace_bytes(p);
   void* ws = nullptr;
   if (ws_bytes) CHECK_CUDA(cudaMalloc(&ws, ws_bytes));
@@ -331,6 +333,12 @@ int main(int argc, char** argv) {
       {300, 704, 1152, false, 0, 0, 0, 0, 0, 192},    {513, 448, 1024, false, 0, 0, 0, 0, 0, 192},
       {257, 448, 2304, true, 0, 0, 0, 0, 0, 192},     {129, 64, 640, false, 0, 0, 0, 0, 0, 192},
       {6144, 576, 7168, false, 0, 0, 0, 0, 0, 192},
+      // Decode weights by each copy forced: 1-4 K blocks a stage, a last tile half past n (64,
+      // 576, 320), a last stage with fewer blocks (K/128 = 9, 5), both layouts, 1..64 tokens.
+      {1, 64, 128, false, 0, 0, 0, 0, 0, 0, 2},      {7, 576, 1152, false, 0, 0, 0, 0, 0, 0, 2},
+      {16, 1536, 640, true, 0, 0, 0, 0, 0, 0, 2},    {33, 320, 7168, false, 0, 0, 1, 0, 0, 0, 2},
+      {64, 4608, 2304, false, 0, 0, 0, 0, 0, 0, 2},  {1, 7168, 7168, false, 0, 0, 1, 0, 0, 0, 2},
+      {9, 7168, 2304, false, 0, 0, 4, 0, 0, 0, 1},   {64, 576, 7168, false, 0, 0, 0, 0, 0, 0, 1},
   };
   for (const Case& c : cases) run_check(c, rng);
   if (!quick) {

@@ -41,6 +41,9 @@ struct Fp8GemmParams {
   int force_block_m = 0;  // 64, 128, or 256 (16-bit out, no split-K)
   int force_split_k = 0;  // K blocks split among this many CTAs per output tile
   int force_stage_k_blocks = 0;  // decode kernel (M <= 64): K blocks per ring stage, 1 or wide (> 1)
+  // Decode kernel: how the weights reach shared memory. 1: TMA boxes of 128 rows x 128 bytes,
+  // 2: cp.async by two producer warps, each row's K blocks of a stage as one contiguous run.
+  int force_decode_weight_copy = 0;
   int force_stream_k = 0;  // 1: stream-K (main kernel, no split-K), -1: never
   int force_block_n = 0;  // main kernel: 128, or 192 (128-row tiles, data-parallel only)
   // Main kernel in 2-CTA clusters sharing one operand tile through TMA multicast: 1 pairs

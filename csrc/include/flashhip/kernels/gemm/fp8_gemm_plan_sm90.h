@@ -50,6 +50,9 @@ inline constexpr size_t kWorkspaceAlign = 256;
 // Wide decode stages measured 1-9% faster on 7 of 8 decode shapes (H200, device check at 6b2bd73;
 // slower only at 8x7168x2048, 10.29 vs 9.95 us).
 inline constexpr bool kDecodeWideByDefault = true;
+// Decode weights copied by cp.async as one contiguous run per row and stage, instead of TMA
+// boxes (each 128 rows x 128 bytes, a 128-byte piece of every row).
+inline constexpr bool kDecodeRowCopyByDefault = false;
 inline size_t align_up(size_t x) { return (x + kWorkspaceAlign - 1) / kWorkspaceAlign * kWorkspaceAlign; }
 
 // TMA reads an operand in place when its rows are K-contiguous and 16-byte aligned; otherwise
@@ -77,6 +80,7 @@ struct Plan {
   int block_m = 128, block_n = kBlockN, stages = 6, split_k = 1;
   int swap_tokens = 0;  // > 0: the decode kernel, tokens per tile (block_m is then the token tile)
   bool swap_wide = false;  // decode kernel with several K blocks a stage
+  bool swap_row_copy = false;  // decode kernel: weights by cp.async row runs, not TMA boxes
   bool stream_k = false;  // the main kernel with stream-K (tile_scheduler.cuh)
   int whole_tiles = 0;    // stream-K: tiles done whole first (scheduled tiles)
   // 2-CTA clusters sharing a tile of one operand by TMA multicast (at most one of them is 2): the
@@ -179,6 +183,7 @@ inline Plan make_plan(const Fp8GemmParams& p, int sms, int cluster_slots = -1) {
     plan.block_m = plan.swap_tokens;
     plan.swap_wide = p.force_stage_k_blocks > 1 || (p.force_stage_k_blocks == 0 && kDecodeWideByDefault);
     plan.stages = swap_stages(plan.swap_tokens, plan.swap_wide);
+    plan.swap_row_copy = p.force_decode_weight_copy == 2 || (p.force_decode_weight_copy == 0 && kDecodeRowCopyByDefault);
   }
   plan.tiles_m = static_cast<int>((p.m + plan.block_m - 1) / plan.block_m);
   plan.tiles_n = static_cast<int>((p.n + kBlockN - 1) / kBlockN);

@@ -38,6 +38,8 @@ struct KernelArgs {
   const float* b_scale = nullptr;  // [ceil(n / 128), k_blocks]
   int64_t b_scale_stride_nb = 0, b_scale_stride_kb = 0;
   int m = 0, n = 0;
+  const uint8_t* b_rows = nullptr;  // the decode kernel's weights for its cp.async copy: [n, k] fp8
+  int64_t b_row_stride = 0;         // bytes between rows of b_rows (a multiple of 16)
   bool paired_stores = true;  // out rows are 2-element aligned: store column pairs at once
   bool vector_stores = true;  // out and its rows are 16-byte aligned: the staged epilogue
   bool a_scale_columns_aligned = false;  // a_scale M-major, every K block's column 16-byte aligned
@@ -486,7 +488,10 @@ struct SwapConfig {
   static_assert(kSmemBytes <= kMaxSmemBytes, "the ring fits in a block's 227 KB of shared memory");
 };
 
-template <int kTokens, int kStages, int kBlocks, typename OutT>
+// kRowCopy: two producer warps copy the weights with cp.async, a warp's lanes one row's run of
+// the stage's K blocks at a time (kBlocks * 128 contiguous bytes), into the layout the TMA's
+// 128-byte swizzle gives; else the TMA copies them as 128-row x 128-byte boxes.
+template <int kTokens, int kStages, int kBlocks, typename OutT, bool kRowCopy>
 __global__ void FH_LAUNCH_BOUNDS((SwapConfig<kTokens, kStages, kBlocks>::kThreads), 1)
     fp8_gemm_wgmma_swap_kernel(const __grid_constant__ CUtensorMap map_a,  // a [m, k] fp8, K-contiguous
                                const __grid_constant__ CUtensorMap map_b,  // b [n, k] fp8, K-contiguous
@@ -508,8 +513,10 @@ __global__ void FH_LAUNCH_BOUNDS((SwapConfig<kTokens, kStages, kBlocks>::kThread
   const int lane = wg_thread % sm90::kWarpThreads;
   const auto& sched = args.scheduler;  // tiles_m counts token tiles, tiles_n weight tiles
 
-  // full[s]: the operands' bytes, the TMA thread's arrival and one per lane of the scale warp.
-  init_ring(full, empty, kStages, Cfg::kConsumers, &map_a, &map_b, 1 + sm90::kWarpThreads);
+  // full[s]: the TMA's bytes, the TMA thread's arrival and one per lane of the scale warp (and
+  // of the two weight-copying warps).
+  constexpr int kRowCopyThreads = kRowCopy ? 2 * sm90::kWarpThreads : 0;
+  init_ring(full, empty, kStages, Cfg::kConsumers, &map_a, &map_b, 1 + sm90::kWarpThreads + kRowCopyThreads);
 
   if (warpgroup == 0) {
     // ---- producer: one thread copies the operands, warp 1 the scales ----
@@ -540,18 +547,48 @@ __global__ void FH_LAUNCH_BOUNDS((SwapConfig<kTokens, kStages, kBlocks>::kThread
           if (++stage == kStages) stage = 0, phase ^= 1;
         }
       }
-    } else if (wg_thread == 0) {
+    } else if (kRowCopy && warp >= 2) {
+      // Chunk e of a stage: 16 bytes of row e / kRowChunks, K block (e % kRowChunks) / 8, piece
+      // e % 8 of its 128 bytes, stored where the 128-byte swizzle puts it (piece ^ row % 8).
+      // Rows past n read row n - 1: finite, and their products are never stored.
+      constexpr int kRowChunks = kBlocks * (kBlockK / 16);
+      const int t = wg_thread - 2 * sm90::kWarpThreads;
       int stage = 0;
       uint32_t phase = 0;
       TileCoord c;
       for (int i = 0; sched.work(blockIdx.x, gridDim.x, i, &c); ++i) {
+        const int n0 = c.n_tile * kBlockN;
         for (int kb = c.kb_begin; kb < c.kb_end; kb += kBlocks) {
           const int blocks = min(kBlocks, c.kb_end - kb);
           sm90::mbar_wait(&empty[stage], phase ^ 1);
-          sm90::mbar_arrive_expect_tx(&full[stage], blocks * (Cfg::kWBlockBytes + Cfg::kTBlockBytes));
+          const uint32_t w_stage = sm90::smem_addr(smem_w + stage * Cfg::kWBytes);
+          const uint8_t* src0 = args.b_rows + static_cast<int64_t>(kb) * kBlockK;
+#pragma unroll 4
+          for (int e = t; e < kBlockN * kRowChunks; e += kRowCopyThreads) {
+            const int row = e / kRowChunks, j = (e % kRowChunks) / 8, piece = e % 8;
+            if (j < blocks) {
+              const uint8_t* src = src0 + min(n0 + row, args.n - 1) * args.b_row_stride + j * kBlockK + piece * 16;
+              sm80::cp_async_16(w_stage + j * Cfg::kWBlockBytes + row * kBlockK + ((piece ^ (row % 8)) * 16), src);
+            }
+          }
+          sm80::cp_async_arrive_on(sm90::smem_addr(&full[stage]));
+          if (++stage == kStages) stage = 0, phase ^= 1;
+        }
+      }
+    } else if (wg_thread == 0) {
+      int stage = 0;
+      uint32_t phase = 0;
+      TileCoord c;
+      constexpr int kTmaBlockBytes = (kRowCopy ? 0 : Cfg::kWBlockBytes) + Cfg::kTBlockBytes;
+      for (int i = 0; sched.work(blockIdx.x, gridDim.x, i, &c); ++i) {
+        for (int kb = c.kb_begin; kb < c.kb_end; kb += kBlocks) {
+          const int blocks = min(kBlocks, c.kb_end - kb);
+          sm90::mbar_wait(&empty[stage], phase ^ 1);
+          sm90::mbar_arrive_expect_tx(&full[stage], blocks * kTmaBlockBytes);
           for (int j = 0; j < blocks; ++j) {
-            sm90::tma_load_2d(smem_w + stage * Cfg::kWBytes + j * Cfg::kWBlockBytes, &map_b, (kb + j) * kBlockK,
-                              c.n_tile * kBlockN, &full[stage]);
+            if constexpr (!kRowCopy)
+              sm90::tma_load_2d(smem_w + stage * Cfg::kWBytes + j * Cfg::kWBlockBytes, &map_b, (kb + j) * kBlockK,
+                                c.n_tile * kBlockN, &full[stage]);
             sm90::tma_load_2d(smem_t + stage * Cfg::kTBytes + j * Cfg::kTBlockBytes, &map_a, (kb + j) * kBlockK,
                               c.m_tile * kTokens, &full[stage]);
           }
@@ -577,6 +614,8 @@ __global__ void FH_LAUNCH_BOUNDS((SwapConfig<kTokens, kStages, kBlocks>::kThread
       for (int kb0 = c.kb_begin; kb0 < c.kb_end; kb0 += kBlocks) {
         const int blocks = min(kBlocks, c.kb_end - kb0);
         sm90::mbar_wait(&full[stage], phase);
+        // cp.async wrote the weights through the generic proxy; the wgmmas read them through the async one.
+        if constexpr (kRowCopy) sm90::fence_proxy_async_shared();
         const float* slot = smem_scales + stage * Cfg::kScaleFloats;
 #pragma unroll
         for (int j = 0; j < kBlocks; ++j) {

@@ -62,6 +62,14 @@ FH_DEVICE FH_INLINE void mbar_wait(uint64_t* bar, uint32_t parity) {
 #endif
 }
 
+// Makes this thread's view of shared memory (e.g. cp.async data it waited for) visible to its
+// later async-proxy operations (wgmma operand reads, TMA stores).
+FH_DEVICE FH_INLINE void fence_proxy_async_shared() {
+#if FH_ARCH_SM90A
+  asm volatile("fence.proxy.async.shared::cta;" ::: "memory");
+#endif
+}
+
 // ---- TMA ----
 FH_DEVICE FH_INLINE void prefetch_tensor_map(const CUtensorMap* map) {
 #if FH_ARCH_SM90A
