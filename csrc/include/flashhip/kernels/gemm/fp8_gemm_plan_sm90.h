@@ -174,6 +174,12 @@ inline int choose_multicast(const Fp8GemmParams& p, const Plan& plan) {
   return 0;
 }
 
+// Fewest K blocks a split-K part takes: 4 in the main kernel; 1 in the decode kernel, where a CTA
+// streams its weights at a fraction of the memory's rate (H200: 20-40 GB/s a multiprocessor, 2.4
+// TB/s over the device at 1x4608x7168), so that more CTAs on fewer blocks each are faster
+// (1x4096x512 had 32 CTAs of 4 blocks, 1x512x7168 56 of 4).
+inline int min_split_k_blocks(const Plan& plan) { return plan.swap_tokens ? 1 : 4; }
+
 inline Plan make_plan(const Fp8GemmParams& p, int sms, int cluster_slots = -1) {
   if (cluster_slots < 0) cluster_slots = sms / 2;
   Plan plan;
@@ -199,7 +205,7 @@ inline Plan make_plan(const Fp8GemmParams& p, int sms, int cluster_slots = -1) {
     plan.split_k = p.force_split_k;
   } else if (tiles < sms && plan.block_m != 256) {
     const double block_us = plan.swap_tokens || plan.block_m == 64 ? 0.5 : 0.6;
-    for (int s = 1; s <= std::max(1, plan.k_blocks / 4); ++s) {
+    for (int s = 1; s <= std::max(1, plan.k_blocks / min_split_k_blocks(plan)); ++s) {
       const double us = estimate_us(tiles, s, block_us);
       if (us < best_us) best_us = us, plan.split_k = s;
     }
