@@ -32,9 +32,23 @@ __global__ void FH_LAUNCH_BOUNDS(256) reduce_splits_kernel(
   grid_dependency_wait();  // the main kernel's partials are complete
   const int64_t quads = m * n / 4;  // n % 64 == 0: a row is whole quads
   for (int64_t q = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; q < quads; q += int64_t(gridDim.x) * blockDim.x) {
-    float4 sum = reinterpret_cast<const float4*>(partials)[q];
-    for (int s = 1; s < splits; ++s) {
-      const float4 v = reinterpret_cast<const float4*>(partials + s * m * n)[q];
+    // Split by split, in order (the same sum on every run), with kInFlight splits' loads issued
+    // before their adds: a decode shape's few outputs made the one-load-at-a-time loop a chain
+    // of L2 round trips (1x512x7168, 14 splits: the sum ended 2.3 us after the main kernel, H200).
+    constexpr int kInFlight = 8;
+    const float4* part = reinterpret_cast<const float4*>(partials) + q;
+    const int64_t split_quads = m * n / 4;
+    float4 sum = part[0];
+    int s = 1;
+    for (; s + kInFlight <= splits; s += kInFlight) {
+      float4 v[kInFlight];
+#pragma unroll
+      for (int j = 0; j < kInFlight; ++j) v[j] = part[(s + j) * split_quads];
+#pragma unroll
+      for (int j = 0; j < kInFlight; ++j) sum.x += v[j].x, sum.y += v[j].y, sum.z += v[j].z, sum.w += v[j].w;
+    }
+    for (; s < splits; ++s) {
+      const float4 v = part[s * split_quads];
       sum.x += v.x, sum.y += v.y, sum.z += v.z, sum.w += v.w;
     }
     const int64_t row = q * 4 / n, col = q * 4 % n;

@@ -115,7 +115,10 @@ inline constexpr int64_t kPackScalesMinBlocks = 32;
 //   never bytes); else 128 or 256 rows (two consumer warpgroups share each B tile; at 256 each
 //   takes two 64-row subtiles), whichever has the smaller estimated time below.
 // - split-K (128-row tiles only): when the output tiles are fewer than the SMs, the K blocks of
-//   each tile may be split among s CTAs.
+//   each tile may be split among s CTAs, at least 4 K blocks each. (Down to 1 in the decode
+//   kernel, tried: the kernel took about as long on half the blocks a CTA and the sum of twice
+//   the splits ended later; H200, same run, span of the calls: 1x512x7168 28 splits 8.4 us
+//   against 14's 7.1, 1x4096x512 4 against 1: 5.2 against 3.9, 64x512x7168 9.8 against 8.7.)
 // The estimate is the busiest SM's time, waves * (K blocks per unit + 1 for the epilogue) *
 // t_block, plus for s > 1 the fp32 partials' round trip through memory (s * M * N * 8 bytes at
 // ~5 TB/s, much of it in L2), which a second kernel sums. t_block, one 128-deep K block of a tile
@@ -174,12 +177,6 @@ inline int choose_multicast(const Fp8GemmParams& p, const Plan& plan) {
   return 0;
 }
 
-// Fewest K blocks a split-K part takes: 4 in the main kernel; 1 in the decode kernel, where a CTA
-// streams its weights at a fraction of the memory's rate (H200: 20-40 GB/s a multiprocessor, 2.4
-// TB/s over the device at 1x4608x7168), so that more CTAs on fewer blocks each are faster
-// (1x4096x512 had 32 CTAs of 4 blocks, 1x512x7168 56 of 4).
-inline int min_split_k_blocks(const Plan& plan) { return plan.swap_tokens ? 1 : 4; }
-
 inline Plan make_plan(const Fp8GemmParams& p, int sms, int cluster_slots = -1) {
   if (cluster_slots < 0) cluster_slots = sms / 2;
   Plan plan;
@@ -205,7 +202,7 @@ inline Plan make_plan(const Fp8GemmParams& p, int sms, int cluster_slots = -1) {
     plan.split_k = p.force_split_k;
   } else if (tiles < sms && plan.block_m != 256) {
     const double block_us = plan.swap_tokens || plan.block_m == 64 ? 0.5 : 0.6;
-    for (int s = 1; s <= std::max(1, plan.k_blocks / min_split_k_blocks(plan)); ++s) {
+    for (int s = 1; s <= std::max(1, plan.k_blocks / 4); ++s) {
       const double us = estimate_us(tiles, s, block_us);
       if (us < best_us) best_us = us, plan.split_k = s;
     }
