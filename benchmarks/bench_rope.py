@@ -39,7 +39,7 @@ from pathlib import Path
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import ROOT, Report, graph_time_us, time_us  # noqa: E402
+from common import ROOT, Report, graph_time_us, same_bytes_copy, time_us  # noqa: E402
 
 import flashhip  # noqa: E402
 from flashhip import reference as ref  # noqa: E402
@@ -158,6 +158,7 @@ def bench_kv_case(report: Report, nnz: int, hq: int, hk: int, head_dim: int, dev
                graph_us=_round(_graph_or_none(rope_then_index_put)))
     report.add("rope_set_kv_buffer", shape, dtype_name, "rope+index_copy", time_us(rope_then_index_copy), nbytes,
                graph_us=_round(_graph_or_none(rope_then_index_copy)))
+    report.add("rope_set_kv_buffer", shape, dtype_name, "copy_same_bytes", time_us(same_bytes_copy(nbytes, device)), nbytes)
 
 
 def bench_quant_case(report: Report, nnz: int, heads: int, device, dtype) -> None:

@@ -1,10 +1,10 @@
 #!/usr/bin/env bash
-# On a machine with an NVIDIA GPU (the lent H100): builds for sm_90a, runs the C++ and Python
+# On a machine with an NVIDIA GPU (the lent H200; earlier the H100): builds for sm_90a, runs the C++ and Python
 # GPU tests, compute-sanitizer memcheck and racecheck, the main job and the benchmarks, and
 # writes the log and JSON results into OUTDIR. Needs no network; keeps going after a failed
 # step and exits non-zero if any failed.
 #   scripts/gpu_run.sh OUTDIR [steps...]    steps: build cpp kernels pytest memcheck racecheck check bench
-#   (also: gemm_profile [GEMM_PROFILE="M,N,K,SPLIT,BLOCK_M[,STREAM_K] ..."], profile [PROFILE_CASES="case ...", see benchmarks/tools/profile_cases.py],
+#   (also: gemm_profile [GEMM_PROFILE="M,N,K,SPLIT,BLOCK_M[,STREAM_K] ..."], decode [DECODE_SETTINGS, DECODE_SHAPES], profile [PROFILE_CASES="case ...", see benchmarks/tools/profile_cases.py],
 #    ab [AB_CASES=rope,moe,norm,quant] [AB_BASE_TAR=git archive of the other commit])
 #   PYTEST_PATHS and BENCHES narrow the pytest and bench steps (default: all of tests/python, every bench).
 set -uo pipefail
@@ -12,7 +12,7 @@ OUTDIR=$(realpath -m "${1:?usage: scripts/gpu_run.sh OUTDIR [steps...]}"); shift
 cd "$(dirname "$0")/.."
 mkdir -p "$OUTDIR"
 LOG="$OUTDIR/run.log"
-STEPS=${*:-build cpp kernels pytest memcheck racecheck check bench}  # also: gemm_profile profile ab
+STEPS=${*:-build cpp kernels pytest memcheck racecheck check bench}  # also: gemm_profile decode profile ab
 PY=${PYTHON:-python3}
 BUILD_DIR=build/cuda
 # The lent image's default g++ (/opt/gcc) links libstdc++ statically into shared libraries; a
@@ -91,21 +91,30 @@ if want profile; then  # one launch of each case under Nsight Compute: duration,
   awk '/===== profile:/,0' "$LOG" >"$OUTDIR/ncu.txt"
   grep -E "^  [a-z_].*\(|^case |Duration|Memory Throughput|Compute \(SM\)|Registers Per|Achieved Occupancy|Executed Instructions  |Issue Slots Busy" "$OUTDIR/ncu.txt" | head -n 120
 fi
-if want gemm_profile; then  # fp8_gemm's main kernel under Nsight Compute: GEMM_PROFILE="M,N,K,SPLIT,BLOCK_M ..."
+if want gemm_profile; then  # fp8_gemm's kernel (main, or decode for M <= 64) under Nsight Compute: GEMM_PROFILE="M,N,K,SPLIT,BLOCK_M ..."
   # (SourceCounters: the SASS lines where the warps stall most, to see where a K block's cycles go)
   for shape in ${GEMM_PROFILE:-8192,8192,8192,1,128,-1 8192,8192,8192,1,256,-1}; do  # -1: stream-K off, as the plan runs 8192^3
-    step "gemm_profile_$shape" timeout 120 ncu --clock-control none -k regex:fp8_gemm_wgmma_kernel --launch-skip 10 --launch-count 1 \
+    step "gemm_profile_$shape" timeout 120 ncu --clock-control none -k regex:"fp8_gemm_wgmma_(swap_)?kernel" --launch-skip 10 --launch-count 1 \
       --section SpeedOfLight --section ComputeWorkloadAnalysis --section MemoryWorkloadAnalysis --section WarpStateStats \
       --section SchedulerStats --section LaunchStats --section SourceCounters -f -o "$OUTDIR/gemm_${shape//,/_}" \
       $BUILD_DIR/flashhip_kernel_checks time ${shape//,/ }
     # The report's details into the log, and every SASS line's counters (stall samples by reason) as CSV.
     ncu -i "$OUTDIR/gemm_${shape//,/_}.ncu-rep" --page details >>"$LOG" 2>&1
     ncu -i "$OUTDIR/gemm_${shape//,/_}.ncu-rep" --page source --csv --print-source sass >"$OUTDIR/gemm_sass_${shape//,/_}.csv" 2>>"$LOG"
-    step "gemm_metrics_$shape" timeout 120 ncu --clock-control none -k regex:fp8_gemm_wgmma_kernel --launch-skip 10 --launch-count 1 \
+    step "gemm_metrics_$shape" timeout 120 ncu --clock-control none -k regex:"fp8_gemm_wgmma_(swap_)?kernel" --launch-skip 10 --launch-count 1 \
       --metrics sm__pipe_tensor_op_gmma_cycles_active.avg.pct_of_peak_sustained_active,sm__cycles_elapsed.avg.per_second,l1tex__data_pipe_lsu_wavefronts_mem_shared.avg.pct_of_peak_sustained_elapsed,l1tex__throughput.avg.pct_of_peak_sustained_active,smsp__average_warp_latency_issue_stalled_barrier.ratio \
       $BUILD_DIR/flashhip_kernel_checks time ${shape//,/ }
   done
   awk '/===== gemm_(profile|metrics)_/,/===== gemm_(profile|metrics)_.* rc/' "$LOG" >"$OUTDIR/gemm_ncu.txt"
+fi
+if want decode; then  # where fp8_gemm's decode-sized calls spend their time (benchmarks/tools/gemm_timeline.py):
+  # each call's kernels, once per DECODE_SETTINGS entry ("NAME:VAR=VALUE,VAR=VALUE ..." of
+  # FLASHHIP_DEV_* overrides; "default:" is the heuristics), one process each, in turn
+  for setting in ${DECODE_SETTINGS:-default:}; do
+    name=${setting%%:*}; vars=${setting#*:}
+    step "decode_$name" env ${vars//,/ } "$PY" benchmarks/tools/gemm_timeline.py ${DECODE_SHAPES:+--shapes "$DECODE_SHAPES"} \
+      --json "$OUTDIR/decode_$name.json"
+  done
 fi
 if want ab; then  # this tree against another commit's (AB_BASE_TAR: `git archive` of it), one process each in turn
   AB_BASE_DIR=/tmp/flashhip_ab_base; rm -rf "$AB_BASE_DIR"; mkdir -p "$AB_BASE_DIR"
