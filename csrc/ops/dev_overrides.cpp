@@ -13,7 +13,7 @@ struct DevOverrides {
   int rope_heads_per_thread = 0;
   kernels::MoeTopkLayout moe_topk_layout = kernels::MoeTopkLayout::kAuto;
   int quant_groups_in_flight = 0;
-  int gemm_stream_k = 0, gemm_split_k = 0, gemm_block_m = 0, gemm_decode_weight_copy = 0;
+  int gemm_stream_k = 0, gemm_split_k = 0, gemm_block_m = 0, gemm_decode_weight_copy = 0, gemm_decode_cluster_split = 0;
 };
 
 int env_int(const char* name) {
@@ -46,6 +46,7 @@ const DevOverrides& dev_overrides() {
     const std::string_view weight_copy = env_str("FLASHHIP_DEV_GEMM_DECODE_COPY");
     if (weight_copy == "tma") d.gemm_decode_weight_copy = 1;
     if (weight_copy == "rows") d.gemm_decode_weight_copy = 2;
+    if (env_str("FLASHHIP_DEV_GEMM_DECODE_CLUSTER") == "on") d.gemm_decode_cluster_split = 1;
     return d;
   }();
   return o;
@@ -63,6 +64,7 @@ void apply_dev_overrides(kernels::Fp8GemmParams& p) {
   if (o.gemm_split_k != 0) p.force_split_k = o.gemm_split_k;
   if (o.gemm_block_m != 0) p.force_block_m = o.gemm_block_m;
   if (o.gemm_decode_weight_copy != 0) p.force_decode_weight_copy = o.gemm_decode_weight_copy;
+  if (o.gemm_decode_cluster_split != 0) p.force_decode_cluster_split = o.gemm_decode_cluster_split;
 }
 
 void apply_dev_overrides(kernels::NormParams& p) {

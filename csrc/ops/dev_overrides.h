@@ -11,6 +11,7 @@
 //   FLASHHIP_DEV_GEMM_SPLIT_K=N                  Fp8GemmParams::force_split_k
 //   FLASHHIP_DEV_GEMM_BLOCK_M=64|128|256         Fp8GemmParams::force_block_m
 //   FLASHHIP_DEV_GEMM_DECODE_COPY=tma|rows       Fp8GemmParams::force_decode_weight_copy (1 | 2)
+//   FLASHHIP_DEV_GEMM_DECODE_CLUSTER=on          Fp8GemmParams::force_decode_cluster_split
 #pragma once
 
 #include "flashhip/kernels/gemm/fp8_gemm.h"

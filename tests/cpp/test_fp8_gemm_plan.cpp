@@ -192,3 +192,34 @@ TEST(Fp8GemmPlanSm90, MnContiguousOperandsArePackedIntoTheWorkspace) {
 }
 
 }  // namespace
+
+namespace {
+
+// The decode kernel's split-K summed in clusters, forced: only for split-K of 2..8 whose units
+// all fit one wave (the kernel's CTAs of one tile must be resident together); off unless forced.
+TEST(Fp8GemmPlanSm90, DecodeClusterSplitOnlyWhereOneWaveHoldsIt) {
+  const auto forced = [](int64_t m, int64_t n, int64_t k, int split) {
+    Fp8GemmParams p = params(m, n, k);
+    p.force_decode_cluster_split = 1;
+    p.force_split_k = split;
+    return plan_sm90::make_plan(p, kH200Sms);
+  };
+  const auto two = forced(1, 7168, 2048, 0);  // the heuristic's 2 splits over 56 tiles
+  EXPECT_TRUE(two.swap_cluster_split);
+  EXPECT_EQ(two.split_k, 2);
+  EXPECT_EQ(two.grid, 112);
+  EXPECT_FALSE(forced(1, 4608, 7168, 0).swap_cluster_split);  // 7 splits x 36 tiles > 132
+  const auto fourteen = forced(1, 512, 7168, 0);  // the heuristic's 14 splits: a non-portable cluster size
+  EXPECT_TRUE(fourteen.swap_cluster_split);
+  EXPECT_EQ(fourteen.grid, 56);
+  EXPECT_FALSE(forced(1, 512, 7168, 20).swap_cluster_split);  // 20 splits > 16
+  const auto eight = forced(1, 512, 7168, 8);
+  EXPECT_TRUE(eight.swap_cluster_split);
+  EXPECT_EQ(eight.grid, 32);
+  EXPECT_GE(eight.bytes, eight.partials_offset + size_t{8} * 512 * 4);  // partials kept for the fallback
+  EXPECT_FALSE(forced(128, 7168, 2048, 0).swap_cluster_split);  // the main kernel
+  EXPECT_FALSE(forced(1, 7168, 256, 0).swap_cluster_split);     // no split
+  EXPECT_FALSE(plan_sm90::make_plan(params(1, 7168, 2048), kH200Sms).swap_cluster_split);
+}
+
+}  // namespace

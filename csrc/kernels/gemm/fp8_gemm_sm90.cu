@@ -58,18 +58,23 @@ __global__ void FH_LAUNCH_BOUNDS(256) reduce_splits_kernel(
   }
 }
 
-// Raises a kernel's dynamic shared-memory limit, once per device: the attribute belongs to the
-// kernel as loaded on each device. `done` is the calling launcher's own (one per kernel).
+// Sets a kernel attribute once per device: attributes belong to the kernel as loaded on each
+// device. `done` is the calling launcher's own (one per kernel and attribute).
 constexpr int kMaxDevices = 64;
 using OptInFlags = std::atomic<bool>[kMaxDevices];
 template <typename Kernel>
-gpuError_t opt_in_smem(Kernel kernel, int bytes, OptInFlags& done) {
+gpuError_t set_attribute_once(Kernel kernel, cudaFuncAttribute attribute, int value, OptInFlags& done) {
   int device = 0;
   FH_RETURN_IF_ERROR(cudaGetDevice(&device));
   if (device >= 0 && device < kMaxDevices && done[device].load(std::memory_order_acquire)) return gpuSuccess;
-  FH_RETURN_IF_ERROR(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, bytes));
+  FH_RETURN_IF_ERROR(cudaFuncSetAttribute(kernel, attribute, value));
   if (device >= 0 && device < kMaxDevices) done[device].store(true, std::memory_order_release);
   return gpuSuccess;
+}
+// Raises a kernel's dynamic shared-memory limit (once per device).
+template <typename Kernel>
+gpuError_t opt_in_smem(Kernel kernel, int bytes, OptInFlags& done) {
+  return set_attribute_once(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, bytes, done);
 }
 
 template <int kBlockM, typename OutT, int kClusterM = 1, int kClusterN = 1, int kTileN = kBlockN>
@@ -147,11 +152,36 @@ gpuError_t launch_swap(const CUtensorMap& map_a, const CUtensorMap& map_b, const
   return row_copy ? launch(std::true_type{}, opted_in_rows) : launch(std::false_type{}, opted_in_tma);
 }
 
+// The decode kernel with its split-K summed in clusters of `split` CTAs (TMA weights; OutT is the
+// output's type). gpuErrorNoVariant when the device cannot hold all grid / split clusters at once
+// (the caller then takes the fp32 partials and the second kernel).
+template <int kTokens, bool kWide, typename OutT>
+gpuError_t launch_swap_cluster_split(const CUtensorMap& map_a, const CUtensorMap& map_b, const KernelArgs& args,
+                                     int grid, int split, cudaStream_t stream) {
+  constexpr int kStages = swap_stages(kTokens, kWide), kBlocks = swap_blocks(kTokens, kWide);
+  using Cfg = SwapConfig<kTokens, kStages, kBlocks>;
+  auto* kernel = fp8_gemm_wgmma_swap_kernel<kTokens, kStages, kBlocks, OutT, false, true>;
+  static OptInFlags opted_in;
+  FH_RETURN_IF_ERROR(opt_in_smem(kernel, Cfg::kSmemBytes, opted_in));
+  // Clusters past 8 CTAs are Hopper's non-portable sizes, allowed per kernel.
+  static OptInFlags non_portable_allowed;
+  if (split > 8 && set_attribute_once(kernel, cudaFuncAttributeNonPortableClusterSizeAllowed, 1, non_portable_allowed) !=
+                       gpuSuccess) {
+    (void)cudaGetLastError();
+    return gpuErrorNoVariant;
+  }
+  if (max_resident_clusters(kernel, Cfg::kThreads, Cfg::kSmemBytes, split) * split < grid) return gpuErrorNoVariant;
+  return launch_dependent_clustered(kernel, grid, Cfg::kThreads, Cfg::kSmemBytes, stream, split, map_a, map_b, args);
+}
+
 template <typename OutT>
 gpuError_t launch_typed(const Plan& plan, const CUtensorMap& map_a, const CUtensorMap& map_b, const KernelArgs& args,
                         cudaStream_t stream) {
   const auto swap = [&](auto tokens) {
     constexpr int kTokens = decltype(tokens)::value;
+    if (plan.swap_cluster_split)
+      return plan.swap_wide ? launch_swap_cluster_split<kTokens, true, OutT>(map_a, map_b, args, plan.grid, plan.split_k, stream)
+                            : launch_swap_cluster_split<kTokens, false, OutT>(map_a, map_b, args, plan.grid, plan.split_k, stream);
     return plan.swap_wide ? launch_swap<kTokens, true, OutT>(map_a, map_b, args, plan.grid, plan.swap_row_copy, stream)
                           : launch_swap<kTokens, false, OutT>(map_a, map_b, args, plan.grid, plan.swap_row_copy, stream);
   };
@@ -275,25 +305,40 @@ LaunchStatus launch_fp8_gemm_sm90(const Fp8GemmParams& p, StreamHandle stream_ha
     if (const gpuError_t e = cudaMemsetAsync(args.stream_k_flags, 0, stream_k_flag_bytes(plan), stream); e) return {e};
   }
   gpuError_t err = gpuSuccess;
-  if (plan.split_k > 1) {
-    args.out = ws + plan.partials_offset;
-    args.out_stride_m = p.n;
-    args.out_stride_split = p.m * p.n;
-    args.paired_stores = true;
-    args.vector_stores = true;  // dense partials, n % 64 == 0, workspace 256-byte aligned
-    err = launch_typed<float>(plan, map_a, map_b, args, stream);
-  } else {
+  // The cluster split stores the output itself; where the device cannot hold its clusters at
+  // once, the same units run with fp32 partials and the second kernel.
+  const auto store_output = [&](const Plan& run) {
     args.out = p.out;
     args.out_stride_m = p.out_stride_m;
     const size_t out_bytes = p.out_dtype == DType::kFloat32 ? 4 : 2;
     args.paired_stores = p.out_stride_m % 2 == 0 && reinterpret_cast<uintptr_t>(p.out) % (2 * out_bytes) == 0;
     args.vector_stores = (p.out_stride_m * out_bytes) % 16 == 0 && reinterpret_cast<uintptr_t>(p.out) % 16 == 0;
-    err = with_out_type(p.out_dtype, [&](auto out_type) {
-      return launch_typed<decltype(out_type)>(plan, map_a, map_b, args, stream);
+    return with_out_type(p.out_dtype, [&](auto out_type) {
+      return launch_typed<decltype(out_type)>(run, map_a, map_b, args, stream);
     });
+  };
+  bool cluster_split = false;
+  if (plan.swap_cluster_split) {
+    err = store_output(plan);
+    cluster_split = err != gpuErrorNoVariant;
+    if (cluster_split && err != gpuSuccess) return {err};
+  }
+  Plan run = plan;
+  run.swap_cluster_split = false;
+  if (cluster_split) {
+    err = gpuSuccess;
+  } else if (plan.split_k > 1) {
+    args.out = ws + plan.partials_offset;
+    args.out_stride_m = p.n;
+    args.out_stride_split = p.m * p.n;
+    args.paired_stores = true;
+    args.vector_stores = true;  // dense partials, n % 64 == 0, workspace 256-byte aligned
+    err = launch_typed<float>(run, map_a, map_b, args, stream);
+  } else {
+    err = store_output(run);
   }
   if (err != gpuSuccess) return {err};
-  if (plan.split_k > 1) {
+  if (plan.split_k > 1 && !cluster_split) {
     const auto* partials = reinterpret_cast<const float*>(ws + plan.partials_offset);
     const int64_t quads = p.m * p.n / 4;
     const int grid = static_cast<int>(std::min<int64_t>((quads + 255) / 256, int64_t(traits.multiprocessors) * 8));
@@ -312,6 +357,7 @@ LaunchStatus launch_fp8_gemm_sm90(const Fp8GemmParams& p, StreamHandle stream_ha
     info->stages = plan.stages;
     info->stage_k_blocks = plan.swap_tokens ? swap_blocks(plan.swap_tokens, plan.swap_wide) : 1;
     info->split_k = plan.split_k;
+    info->cluster_split = cluster_split;
     info->stream_k = plan.stream_k;
     info->cluster_m = plan.cluster_m;
     info->cluster_n = plan.cluster_n;

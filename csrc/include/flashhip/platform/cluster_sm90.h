@@ -47,5 +47,21 @@ FH_DEVICE FH_INLINE void mbar_arrive_cluster(uint64_t* bar, uint32_t rank) {
 #endif
 }
 
+// Reads the float at `local`'s offset in the shared memory of the cluster's CTA `rank` (this
+// CTA's own included), through distributed shared memory.
+FH_DEVICE FH_INLINE float ld_shared_cluster_f32(const float* local, uint32_t rank) {
+  float value = 0.f;
+#if FH_ARCH_SM90A
+  const uint32_t address = static_cast<uint32_t>(__cvta_generic_to_shared(local));
+  asm volatile(
+      "{\n .reg .b32 remote;\n mapa.shared::cluster.u32 remote, %1, %2;\n"
+      " ld.shared::cluster.f32 %0, [remote];\n}"
+      : "=f"(value)
+      : "r"(address), "r"(rank)
+      : "memory");
+#endif
+  return value;
+}
+
 }  // namespace flashhip::sm90
 #endif  // FH_PLATFORM_CUDA

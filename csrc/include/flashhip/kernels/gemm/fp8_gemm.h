@@ -44,6 +44,10 @@ struct Fp8GemmParams {
   // Decode kernel: how the weights reach shared memory. 1: TMA boxes of 128 rows x 128 bytes,
   // 2: cp.async by two producer warps, each row's K blocks of a stage as one contiguous run.
   int force_decode_weight_copy = 0;
+  // Decode kernel with split-K: 1 sums the splits inside clusters of split_k CTAs (distributed
+  // shared memory, no second kernel) where the split is 2..16 and the units fit one wave.
+  // Not yet run on a GPU (compiled for sm_90a; its device-check cases wait for the next run).
+  int force_decode_cluster_split = 0;
   int force_stream_k = 0;  // 1: stream-K (main kernel, no split-K), -1: never
   int force_block_n = 0;  // main kernel: 128, or 192 (128-row tiles, data-parallel only)
   // Main kernel in 2-CTA clusters sharing one operand tile through TMA multicast: 1 pairs
@@ -59,6 +63,7 @@ struct Fp8GemmLaunchInfo {
   int stage_k_blocks = 1;  // K blocks a ring stage holds
   int split_k = 1;
   bool stream_k = false;  // the tiles' K blocks shared out among the CTAs (tile_scheduler.cuh)
+  bool cluster_split = false;  // decode: split-K summed inside clusters (no second kernel)
   int cluster_m = 1, cluster_n = 1;  // 2-CTA clusters: M-neighbours share B / N-neighbours share A
   int grid = 0;
   bool transposed_a = false, transposed_b = false;

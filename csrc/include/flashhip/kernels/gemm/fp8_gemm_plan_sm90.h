@@ -83,6 +83,7 @@ struct Plan {
   int swap_tokens = 0;  // > 0: the decode kernel, tokens per tile (block_m is then the token tile)
   bool swap_wide = false;  // decode kernel with several K blocks a stage
   bool swap_row_copy = false;  // decode kernel: weights by cp.async row runs, not TMA boxes
+  bool swap_cluster_split = false;  // decode kernel: split-K summed in clusters of split_k CTAs
   bool stream_k = false;  // the main kernel with stream-K (tile_scheduler.cuh)
   int whole_tiles = 0;    // stream-K: tiles done whole first (scheduled tiles)
   // 2-CTA clusters sharing a tile of one operand by TMA multicast (at most one of them is 2): the
@@ -178,6 +179,9 @@ inline int choose_multicast(const Fp8GemmParams& p, const Plan& plan) {
   if (p.force_multicast > 0) return p.force_multicast;
   return 0;
 }
+
+// The decode kernel's split-K summed in clusters: at most this many CTAs a cluster.
+inline constexpr int kMaxSplitCluster = 16;
 
 inline Plan make_plan(const Fp8GemmParams& p, int sms, int cluster_slots = -1) {
   if (cluster_slots < 0) cluster_slots = sms / 2;
@@ -277,6 +281,12 @@ inline Plan make_plan(const Fp8GemmParams& p, int sms, int cluster_slots = -1) {
     if (plan.whole_tiles % clusters) plan.whole_tiles = 0;  // (fewer clusters than slots only when tiles < slots)
   }
   plan.grid = clusters * cluster;
+  // The decode kernel's cluster split: every unit resident at once, clusters of at most
+  // kMaxSplitCluster CTAs (past 8, Hopper's non-portable sizes; the launcher checks the device
+  // holds them all).
+  plan.swap_cluster_split = plan.swap_tokens && p.force_decode_cluster_split > 0 && plan.split_k >= 2 &&
+                            plan.split_k <= kMaxSplitCluster && static_cast<int64_t>(sched_tiles) * plan.split_k <= sms;
+  if (plan.swap_cluster_split) plan.grid = sched_tiles * plan.split_k;
   plan.pack_a = !tma_readable(p.a, p.m, p.a_stride_m, p.a_stride_k);
   plan.pack_b = !tma_readable(p.b, p.n, p.b_stride_n, p.b_stride_k);
   size_t bytes = 0;

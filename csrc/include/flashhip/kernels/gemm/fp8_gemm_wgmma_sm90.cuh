@@ -465,6 +465,32 @@ __global__ void FH_LAUNCH_BOUNDS((Config<kBlockM, kStages, OutT, kClusterM, kClu
 
 
 // ---- decode: the same product with A and B swapped (out^T = b * a^T) ----
+// Hardware barrier of the decode kernel's two consumer warpgroups before the cluster split's sums.
+inline constexpr int kSwapReduceBarrier = 1;
+
+// The decode kernel's cluster split: consumer `consumer`'s accumulator i of thread t, in the
+// CTA's shared memory ([consumers][accumulators][128 threads] floats at the ring's start).
+FH_DEVICE FH_INLINE float* swap_cluster_sum_slot(uint8_t* smem, int consumer, int i, int thread) {
+  constexpr int kMaxAccumulators = 32;  // m64n64: the widest decode wgmma
+  return reinterpret_cast<float*>(smem) + (consumer * kMaxAccumulators + i) * kWarpgroup + thread;
+}
+
+// Stores the decode kernel's accumulator i of thread t (one weight row, one token), bounds-checked,
+// at element offset `base` of args.out (split-K: the split's partials).
+template <typename SwapMma, typename OutT>
+FH_DEVICE FH_INLINE void swap_store(const KernelArgs& args, int64_t base, int m0, int n0, int consumer, int thread, int i,
+                                    float value) {
+  const int n = n0 + consumer * SwapMma::kM + SwapMma::acc_row(thread, i);
+  const int tok = m0 + SwapMma::acc_col(thread, i);
+  if (tok < args.m && n < args.n) {
+    OutT* out = static_cast<OutT*>(args.out) + base;
+    if constexpr (sizeof(OutT) == 4) {
+      out[static_cast<int64_t>(tok) * args.out_stride_m + n] = value;
+    } else {
+      out[static_cast<int64_t>(tok) * args.out_stride_m + n] = from_float<OutT>(value);
+    }
+  }
+}
 // For M <= 64 a 64-row tile would spend tensor time on zero rows: here each wgmma's M is 64 rows
 // of weights and its N the kTokens tokens, so a tile is 128 weight rows (one b_scale block, two
 // consumer warpgroups) by kTokens tokens, and the kernel is bound by streaming the weights.
@@ -486,13 +512,20 @@ struct SwapConfig {
   static_assert(kTokens % 8 == 0 && kTokens <= 64, "tokens come in whole 8-row core matrices");
   static_assert(kTBytes % 1024 == 0 && kWBytes % 1024 == 0, "every tile starts on a 1024-byte swizzle atom");
   static_assert(kSmemBytes <= kMaxSmemBytes, "the ring fits in a block's 227 KB of shared memory");
+  static_assert(kStages * kStageBytes >= kConsumers * 32 * kWarpgroup * 4, "the ring holds the cluster split's sums");
 };
 
 // kRowCopy: two producer warps copy the weights with cp.async, a warp's lanes one row's run of
 // the stage's K blocks at a time (kBlocks * 128 contiguous bytes), into the layout the TMA's
 // 128-byte swizzle gives; else the TMA copies them as 128-row x 128-byte boxes (the default:
 // the row copy measured slower, fp8_gemm_plan_sm90.h).
-template <int kTokens, int kStages, int kBlocks, typename OutT, bool kRowCopy>
+// kClusterSplit: split-K summed inside clusters of split_k CTAs, no fp32 partials in global memory
+// and no second kernel. The grid is tiles x split_k CTAs, all resident (the launcher checks);
+// cluster t runs tile t, its CTA of rank r the tile's split r. Each CTA leaves its sum in its own
+// shared memory (the ring, done with by then); after a cluster barrier, rank r adds every CTA's
+// value of the accumulators i with i % split_k == r, in rank order (the same bits every run),
+// and stores them; a second barrier keeps every CTA's shared memory alive until all have read it.
+template <int kTokens, int kStages, int kBlocks, typename OutT, bool kRowCopy, bool kClusterSplit = false>
 __global__ void FH_LAUNCH_BOUNDS((SwapConfig<kTokens, kStages, kBlocks>::kThreads), 1)
     fp8_gemm_wgmma_swap_kernel(const __grid_constant__ CUtensorMap map_a,  // a [m, k] fp8, K-contiguous
                                const __grid_constant__ CUtensorMap map_b,  // b [n, k] fp8, K-contiguous
@@ -513,6 +546,17 @@ __global__ void FH_LAUNCH_BOUNDS((SwapConfig<kTokens, kStages, kBlocks>::kThread
   const int wg_thread = threadIdx.x % kWarpgroup;
   const int lane = wg_thread % sm90::kWarpThreads;
   const auto& sched = args.scheduler;  // tiles_m counts token tiles, tiles_n weight tiles
+  const uint32_t rank = kClusterSplit ? sm90::cluster_cta_rank() : 0;
+  // Piece i of this CTA's work: split-K units handed out in turn, or (kClusterSplit) its one unit.
+  auto next_piece = [&](int i, TileCoord* c) -> bool {
+    if constexpr (kClusterSplit) {
+      if (i > 0) return false;
+      *c = sched.coord(static_cast<int>(rank) * sched.tiles() + static_cast<int>(blockIdx.x) / sched.split_k);
+      return true;
+    } else {
+      return sched.work(blockIdx.x, gridDim.x, i, c);
+    }
+  };
 
   // full[s]: the TMA's bytes, the TMA thread's arrival and one per lane of the scale warp (and
   // of the two weight-copying warps).
@@ -530,7 +574,7 @@ __global__ void FH_LAUNCH_BOUNDS((SwapConfig<kTokens, kStages, kBlocks>::kThread
       int stage = 0;
       uint32_t phase = 0;
       TileCoord c;
-      for (int i = 0; sched.work(blockIdx.x, gridDim.x, i, &c); ++i) {
+      for (int i = 0; next_piece(i, &c); ++i) {
         const float* b_row = args.b_scale + static_cast<int64_t>(c.n_tile) * args.b_scale_stride_nb;
         for (int kb = c.kb_begin; kb < c.kb_end; kb += kBlocks) {
           const int blocks = min(kBlocks, c.kb_end - kb);
@@ -557,7 +601,7 @@ __global__ void FH_LAUNCH_BOUNDS((SwapConfig<kTokens, kStages, kBlocks>::kThread
       int stage = 0;
       uint32_t phase = 0;
       TileCoord c;
-      for (int i = 0; sched.work(blockIdx.x, gridDim.x, i, &c); ++i) {
+      for (int i = 0; next_piece(i, &c); ++i) {
         const int n0 = c.n_tile * kBlockN;
         for (int kb = c.kb_begin; kb < c.kb_end; kb += kBlocks) {
           const int blocks = min(kBlocks, c.kb_end - kb);
@@ -581,7 +625,7 @@ __global__ void FH_LAUNCH_BOUNDS((SwapConfig<kTokens, kStages, kBlocks>::kThread
       uint32_t phase = 0;
       TileCoord c;
       constexpr int kTmaBlockBytes = (kRowCopy ? 0 : Cfg::kWBlockBytes) + Cfg::kTBlockBytes;
-      for (int i = 0; sched.work(blockIdx.x, gridDim.x, i, &c); ++i) {
+      for (int i = 0; next_piece(i, &c); ++i) {
         for (int kb = c.kb_begin; kb < c.kb_end; kb += kBlocks) {
           const int blocks = min(kBlocks, c.kb_end - kb);
           sm90::mbar_wait(&empty[stage], phase ^ 1);
@@ -607,7 +651,7 @@ __global__ void FH_LAUNCH_BOUNDS((SwapConfig<kTokens, kStages, kBlocks>::kThread
     int stage = 0;
     uint32_t phase = 0;
     TileCoord c;
-    for (int i = 0; sched.work(blockIdx.x, gridDim.x, i, &c); ++i) {  // split-K units only (no stream-K)
+    for (int i = 0; next_piece(i, &c); ++i) {  // split-K units only (no stream-K)
       const int m0 = c.m_tile * kTokens, n0 = c.n_tile * kBlockN;
       float acc[SwapMma::kAccumulators];
 #pragma unroll
@@ -650,20 +694,31 @@ __global__ void FH_LAUNCH_BOUNDS((SwapConfig<kTokens, kStages, kBlocks>::kThread
       }
 
       // ---- epilogue: D is out^T; each register is one (weight row, token) element ----
-      OutT* out = static_cast<OutT*>(args.out) + c.split * args.out_stride_split;
+      if constexpr (kClusterSplit) {
+        // Both consumer warpgroups are past their last wgmma: the ring is free for the sums.
+        asm volatile("bar.sync %0, %1;" ::"n"(kSwapReduceBarrier), "n"(Cfg::kConsumers * kWarpgroup) : "memory");
 #pragma unroll
-      for (int i = 0; i < SwapMma::kAccumulators; ++i) {
-        const int n = n0 + consumer * SwapMma::kM + SwapMma::acc_row(wg_thread, i);
-        const int tok = m0 + SwapMma::acc_col(wg_thread, i);
-        if (tok < args.m && n < args.n) {
-          if constexpr (sizeof(OutT) == 4) {
-            out[static_cast<int64_t>(tok) * args.out_stride_m + n] = acc[i];
-          } else {
-            out[static_cast<int64_t>(tok) * args.out_stride_m + n] = from_float<OutT>(acc[i]);
-          }
-        }
+        for (int i = 0; i < SwapMma::kAccumulators; ++i) swap_cluster_sum_slot(smem, consumer, i, wg_thread)[0] = acc[i];
+      } else {
+#pragma unroll
+        for (int i = 0; i < SwapMma::kAccumulators; ++i)
+          swap_store<SwapMma, OutT>(args, c.split * args.out_stride_split, m0, n0, consumer, wg_thread, i, acc[i]);
       }
     }
+  }
+  if constexpr (kClusterSplit) {
+    sm90::cluster_sync();  // every CTA's sums are in its shared memory
+    if (warpgroup > 0) {
+      const int consumer = warpgroup - 1, split = sched.split_k;
+      const TileCoord c = sched.coord(static_cast<int>(blockIdx.x) / split);
+      for (int i = static_cast<int>(rank); i < SwapMma::kAccumulators; i += split) {
+        const float* slot = swap_cluster_sum_slot(smem, consumer, i, wg_thread);
+        float sum = 0.f;
+        for (int r = 0; r < split; ++r) sum += sm90::ld_shared_cluster_f32(slot, static_cast<uint32_t>(r));
+        swap_store<SwapMma, OutT>(args, 0, c.m_tile * kTokens, c.n_tile * kBlockN, consumer, wg_thread, i, sum);
+      }
+    }
+    sm90::cluster_sync();  // no CTA leaves while another may still read its shared memory
   }
 #endif  // FH_ARCH_SM90A
 }
