@@ -3,7 +3,7 @@
 # GPU tests, compute-sanitizer memcheck and racecheck, the main job and the benchmarks, and
 # writes the log and JSON results into OUTDIR. Needs no network; keeps going after a failed
 # step and exits non-zero if any failed.
-#   scripts/gpu_run.sh OUTDIR [steps...]    steps: build cpp kernels pytest memcheck racecheck check bench
+#   scripts/gpu_run.sh OUTDIR [steps...]    steps: build (or build_quick) cpp kernels pytest memcheck racecheck check bench
 #   (also: gemm_profile [GEMM_PROFILE="M,N,K,SPLIT,BLOCK_M[,STREAM_K] ..."], decode [DECODE_SETTINGS, DECODE_SHAPES], profile [PROFILE_CASES="case ...", see benchmarks/tools/profile_cases.py],
 #    ab [AB_CASES=rope,moe,norm,quant] [AB_BASE_TAR=git archive of the other commit])
 #   PYTEST_PATHS and BENCHES narrow the pytest and bench steps (default: all of tests/python, every bench).
@@ -40,10 +40,13 @@ want() { [[ " $STEPS " == *" $1 "* ]]; }
 { nvidia-smi --query-gpu=name,driver_version,memory.total,clocks.max.sm --format=csv; nvcc --version | tail -n 2;
   "$PY" -c "import torch; print('torch', torch.__version__)"; echo "commit $FLASHHIP_COMMIT"; } >>"$LOG" 2>&1
 
-if want build; then
+if want build || want build_quick; then
   step configure cmake -S . -B $BUILD_DIR -G Ninja -DFLASHHIP_GPU=CUDA -DFLASHHIP_BUILD_TESTS=ON \
     -DPython3_EXECUTABLE="$(command -v "$PY")" || { echo "build failed"; tail -n 60 "$LOG"; exit 1; }
-  step build cmake --build $BUILD_DIR -j "$(nproc)" || { tail -n 60 "$LOG"; exit 1; }
+  # build_quick: only the op library and the kernel checks (what pytest, kernels, decode, bench,
+  # profile and the sanitizers need), minutes less of device time than the C++ test suites.
+  targets=(); want build || targets=(--target flashhip_ops flashhip_kernel_checks)
+  step build cmake --build $BUILD_DIR -j "$(nproc)" "${targets[@]}" || { tail -n 60 "$LOG"; exit 1; }
   "$PY" - >>"$LOG" 2>&1 <<'PYEOF'
 import subprocess, glob
 import collections, re
