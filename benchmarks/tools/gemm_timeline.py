@@ -4,7 +4,8 @@ do_bench makes one. Prints, per shape and implementation, the median over the ca
 kernel's duration, the gaps between them and the span from the first kernel's start to the last
 one's end; with --json also writes them.
 
-Usage: python benchmarks/tools/gemm_timeline.py [--shapes 1x4608x7168,16x7168x2048 ...] [--json out.json]
+Usage: python benchmarks/tools/gemm_timeline.py [--shapes 1x4608x7168,16x7168x2048 ...] [--impls flashhip,cuBLASLt]
+       [--json out.json]   (scripts/gpu_run.sh OUT ... decode runs it per DECODE_SETTINGS)
 """
 
 from __future__ import annotations
@@ -28,7 +29,6 @@ DEFAULT_SHAPES = "1x512x7168,1x4608x7168,1x7168x2048,16x1536x7168,16x7168x2304,6
 def timeline(fn, calls: int = 12) -> dict:
     """The device kernels of each of `calls` calls (after a flush each) and their medians."""
     flush = torch.empty(256 << 20, dtype=torch.uint8, device="cuda")
-    marks = []
     for _ in range(3):
         fn()
     torch.cuda.synchronize()
@@ -61,8 +61,8 @@ def timeline(fn, calls: int = 12) -> dict:
         gaps.append(sum(max(0, b.time_range.start - a.time_range.end) for a, b in zip(ks, ks[1:])))
         for j, e in enumerate(ks):
             per_kernel.setdefault(f"{j}:{e.name[:90]}", []).append(e.time_range.elapsed_us())
-    marks = {name: round(statistics.median(v), 2) for name, v in per_kernel.items()}
-    return {"kernels_us": marks, "span_us": round(statistics.median(spans), 2) if spans else None,
+    medians = {name: round(statistics.median(v), 2) for name, v in per_kernel.items()}
+    return {"kernels_us": medians, "span_us": round(statistics.median(spans), 2) if spans else None,
             "gaps_us": round(statistics.median(gaps), 2) if gaps else None, "calls": len(spans)}
 
 
