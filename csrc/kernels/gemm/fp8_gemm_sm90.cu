@@ -36,19 +36,18 @@ __global__ void FH_LAUNCH_BOUNDS(256) reduce_splits_kernel(
     // before their adds: a decode shape's few outputs made the one-load-at-a-time loop a chain
     // of L2 round trips (1x512x7168, 14 splits: the sum ended 2.3 us after the main kernel, H200).
     constexpr int kInFlight = 8;
-    const float4* part = reinterpret_cast<const float4*>(partials) + q;
-    const int64_t split_quads = m * n / 4;
+    const float4* part = reinterpret_cast<const float4*>(partials) + q;  // a split is `quads` apart
     float4 sum = part[0];
     int s = 1;
     for (; s + kInFlight <= splits; s += kInFlight) {
       float4 v[kInFlight];
 #pragma unroll
-      for (int j = 0; j < kInFlight; ++j) v[j] = part[(s + j) * split_quads];
+      for (int j = 0; j < kInFlight; ++j) v[j] = part[(s + j) * quads];
 #pragma unroll
       for (int j = 0; j < kInFlight; ++j) sum.x += v[j].x, sum.y += v[j].y, sum.z += v[j].z, sum.w += v[j].w;
     }
     for (; s < splits; ++s) {
-      const float4 v = part[s * split_quads];
+      const float4 v = part[s * quads];
       sum.x += v.x, sum.y += v.y, sum.z += v.z, sum.w += v.w;
     }
     const int64_t row = q * 4 / n, col = q * 4 % n;
@@ -325,19 +324,16 @@ LaunchStatus launch_fp8_gemm_sm90(const Fp8GemmParams& p, StreamHandle stream_ha
   }
   Plan run = plan;
   run.swap_cluster_split = false;
-  if (cluster_split) {
-    err = gpuSuccess;
-  } else if (plan.split_k > 1) {
+  if (!cluster_split && plan.split_k > 1) {
     args.out = ws + plan.partials_offset;
     args.out_stride_m = p.n;
     args.out_stride_split = p.m * p.n;
     args.paired_stores = true;
     args.vector_stores = true;  // dense partials, n % 64 == 0, workspace 256-byte aligned
-    err = launch_typed<float>(run, map_a, map_b, args, stream);
-  } else {
-    err = store_output(run);
+    if (const gpuError_t e = launch_typed<float>(run, map_a, map_b, args, stream); e != gpuSuccess) return {e};
+  } else if (!cluster_split) {
+    if (const gpuError_t e = store_output(run); e != gpuSuccess) return {e};
   }
-  if (err != gpuSuccess) return {err};
   if (plan.split_k > 1 && !cluster_split) {
     const auto* partials = reinterpret_cast<const float*>(ws + plan.partials_offset);
     const int64_t quads = p.m * p.n / 4;

@@ -286,7 +286,7 @@ inline Plan make_plan(const Fp8GemmParams& p, int sms, int cluster_slots = -1) {
   // holds them all).
   plan.swap_cluster_split = plan.swap_tokens && p.force_decode_cluster_split > 0 && plan.split_k >= 2 &&
                             plan.split_k <= kMaxSplitCluster && static_cast<int64_t>(sched_tiles) * plan.split_k <= sms;
-  if (plan.swap_cluster_split) plan.grid = sched_tiles * plan.split_k;
+  // (its grid is then every unit, tiles x split_k, as computed above)
   plan.pack_a = !tma_readable(p.a, p.m, p.a_stride_m, p.a_stride_k);
   plan.pack_b = !tma_readable(p.b, p.n, p.b_stride_n, p.b_stride_k);
   size_t bytes = 0;

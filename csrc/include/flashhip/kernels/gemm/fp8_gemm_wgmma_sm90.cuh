@@ -469,10 +469,10 @@ __global__ void FH_LAUNCH_BOUNDS((Config<kBlockM, kStages, OutT, kClusterM, kClu
 inline constexpr int kSwapReduceBarrier = 1;
 
 // The decode kernel's cluster split: consumer `consumer`'s accumulator i of thread t, in the
-// CTA's shared memory ([consumers][accumulators][128 threads] floats at the ring's start).
+// CTA's shared memory ([consumers][kSwapMaxAccumulators][128 threads] floats at the ring's start).
+inline constexpr int kSwapMaxAccumulators = 32;  // m64n64: the widest decode wgmma
 FH_DEVICE FH_INLINE float* swap_cluster_sum_slot(uint8_t* smem, int consumer, int i, int thread) {
-  constexpr int kMaxAccumulators = 32;  // m64n64: the widest decode wgmma
-  return reinterpret_cast<float*>(smem) + (consumer * kMaxAccumulators + i) * kWarpgroup + thread;
+  return reinterpret_cast<float*>(smem) + (consumer * kSwapMaxAccumulators + i) * kWarpgroup + thread;
 }
 
 // Stores the decode kernel's accumulator i of thread t (one weight row, one token), bounds-checked,
@@ -512,7 +512,8 @@ struct SwapConfig {
   static_assert(kTokens % 8 == 0 && kTokens <= 64, "tokens come in whole 8-row core matrices");
   static_assert(kTBytes % 1024 == 0 && kWBytes % 1024 == 0, "every tile starts on a 1024-byte swizzle atom");
   static_assert(kSmemBytes <= kMaxSmemBytes, "the ring fits in a block's 227 KB of shared memory");
-  static_assert(kStages * kStageBytes >= kConsumers * 32 * kWarpgroup * 4, "the ring holds the cluster split's sums");
+  static_assert(kStages * kStageBytes >= kConsumers * kSwapMaxAccumulators * kWarpgroup * 4,
+                "the ring holds the cluster split's sums");
 };
 
 // kRowCopy: two producer warps copy the weights with cp.async, a warp's lanes one row's run of
@@ -534,6 +535,7 @@ __global__ void FH_LAUNCH_BOUNDS((SwapConfig<kTokens, kStages, kBlocks>::kThread
   using Cfg = SwapConfig<kTokens, kStages, kBlocks>;
   using SwapMma = sm90::WgmmaF32E4M3M64K32<kTokens>;
   constexpr int kPairs = kTokens / 4;  // distinct tokens a thread holds: two per 8-column chunk
+  static_assert(SwapMma::kAccumulators <= kSwapMaxAccumulators, "a thread's sums fit their cluster-split slots");
   extern __shared__ uint8_t smem_raw[];
   uint8_t* smem = reinterpret_cast<uint8_t*>((reinterpret_cast<uintptr_t>(smem_raw) + 1023) & ~uintptr_t(1023));
   uint8_t* smem_w = smem;                          // [kStages][kBlocks][128][128] fp8, swizzled
@@ -696,7 +698,7 @@ __global__ void FH_LAUNCH_BOUNDS((SwapConfig<kTokens, kStages, kBlocks>::kThread
       // ---- epilogue: D is out^T; each register is one (weight row, token) element ----
       if constexpr (kClusterSplit) {
         // Both consumer warpgroups are past their last wgmma: the ring is free for the sums.
-        asm volatile("bar.sync %0, %1;" ::"n"(kSwapReduceBarrier), "n"(Cfg::kConsumers * kWarpgroup) : "memory");
+        sm90::named_barrier_sync(kSwapReduceBarrier, Cfg::kConsumers * kWarpgroup);
 #pragma unroll
         for (int i = 0; i < SwapMma::kAccumulators; ++i) swap_cluster_sum_slot(smem, consumer, i, wg_thread)[0] = acc[i];
       } else {

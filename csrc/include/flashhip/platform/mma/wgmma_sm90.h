@@ -172,6 +172,14 @@ FH_DEVICE FH_INLINE void warpgroup_sync(int id) {
 #endif
 }
 
+// Synchronises `threads` threads (whole warps) on hardware barrier `id` (1..15), e.g. several
+// consumer warpgroups, without the rest of the block.
+FH_DEVICE FH_INLINE void named_barrier_sync(int id, int threads) {
+#if FH_ARCH_SM90A
+  asm volatile("bar.sync %0, %1;" ::"r"(id), "r"(threads) : "memory");
+#endif
+}
+
 // Hands registers between warpgroups (sm_90a): producers give theirs up, consumers take them.
 template <int kRegisters>
 FH_DEVICE FH_INLINE void release_registers() {
